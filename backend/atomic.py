@@ -1,0 +1,87 @@
+"""Write outputs under temporary names and rename them only when complete.
+
+A cancelled or failed run must never leave a file under a final name. :class:`AtomicOutputs`
+hands out temporary paths inside the output folder and renames all of them on :meth:`commit`;
+leaving the ``with`` block without committing removes every temporary file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from glob import escape as glob_escape
+from pathlib import Path
+from types import TracebackType
+
+from backend.errors import UserError
+
+PARTIAL_SUFFIX = ".partial"
+
+
+class AtomicOutputs:
+    """Collect outputs for one folder; publish them together or not at all.
+
+    ``overwrite=False`` refuses to replace an existing final file, naming it in the message.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike, overwrite: bool = False) -> None:
+        self.out_dir = Path(out_dir)
+        self.overwrite = overwrite
+        self._pending: dict[Path, Path] = {}
+        self._created_dir = False
+
+    def __enter__(self) -> "AtomicOutputs":
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise UserError(f"output folder {self.out_dir} exists and is not a folder; choose another --out")
+        if not self.out_dir.exists():
+            try:
+                self.out_dir.mkdir(parents=True)
+            except OSError as exc:
+                raise UserError(f"cannot create output folder {self.out_dir}: {exc.strerror}; "
+                                "choose a folder you can write to with --out") from exc
+            self._created_dir = True
+        if not os.access(self.out_dir, os.W_OK):
+            raise UserError(f"output folder {self.out_dir} is not writable; choose another --out")
+        return self
+
+    def path(self, name: str) -> Path:
+        """Temporary path for final file ``name``; the file appears under ``name`` on commit."""
+        final = self.out_dir / name
+        if final.exists() and not self.overwrite:
+            raise UserError(f"{final} already exists; pass --overwrite to replace it or choose another --out")
+        # hidden name that keeps the extension, so GDAL/OGR still infer the driver
+        tmp = final.with_name(f".{final.stem}{PARTIAL_SUFFIX}{final.suffix}")
+        self._pending[final] = tmp
+        return tmp
+
+    def commit(self) -> list[Path]:
+        """Rename every temporary file to its final name; returns the final paths."""
+        missing = [str(t) for t in self._pending.values() if not t.exists()]
+        if missing:
+            raise RuntimeError(f"outputs were never written: {missing}")
+        for final, tmp in self._pending.items():
+            os.replace(tmp, final)
+        done = list(self._pending)
+        self._pending.clear()
+        return done
+
+    def discard(self) -> None:
+        for tmp in self._pending.values():
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+            # sidecars GDAL may have written beside a temporary raster
+            for side in tmp.parent.glob(glob_escape(tmp.name) + ".*"):
+                side.unlink(missing_ok=True)
+        self._pending.clear()
+        if self._created_dir:
+            try:
+                self.out_dir.rmdir()  # only if nothing else landed there
+            except OSError:
+                pass
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is not None or self._pending:
+            self.discard()
