@@ -1,0 +1,22 @@
+"""``info``: what a Sentinel-1 series holds (layout, polarizations, dates, units, grid, problems)."""
+
+from __future__ import annotations
+
+import argparse
+
+from backend.progress import Reporter
+
+HELP = "describe a Sentinel-1 VV/VH series as JSON: layout, polarizations, dates, units, grid, problems"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from backend.raster.options import add_series_arguments
+
+    add_series_arguments(parser, positional=True)
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> dict:
+    from backend.raster.options import series_from_args
+
+    with series_from_args(args) as series:
+        return series.info()

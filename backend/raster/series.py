@@ -1,0 +1,384 @@
+"""A Sentinel-1 VV/VH time series spread over one or many files, read lazily by window.
+
+Three layouts are supported (see docs/reading.md):
+
+* ``'a'``: one multi-band file per polarization, one band per date;
+* ``'b'``: one single-band file per date and polarization;
+* ``'c'``: one interleaved stack whose band descriptions carry polarization and date (GEE exports).
+
+:func:`open_series` takes the files by role (``vv``, ``vh``, ``stack``); :func:`detect` guesses the roles
+from the paths alone. Both check everything that can be checked without reading the whole scene (dates,
+grids, units, valid data) and return a :class:`SeriesReader` whose :meth:`SeriesReader.read` returns dB.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Sequence
+
+import numpy as np
+from rasterio.enums import Resampling
+from rasterio.io import DatasetReader
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from backend.errors import UserError
+from backend.raster import sources, units
+from backend.raster.grid import Grid, check_georeferenced, check_same_grid, grid_difference
+from backend.raster.names import POLARIZATIONS
+from backend.raster.sources import BandRef
+
+_DATES_HINT = ("pass the acquisition dates with --dates FILE (one date per line) or "
+               "--dates 2022-01-09,2022-01-21,... (one per band, in band order)")
+
+
+class SeriesReader:
+    """Checked access to one time series; use :func:`open_series` or :func:`detect` to make one.
+
+    Attributes: ``layout`` ('a'|'b'|'c'), ``pols`` (canonical order), ``dates`` (pol -> sorted dates),
+    ``units`` (pol -> 'dB'|'linear' as found in the source), ``grid``, ``nodata`` (of the first file),
+    ``problems`` (non-fatal findings, for the user), ``files`` (pol -> paths), ``aligned`` (resampled paths).
+    """
+
+    def __init__(self, layout: str, bands: dict[str, list[BandRef]], datasets: dict[str, DatasetReader],
+                 readers: dict[str, Any], file_units: dict[str, str], grid: Grid,
+                 problems: list[str], aligned: list[str]) -> None:
+        self.layout = layout
+        self.pols = [p for p in POLARIZATIONS if p in bands]
+        self._bands = {p: sorted(bands[p], key=lambda b: (b.date, b.path, b.band)) for p in self.pols}
+        self.dates = {p: [b.date for b in self._bands[p]] for p in self.pols}
+        self.units = {p: file_units[self._bands[p][0].path] for p in self.pols}
+        self.files = {p: list(dict.fromkeys(b.path for b in self._bands[p])) for p in self.pols}
+        self.grid = grid
+        first_path = next(iter(datasets))
+        self.nodata = datasets[first_path].nodata
+        self.problems = problems
+        self.aligned = aligned
+        self._datasets = datasets
+        self._readers = readers
+        self._file_units = file_units
+
+    # -- reading -----------------------------------------------------------------------------------
+    def read(self, pol: str, window: Window | None = None,
+             between: tuple[dt.date, dt.date] | None = None) -> np.ndarray:
+        """(T, h, w) float32 dB of ``pol`` in ``window`` (whole grid if None), bands sorted by date.
+
+        NaN marks nodata, NaN in the source and non-positive linear power. ``between`` (inclusive)
+        restricts the dates read, e.g. to one season of a multi-year stack; see :meth:`dates_between`.
+        """
+        window = self._checked_window(window)
+        selected = self._selected_bands(pol, between)
+        out = np.full((len(selected), int(window.height), int(window.width)), np.nan, dtype=np.float32)
+        by_file: dict[str, list[tuple[int, BandRef]]] = defaultdict(list)
+        for position, ref in enumerate(selected):
+            by_file[ref.path].append((position, ref))
+        for path, entries in by_file.items():
+            data = self._readers[path].read([ref.band for _, ref in entries], window=window, masked=True,
+                                            out_dtype="float32")
+            db = units.to_db(np.ma.filled(data, np.nan), self._file_units[path])
+            db[~np.isfinite(db)] = np.nan
+            out[[position for position, _ in entries]] = db
+        return out
+
+    def dates_between(self, pol: str, between: tuple[dt.date, dt.date] | None = None) -> list[dt.date]:
+        """Dates of the bands :meth:`read` returns for the same ``between``."""
+        return [ref.date for ref in self._selected_bands(pol, between)]
+
+    def _selected_bands(self, pol: str, between: tuple[dt.date, dt.date] | None) -> list[BandRef]:
+        if pol not in self._bands:
+            raise UserError(f"polarization {pol} is not in this series (it has {', '.join(self.pols)}); "
+                            f"add the {pol} file(s)")
+        refs = self._bands[pol]
+        if between is None:
+            return refs
+        first, last = between
+        return [ref for ref in refs if first <= ref.date <= last]
+
+    def _checked_window(self, window: Window | None) -> Window:
+        if window is None:
+            return Window(0, 0, self.grid.width, self.grid.height)
+        col, row = int(window.col_off), int(window.row_off)
+        if col < 0 or row < 0 or col + window.width > self.grid.width or row + window.height > self.grid.height:
+            raise ValueError(f"window {window} lies outside the {self.grid.width}x{self.grid.height} grid")
+        return window
+
+    # -- description ------------------------------------------------------------------------------
+    def info(self) -> dict:
+        """JSON-able summary for the `info` verb and the plugin."""
+        return {
+            "layout": self.layout,
+            "polarizations": list(self.pols),
+            "dates": {p: [d.isoformat() for d in self.dates[p]] for p in self.pols},
+            "n_dates": {p: len(self.dates[p]) for p in self.pols},
+            "date_range": {p: [self.dates[p][0].isoformat(), self.dates[p][-1].isoformat()]
+                           for p in self.pols},
+            "units": dict(self.units),
+            **self.grid.info(),
+            "nodata": sources.nodata_label(self.nodata),
+            "files": {p: list(self.files[p]) for p in self.pols},
+            "aligned": list(self.aligned),
+            "problems": list(self.problems),
+        }
+
+    def close(self) -> None:
+        for reader in self._readers.values():
+            if isinstance(reader, WarpedVRT):
+                reader.close()
+        for dataset in self._datasets.values():
+            dataset.close()
+
+    def __enter__(self) -> "SeriesReader":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+# -- opening ---------------------------------------------------------------------------------------
+def open_series(vv: Sequence[str] | str | None = None, vh: Sequence[str] | str | None = None,
+                stack: str | None = None, dates: Sequence[dt.date] | None = None, align: bool = False,
+                require: Sequence[str] = ()) -> SeriesReader:
+    """Open and check a VV/VH series given by role.
+
+    ``vv`` / ``vh``: one multi-band file (layout a) or one file per date (layout b) each; ``stack``: one
+    interleaved file (layout c). ``dates`` (one per band of each polarization, in band order) replace
+    the dates found in the files. ``align`` resamples layers whose grid differs from the first layer's
+    (bilinear) instead of stopping. ``require`` lists polarizations that must be present.
+    """
+    vv_paths, vh_paths = _as_list(vv), _as_list(vh)
+    if stack and (vv_paths or vh_paths):
+        raise UserError("give either --stack or --vv/--vh, not both")
+    if not (stack or vv_paths or vh_paths):
+        raise UserError("no input rasters: give --vv and/or --vh files, or one --stack file")
+    paths = [stack] if stack else vv_paths + vh_paths
+    datasets = _open_all(paths)
+    try:
+        return _build_reader(datasets, stack, vv_paths, vh_paths, dates, align, require)
+    except BaseException:
+        for dataset in datasets.values():
+            dataset.close()
+        raise
+
+
+def detect(paths: Sequence[str], dates: Sequence[dt.date] | None = None, align: bool = False,
+           require: Sequence[str] = ()) -> SeriesReader:
+    """Open a series from paths alone, guessing each file's role from its bands and name."""
+    paths = _as_list(paths)
+    if not paths:
+        raise UserError("no input rasters given; pass one or more GeoTIFF paths")
+    roles: dict[str, list[str]] = {"VV": [], "VH": []}
+    for path in paths:
+        role = _guess_role(path, single=len(paths) == 1)
+        if role == "stack":
+            return open_series(stack=path, dates=dates, align=align, require=require)
+        roles[role].append(path)
+    return open_series(vv=roles["VV"], vh=roles["VH"], dates=dates, align=align, require=require)
+
+
+def _guess_role(path: str, single: bool) -> str:
+    dataset = sources.open_raster(path)
+    try:
+        band_pols = {sources.band_polarization(dataset, b) for b in range(1, dataset.count + 1)}
+        if {"VV", "VH"} <= band_pols:
+            if not single:
+                raise UserError(f"{path}: holds both VV and VH bands (an interleaved stack); "
+                                "give a stack alone, without other files")
+            return "stack"
+        pol = sources.file_polarization(dataset, path)
+    finally:
+        dataset.close()
+    if pol is None:
+        name = Path(path)
+        raise UserError(f"{path}: cannot tell whether it holds VV or VH (nothing in its band descriptions, "
+                        f"metadata or file name); rename it, e.g. {name.stem}_VV{name.suffix}, "
+                        "or give it with --vv / --vh")
+    return pol
+
+
+def _as_list(value: Sequence[str] | str | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, Path)):
+        return [str(value)]
+    return [str(v) for v in value]
+
+
+def _open_all(paths: list[str]) -> dict[str, DatasetReader]:
+    duplicates = [p for p, n in Counter(paths).items() if n > 1]
+    if duplicates:
+        raise UserError(f"{duplicates[0]}: given more than once; give each file once")
+    datasets: dict[str, DatasetReader] = {}
+    try:
+        for path in paths:
+            datasets[path] = sources.open_raster(path)
+    except UserError:
+        for dataset in datasets.values():
+            dataset.close()
+        raise
+    return datasets
+
+
+def _build_reader(datasets: dict[str, DatasetReader], stack: str | None, vv_paths: list[str],
+                  vh_paths: list[str], dates: Sequence[dt.date] | None, align: bool,
+                  require: Sequence[str]) -> SeriesReader:
+    if stack:
+        bands = _stack_bands(stack, datasets[stack])
+        layout = "c"
+    else:
+        bands = {pol: _pol_bands(pol, paths, datasets) for pol, paths in (("VV", vv_paths), ("VH", vh_paths))
+                 if paths}
+        layout = "b" if max(len(vv_paths), len(vh_paths)) > 1 else "a"
+    _check_required(bands, require, stack or ", ".join(vv_paths + vh_paths))
+    bands = _apply_dates(bands, dates) if dates else bands
+    _check_dates_found(bands)
+    grid, readers, aligned = _grids(datasets, align)
+    file_units, problems = _inspect_values(datasets, bands)
+    problems = _series_problems(bands, datasets, aligned) + problems
+    return SeriesReader(layout, bands, datasets, readers, file_units, grid, problems, aligned)
+
+
+def _pol_bands(pol: str, paths: list[str], datasets: dict[str, DatasetReader]) -> list[BandRef]:
+    refs = []
+    for path in paths:
+        dataset = datasets[path]
+        for band in range(1, dataset.count + 1):
+            labelled = sources.band_polarization(dataset, band)
+            if labelled and labelled != pol:
+                raise UserError(f"{path}: band {band} is labelled {labelled} "
+                                f"({sources.band_label(dataset, band)!r}) but the file was given as {pol}; "
+                                f"give it with --{labelled.lower()} instead")
+            refs.append(BandRef(path, band, pol, sources.band_date(dataset, band, path),
+                                sources.band_label(dataset, band)))
+    return refs
+
+
+def _stack_bands(path: str, dataset: DatasetReader) -> dict[str, list[BandRef]]:
+    bands: dict[str, list[BandRef]] = defaultdict(list)
+    for band in range(1, dataset.count + 1):
+        pol = sources.band_polarization(dataset, band)
+        if pol is None:
+            raise UserError(f"{path}: band {band} ({sources.band_label(dataset, band)!r}) names no polarization; "
+                            "a stack needs band descriptions like VV_20220109 and VH_20220109, "
+                            "otherwise give one file per polarization with --vv and --vh")
+        bands[pol].append(BandRef(path, band, pol, sources.band_date(dataset, band, path),
+                                  sources.band_label(dataset, band)))
+    return dict(bands)
+
+
+def _check_required(bands: dict[str, list[BandRef]], require: Sequence[str], where: str) -> None:
+    missing = [p for p in require if p not in bands]
+    if missing:
+        found = ", ".join(p for p in POLARIZATIONS if p in bands) or "no polarization"
+        raise UserError(f"only {found} found in {where}; this needs {' and '.join(require)}: "
+                        f"add the {' and '.join(missing)} data (--{missing[0].lower()} FILE)")
+
+
+def _apply_dates(bands: dict[str, list[BandRef]], dates: Sequence[dt.date]) -> dict[str, list[BandRef]]:
+    """Give the k-th band of each polarization (in the order given) the k-th date of ``dates``."""
+    result = {}
+    for pol, refs in bands.items():
+        if len(refs) != len(dates):
+            raise UserError(f"--dates has {len(dates)} dates but {pol} has {len(refs)} bands "
+                            f"({', '.join(dict.fromkeys(Path(r.path).name for r in refs))}); "
+                            "give exactly one date per band of each polarization")
+        result[pol] = [BandRef(r.path, r.band, r.pol, d, r.description) for r, d in zip(refs, dates)]
+    return result
+
+
+def _check_dates_found(bands: dict[str, list[BandRef]]) -> None:
+    for refs in bands.values():
+        for ref in refs:
+            if ref.date is None:
+                label = f" ({ref.description!r})" if ref.description else ""
+                raise UserError(f"{ref.path}: no acquisition date found for band {ref.band}{label} "
+                                f"in its description, metadata or file name; {_DATES_HINT}")
+
+
+def _grids(datasets: dict[str, DatasetReader], align: bool) -> tuple[Grid, dict[str, Any], list[str]]:
+    """The first layer's grid, a reader per file on that grid, and the files that were resampled."""
+    reference_path, reference_set = next(iter(datasets.items()))
+    reference = Grid.of(reference_set)
+    check_georeferenced(reference_path, reference)
+    readers: dict[str, Any] = {}
+    aligned = []
+    for path, dataset in datasets.items():
+        grid = Grid.of(dataset)
+        if grid_difference(grid, reference) is None:
+            readers[path] = dataset
+        elif not align:
+            check_same_grid(path, grid, reference_path, reference)
+        else:
+            check_georeferenced(path, grid)
+            readers[path] = _warped(dataset, reference)
+            aligned.append(path)
+    return reference, readers, aligned
+
+
+def _warped(dataset: DatasetReader, reference: Grid) -> WarpedVRT:
+    """Bilinear view of ``dataset`` on the reference grid; outside its footprint is NaN."""
+    return WarpedVRT(dataset, crs=reference.crs, transform=reference.transform, width=reference.width,
+                     height=reference.height, resampling=Resampling.bilinear, dtype="float32",
+                     src_nodata=dataset.nodata, nodata=np.nan)
+
+
+def _inspect_values(datasets: dict[str, DatasetReader],
+                    bands: dict[str, list[BandRef]]) -> tuple[dict[str, str], list[str]]:
+    """Unit of each file (all must agree) and bands whose sample holds no valid pixel."""
+    file_units: dict[str, str] = {}
+    problems = []
+    date_of = {(r.path, r.band): r.date for refs in bands.values() for r in refs}
+    for path, dataset in datasets.items():
+        samples = [sources.sample_band(dataset, b) for b in range(1, dataset.count + 1)]
+        empty = [b for b, s in zip(range(1, dataset.count + 1), samples) if s.size == 0]
+        if len(empty) == dataset.count and not any(sources.has_valid_pixel(dataset, b) for b in empty):
+            raise UserError(f"{path}: every pixel is nodata (nodata value {dataset.nodata}); "
+                            "check the file's nodata setting or re-export the data")
+        problems += [f"{Path(path).name}: band {b} ({date_of[(path, b)]}) has no valid pixel in a "
+                     "sample; it will mostly count as a missing acquisition" for b in empty if len(empty) < dataset.count]
+        file_units[path] = sources.file_unit(dataset, path, [s for s in samples if s.size])
+    _check_same_unit(file_units)
+    return file_units, problems
+
+
+def _check_same_unit(file_units: dict[str, str]) -> None:
+    first_path, first_unit = next(iter(file_units.items()))
+    for path, unit in file_units.items():
+        if unit != first_unit:
+            raise UserError(f"mixed units: {Path(path).name} holds {unit} but {Path(first_path).name} holds "
+                            f"{first_unit}; convert all files of the series to the same unit")
+
+
+def _series_problems(bands: dict[str, list[BandRef]], datasets: dict[str, DatasetReader],
+                     aligned: list[str]) -> list[str]:
+    problems = []
+    if "VV" in bands and "VH" in bands:
+        vv_dates = Counter(r.date for r in bands["VV"])
+        vh_dates = Counter(r.date for r in bands["VH"])
+        if vv_dates != vh_dates:
+            only_vv = sorted((vv_dates - vh_dates).elements())
+            only_vh = sorted((vh_dates - vv_dates).elements())
+            problems.append("VV and VH dates differ (each polarization is composited on its own dates): "
+                            f"only VV {_date_list(only_vv)}; only VH {_date_list(only_vh)}")
+    for pol, refs in bands.items():
+        repeated = sorted(d for d, n in Counter(r.date for r in refs).items() if n > 1)
+        if repeated:
+            problems.append(f"{pol}: several bands share a date ({_date_list(repeated)}); "
+                            "they are averaged when compositing")
+    nodata_values = {str(d.nodata) for d in datasets.values()}
+    if len(nodata_values) > 1:
+        problems.append(f"files use different nodata values ({', '.join(sorted(nodata_values))}); "
+                        "each file's own value is honoured")
+    problems += [f"{Path(p).name}: grid differs from the first layer's; resampled (bilinear) onto it"
+                 for p in aligned]
+    return problems
+
+
+def _date_list(dates: list[dt.date], limit: int = 6) -> str:
+    if not dates:
+        return "none"
+    shown = ", ".join(d.isoformat() for d in dates[:limit])
+    return shown + (f" and {len(dates) - limit} more" if len(dates) > limit else "")

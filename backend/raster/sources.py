@@ -1,0 +1,111 @@
+"""Opening one raster file and learning what its bands hold (polarization, date, unit, valid data)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+from rasterio.io import DatasetReader
+
+from backend.errors import UserError
+from backend.raster import names, units
+from backend.raster.grid import Grid
+
+SAMPLE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class BandRef:
+    """One acquisition of one polarization: which band of which file."""
+
+    path: str
+    band: int  # 1-based, as in GDAL
+    pol: str
+    date: dt.date | None
+    description: str
+
+
+def open_raster(path: str) -> DatasetReader:
+    """Open ``path`` for reading or stop with a message saying what is wrong with it."""
+    file = Path(path)
+    if not file.exists():
+        raise UserError(f"{path}: file not found; check the path (and that the disk is mounted)")
+    if file.is_dir():
+        raise UserError(f"{path}: is a folder, not a raster; give the GeoTIFF files inside it")
+    try:
+        dataset = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise UserError(f"{path}: not a readable raster ({exc}); give a GeoTIFF or another GDAL raster") from exc
+    if dataset.count == 0 or dataset.width == 0 or dataset.height == 0:
+        dataset.close()
+        raise UserError(f"{path}: the raster is empty (no bands or no pixels); re-export it")
+    return dataset
+
+
+def band_label(dataset: DatasetReader, band: int) -> str:
+    """Description of a band, for messages and for finding pol and date."""
+    return dataset.descriptions[band - 1] or ""
+
+
+def band_polarization(dataset: DatasetReader, band: int) -> str | None:
+    """Polarization written in a band's description or metadata tags."""
+    return (names.find_polarization(band_label(dataset, band))
+            or names.polarization_from_tags(dataset.tags(band)))
+
+
+def band_date(dataset: DatasetReader, band: int, path: str) -> dt.date | None:
+    """Date from the band description, its tags, or (single-band files) the file name."""
+    found = names.find_date(band_label(dataset, band)) or names.date_from_tags(dataset.tags(band))
+    if found is None and dataset.count == 1:
+        found = names.date_from_filename(path) or names.date_from_tags(dataset.tags())
+    return found
+
+
+def file_polarization(dataset: DatasetReader, path: str) -> str | None:
+    """The single polarization a whole file holds: from its bands if they agree, else its name."""
+    band_pols = {band_polarization(dataset, b) for b in range(1, dataset.count + 1)}
+    band_pols.discard(None)
+    if len(band_pols) == 1:
+        return band_pols.pop()
+    if len(band_pols) > 1:
+        return None
+    return names.polarization_from_filename(path) or names.polarization_from_tags(dataset.tags())
+
+
+def sample_band(dataset: DatasetReader, band: int) -> np.ndarray:
+    """Valid values of a decimated read (at most SAMPLE_SIZE^2 pixels), as float64."""
+    shape = (min(dataset.height, SAMPLE_SIZE), min(dataset.width, SAMPLE_SIZE))
+    data = dataset.read(band, out_shape=shape, masked=True).astype(np.float64)
+    values = np.ma.compressed(data)
+    return values[np.isfinite(values)]
+
+
+def has_valid_pixel(dataset: DatasetReader, band: int) -> bool:
+    """Full check block by block; only used when the decimated sample found nothing."""
+    for _, window in dataset.block_windows(band):
+        data = dataset.read(band, window=window, masked=True)
+        values = np.ma.compressed(data)
+        if np.isfinite(values.astype(np.float64)).any():
+            return True
+    return False
+
+
+def file_unit(dataset: DatasetReader, path: str, samples: list[np.ndarray]) -> str:
+    """Declared unit of the bands when set, else guessed from the pooled sample values."""
+    declared = {units.declared_unit(u) for u in dataset.units}
+    declared.discard(None)
+    if len(declared) == 1:
+        return declared.pop()
+    return units.guess_unit(np.concatenate(samples) if samples else np.empty(0), Path(path).name)
+
+
+def nodata_label(value: float | None) -> float | str | None:
+    """Nodata as JSON can carry it (NaN is not valid JSON)."""
+    if value is not None and math.isnan(value):
+        return "nan"
+    return value

@@ -1,0 +1,58 @@
+"""Tell dB from linear power by the values themselves, and convert linear power to dB.
+
+Files rarely say which unit they hold. The values do: calibrated linear backscatter (sigma0/gamma0) is
+non-negative and mostly below 1.5 (median around 0.01-0.2), while dB values of land and water are mostly
+between -40 and +5 dB with a negative median. Anything else (digital numbers, amplitude scaled to
+integers) is refused rather than guessed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backend.errors import UserError
+
+DB = "dB"
+LINEAR = "linear"
+
+_LINEAR_MAX_MEDIAN = 1.5
+_MAX_NEGATIVE_FRACTION_LINEAR = 0.05
+_DB_RANGE = (-60.0, 30.0)
+
+
+def declared_unit(text: str | None) -> str | None:
+    """Unit from a band's unit string (``dB``, ``decibel``, ``linear``, ``power``), when set."""
+    lowered = (text or "").strip().lower()
+    if lowered in ("db", "decibel", "decibels"):
+        return DB
+    if lowered in ("linear", "power", "linear power", "intensity"):
+        return LINEAR
+    return None
+
+
+def guess_unit(values: np.ndarray, source: str) -> str:
+    """``'dB'`` or ``'linear'`` for a sample of valid (finite, not nodata) values of ``source``."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise UserError(f"{source}: no valid pixel to tell dB from linear power; check its nodata value")
+    median = float(np.median(values))
+    negative_fraction = float(np.mean(values < 0))
+    if 0.0 <= median <= _LINEAR_MAX_MEDIAN and negative_fraction <= _MAX_NEGATIVE_FRACTION_LINEAR:
+        return LINEAR
+    low, high = np.percentile(values, [1, 99])
+    if median < 0 and _DB_RANGE[0] <= low and high <= _DB_RANGE[1]:
+        return DB
+    raise UserError(f"{source}: values (median {median:.3g}, 1-99% range {low:.3g} to {high:.3g}) look "
+                    "neither like backscatter in dB (mostly -40 to +5) nor like linear power (mostly 0 to 1.5); "
+                    "give calibrated sigma0 or gamma0 backscatter")
+
+
+def to_db(values: np.ndarray, unit: str) -> np.ndarray:
+    """Backscatter in dB as float32; linear values <= 0 (no data or noise-floor artefacts) become NaN."""
+    values = np.asarray(values, dtype=np.float32)
+    if unit == DB:
+        return values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        db = 10.0 * np.log10(values)
+    db[~(values > 0)] = np.nan
+    return db.astype(np.float32, copy=False)
