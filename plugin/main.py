@@ -1,14 +1,20 @@
-"""The plugin object QGIS creates through ``classFactory``: actions, menu, toolbar."""
+"""The plugin object QGIS creates through ``classFactory``: actions, menu, toolbar, dock and map tool.
+
+Everything added here is tracked and removed in :meth:`S1RiceMapperPlugin.unload`, so reloading the
+plugin leaves no actions, docks or map tools behind.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
-PLUGIN_DIR = Path(__file__).resolve().parent.parent
+from .diagnostics import guarded
+from .settings import PLUGIN_DIR
+
 MENU = "&S1 Rice Mapper"
+ICON = PLUGIN_DIR / "resources" / "icons" / "icon.svg"
 
 
 class S1RiceMapperPlugin:
@@ -17,28 +23,94 @@ class S1RiceMapperPlugin:
     def __init__(self, iface) -> None:
         self.iface = iface
         self.actions: list[QAction] = []
+        self.map_dialog = None
+        self.finetune_dock = None
+        self.profile_tool = None
+        self.profile_action: QAction | None = None
 
     def initGui(self) -> None:  # noqa: N802 (QGIS's name)
-        icon = QIcon(str(PLUGIN_DIR / "resources" / "icons" / "icon.svg"))
-        action = QAction(icon, self.tr("Map rice"), self.iface.mainWindow())
-        action.setObjectName("s1ricemapper_map_rice")
-        action.triggered.connect(self.open_map_dialog)
-        self.iface.addToolBarIcon(action)
+        self._add_action("s1ricemapper_map_rice", self.tr("Map rice"), self.open_map_dialog, toolbar=True)
+        self._add_action("s1ricemapper_finetune", self.tr("Fine-tune panel"), self.toggle_finetune_dock)
+        self.profile_action = self._add_action("s1ricemapper_profile", self.tr("Temporal profile"),
+                                               self.activate_profile_tool, toolbar=True)
+        self.profile_action.setCheckable(True)
+        self._add_action("s1ricemapper_settings", self.tr("Settings…"), self.open_settings)
+
+    def _add_action(self, name: str, text: str, slot, toolbar: bool = False) -> QAction:
+        action = QAction(QIcon(str(ICON)), text, self.iface.mainWindow())
+        action.setObjectName(name)
+        action.triggered.connect(slot)
+        if toolbar:
+            self.iface.addToolBarIcon(action)
         self.iface.addPluginToRasterMenu(MENU, action)
         self.actions.append(action)
+        return action
 
     def unload(self) -> None:
+        if self.profile_tool is not None:
+            if self.iface.mapCanvas().mapTool() is self.profile_tool:
+                self.iface.mapCanvas().unsetMapTool(self.profile_tool)
+            self.profile_tool.close_plot()
+            self.profile_tool.deleteLater()
+            self.profile_tool = None
+        if self.finetune_dock is not None:
+            self.finetune_dock.shutdown()
+            self.iface.removeDockWidget(self.finetune_dock)
+            self.finetune_dock.deleteLater()
+            self.finetune_dock = None
+        if self.map_dialog is not None:
+            self.map_dialog.shutdown()
+            self.map_dialog.deleteLater()
+            self.map_dialog = None
         for action in self.actions:
             self.iface.removeToolBarIcon(action)
             self.iface.removePluginRasterMenu(MENU, action)
             action.deleteLater()
         self.actions.clear()
+        self.profile_action = None
 
+    @guarded
     def open_map_dialog(self) -> None:
-        self.iface.messageBar().pushInfo("S1 Rice Mapper", self.tr("The Map rice dialog is not built yet."))
+        from .map_dialog import MapRiceDialog
+
+        if self.map_dialog is None:
+            self.map_dialog = MapRiceDialog(self.iface)
+        self.map_dialog.show()
+        self.map_dialog.raise_()
+        self.map_dialog.refresh()
+
+    @guarded
+    def toggle_finetune_dock(self) -> None:
+        from .finetune_dock import FineTuneDock
+
+        if self.finetune_dock is None:
+            self.finetune_dock = FineTuneDock(self.iface)
+            self.finetune_dock.model_created.connect(self._on_model_created)
+            self.iface.addDockWidget(Qt.RightDockWidgetArea, self.finetune_dock)
+            self.finetune_dock.refresh()
+            return
+        self.finetune_dock.setVisible(not self.finetune_dock.isVisible())
+
+    def _on_model_created(self, _name: str) -> None:
+        if self.map_dialog is not None:
+            self.map_dialog.load_models()
+
+    @guarded
+    def activate_profile_tool(self) -> None:
+        from .profile_tool import TemporalProfileTool
+
+        canvas = self.iface.mapCanvas()
+        if self.profile_tool is None:
+            self.profile_tool = TemporalProfileTool(self.iface)
+            self.profile_tool.setAction(self.profile_action)
+        canvas.setMapTool(self.profile_tool)
+
+    @guarded
+    def open_settings(self) -> None:
+        from .settings_dialog import SettingsDialog
+
+        SettingsDialog(self.iface).exec_()
 
     @staticmethod
     def tr(text: str) -> str:
-        from qgis.PyQt.QtCore import QCoreApplication
-
         return QCoreApplication.translate("S1RiceMapper", text)

@@ -23,3 +23,69 @@ sys.path.insert(0, "/usr/share/qgis/python/plugins")  # QGIS's `processing` pack
 def plugin_package():
     """The plugin imported as QGIS would import it."""
     return importlib.import_module(PACKAGE)
+
+
+# --- shared fixtures for the plugin tests ---------------------------------------------------------
+import contextlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO_BACKEND_PYTHON = REPO / ".venv" / "bin" / "python"
+ARTIFACTS = REPO / "test_artifacts"
+
+
+def wait_until(predicate, timeout_s: float = 60.0) -> bool:
+    """Process Qt events until ``predicate()`` holds; True if it did before the timeout."""
+    import time
+
+    from qgis.PyQt.QtCore import QCoreApplication, QEventLoop
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+@contextlib.contextmanager
+def backend_setting(value):
+    """Set the plugin's backend interpreter for the duration of a test, then restore it."""
+    from qgis.core import QgsSettings
+
+    key = "s1ricemapper/backend_python"
+    before = QgsSettings().value(key, None)
+    QgsSettings().setValue(key, str(value))
+    try:
+        yield value
+    finally:
+        if before is None:
+            QgsSettings().remove(key)
+        else:
+            QgsSettings().setValue(key, before)
+
+
+@pytest.fixture
+def backend_python_setting():
+    """Point the plugin at the repository's real backend interpreter."""
+    if not REPO_BACKEND_PYTHON.exists():
+        pytest.skip(f"backend environment {REPO_BACKEND_PYTHON} is missing; run scripts/setup.sh backend")
+    with backend_setting(REPO_BACKEND_PYTHON) as python:
+        yield python
+
+
+@pytest.fixture
+def broken_backend_python(tmp_path):
+    """A configured interpreter that exists but cannot run the backend (as after a failed install)."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'ModuleNotFoundError: No module named torch' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with backend_setting(fake) as python:
+        yield python
+
+
+@pytest.fixture
+def artifacts_dir():
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
