@@ -1,0 +1,100 @@
+"""GeoTIFF output written row strip by row strip: internally tiled 256x256, DEFLATE, with overviews.
+
+Rows arrive in strips of arbitrary height; :class:`StripWriter` buffers them up to whole rows of
+256-pixel blocks before writing, so GDAL never has to re-compress a half-filled block and memory stays
+at one block row per raster whatever the scene size.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backend.errors import UserError
+
+BLOCK = 256
+
+
+def creation_profile(grid: Any, dtype: str, nodata: float) -> dict:
+    """rasterio profile for one band on ``grid`` (an object with crs, transform, width, height)."""
+    return {
+        "driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1, "dtype": dtype,
+        "crs": grid.crs, "transform": grid.transform, "nodata": nodata,
+        "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": "deflate",
+        "predictor": 3 if dtype.startswith("float") else 2, "BIGTIFF": "IF_SAFER",
+    }
+
+
+def overview_factors(width: int, height: int) -> list[int]:
+    """Power-of-two overview levels down to about one block (at least one level, so QGIS never lacks one)."""
+    factors = [2]
+    while math.ceil(max(width, height) / (factors[-1] * 2)) >= BLOCK // 2:
+        factors.append(factors[-1] * 2)
+    return factors
+
+
+def disk_full_error(path: str | Path, exc: BaseException) -> UserError | None:
+    """A UserError for a full disk (or file-size limit), or None when ``exc`` is something else."""
+    codes = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+    text = str(exc).lower()
+    if getattr(exc, "errno", None) in codes or "no space left" in text or "file too large" in text:
+        return UserError(f"could not write {path}: the disk is full (or a file-size limit was hit); "
+                         "free some space or choose another --out folder, then run again")
+    return None
+
+
+class StripWriter:
+    """Write consecutive row strips of one band; ``close()`` flushes and adds overviews."""
+
+    def __init__(self, path: str | Path, grid: Any, dtype: str, nodata: float, resampling: str) -> None:
+        import rasterio
+
+        self.path, self.grid, self.dtype, self.resampling = Path(path), grid, dtype, resampling
+        self._dataset = rasterio.open(self.path, "w", **creation_profile(grid, dtype, nodata))
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
+        self._next_row = 0
+
+    def write(self, rows: np.ndarray) -> None:
+        """Append ``rows`` (n, width) below what was written before."""
+        self._pending.append(rows.astype(self.dtype, copy=False))
+        self._pending_rows += rows.shape[0]
+        if self._pending_rows >= BLOCK:
+            self._flush(whole_blocks_only=True)
+
+    def _flush(self, whole_blocks_only: bool) -> None:
+        from rasterio.windows import Window
+
+        if not self._pending_rows:
+            return
+        data = np.concatenate(self._pending, axis=0)
+        n = data.shape[0] // BLOCK * BLOCK if whole_blocks_only else data.shape[0]
+        if n:
+            window = Window(0, self._next_row, self.grid.width, n)
+            self._dataset.write(data[:n], 1, window=window)
+            self._next_row += n
+        rest = data[n:]
+        self._pending = [rest] if rest.shape[0] else []
+        self._pending_rows = rest.shape[0]
+
+    def close(self) -> None:
+        """Write the last rows, close the file, then build compressed internal overviews."""
+        import rasterio
+        from rasterio.enums import Resampling
+
+        self._flush(whole_blocks_only=False)
+        self._dataset.close()
+        if self._next_row != self.grid.height:
+            raise RuntimeError(f"{self.path}: wrote {self._next_row} of {self.grid.height} rows")
+        with rasterio.Env(COMPRESS_OVERVIEW="DEFLATE", GDAL_TIFF_OVR_BLOCKSIZE=str(BLOCK)):
+            with rasterio.open(self.path, "r+") as dataset:
+                dataset.build_overviews(overview_factors(self.grid.width, self.grid.height),
+                                        Resampling[self.resampling])
+
+    def abort(self) -> None:
+        if not self._dataset.closed:
+            self._dataset.close()

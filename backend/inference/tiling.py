@@ -1,0 +1,186 @@
+"""All tiling arithmetic of whole-scene inference, in one place.
+
+A scene of ``height x width`` pixels is covered by square tiles of ``tile`` pixels that overlap by at
+least ``overlap`` pixels. The grid starts ``overlap // 2`` pixels *outside* the scene (a halo filled by
+reflect padding), so scene-edge pixels sit inside a tile rather than on its border, where a network with
+zero padding is least reliable. Probabilities (never labels) of overlapping tiles are averaged with a
+smooth pyramid window that is never zero, then thresholded once, which removes seams
+(Huang et al. 2018, "Tiling and stitching segmentation output for remote sensing").
+
+The :class:`StripBlender` keeps only one strip of ``tile`` rows of accumulators in memory: finished rows
+are popped as soon as no later tile can touch them, so memory does not grow with the scene height.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from backend.errors import UserError
+
+MAX_TILE = 2048
+WEIGHT_FLOOR = 1e-4
+
+
+def snap_up(n: int, multiple: int) -> int:
+    """Smallest multiple of ``multiple`` that is >= ``n`` (and >= ``multiple``)."""
+    return max(multiple, math.ceil(n / multiple) * multiple)
+
+
+def check_tile(tile: int, overlap: int, multiple: int) -> None:
+    """Refuse a tile/overlap the model cannot take, naming sizes that work."""
+    if tile < multiple or tile > MAX_TILE or tile % multiple:
+        lower = max(multiple, tile // multiple * multiple)
+        examples = sorted({lower, snap_up(tile, multiple), 128 if 128 % multiple == 0 else lower,
+                           256 if 256 % multiple == 0 else lower})
+        raise UserError(f"--tile {tile}: this model takes square tiles that are multiples of {multiple} "
+                        f"pixels, from {multiple} to {MAX_TILE} (for example {', '.join(map(str, examples))}); "
+                        "choose one of those")
+    if overlap < 0 or overlap > tile // 2:
+        raise UserError(f"--overlap {overlap}: must be between 0 and half the tile ({tile // 2} for --tile {tile})")
+
+
+def axis_origins(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile start positions along one axis, evenly spread so neighbours overlap by >= ``overlap``.
+
+    The first tile starts ``overlap // 2`` before pixel 0 and the last ends ``overlap // 2`` after the
+    last pixel (reflect-padded halo); a single tile is used when it covers the whole axis.
+    """
+    halo = overlap // 2
+    first, last = -halo, length + halo - tile
+    if last <= first:
+        return [first]
+    stride = tile - overlap
+    steps = math.ceil((last - first) / stride)
+    return [first + round(i * (last - first) / steps) for i in range(steps + 1)]
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Square tiles over a ``height x width`` scene; ``tile`` is already a valid model size."""
+
+    height: int
+    width: int
+    tile: int
+    overlap: int
+
+    @classmethod
+    def for_scene(cls, height: int, width: int, tile: int, overlap: int, multiple: int) -> "TileGrid":
+        """Shrink the tile (to a multiple of ``multiple``) when the scene plus halo is smaller than it."""
+        check_tile(tile, overlap, multiple)
+        needed = snap_up(max(height, width) + 2 * (overlap // 2), multiple)
+        return cls(height, width, min(tile, needed), overlap)
+
+    @property
+    def row_origins(self) -> list[int]:
+        return axis_origins(self.height, self.tile, self.overlap)
+
+    @property
+    def col_origins(self) -> list[int]:
+        return axis_origins(self.width, self.tile, self.overlap)
+
+    @property
+    def n_tiles(self) -> int:
+        return len(self.row_origins) * len(self.col_origins)
+
+    def tile_rows(self) -> Iterator[tuple[int, list[int]]]:
+        """(row origin, column origins) for each row of tiles, top to bottom."""
+        cols = self.col_origins
+        for r0 in self.row_origins:
+            yield r0, cols
+
+
+@dataclass(frozen=True)
+class Window:
+    """The part of a tile inside the scene, and the reflect padding that completes it to the tile."""
+
+    row_off: int
+    col_off: int
+    height: int
+    width: int
+    pad: tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
+
+
+def tile_window(r0: int, c0: int, tile: int, height: int, width: int) -> Window:
+    """Clip tile ``(r0, c0)`` to the scene and say how much padding it needs on each side."""
+    top, left = max(r0, 0), max(c0, 0)
+    bottom, right = min(r0 + tile, height), min(c0 + tile, width)
+    pad = ((top - r0, r0 + tile - bottom), (left - c0, c0 + tile - right))
+    return Window(top, left, bottom - top, right - left, pad)
+
+
+def reflect_pad(array: np.ndarray, pad: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+    """Reflect-pad the last two axes (repeating the reflection when the pad exceeds the array)."""
+    if not any(pad[0] + pad[1]):
+        return array
+    widths = [(0, 0)] * (array.ndim - 2) + [pad[0], pad[1]]
+    return np.pad(array, widths, mode="reflect")
+
+
+def blend_window(tile: int, overlap: int) -> np.ndarray:
+    """(tile, tile) float32 weights, the outer product of a 1-D pyramid that is never zero.
+
+    Along each axis, at distance ``d`` from the tile border: :data:`WEIGHT_FLOOR` for the outer quarter
+    of the overlap (where zero padding corrupts a network's output most), then a linear ramp reaching 1 at
+    ``d = overlap``. Any pixel in an overlap lies at least ``overlap / 2`` inside one of the two tiles, where
+    the weight is >= 0.5, so the corrupted border of the other tile contributes at most ~2e-4 of the mix.
+    Scene-edge pixels sit ``overlap // 2`` inside their tile (the halo), never at weight ``WEIGHT_FLOOR``.
+    """
+    d = np.minimum(np.arange(tile), tile - 1 - np.arange(tile)) + 0.5
+    if overlap < 2:
+        one_d = np.ones(tile)
+    else:
+        one_d = np.clip((d - overlap / 4) / (overlap / 2), WEIGHT_FLOOR, 1.0)
+    return np.outer(one_d, one_d).astype(np.float32)
+
+
+class StripBlender:
+    """Weighted sums of per-tile values for one strip of rows spanning the scene's width.
+
+    ``add`` takes a tile's values ``(channels, tile, tile)``; ``pop_until(row)`` returns the blended
+    rows above ``row`` (which no later tile may touch) and drops them from memory.
+    """
+
+    def __init__(self, height: int, width: int, tile: int, channels: int) -> None:
+        self.height, self.width, self.rows = height, width, tile
+        self.top = 0
+        self.sums = np.zeros((channels, tile, width), np.float64)
+        self.weights = np.zeros((tile, width), np.float64)
+
+    def add(self, r0: int, c0: int, values: np.ndarray, weight: np.ndarray) -> None:
+        win = tile_window(r0, c0, values.shape[-1], self.height, self.width)
+        if win.height <= 0 or win.width <= 0:
+            return
+        b0 = win.row_off - self.top
+        if b0 < 0 or b0 + win.height > self.rows:
+            raise ValueError(f"tile at row {r0} outside the current strip starting at row {self.top}")
+        (pt, _), (pl, _) = win.pad
+        src = (slice(pt, pt + win.height), slice(pl, pl + win.width))
+        dst = (slice(b0, b0 + win.height), slice(win.col_off, win.col_off + win.width))
+        w = weight[src]
+        self.sums[(slice(None), *dst)] += values[(slice(None), *src)] * w
+        self.weights[dst] += w
+
+    def pop_until(self, row: int) -> tuple[int, np.ndarray]:
+        """Blended values ``(channels, n, width)`` for rows ``[top, row)``; returns (first row, values)."""
+        row = min(max(row, self.top), self.height, self.top + self.rows)
+        n = row - self.top
+        first = self.top
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = (self.sums[:, :n] / self.weights[:n]).astype(np.float32)
+        self.sums = np.roll(self.sums, -n, axis=1)
+        self.weights = np.roll(self.weights, -n, axis=0)
+        self.sums[:, self.rows - n:] = 0
+        self.weights[self.rows - n:] = 0
+        self.top = row
+        return first, out
+
+
+def threshold(probability: np.ndarray, valid: np.ndarray, cut: float, nodata: int = 255) -> np.ndarray:
+    """uint8 labels: 1 where ``probability >= cut``, 0 elsewhere, ``nodata`` where not ``valid``."""
+    labels = (probability >= cut).astype(np.uint8)
+    labels[~valid] = nodata
+    return labels
