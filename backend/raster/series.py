@@ -333,12 +333,15 @@ def _inspect_values(datasets: dict[str, DatasetReader],
     date_of = {(r.path, r.band): r.date for refs in bands.values() for r in refs}
     for path, dataset in datasets.items():
         samples = [sources.sample_band(dataset, b) for b in range(1, dataset.count + 1)]
-        empty = [b for b, s in zip(range(1, dataset.count + 1), samples) if s.size == 0]
-        if len(empty) == dataset.count and not any(sources.has_valid_pixel(dataset, b) for b in empty):
-            raise UserError(f"{path}: every pixel is nodata (nodata value {dataset.nodata}); "
-                            "check the file's nodata setting or re-export the data")
-        problems += [f"{Path(path).name}: band {b} ({date_of[(path, b)]}) has no valid pixel in a "
-                     "sample; it will mostly count as a missing acquisition" for b in empty if len(empty) < dataset.count]
+        empty = [b for b, sample in enumerate(samples, start=1) if sample.size == 0]
+        if len(empty) == dataset.count:
+            samples = [sources.scan_valid_values(dataset, b) for b in empty]
+            if not any(sample.size for sample in samples):
+                raise UserError(f"{path}: every pixel is nodata (nodata value {dataset.nodata}); "
+                                "check the file's nodata setting or re-export the data")
+        else:
+            problems += [f"{Path(path).name}: band {b} ({date_of[(path, b)]}) has no valid pixel in a sample; "
+                         "it will mostly count as a missing acquisition" for b in empty]
         file_units[path] = sources.file_unit(dataset, path, [s for s in samples if s.size])
     _check_same_unit(file_units)
     return file_units, problems

@@ -85,14 +85,18 @@ def sample_band(dataset: DatasetReader, band: int) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def has_valid_pixel(dataset: DatasetReader, band: int) -> bool:
-    """Full check block by block; only used when the decimated sample found nothing."""
+def scan_valid_values(dataset: DatasetReader, band: int, enough: int = SAMPLE_SIZE ** 2) -> np.ndarray:
+    """Valid values found block by block until ``enough``; for sparse data the decimated sample missed."""
+    found: list[np.ndarray] = []
+    total = 0
     for _, window in dataset.block_windows(band):
-        data = dataset.read(band, window=window, masked=True)
-        values = np.ma.compressed(data)
-        if np.isfinite(values.astype(np.float64)).any():
-            return True
-    return False
+        values = np.ma.compressed(dataset.read(band, window=window, masked=True)).astype(np.float64)
+        values = values[np.isfinite(values)]
+        found.append(values)
+        total += values.size
+        if total >= enough:
+            break
+    return np.concatenate(found) if found else np.empty(0)
 
 
 def file_unit(dataset: DatasetReader, path: str, samples: list[np.ndarray]) -> str:
