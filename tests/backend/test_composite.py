@@ -1,0 +1,125 @@
+"""Temporal compositing: equal windows, linear-power averaging, gap filling, counts, early-season padding."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from test_reader_fixtures import DATES, layout_a
+
+from backend.errors import UserError
+from backend.raster import open_series
+from backend.timeseries import composite, composite_series, season_windows
+
+START, END = dt.date(2022, 1, 1), dt.date(2022, 1, 30)  # 30 days, 3 windows of 10 days
+
+
+def _db(linear: float) -> float:
+    return float(10 * np.log10(linear))
+
+
+def _cube(values_db: list[float], h: int = 2, w: int = 3) -> np.ndarray:
+    return np.broadcast_to(np.array(values_db, np.float32)[:, None, None], (len(values_db), h, w)).copy()
+
+
+def test_season_windows_cover_the_season_without_gaps_or_overlap():
+    windows = season_windows(dt.date(2022, 5, 1), dt.date(2022, 10, 31), 12)
+    assert len(windows) == 12
+    assert windows[0][0] == dt.date(2022, 5, 1) and windows[-1][1] == dt.date(2022, 10, 31)
+    for (_, last), (first, _) in zip(windows, windows[1:]):
+        assert first - last == dt.timedelta(days=1)
+    lengths = {(last - first).days + 1 for first, last in windows}
+    assert lengths <= {15, 16}
+
+
+def test_season_windows_bad_parameters():
+    with pytest.raises(UserError, match="has 3 days, fewer than the 5 steps"):
+        season_windows(dt.date(2022, 1, 1), dt.date(2022, 1, 3), 5)
+    with pytest.raises(UserError, match="steps=0"):
+        season_windows(START, END, 0)
+
+
+def test_averaging_is_done_in_linear_power():
+    dates = [dt.date(2022, 1, 2), dt.date(2022, 1, 5), dt.date(2022, 1, 15), dt.date(2022, 1, 25)]
+    result, count = composite(_cube([-10.0, -20.0, -15.0, -12.0]), dates, START, END, 3)
+    np.testing.assert_allclose(result[0], _db((0.1 + 0.01) / 2), atol=1e-4)  # -12.60 dB, not -15 dB
+    np.testing.assert_allclose(result[1], -15.0, atol=1e-4)
+    assert result.dtype == np.float32 and result.shape == (3, 2, 3)
+    assert count.dtype == np.uint8 and (count == 3).all()
+
+
+def test_linear_averaging_is_unbiased_under_single_look_speckle():
+    rng = np.random.default_rng(7)
+    true_linear = 0.05
+    dates = [START + dt.timedelta(days=d) for d in range(30)]
+    speckled = true_linear * rng.exponential(1.0, size=(30, 40, 40))  # 1-look intensity
+    cube_db = (10 * np.log10(speckled)).astype(np.float32)
+    result, _ = composite(cube_db, dates, START, END, 1)
+    assert abs(float(np.mean(result)) - _db(true_linear)) < 0.3
+    assert float(np.mean(cube_db)) < _db(true_linear) - 2.0  # what averaging in dB would give
+
+
+def test_gaps_are_filled_from_neighbouring_windows_and_not_counted():
+    start, end = dt.date(2022, 1, 1), dt.date(2022, 2, 19)  # 50 days, 5 windows of 10 days
+    dates = [dt.date(2022, 1, 15), dt.date(2022, 2, 5)]  # only windows 1 and 3 are observed
+    result, count = composite(_cube([-10.0, -20.0]), dates, start, end, 5)
+    np.testing.assert_allclose(result[:, 0, 0], [-10.0, -10.0, _db(0.055), -20.0, -20.0], atol=1e-4)
+    assert (count == 2).all()
+
+
+def test_per_pixel_gaps_and_pixels_without_any_data():
+    dates = [dt.date(2022, 1, 5), dt.date(2022, 1, 15), dt.date(2022, 1, 25)]
+    cube = _cube([-10.0, -12.0, -14.0])
+    cube[1, 0, 0] = np.nan  # pixel (0,0) misses the middle window
+    cube[:, 1, 2] = np.nan  # pixel (1,2) never has data
+    result, count = composite(cube, dates, START, END, 3)
+    np.testing.assert_allclose(result[1, 0, 0], _db((0.1 + 10 ** -1.4) / 2), atol=1e-4)
+    assert count[0, 0] == 2 and count[0, 1] == 3 and count[1, 2] == 0
+    assert np.isnan(result[:, 1, 2]).all()
+
+
+def test_early_season_pads_later_steps_and_ignores_later_acquisitions():
+    dates = [dt.date(2022, 1, 5), dt.date(2022, 1, 12), dt.date(2022, 1, 18), dt.date(2022, 1, 25)]
+    result, count = composite(_cube([-10.0, -20.0, -12.0, -14.0]), dates, START, END, 3,
+                              as_of=dt.date(2022, 1, 14))
+    np.testing.assert_allclose(result[0], -10.0, atol=1e-4)
+    np.testing.assert_allclose(result[1], -20.0, atol=1e-4)  # 2022-01-18 comes after as_of
+    assert np.isnan(result[2]).all()
+    assert (count == 2).all()
+
+
+def test_early_season_gap_before_as_of_uses_the_previous_step():
+    dates = [dt.date(2022, 1, 5), dt.date(2022, 1, 25)]
+    result, count = composite(_cube([-10.0, -20.0]), dates, START, END, 3, as_of=dt.date(2022, 1, 20))
+    np.testing.assert_allclose(result[1], -10.0, atol=1e-4)
+    assert np.isnan(result[2]).all() and (count == 1).all()
+
+
+def test_as_of_before_season_start():
+    with pytest.raises(UserError, match="--as-of 2021-12-01 is before the season start 2022-01-01"):
+        composite(_cube([-10.0]), [dt.date(2022, 1, 5)], START, END, 3, as_of=dt.date(2021, 12, 1))
+
+
+def test_season_without_acquisition_names_season_and_data_range():
+    dates = [dt.date(2021, 6, 1), dt.date(2021, 9, 30)]
+    with pytest.raises(UserError, match=r"season 2022-01-01 to 2022-01-30 holds no acquisition "
+                                        r"\(the data cover 2021-06-01 to 2021-09-30\)"):
+        composite(_cube([-10.0, -11.0]), dates, START, END, 3)
+
+
+def test_cube_and_dates_must_agree():
+    with pytest.raises(ValueError, match="does not match 2 dates"):
+        composite(_cube([-10.0]), [dt.date(2022, 1, 5), dt.date(2022, 1, 6)], START, END, 3)
+
+
+def test_composite_series_reads_only_the_season(tmp_path):
+    paths = layout_a(tmp_path, pols=("VV",))
+    start, end = dt.date(2022, 1, 15), dt.date(2022, 2, 10)
+    with open_series(vv=str(paths["VV"])) as series:
+        result, count = composite_series(series, "VV", start, end, 3)
+        expected, expected_count = composite(series.read("VV"), DATES, start, end, 3)
+        np.testing.assert_array_equal(result, expected)
+        np.testing.assert_array_equal(count, expected_count)
+        with pytest.raises(UserError, match=r"the data cover 2022-01-09 to 2022-02-14"):
+            composite_series(series, "VV", dt.date(2023, 1, 1), dt.date(2023, 3, 1), 3)
