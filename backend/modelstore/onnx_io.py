@@ -1,0 +1,104 @@
+"""ONNX side of the model store: embed the card, open a verified ONNX Runtime session."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from backend.errors import UserError
+from backend.modelstore.card import CARD_METADATA_KEY, PRODUCER, contract, load_card
+from backend.modelstore.paths import resolve
+
+ONNX_FILE = "model.onnx"
+INPUT_NAME = "x"
+OUTPUT_NAME = "probability"
+
+
+def embed_card(onnx_path: Path, card: dict) -> None:
+    """Set the producer name and store the card as JSON in the model's ``metadata_props``."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    model.producer_name = PRODUCER
+    kept = [p for p in model.metadata_props if p.key != CARD_METADATA_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = CARD_METADATA_KEY, json.dumps(card, sort_keys=True)
+    onnx.save(model, str(onnx_path))
+
+
+def physical_cores() -> int:
+    """Physical cores available to this process (hyper-threads share execution units, so ORT prefers these)."""
+    try:
+        cpus = os.sched_getaffinity(0)
+    except AttributeError:
+        cpus = set(range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in cpus:
+        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
+        except OSError:
+            cores.add(("?", str(cpu)))
+    return max(len(cores), 1)
+
+
+def check_embedded_card(session: Any, card: dict, path: Path) -> None:
+    meta = session.get_modelmeta()
+    if meta.producer_name != PRODUCER:
+        raise UserError(f"{path} was produced by {meta.producer_name or 'an unknown tool'!r}, not by "
+                        f"{PRODUCER}; only models saved by S1 Rice Mapper can be opened (re-save it)")
+    embedded = meta.custom_metadata_map.get(CARD_METADATA_KEY)
+    if embedded is None:
+        raise UserError(f"{path} carries no embedded model card; re-save the model with S1 Rice Mapper")
+    try:
+        same = contract(json.loads(embedded)) == contract(card)
+    except json.JSONDecodeError:
+        same = False
+    if not same:
+        raise UserError(f"the card embedded in {path} does not match {path.parent / 'card.json'} "
+                        "(architecture, inputs or name differ); the files do not belong together, re-save "
+                        "the model")
+
+
+def open_onnx(name_or_path: str | os.PathLike, threads: int | None = None,
+              optimized_cache: Path | None = None) -> tuple[Any, dict]:
+    """Verified ONNX Runtime session (input ``x``, output ``probability``) and the model's card.
+
+    Full graph optimization; intra-op threads default to the physical core count. ``optimized_cache`` is
+    a file where the optimized graph is kept and reused while the model file's checksum is unchanged.
+    """
+    import onnxruntime as ort
+
+    folder = resolve(name_or_path)
+    card = load_card(folder, verify=True)
+    path = folder / ONNX_FILE
+    if ONNX_FILE not in card["files"]:
+        raise UserError(f"model {card['name']!r} ({card['arch']}) has no {ONNX_FILE}; it runs through "
+                        "backend.baselines.predict_proba instead")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = int(threads) if threads else physical_cores()
+    source = str(path)
+    if optimized_cache is not None:
+        source = _use_optimized_cache(Path(optimized_cache), card, options, source)
+    try:
+        session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
+        raise UserError(f"ONNX Runtime cannot load {path}: {exc}; re-save the model") from exc
+    check_embedded_card(session, card, path)
+    return session, card
+
+
+def _use_optimized_cache(cache: Path, card: dict, options: Any, source: str) -> str:
+    stamp = cache.with_name(cache.name + ".sha256")
+    wanted = card["files"][ONNX_FILE]["sha256"]
+    if cache.is_file() and stamp.is_file() and stamp.read_text().strip() == wanted:
+        return str(cache)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    options.optimized_model_filepath = str(cache)
+    stamp.write_text(wanted + "\n")
+    return source

@@ -1,0 +1,205 @@
+"""Building blocks shared by every network family.
+
+:class:`RiceNet` fixes the contract of docs/architecture.md once: input ``(B, T, C, H, W)`` in dB with
+NaN allowed, per-polarization normalization inside the forward pass (buffers saved with the weights),
+NaN replaced by 0 afterwards, logits ``(B, 1, H, W)`` out. Every operation here exports with the
+legacy ONNX exporter (opset 17) and keeps height and width dynamic.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+#: Typical Sentinel-1 backscatter of agricultural land in dB; a trainer may overwrite them from data.
+DEFAULT_NORMALIZATION: dict[str, dict[str, float]] = {
+    "VV": {"mean": -12.0, "std": 4.0},
+    "VH": {"mean": -19.0, "std": 4.0},
+}
+KNOWN_POLARIZATIONS = ("VV", "VH")
+
+
+def check_polarizations(polarizations: Sequence[str]) -> list[str]:
+    """Validate a polarization list (order matters: it is the channel order of the input)."""
+    pols = [str(p).upper() for p in polarizations]
+    unknown = [p for p in pols if p not in KNOWN_POLARIZATIONS]
+    if not pols or unknown or len(set(pols)) != len(pols):
+        raise ValueError(f"polarizations must be distinct values of {KNOWN_POLARIZATIONS}, got {polarizations!r}")
+    return pols
+
+
+class Normalizer(nn.Module):
+    """``(x - mean) / std`` per polarization, then NaN -> 0 ("no data" = zero in normalized space)."""
+
+    def __init__(self, polarizations: Sequence[str]) -> None:
+        super().__init__()
+        self.polarizations = check_polarizations(polarizations)
+        stats = [DEFAULT_NORMALIZATION[p] for p in self.polarizations]
+        self.register_buffer("mean", torch.tensor([s["mean"] for s in stats]).view(1, 1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor([s["std"] for s in stats]).view(1, 1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.mean) / self.std
+        return torch.where(torch.isnan(z), torch.zeros_like(z), z)
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {p: {"mean": float(m), "std": float(s)}
+                for p, m, s in zip(self.polarizations, self.mean.flatten(), self.std.flatten())}
+
+    def load_dict(self, stats: dict[str, dict[str, float]]) -> None:
+        missing = [p for p in self.polarizations if p not in stats]
+        if missing:
+            raise ValueError(f"normalization lacks polarization(s) {missing}")
+        bad = [p for p in self.polarizations if not float(stats[p]["std"]) > 0]
+        if bad:
+            raise ValueError(f"normalization std must be > 0 for {bad}")
+        with torch.no_grad():
+            self.mean.copy_(torch.tensor([float(stats[p]["mean"]) for p in self.polarizations]).view_as(self.mean))
+            self.std.copy_(torch.tensor([float(stats[p]["std"]) for p in self.polarizations]).view_as(self.std))
+
+
+class RiceNet(nn.Module):
+    """Base of every network: polarizations, time steps, size multiple, and the input normalizer.
+
+    Subclasses implement :meth:`forward_normalized` on the normalized, NaN-free input.
+    ``arch`` and ``arch_kwargs`` are set by :func:`backend.nets.registry.build_model` so a model card
+    can rebuild the same network.
+    """
+
+    arch: str = ""
+    fusion_scheme: str = "data"
+    fusion_method: str | None = None
+
+    def __init__(self, polarizations: Sequence[str], steps: int, size_multiple: int) -> None:
+        super().__init__()
+        if int(steps) < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        self.polarizations = check_polarizations(polarizations)
+        self.steps = int(steps)
+        self.size_multiple = int(size_multiple)
+        self.arch_kwargs: dict = {}
+        self.norm = Normalizer(self.polarizations)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_normalized(self.norm(x))
+
+    def forward_normalized(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def normalization(self) -> dict[str, dict[str, float]]:
+        return self.norm.as_dict()
+
+    def set_normalization(self, stats: dict[str, dict[str, float]]) -> None:
+        """Overwrite mean/std per polarization (e.g. from training data statistics)."""
+        self.norm.load_dict(stats)
+
+
+def conv_bn_relu(in_ch: int, out_ch: int, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2, bias=False),
+                         nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
+
+
+class DoubleConv(nn.Sequential):
+    """Two 3x3 conv-BN-ReLU layers, the classic U-Net stage."""
+
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__(conv_bn_relu(in_ch, out_ch), conv_bn_relu(out_ch, out_ch))
+
+
+class SqueezeExcite(nn.Module):
+    """Channel attention (Hu et al. 2018): global pool, FC-reduce-FC, sigmoid gate."""
+
+    def __init__(self, channels: int, reduction: int = 4) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(hidden, channels, 1), nn.Sigmoid())
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gate(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+class UpBlock(nn.Module):
+    """Transposed-conv x2 upsampling, concatenation with the skip, then a double conv."""
+
+    def __init__(self, in_ch: int, skip_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_ch, out_ch, kernel_size=2, stride=2)
+        self.conv = DoubleConv(out_ch + skip_ch, out_ch)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([self.up(x), skip], dim=1))
+
+
+class UNetDecoder(nn.Module):
+    """Decoder from the bottleneck back to full resolution; ``channels`` lists levels from full res down."""
+
+    def __init__(self, channels: Sequence[int], bottleneck_ch: int) -> None:
+        super().__init__()
+        ups, below = [], bottleneck_ch
+        for ch in reversed(channels):
+            ups.append(UpBlock(below, ch, ch))
+            below = ch
+        self.ups = nn.ModuleList(ups)
+        self.head = nn.Conv2d(channels[0], 1, kernel_size=1)
+
+    def forward(self, bottom: torch.Tensor, skips: Sequence[torch.Tensor]) -> torch.Tensor:
+        x = bottom
+        for up, skip in zip(self.ups, reversed(skips)):
+            x = up(x, skip)
+        return self.head(x)
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channel axis of an NCHW tensor (ConvNeXt), written out for ONNX export."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(1, channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=1, keepdim=True)
+        var = (x - mean).pow(2).mean(dim=1, keepdim=True)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+
+class ConvNeXtBlock(nn.Module):
+    """ConvNeXt block (Liu et al. 2022): 7x7 depthwise, LayerNorm, 4x pointwise MLP with GELU, residual."""
+
+    def __init__(self, channels: int, expansion: int = 4) -> None:
+        super().__init__()
+        self.dw = nn.Conv2d(channels, channels, 7, padding=3, groups=channels)
+        self.norm = ChannelLayerNorm(channels)
+        self.mlp = nn.Sequential(nn.Conv2d(channels, expansion * channels, 1), nn.GELU(),
+                                 nn.Conv2d(expansion * channels, channels, 1))
+        self.gamma = nn.Parameter(torch.full((1, channels, 1, 1), 1e-2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.gamma * self.mlp(self.norm(self.dw(x)))
+
+
+def fold_time(x: torch.Tensor) -> torch.Tensor:
+    """``(B, T, C, H, W) -> (B*T, C, H, W)``: shared convolutions over dates."""
+    return x.flatten(0, 1)
+
+
+def unfold_time(x: torch.Tensor, steps: int) -> torch.Tensor:
+    """``(B*T, C, H, W) -> (B, T, C, H, W)``."""
+    return x.unflatten(0, (-1, steps))
+
+
+def time_into_channels(x: torch.Tensor, steps: int) -> torch.Tensor:
+    """``(B*T, C, H, W) -> (B, T*C, H, W)``: the SimVP way of letting channels see every date."""
+    return unfold_time(x, steps).flatten(1, 2)
+
+
+def level_channels(width: int, depth: int) -> list[int]:
+    """Channels per encoder level, doubling at each downsampling (full resolution first)."""
+    return [width * 2 ** i for i in range(depth)]

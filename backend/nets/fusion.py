@@ -1,0 +1,111 @@
+"""Feature-fusion methods that merge a VV feature map ``x`` and a VH feature map ``y`` of equal shape.
+
+Each module maps two ``(N, C, H, W)`` tensors to one ``(N, C, H, W)`` tensor. Sources (equations taken
+from the papers, code written here):
+
+* ``add``: ``x + y``.
+* ``concat``: concatenation then a 1x1 convolution back to C channels.
+* ``aff``: Attentional Feature Fusion (Dai et al., WACV 2021). MS-CAM on ``x + y`` gives
+  ``M = sigmoid(L(x+y) + G(x+y))`` (local pointwise bottleneck + global pooled bottleneck);
+  ``out = M*x + (1-M)*y``.
+* ``dff``: Dynamic Feature Fusion of D-Net (Yang et al., 2024, "D-Net: Dynamic large kernel with dynamic
+  feature fusion for volumetric medical image segmentation"), in 2-D: channel gate from the pooled
+  concatenation, 1x1 reduction, then a spatial gate ``sigmoid(conv1x1(x) + conv1x1(y))``.
+* ``cga``: Content-Guided Attention fusion of DEA-Net (Chen et al., IEEE TIP 2024): channel attention plus
+  spatial attention of ``x + y``, refined by pixel attention with ``x + y`` into a per-pixel per-channel
+  weight ``W``; ``out = conv1x1(x + y + W*x + (1-W)*y)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+FUSION_METHODS = ("add", "concat", "aff", "dff", "cga")
+
+
+class AddFusion(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y
+
+
+class ConcatFusion(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.project = nn.Conv2d(2 * channels, channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.project(torch.cat([x, y], dim=1))
+
+
+def _pointwise_bottleneck(channels: int, reduction: int) -> list[nn.Module]:
+    hidden = max(channels // reduction, 4)
+    return [nn.Conv2d(channels, hidden, 1), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1), nn.BatchNorm2d(channels)]
+
+
+class AFFusion(nn.Module):
+    """Attentional Feature Fusion with the multi-scale channel attention module (MS-CAM)."""
+
+    def __init__(self, channels: int, reduction: int = 4) -> None:
+        super().__init__()
+        self.local_att = nn.Sequential(*_pointwise_bottleneck(channels, reduction))
+        self.global_att = nn.Sequential(nn.AdaptiveAvgPool2d(1), *_pointwise_bottleneck(channels, reduction))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        s = x + y
+        m = torch.sigmoid(self.local_att(s) + self.global_att(s))
+        return m * x + (1 - m) * y
+
+
+class DFFusion(nn.Module):
+    """D-Net dynamic feature fusion: channel gate on the concatenation, reduction, spatial gate."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channel_gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(2 * channels, 2 * channels, 1),
+                                          nn.Sigmoid())
+        self.reduce = nn.Conv2d(2 * channels, channels, 1)
+        self.spatial_x = nn.Conv2d(channels, 1, 1)
+        self.spatial_y = nn.Conv2d(channels, 1, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        both = torch.cat([x, y], dim=1)
+        fused = self.reduce(both * self.channel_gate(both))
+        return fused * torch.sigmoid(self.spatial_x(x) + self.spatial_y(y))
+
+
+class CGAFusion(nn.Module):
+    """DEA-Net content-guided attention fusion."""
+
+    def __init__(self, channels: int, reduction: int = 4) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.channel_att = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, hidden, 1),
+                                         nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
+        self.spatial_att = nn.Conv2d(2, 1, 7, padding=3, padding_mode="reflect")
+        # pixel attention: each channel sees itself and its coarse attention (groups = channels)
+        self.pixel_att = nn.Conv2d(2 * channels, channels, 7, padding=3, padding_mode="reflect", groups=channels)
+        self.project = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        s = x + y
+        pooled = torch.cat([s.mean(dim=1, keepdim=True), s.amax(dim=1, keepdim=True)], dim=1)
+        coarse = self.channel_att(s) + self.spatial_att(pooled)
+        interleaved = torch.stack([s, coarse.expand_as(s)], dim=2).flatten(1, 2)
+        w = torch.sigmoid(self.pixel_att(interleaved))
+        return self.project(s + w * x + (1 - w) * y)
+
+
+_METHODS: dict[str, type[nn.Module]] = {"add": AddFusion, "concat": ConcatFusion, "aff": AFFusion,
+                                        "dff": DFFusion, "cga": CGAFusion}
+
+
+def build_fusion(method: str, channels: int) -> nn.Module:
+    """Fusion module by name (one of :data:`FUSION_METHODS`)."""
+    if method not in _METHODS:
+        raise ValueError(f"unknown fusion_method {method!r}; choose one of {', '.join(FUSION_METHODS)}")
+    return _METHODS[method](channels)

@@ -1,0 +1,41 @@
+"""Every network is built from ``(arch name, kwargs)``, which is exactly what a model card stores."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from backend.nets.blocks import RiceNet
+from backend.nets.convlstm import ConvLSTMNet
+from backend.nets.recurrent_unet import RecurrentUNet
+from backend.nets.simta import build_simta
+from backend.nets.simvp import SimVP
+from backend.nets.unet import UNet
+from backend.nets.utae import UTAE
+
+_BUILDERS: dict[str, Callable[..., RiceNet]] = {
+    "simta": build_simta,
+    "recurrent_unet": RecurrentUNet,
+    "unet": UNet,
+    "convlstm": ConvLSTMNet,
+    "simvp": SimVP,
+    "utae": UTAE,
+}
+#: Names accepted by :func:`build_model`.
+ARCHITECTURES: tuple[str, ...] = tuple(_BUILDERS)
+
+
+def build_model(arch: str, **kwargs: Any) -> RiceNet:
+    """Network ``arch`` built with ``kwargs``; the pair is remembered on the net for its model card.
+
+    Raises ``ValueError`` for an unknown name or keyword (callers turn it into a UserError naming the
+    card or option it came from).
+    """
+    if arch not in _BUILDERS:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    try:
+        net = _BUILDERS[arch](**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad arguments for architecture {arch!r}: {exc}") from exc
+    net.arch = arch
+    net.arch_kwargs = dict(kwargs)
+    return net
