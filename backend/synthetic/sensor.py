@@ -1,0 +1,85 @@
+"""Sentinel-1 acquisition geometry and radiometry: dates, orbits, incidence, gaps, speckle.
+
+* Two relative orbits (one ascending, one descending) with the same repeat cycle, a few days apart,
+  as over An Giang in 2022 (12-day repeat after Sentinel-1B failed; pairs of consecutive days).
+* Each orbit sees the scene at its own incidence angle and carries a small calibration offset per
+  polarization; incidence also varies across the scene in range (~0.07 deg per km for IW).
+* Missing acquisitions (whole date NaN) and swath-edge cuts (part of the scene NaN).
+* Multiplicative gamma speckle with mean 1 and ``looks`` equivalent number of looks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+
+REFERENCE_INCIDENCE = 37.0  # deg; curves in landcover.py are levels at this angle
+INCIDENCE_PER_KM = 0.068  # deg per km across range in IW (about 29-46 deg over 250 km)
+
+
+@dataclass
+class Acquisitions:
+    dates: list[date]
+    orbit: np.ndarray  # (T,) 0 = ascending, 1 = descending
+    incidence: np.ndarray  # (T,) deg at scene centre
+    offset_db: np.ndarray  # (T, 2) per-date calibration offset for VV, VH
+    missing: np.ndarray  # (T,) bool, whole acquisition absent
+    edge: list[tuple[float, float, float] | None]  # per date: NaN where a*x + b*y > c (pixels)
+
+
+def acquisition_dates(rng: np.random.Generator, start: date, end: date, revisit: int) -> tuple[list[date], np.ndarray]:
+    """Interleaved ascending/descending dates within [start, end] and their orbit index."""
+    first = start + timedelta(days=int(rng.integers(0, revisit)))
+    gap = int(rng.integers(1, max(revisit // 2, 2)))
+    found = []
+    for orbit, day0 in ((0, first), (1, first + timedelta(days=gap))):
+        day = day0
+        while day <= end:
+            found.append((day, orbit))
+            day += timedelta(days=revisit)
+    found.sort()
+    return [d for d, _ in found], np.asarray([o for _, o in found], dtype=np.int8)
+
+
+def plan_acquisitions(rng: np.random.Generator, start: date, end: date, revisit: int,
+                      missing_rate: float, edge_rate: float) -> Acquisitions:
+    """Dates, geometry, calibration offsets and gaps of one scene's time series."""
+    dates, orbit = acquisition_dates(rng, start, end, revisit)
+    orbit_incidence = rng.uniform(31.0, 44.0, 2)
+    orbit_offset = rng.normal(0.0, 0.4, (2, 2))
+    t = len(dates)
+    missing = rng.random(t) < missing_rate
+    if missing.sum() > t - 2:  # keep at least two acquisitions
+        missing[rng.permutation(t)[:2]] = False
+    edge = [None] * t
+    for i in np.flatnonzero(rng.random(t) < edge_rate):
+        angle = rng.uniform(0, 2 * np.pi)
+        edge[i] = (float(np.cos(angle)), float(np.sin(angle)), float(rng.uniform(0.3, 0.9)))
+    return Acquisitions(dates=dates, orbit=orbit, incidence=orbit_incidence[orbit],
+                        offset_db=orbit_offset[orbit] + rng.normal(0.0, 0.15, (t, 2)),
+                        missing=missing, edge=edge)
+
+
+def incidence_map(acq: Acquisitions, size: int, pixel: float) -> np.ndarray:
+    """(T, 1, W) incidence in deg: orbit angle plus the across-range ramp (opposite for asc/desc)."""
+    cols_km = (np.arange(size) - size / 2.0) * pixel / 1000.0
+    sign = np.where(acq.orbit == 0, 1.0, -1.0)[:, None]
+    return (acq.incidence[:, None] + sign * INCIDENCE_PER_KM * cols_km[None, :])[:, None, :]
+
+
+def nodata_mask(acq: Acquisitions, size: int) -> np.ndarray:
+    """(T, H, W) bool, True where the acquisition has no data (missing date or beyond a swath edge)."""
+    mask = np.repeat(acq.missing[:, None, None], size, axis=1).repeat(size, axis=2)
+    yy, xx = np.mgrid[0:size, 0:size] / float(size)
+    for i, cut in enumerate(acq.edge):
+        if cut is not None:
+            a, b, c = cut
+            mask[i] |= (a * (xx - 0.5) + b * (yy - 0.5)) > c - 0.5
+    return mask
+
+
+def speckle(rng: np.random.Generator, shape: tuple[int, ...], looks: float) -> np.ndarray:
+    """Multiplicative gamma speckle, mean 1, variance 1/looks (fully developed, L-look intensity)."""
+    return rng.standard_gamma(looks, size=shape).astype(np.float32) / np.float32(looks)
