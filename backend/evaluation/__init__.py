@@ -1,0 +1,1 @@
+"""Accuracy of a rice map against a reference: confusion matrix, metrics, error maps, areas."""

@@ -1,0 +1,102 @@
+"""Compare a rice map with a reference strip by strip: error.tif (+ error.qml) and metrics.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from backend.atomic import AtomicOutputs
+from backend.errors import UserError
+from backend.evaluation.area import pixel_area_m2
+from backend.evaluation.metrics import binary_metrics, confusion_matrix, error_codes
+from backend.evaluation.reference import RICE, UNLABELLED, open_reference
+from backend.progress import Reporter
+
+STRIP_ROWS = 256
+
+
+def _open_prediction(path: str) -> Any:
+    import rasterio
+
+    from backend.raster.grid import Grid
+
+    if not Path(path).exists():
+        raise UserError(f"--pred {path} does not exist; give the rice.tif written by `map`")
+    try:
+        dataset = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise UserError(f"--pred {path} cannot be opened as a raster ({exc})") from exc
+    if dataset.count != 1 or dataset.dtypes[0] != "uint8":
+        dataset.close()
+        raise UserError(f"--pred {path} must be a one-band uint8 rice map (1 rice, 0 other, 255 nodata) "
+                        "such as the rice.tif written by `map`")
+    return dataset, Grid.of(dataset)
+
+
+def _strip_windows(height: int, width: int) -> list:
+    from rasterio.windows import Window
+
+    return [Window(0, row, width, min(STRIP_ROWS, height - row)) for row in range(0, height, STRIP_ROWS)]
+
+
+def evaluate_map(pred: str, reference: str, out_dir: str, class_field: str | None = None,
+                 rice_values: Sequence[str] | None = None, overwrite: bool = False,
+                 reporter: Reporter | None = None) -> dict:
+    """Write ``error.tif``, ``error.qml`` and ``metrics.json`` to ``out_dir``; returns the metrics."""
+    from backend.inference.geotiff import StripWriter, disk_full_error
+    from backend.inference.styles import write_style
+
+    reporter = reporter or Reporter("none")
+    dataset, grid = _open_prediction(pred)
+    labels = open_reference(reference, grid, class_field, rice_values)
+    matrix = np.zeros((2, 2), np.int64)
+    predicted_rice = reference_rice = 0
+    windows = _strip_windows(grid.height, grid.width)
+    try:
+        with AtomicOutputs(out_dir, overwrite) as outputs:
+            writer = StripWriter(outputs.path("error.tif"), grid, "uint8", 0, "nearest")
+            reporter.stage("evaluate", len(windows))
+            for window in windows:
+                predicted = dataset.read(1, window=window, masked=True)
+                truth = labels.read(window)
+                evaluated = ~np.ma.getmaskarray(predicted) & (truth != UNLABELLED)
+                rice_pred = np.ma.getdata(predicted) == 1
+                matrix += confusion_matrix(rice_pred[evaluated], (truth == RICE)[evaluated])
+                predicted_rice += int((rice_pred & ~np.ma.getmaskarray(predicted)).sum())
+                reference_rice += int((truth == RICE).sum())
+                writer.write(error_codes(rice_pred, truth == RICE, evaluated))
+                reporter.advance(1)
+            writer.close()
+            result = _summary(pred, reference, matrix, predicted_rice, reference_rice, grid, labels)
+            if result["pixels"]["evaluated"] == 0:
+                raise UserError(f"no pixel of {pred} has both a prediction and a reference label in "
+                                f"{reference}; check that they overlap and share a CRS")
+            write_style("error", outputs.path("error.qml"))
+            outputs.path("metrics.json").write_text(json.dumps(result, indent=2))
+            outputs.commit()
+    except OSError as exc:
+        raise disk_full_error(out_dir, exc) or exc
+    finally:
+        labels.close()
+        dataset.close()
+    return result
+
+
+def _summary(pred: str, reference: str, matrix: np.ndarray, predicted_rice: int, reference_rice: int,
+             grid: Any, labels: Any) -> dict:
+    hectares = pixel_area_m2(grid) / 10_000
+    result = binary_metrics(matrix)
+    (_, fp), (fn, tp) = matrix.tolist()
+    result["area_ha"] = {
+        "predicted_rice": predicted_rice * hectares, "reference_rice": reference_rice * hectares,
+        "predicted_rice_evaluated": (tp + fp) * hectares, "reference_rice_evaluated": (tp + fn) * hectares,
+        "pixel_ha": hectares,
+    }
+    result["pixels"].update(predicted_rice=predicted_rice, reference_rice=reference_rice)
+    result["inputs"] = {"pred": str(pred), "reference": str(reference),
+                        "reference_resampled": bool(labels.resampled),
+                        "class_field": getattr(labels, "field", None)}
+    return result

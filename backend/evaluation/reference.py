@@ -1,0 +1,148 @@
+"""Reference labels on the prediction's grid, window by window: 1 rice, 0 other, 255 unlabelled.
+
+A raster reference is read directly when it shares the prediction's grid, else resampled onto it with
+nearest neighbour (labels must not be averaged). A vector reference is reprojected to the prediction's
+CRS and rasterized (``rasterio.features.rasterize``) strip by strip; pixels outside every polygon are
+unlabelled, so they are excluded from the metrics rather than counted as "other".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from backend.errors import UserError
+
+RICE, OTHER, UNLABELLED = 1, 0, 255
+VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".kml", ".gml", ".sqlite"}
+CLASS_FIELD_GUESSES = ("class", "label", "rice", "is_rice", "landcover", "lc")
+DEFAULT_RICE_VALUES = ("1", "rice")
+_BURN_OTHER, _BURN_RICE = 1, 2  # rasterize fills 0 outside every polygon
+
+
+def _is_rice(values: np.ndarray, rice_values: Sequence[str]) -> np.ndarray:
+    """True where a label equals one of ``rice_values`` (numbers compared as numbers, text case-blind)."""
+    wanted = {str(v).strip().lower() for v in rice_values}
+    if np.issubdtype(values.dtype, np.number):
+        numbers = []
+        for v in wanted:
+            try:
+                numbers.append(float(v))
+            except ValueError:
+                pass
+        return np.isin(values.astype(float), numbers)
+    as_text = np.array([str(v).strip().lower() for v in values.ravel()], dtype=object)
+    return np.isin(as_text, list(wanted)).reshape(values.shape)
+
+
+class RasterReference:
+    """A label raster, read on the prediction grid."""
+
+    def __init__(self, path: str, grid: Any, rice_values: Sequence[str]) -> None:
+        import rasterio
+        from rasterio.enums import Resampling
+        from rasterio.vrt import WarpedVRT
+
+        try:
+            self.dataset = rasterio.open(path)
+        except rasterio.errors.RasterioIOError as exc:
+            raise UserError(f"--reference {path}: cannot be opened as a raster or vector file ({exc})") from exc
+        if self.dataset.crs is None and grid.crs is not None:
+            raise UserError(f"--reference {path} has no CRS; assign the prediction's CRS to it first")
+        same = (self.dataset.crs == grid.crs and self.dataset.transform == grid.transform
+                and (self.dataset.width, self.dataset.height) == (grid.width, grid.height))
+        self.source = self.dataset if same else WarpedVRT(
+            self.dataset, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
+            resampling=Resampling.nearest)
+        self.rice_values = list(rice_values)
+        self.resampled = not same
+
+    def read(self, window: Any) -> np.ndarray:
+        data = self.source.read(1, window=window, masked=True)
+        labels = np.where(_is_rice(np.ma.getdata(data), self.rice_values), RICE, OTHER).astype(np.uint8)
+        labels[np.ma.getmaskarray(data)] = UNLABELLED
+        return labels
+
+    def close(self) -> None:
+        if self.source is not self.dataset:
+            self.source.close()
+        self.dataset.close()
+
+
+class VectorReference:
+    """Polygons with a class field, rasterized on the prediction grid."""
+
+    def __init__(self, path: str, grid: Any, class_field: str | None, rice_values: Sequence[str]) -> None:
+        import pyogrio.raw
+        import shapely
+
+        try:
+            meta, _, wkb, fields = pyogrio.raw.read(path)
+        except Exception as exc:
+            raise UserError(f"--reference {path}: cannot be read as a vector layer ({exc})") from exc
+        names = list(meta["fields"])
+        field = self._class_field(path, names, class_field)
+        geometries = shapely.from_wkb(wkb)
+        keep = ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
+        if not keep.any():
+            raise UserError(f"--reference {path} holds no geometry; give a layer with labelled polygons")
+        rice = _is_rice(np.asarray(fields[names.index(field)], dtype=object), rice_values)
+        geometries = self._to_grid_crs(path, meta.get("crs"), geometries[keep], grid)
+        self.grid, self.field = grid, field
+        self.shapes = list(zip(geometries, np.where(rice[keep], _BURN_RICE, _BURN_OTHER).tolist()))
+        self.resampled = False
+
+    @staticmethod
+    def _class_field(path: str, names: list[str], class_field: str | None) -> str:
+        if class_field:
+            if class_field not in names:
+                raise UserError(f"--class-field {class_field} is not a field of {path}; "
+                                f"its fields are: {', '.join(names) or 'none'}")
+            return class_field
+        guesses = [n for n in names if n.lower() in CLASS_FIELD_GUESSES]
+        if len(guesses) != 1:
+            raise UserError(f"{path}: say which field holds the class with --class-field "
+                            f"(fields: {', '.join(names) or 'none'}) and the rice value(s) with --rice-value")
+        return guesses[0]
+
+    @staticmethod
+    def _to_grid_crs(path: str, crs_text: str | None, geometries: np.ndarray, grid: Any) -> np.ndarray:
+        import shapely
+        from rasterio.crs import CRS
+        from rasterio.warp import transform as warp_points
+
+        if not crs_text or grid.crs is None:
+            return geometries
+        source = CRS.from_user_input(crs_text)
+        if source == grid.crs:
+            return geometries
+
+        def reproject(xy: np.ndarray) -> np.ndarray:
+            xs, ys = warp_points(source, grid.crs, xy[:, 0], xy[:, 1])
+            return np.column_stack([xs, ys])
+
+        return shapely.transform(geometries, reproject)
+
+    def read(self, window: Any) -> np.ndarray:
+        from rasterio.features import rasterize
+        from rasterio.windows import transform as window_transform
+
+        burned = rasterize(self.shapes, out_shape=(int(window.height), int(window.width)),
+                           transform=window_transform(window, self.grid.transform), fill=0, dtype="uint8")
+        return np.select([burned == _BURN_RICE, burned == _BURN_OTHER], [RICE, OTHER], UNLABELLED).astype(np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def open_reference(path: str, grid: Any, class_field: str | None = None,
+                   rice_values: Sequence[str] | None = None) -> RasterReference | VectorReference:
+    """A reader of reference labels for ``path`` (raster or vector) on ``grid``."""
+    if not Path(path).exists():
+        raise UserError(f"--reference {path} does not exist; give a truth raster or a labelled vector file")
+    rice_values = list(rice_values or DEFAULT_RICE_VALUES)
+    if Path(path).suffix.lower() in VECTOR_SUFFIXES:
+        return VectorReference(path, grid, class_field, rice_values)
+    return RasterReference(path, grid, rice_values)
