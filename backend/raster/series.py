@@ -340,8 +340,8 @@ def _inspect_values(datasets: dict[str, DatasetReader],
                 raise UserError(f"{path}: every pixel is nodata (nodata value {dataset.nodata}); "
                                 "check the file's nodata setting or re-export the data")
         else:
-            problems += [f"{Path(path).name}: band {b} ({date_of[(path, b)]}) has no valid pixel in a sample; "
-                         "it will mostly count as a missing acquisition" for b in empty]
+            problems += [f"{Path(path).name}: band {b} ({date_of[(path, b)]}) has no valid pixel in the "
+                         "sampled patches; it is probably empty and counts as a missing acquisition" for b in empty]
         file_units[path] = sources.file_unit(dataset, path, [s for s in samples if s.size])
     _check_same_unit(file_units)
     return file_units, problems

@@ -11,12 +11,15 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
+from rasterio.windows import Window
 
 from backend.errors import UserError
 from backend.raster import names, units
 from backend.raster.grid import Grid
 
 SAMPLE_SIZE = 64
+_GRID = 4
+_PATCH = SAMPLE_SIZE // _GRID
 
 
 @dataclass(frozen=True)
@@ -77,16 +80,30 @@ def file_polarization(dataset: DatasetReader, path: str) -> str | None:
     return names.polarization_from_filename(path) or names.polarization_from_tags(dataset.tags())
 
 
+def sample_windows(height: int, width: int) -> list[Window]:
+    """A 4x4 grid of small windows spread over the raster (the whole raster when it is small).
+
+    Small windows touch few tiles/strips, so opening a large series stays cheap, unlike a
+    decimated read, which touches every block.
+    """
+    if height * width <= SAMPLE_SIZE ** 2:
+        return [Window(0, 0, width, height)]
+    side_h, side_w = min(_PATCH, height), min(_PATCH, width)
+    rows = np.linspace(0, height - side_h, _GRID).astype(int)
+    cols = np.linspace(0, width - side_w, _GRID).astype(int)
+    return [Window(int(c), int(r), side_w, side_h) for r in rows for c in cols]
+
+
 def sample_band(dataset: DatasetReader, band: int) -> np.ndarray:
-    """Valid values of a decimated read (at most SAMPLE_SIZE^2 pixels), as float64."""
-    shape = (min(dataset.height, SAMPLE_SIZE), min(dataset.width, SAMPLE_SIZE))
-    data = dataset.read(band, out_shape=shape, masked=True).astype(np.float64)
-    values = np.ma.compressed(data)
+    """Valid values (finite, not nodata) of :func:`sample_windows`, as float64."""
+    parts = [np.ma.compressed(dataset.read(band, window=w, masked=True)).astype(np.float64)
+             for w in sample_windows(dataset.height, dataset.width)]
+    values = np.concatenate(parts)
     return values[np.isfinite(values)]
 
 
 def scan_valid_values(dataset: DatasetReader, band: int, enough: int = SAMPLE_SIZE ** 2) -> np.ndarray:
-    """Valid values found block by block until ``enough``; for sparse data the decimated sample missed."""
+    """Valid values found block by block until ``enough``; for sparse data the sample windows missed."""
     found: list[np.ndarray] = []
     total = 0
     for _, window in dataset.block_windows(band):

@@ -104,7 +104,7 @@ def test_all_nan_raster(tmp_path):
 
 def test_sparse_valid_pixels_are_not_called_empty(tmp_path):
     values = np.full((200, 200), np.nan, np.float32)
-    values[101, 37] = 0.05  # missed by the 64x64 decimated sample, found by the full check
+    values[101, 37] = 0.05  # between the sample windows, found by the block-by-block scan
     path = str(write_raster(tmp_path / "S1_VV_2022-01-09.tif", values))
     with open_series(vv=path) as series:
         assert np.isfinite(series.read("VV")).sum() == 1
