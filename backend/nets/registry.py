@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from backend.nets.blocks import RiceNet
 from backend.nets.convlstm import ConvLSTMNet
+from backend.nets.fusion import FUSION_METHODS
 from backend.nets.recurrent_unet import RecurrentUNet
 from backend.nets.simta import build_simta
 from backend.nets.simvp import SimVP
@@ -39,3 +40,19 @@ def build_model(arch: str, **kwargs: Any) -> RiceNet:
     net.arch = arch
     net.arch_kwargs = dict(kwargs)
     return net
+
+
+def model_variants() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every option the dialog offers, as ``name -> (arch, kwargs)`` without width/steps/depth.
+
+    Callers add their own ``width``, ``steps`` (and ``depth``) to build, e.g. a narrow CPU-trainable net.
+    """
+    variants: dict[str, tuple[str, dict[str, Any]]] = {
+        f"simta_{scheme}": ("simta", {"fusion": scheme}) for scheme in ("vv", "vh", "data")}
+    variants.update({f"simta_feature_{m}": ("simta", {"fusion": "feature", "fusion_method": m})
+                     for m in FUSION_METHODS})
+    variants["simta_decision"] = ("simta", {"fusion": "decision"})
+    variants["recurrent_unet_vh"] = ("recurrent_unet", {"polarizations": ["VH"]})
+    variants["recurrent_unet_vhvv"] = ("recurrent_unet", {"polarizations": ["VH", "VV"]})
+    variants.update({name: (name, {}) for name in ("unet", "convlstm", "simvp", "utae")})
+    return variants

@@ -28,6 +28,8 @@ from backend.nets.fusion import FUSION_METHODS, build_fusion
 
 FUSION_SCHEMES = ("vv", "vh", "data", "feature", "decision")
 CDC_THETA = 0.7
+#: Base channels that bring feature-level CGA SimTA near the paper's 8.9 M parameters (docs/models.md).
+FULL_WIDTH = 14
 
 
 class CentralDifferenceConv(nn.Conv2d):
@@ -108,8 +110,8 @@ class SimTA(RiceNet):
 
     arch = "simta"
 
-    def __init__(self, fusion: str = "data", fusion_method: str = "cga", steps: int = 13, width: int = 16,
-                 depth: int = 4, large_kernel: int = 13) -> None:
+    def __init__(self, fusion: str = "data", fusion_method: str = "cga", steps: int = 13,
+                 width: int = FULL_WIDTH, depth: int = 4, large_kernel: int = 13) -> None:
         if fusion not in ("vv", "vh", "data", "feature"):
             raise ValueError(f"SimTA fusion must be one of {FUSION_SCHEMES}, got {fusion!r} "
                              "(decision-level is DecisionFusion)")
@@ -179,8 +181,9 @@ class DecisionFusion(RiceNet):
         self.vh.set_normalization(stats)
 
 
-def build_simta(fusion: str = "data", fusion_method: str = "cga", steps: int = 13, width: int = 16,
-                depth: int = 4, large_kernel: int = 13, decision_weight: float | None = None) -> RiceNet:
+def build_simta(fusion: str = "data", fusion_method: str = "cga", steps: int = 13, width: int = FULL_WIDTH,
+                depth: int = 4, large_kernel: int = 13,
+                decision_weight: float | None = None) -> RiceNet:
     """SimTA for any of the five fusion schemes (``fusion_method`` only matters for ``feature``)."""
     if fusion == "decision":
         branch = dict(steps=steps, width=width, depth=depth, large_kernel=large_kernel)

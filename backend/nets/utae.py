@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backend.nets.blocks import ChannelLayerNorm, DoubleConv, RiceNet, UNetDecoder, fold_time, level_channels, unfold_time
+from backend.nets.blocks import (ChannelLayerNorm, DoubleConv, RiceNet, UNetDecoder, fold_time, level_channels,
+                                 unfold_time)
 
 
 def sinusoidal_positions(steps: int, dim: int, period: float = 1000.0) -> torch.Tensor:

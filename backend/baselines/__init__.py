@@ -1,0 +1,30 @@
+"""Non-neural baselines usable through model folders like the networks: a per-pixel Random Forest
+(``arch = "random_forest"``, ONNX) and a rule-based phenology detector (``arch = "phenology_rules"``,
+thresholds in the card). ``map`` calls :func:`predict_proba` for them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from backend.errors import UserError
+
+BASELINE_ARCHS = ("random_forest", "phenology_rules")
+
+
+def predict_proba(model_folder: str | os.PathLike, x_db: np.ndarray) -> np.ndarray:
+    """Rice probability ``(B, 1, H, W)`` for a cube ``(B, T, C, H, W)`` in dB (card polarization order)."""
+    from backend.modelstore import load_card, resolve
+
+    folder = resolve(model_folder)
+    card = load_card(folder, verify=True)
+    if card["arch"] == "random_forest":
+        from backend.baselines.random_forest import predict_forest
+        return predict_forest(folder, card, x_db)
+    if card["arch"] == "phenology_rules":
+        from backend.baselines.phenology import predict_rules
+        return predict_rules(card, x_db)
+    raise UserError(f"model {card['name']!r} is a {card['arch']!r} network, not a baseline; load it with "
+                    "backend.modelstore.open_onnx or load_torch")
