@@ -1,8 +1,9 @@
 """Find acquisition dates and polarizations in band descriptions, metadata tags and file names.
 
 Users' files come from SNAP, GEE, ASF or their own scripts, so we look for patterns anywhere in a
-string rather than for one naming scheme: ``YYYY-MM-DD`` or ``YYYYMMDD`` not glued to other digits,
-and ``VV`` / ``VH`` not glued to other letters (so ``1SDV`` in ESA product names is not a pol).
+string rather than for one naming scheme: ``YYYY-MM-DD``, ``YYYY_MM_DD`` or ``YYYYMMDD`` not glued to
+other digits, and ``VV`` / ``VH`` not glued to other letters (so ``1SDV`` in ESA product names is not
+a polarization).
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from backend.errors import UserError
 
 POLARIZATIONS = ("VV", "VH")
 
-_DATE_PATTERN = re.compile(r"(?<!\d)(\d{4})(-?)(\d{2})\2(\d{2})(?!\d)")
+_DATE_PATTERN = re.compile(r"(?<!\d)(\d{4})([-_]?)(\d{2})\2(\d{2})(?!\d)")
 _POL_PATTERN = re.compile(r"(?<![A-Za-z])(VV|VH)(?![A-Za-z])", re.IGNORECASE)
 _DATE_TAG_WORDS = ("date", "time", "acq")
 _POL_TAG_WORDS = ("pol",)
 
 
 def find_date(text: str | None) -> dt.date | None:
-    """First valid calendar date written as ``YYYY-MM-DD`` or ``YYYYMMDD`` in ``text``."""
+    """First valid calendar date written as ``YYYY-MM-DD``, ``YYYY_MM_DD`` or ``YYYYMMDD`` in ``text``."""
     for match in _DATE_PATTERN.finditer(text or ""):
         year, _, month, day = match.groups()
         try:

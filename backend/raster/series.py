@@ -31,12 +31,15 @@ from backend.raster.grid import Grid, check_georeferenced, check_same_grid, grid
 from backend.raster.names import POLARIZATIONS
 from backend.raster.sources import BandRef
 
+_ZERO_FILL_WARNING = 0.1
 _DATES_HINT = ("pass the acquisition dates with --dates FILE (one date per line) or "
                "--dates 2022-01-09,2022-01-21,... (one per band, in band order)")
 
 
 class SeriesReader:
     """Checked access to one time series; use :func:`open_series` or :func:`detect` to make one.
+
+    Holds open rasterio datasets, which are not thread-safe: use one reader per thread.
 
     Attributes: ``layout`` ('a'|'b'|'c'), ``pols`` (canonical order), ``dates`` (pol -> sorted dates),
     ``units`` (pol -> 'dB'|'linear' as found in the source), ``grid``, ``nodata`` (of the first file),
@@ -88,6 +91,7 @@ class SeriesReader:
         return [ref.date for ref in self._selected_bands(pol, between)]
 
     def _selected_bands(self, pol: str, between: tuple[dt.date, dt.date] | None) -> list[BandRef]:
+        pol = pol.upper()
         if pol not in self._bands:
             raise UserError(f"polarization {pol} is not in this series (it has {', '.join(self.pols)}); "
                             f"add the {pol} file(s)")
@@ -179,11 +183,15 @@ def detect(paths: Sequence[str], dates: Sequence[dt.date] | None = None, align: 
     return open_series(vv=roles["VV"], vh=roles["VH"], dates=dates, align=align, require=require)
 
 
+def _is_stack(dataset: DatasetReader) -> bool:
+    band_pols = {sources.band_polarization(dataset, b) for b in range(1, dataset.count + 1)}
+    return {"VV", "VH"} <= band_pols
+
+
 def _guess_role(path: str, single: bool) -> str:
     dataset = sources.open_raster(path)
     try:
-        band_pols = {sources.band_polarization(dataset, b) for b in range(1, dataset.count + 1)}
-        if {"VV", "VH"} <= band_pols:
+        if _is_stack(dataset):
             if not single:
                 raise UserError(f"{path}: holds both VV and VH bands (an interleaved stack); "
                                 "give a stack alone, without other files")
@@ -231,8 +239,9 @@ def _build_reader(datasets: dict[str, DatasetReader], stack: str | None, vv_path
     else:
         bands = {pol: _pol_bands(pol, paths, datasets) for pol, paths in (("VV", vv_paths), ("VH", vh_paths))
                  if paths}
-        layout = "b" if max(len(vv_paths), len(vh_paths)) > 1 else "a"
-    _check_required(bands, require, stack or ", ".join(vv_paths + vh_paths))
+        single_band = all(datasets[p].count == 1 for p in vv_paths + vh_paths)
+        layout = "b" if single_band and max(len(vv_paths), len(vh_paths)) > 1 else "a"
+    _check_required(bands, require, stack or _file_list(vv_paths + vh_paths))
     bands = _apply_dates(bands, dates) if dates else bands
     _check_dates_found(bands)
     grid, readers, aligned = _grids(datasets, align)
@@ -247,6 +256,9 @@ def _pol_bands(pol: str, paths: list[str], datasets: dict[str, DatasetReader]) -
         dataset = datasets[path]
         for band in range(1, dataset.count + 1):
             labelled = sources.band_polarization(dataset, band)
+            if labelled and labelled != pol and _is_stack(dataset):
+                raise UserError(f"{path}: holds both VV and VH bands (an interleaved stack); "
+                                "give it with --stack instead")
             if labelled and labelled != pol:
                 raise UserError(f"{path}: band {band} is labelled {labelled} "
                                 f"({sources.band_label(dataset, band)!r}) but the file was given as {pol}; "
@@ -342,7 +354,10 @@ def _inspect_values(datasets: dict[str, DatasetReader],
         else:
             problems += [f"{Path(path).name}: band {b} ({date_of[(path, b)]}) has no valid pixel in the "
                          "sampled patches; it is probably empty and counts as a missing acquisition" for b in empty]
-        file_units[path] = sources.file_unit(dataset, path, [s for s in samples if s.size])
+        file_units[path], zero_fraction = sources.file_unit(dataset, path, [s for s in samples if s.size])
+        if file_units[path] == units.DB and zero_fraction > _ZERO_FILL_WARNING and dataset.nodata is None:
+            problems.append(f"{Path(path).name}: {zero_fraction:.0%} of sampled pixels are exactly 0 and no "
+                            "nodata value is set; if 0 marks no data, set it (gdal_edit.py -a_nodata 0)")
     _check_same_unit(file_units)
     return file_units, problems
 
@@ -378,6 +393,11 @@ def _series_problems(bands: dict[str, list[BandRef]], datasets: dict[str, Datase
     problems += [f"{Path(p).name}: grid differs from the first layer's; resampled (bilinear) onto it"
                  for p in aligned]
     return problems
+
+
+def _file_list(paths: list[str], limit: int = 3) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more files" if len(paths) > limit else "")
 
 
 def _date_list(dates: list[dt.date], limit: int = 6) -> str:

@@ -116,13 +116,21 @@ def scan_valid_values(dataset: DatasetReader, band: int, enough: int = SAMPLE_SI
     return np.concatenate(found) if found else np.empty(0)
 
 
-def file_unit(dataset: DatasetReader, path: str, samples: list[np.ndarray]) -> str:
-    """Declared unit of the bands when set, else guessed from the pooled sample values."""
+def file_unit(dataset: DatasetReader, path: str, samples: list[np.ndarray]) -> tuple[str, float]:
+    """Unit of a file (declared on its bands, else guessed) and the sampled fraction of exact zeros.
+
+    Exact zeros are left out of the guess: they are usually undeclared fill around the swath, and a
+    dB scene with much zero fill would otherwise look like linear power.
+    """
+    pooled = np.concatenate(samples) if samples else np.empty(0)
+    zeros = pooled == 0
+    zero_fraction = float(zeros.mean()) if pooled.size else 0.0
     declared = {units.declared_unit(u) for u in dataset.units}
     declared.discard(None)
     if len(declared) == 1:
-        return declared.pop()
-    return units.guess_unit(np.concatenate(samples) if samples else np.empty(0), Path(path).name)
+        return declared.pop(), zero_fraction
+    informative = pooled[~zeros] if (~zeros).any() else pooled
+    return units.guess_unit(informative, Path(path).name), zero_fraction
 
 
 def nodata_label(value: float | None) -> float | str | None:

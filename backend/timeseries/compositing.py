@@ -41,6 +41,7 @@ def composite(cube_db: np.ndarray, dates: Sequence[dt.date], start: dt.date, end
     mode) acquisitions after ``as_of`` are ignored and steps that start after it are NaN padding.
     """
     cube_db = np.asarray(cube_db, dtype=np.float32)
+    dates = [d.date() if isinstance(d, dt.datetime) else d for d in dates]
     if cube_db.ndim != 3 or cube_db.shape[0] != len(dates):
         raise ValueError(f"cube of shape {cube_db.shape} does not match {len(dates)} dates; expected (T, h, w)")
     if as_of is not None and as_of < start:

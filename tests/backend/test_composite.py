@@ -123,3 +123,10 @@ def test_composite_series_reads_only_the_season(tmp_path):
         np.testing.assert_array_equal(count, expected_count)
         with pytest.raises(UserError, match=r"the data cover 2022-01-09 to 2022-02-14"):
             composite_series(series, "VV", dt.date(2023, 1, 1), dt.date(2023, 3, 1), 3)
+
+
+def test_datetimes_are_accepted_as_dates():
+    stamps = [dt.datetime(2022, 1, 5, 22, 46), dt.datetime(2022, 1, 25, 10, 30)]
+    result, count = composite(_cube([-10.0, -20.0]), stamps, START, END, 3)
+    np.testing.assert_allclose(result[:, 0, 0], [-10.0, _db(0.055), -20.0], atol=1e-4)
+    assert (count == 2).all()

@@ -174,3 +174,19 @@ def test_grid_mismatch_between_dates_of_one_polarization(tmp_path):
     second = _single(tmp_path, "S1_VV_2022-01-21.tif", shape=(HEIGHT + 1, WIDTH))
     with pytest.raises(UserError, match=r"S1_VV_2022-01-21.tif: 32x25 pixels, expected 32x24"):
         open_series(vv=[first, second])
+
+
+def test_stack_given_as_one_polarization(tmp_path):
+    data = np.stack([series_values("VV", "dB", 1)[0], series_values("VH", "dB", 1)[0]])
+    stack = write_raster(tmp_path / "gee.tif", data, descriptions=["VV_20220109", "VH_20220109"])
+    with pytest.raises(UserError, match=r"gee.tif: holds both VV and VH bands .*give it with --stack"):
+        open_series(vv=str(stack))
+
+
+def test_undeclared_zero_fill_in_db_data_is_a_problem(tmp_path):
+    values = series_values("VV", "dB")
+    values[:, :, : WIDTH // 2] = 0.0  # half the scene is fill without a nodata value
+    path = write_raster(tmp_path / "vv_db.tif", values, descriptions=[d.isoformat() for d in DATES])
+    with open_series(vv=str(path)) as series:
+        assert series.units["VV"] == "dB"
+        assert any("are exactly 0 and no nodata value is set" in p for p in series.problems)

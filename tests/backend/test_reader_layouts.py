@@ -191,3 +191,24 @@ def test_info_is_json_serialisable(tmp_path):
     assert info["crs"]["epsg"] == 32648 and info["pixel_size"] == [10.0, 10.0]
     assert info["size"] == {"width": WIDTH, "height": HEIGHT} and info["nodata"] == "nan"
     assert info["date_range"]["VV"] == [DATES[0].isoformat(), DATES[-1].isoformat()]
+
+
+def test_date_and_polarization_patterns():
+    from backend.raster.names import find_date, find_polarization
+
+    assert find_date("S1A_IW_GRDH_1SDV_20220109T224606_20220109T224631_041369_04EB2F_VV") == dt.date(2022, 1, 9)
+    assert find_date("VH_2022_03_14") == dt.date(2022, 3, 14)
+    assert find_date("band 20221399 then 2022-02-28") == dt.date(2022, 2, 28)
+    assert find_date("orbit 041369") is None
+    assert find_polarization("S1A_IW_GRDH_1SDV_20220109T224606_VH") == "VH"
+    assert find_polarization("Sigma0_vv_db") == "VV"
+    assert find_polarization("VH/VV ratio") is None
+
+
+def test_multiple_multiband_files_per_polarization_are_layout_a(tmp_path):
+    first, second = tmp_path / "2022", tmp_path / "2023"
+    first.mkdir(), second.mkdir()
+    later = [d.replace(year=2023) for d in DATES]
+    vv = [str(layout_a(first, pols=("VV",))["VV"]), str(layout_a(second, pols=("VV",), dates=later)["VV"])]
+    with open_series(vv=vv) as series:
+        assert series.layout == "a" and series.dates["VV"] == DATES + later
