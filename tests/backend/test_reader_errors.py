@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from rasterio.transform import from_origin
@@ -118,16 +120,19 @@ def test_one_empty_date_is_a_problem(tmp_path):
         assert any("band 3 (2022-02-02) has no valid pixel" in p for p in series.problems)
 
 
-def test_stack_band_without_polarization(tmp_path):
+def _one_date_stack(tmp_path, descriptions: list[str]) -> Path:
     data = np.stack([series_values("VV", "dB", 1)[0], series_values("VH", "dB", 1)[0]])
-    path = write_raster(tmp_path / "gee.tif", data, descriptions=["VV_20220109", "B2_20220109"])
+    return write_raster(tmp_path / "gee.tif", data, descriptions=descriptions)
+
+
+def test_stack_band_without_polarization(tmp_path):
+    path = _one_date_stack(tmp_path, ["VV_20220109", "B2_20220109"])
     with pytest.raises(UserError, match=r"gee.tif: band 2 \('B2_20220109'\) names no polarization"):
         open_series(stack=str(path))
 
 
 def test_stack_with_other_files(tmp_path):
-    data = np.stack([series_values("VV", "dB", 1)[0], series_values("VH", "dB", 1)[0]])
-    stack = write_raster(tmp_path / "gee.tif", data, descriptions=["VV_20220109", "VH_20220109"])
+    stack = _one_date_stack(tmp_path, ["VV_20220109", "VH_20220109"])
     other = _single(tmp_path, "S1_VV_2022-01-21.tif")
     with pytest.raises(UserError, match="gee.tif: holds both VV and VH bands .* give a stack alone"):
         detect([str(stack), other])
@@ -177,8 +182,7 @@ def test_grid_mismatch_between_dates_of_one_polarization(tmp_path):
 
 
 def test_stack_given_as_one_polarization(tmp_path):
-    data = np.stack([series_values("VV", "dB", 1)[0], series_values("VH", "dB", 1)[0]])
-    stack = write_raster(tmp_path / "gee.tif", data, descriptions=["VV_20220109", "VH_20220109"])
+    stack = _one_date_stack(tmp_path, ["VV_20220109", "VH_20220109"])
     with pytest.raises(UserError, match=r"gee.tif: holds both VV and VH bands .*give it with --stack"):
         open_series(vv=str(stack))
 
