@@ -339,27 +339,37 @@ def _warped(dataset: DatasetReader, reference: Grid) -> WarpedVRT:
 
 def _inspect_values(datasets: dict[str, DatasetReader],
                     bands: dict[str, list[BandRef]]) -> tuple[dict[str, str], list[str]]:
-    """Unit of each file (all must agree) and bands whose sample holds no valid pixel."""
-    file_units: dict[str, str] = {}
-    problems = []
+    """Unit of each file (all must agree) and problems found in the sampled values."""
     date_of = {(r.path, r.band): r.date for refs in bands.values() for r in refs}
+    file_units: dict[str, str] = {}
+    problems: list[str] = []
     for path, dataset in datasets.items():
-        samples = [sources.sample_band(dataset, b) for b in range(1, dataset.count + 1)]
-        empty = [b for b, sample in enumerate(samples, start=1) if sample.size == 0]
-        if len(empty) == dataset.count:
-            samples = [sources.scan_valid_values(dataset, b) for b in empty]
-            if not any(sample.size for sample in samples):
-                raise UserError(f"{path}: every pixel is nodata (nodata value {dataset.nodata}); "
-                                "check the file's nodata setting or re-export the data")
-        else:
-            problems += [f"{Path(path).name}: band {b} ({date_of[(path, b)]}) has no valid pixel in the "
-                         "sampled patches; it is probably empty and counts as a missing acquisition" for b in empty]
-        file_units[path], zero_fraction = sources.file_unit(dataset, path, [s for s in samples if s.size])
-        if file_units[path] == units.DB and zero_fraction > _ZERO_FILL_WARNING and dataset.nodata is None:
-            problems.append(f"{Path(path).name}: {zero_fraction:.0%} of sampled pixels are exactly 0 and no "
-                            "nodata value is set; if 0 marks no data, set it (gdal_edit.py -a_nodata 0)")
+        file_units[path], file_problems = _inspect_file(path, dataset, date_of)
+        problems += file_problems
     _check_same_unit(file_units)
     return file_units, problems
+
+
+def _inspect_file(path: str, dataset: DatasetReader,
+                  date_of: dict[tuple[str, int], dt.date]) -> tuple[str, list[str]]:
+    """Unit of one file; stops when no pixel is valid, reports bands that look empty and zero fill."""
+    name = Path(path).name
+    samples = [sources.sample_band(dataset, b) for b in range(1, dataset.count + 1)]
+    empty = [b for b, sample in enumerate(samples, start=1) if sample.size == 0]
+    problems = []
+    if len(empty) == dataset.count:
+        samples = [sources.scan_valid_values(dataset, b) for b in empty]
+        if not any(sample.size for sample in samples):
+            raise UserError(f"{path}: every pixel is nodata (nodata value {dataset.nodata}); "
+                            "check the file's nodata setting or re-export the data")
+    else:
+        problems += [f"{name}: band {b} ({date_of[(path, b)]}) has no valid pixel in the sampled patches; "
+                     "it is probably empty and counts as a missing acquisition" for b in empty]
+    unit, zero_fraction = sources.file_unit(dataset, path, [s for s in samples if s.size])
+    if unit == units.DB and zero_fraction > _ZERO_FILL_WARNING and dataset.nodata is None:
+        problems.append(f"{name}: {zero_fraction:.0%} of sampled pixels are exactly 0 and no nodata value "
+                        "is set; if 0 marks no data, set it (gdal_edit.py -a_nodata 0)")
+    return unit, problems
 
 
 def _check_same_unit(file_units: dict[str, str]) -> None:

@@ -15,7 +15,6 @@ from rasterio.windows import Window
 
 from backend.errors import UserError
 from backend.raster import names, units
-from backend.raster.grid import Grid
 
 SAMPLE_SIZE = 64
 _GRID = 4
