@@ -1,9 +1,9 @@
 """SimVP baseline (Gao et al., CVPR 2022, "SimVP: Simpler yet Better Video Prediction"), simplified.
 
-Encoder: shared strided convolutions per date (time folded into the batch, /4 resolution). Translator:
+Encoder: ``depth`` shared strided convolutions per date (time folded into the batch, /2**depth). Translator:
 features of all dates reshaped to ``T*C`` channels, a 1x1 projection and Inception blocks (parallel
-grouped 3/5/7/11 convolutions, summed, with a residual). Decoder: instead of predicting frames, two
-transposed convolutions back to full resolution with the full-resolution features (time collapsed by
+grouped 3/5/7/11 convolutions, summed, with a residual). Decoder: instead of predicting frames,
+``depth`` transposed convolutions back to full resolution with the full-resolution features (time collapsed by
 T*C -> 1x1 conv) as a skip, then a 1x1 head. BatchNorm replaces GroupNorm.
 """
 
@@ -47,15 +47,15 @@ class SimVP(RiceNet):
     arch = "simvp"
 
     def __init__(self, polarizations: Sequence[str] = ("VV", "VH"), steps: int = 13, width: int = 16,
-                 translator_blocks: int = 4) -> None:
-        super().__init__(polarizations, steps, 4)
+                 depth: int = 2, translator_blocks: int = 4) -> None:
+        super().__init__(polarizations, steps, 2 ** depth)
         hidden = 4 * width
         self.stem = conv_bn_relu(len(self.polarizations), width)
-        self.down = nn.Sequential(_down(width, width), _down(width, width))
+        self.down = nn.Sequential(*(_down(width, width) for _ in range(depth)))
         self.project = conv_bn_relu(steps * width, hidden, kernel=1)
         self.translator = nn.Sequential(*(InceptionBlock(hidden) for _ in range(translator_blocks)))
         self.skip = conv_bn_relu(steps * width, width, kernel=1)
-        self.up = nn.Sequential(_up(hidden, width), _up(width, width))
+        self.up = nn.Sequential(*(_up(hidden if i == 0 else width, width) for i in range(depth)))
         self.head = nn.Sequential(conv_bn_relu(2 * width, width), nn.Conv2d(width, 1, 1))
 
     def forward_normalized(self, z: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,132 @@
+"""Every architecture and fusion option builds, maps (B,T,C,H,W) dB to (B,1,H,W) logits, survives NaN,
+and trains (gradients reach the first layer)."""
+
+import pytest
+import torch
+from torch import nn
+
+from backend.nets import ARCHITECTURES, build_model, expand_first_layer, model_variants
+from backend.nets.profile import count_macs, count_parameters
+from backend.nets.simta import DecisionFusion
+
+torch.set_num_threads(1)
+VARIANTS = model_variants()
+
+
+def tiny(name: str, steps: int = 4) -> nn.Module:
+    arch, kwargs = VARIANTS[name]
+    extra = {"steps": steps, "width": 4}
+    if arch != "convlstm":
+        extra["depth"] = 2
+    return build_model(arch, **kwargs, **extra)
+
+
+def db_input(net: nn.Module, side: int = 32, batch: int = 2) -> torch.Tensor:
+    torch.manual_seed(0)
+    return torch.randn(batch, net.steps, len(net.polarizations), side, side) * 3 - 15
+
+
+def test_variants_cover_every_architecture():
+    assert {arch for arch, _ in VARIANTS.values()} == set(ARCHITECTURES)
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_forward_shape_nan_and_gradient(name):
+    net = tiny(name)
+    assert net.size_multiple in (1, 4)
+    x = db_input(net)
+    x[0, :2, :, :5, :5] = float("nan")  # missing data / early-season padding
+    x.requires_grad_(False)
+    logits = net(x)
+    assert logits.shape == (2, 1, 32, 32)
+    assert torch.isfinite(logits).all()
+    logits.mean().backward()
+    grads = [p.grad for p in net.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_polarizations_follow_fusion_scheme():
+    assert tiny("simta_vv").polarizations == ["VV"]
+    assert tiny("simta_vh").polarizations == ["VH"]
+    for name in ("simta_data", "simta_feature_cga", "simta_decision", "unet", "utae"):
+        assert tiny(name).polarizations == ["VV", "VH"]
+    assert tiny("recurrent_unet_vh").polarizations == ["VH"]
+
+
+def test_normalization_buffers_are_saved_and_used():
+    net = tiny("simta_data")
+    assert net.normalization() == {"VV": {"mean": -12.0, "std": 4.0}, "VH": {"mean": -19.0, "std": 4.0}}
+    net.set_normalization({"VV": {"mean": -10.0, "std": 2.0}, "VH": {"mean": -20.0, "std": 5.0}})
+    state = net.state_dict()
+    assert state["norm.mean"].flatten().tolist() == [-10.0, -20.0]
+    assert state["norm.std"].flatten().tolist() == [2.0, 5.0]
+    with pytest.raises(ValueError, match="std must be > 0"):
+        net.set_normalization({"VV": {"mean": 0, "std": 0}, "VH": {"mean": 0, "std": 1}})
+
+
+def test_nan_equals_zero_in_normalized_space():
+    """A missing value acts exactly like a value at the polarization mean."""
+    net = tiny("recurrent_unet_vh").eval()
+    x = db_input(net, batch=1)
+    filled = x.clone()
+    x[0, 1, 0, 3:9, 3:9] = float("nan")
+    filled[0, 1, 0, 3:9, 3:9] = -19.0
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), net(filled))
+
+
+def test_decision_fusion_is_weighted_sum_of_branches():
+    vv, vh = tiny("simta_vv").eval(), tiny("simta_vh").eval()
+    fused = DecisionFusion(vv, vh, weight=0.25).eval()
+    x = db_input(fused)
+    with torch.no_grad():
+        expected = 0.25 * vv(x[:, :, :1]) + 0.75 * vh(x[:, :, 1:])
+        torch.testing.assert_close(fused(x), expected)
+    learned = DecisionFusion(vv, vh)
+    assert any(n == "weight_logit" for n, _ in learned.named_parameters())
+
+
+def test_expand_first_layer_keeps_output_for_identical_normalized_inputs():
+    """Paper Eq. 3: W' = [W/n, ..., W/n]; n identical inputs give sum_c W x / n = W x."""
+    vh_net = tiny("recurrent_unet_vh").eval()
+    both = expand_first_layer(vh_net, 2).eval()
+    assert both.polarizations == ["VH", "VV"]
+    assert both.input_conv.weight.shape[1] == 2
+    assert both.arch_kwargs["polarizations"] == ["VH", "VV"]
+    x_vh = db_input(vh_net, batch=1)
+    stats = both.normalization()
+    x_vv = (x_vh - stats["VH"]["mean"]) / stats["VH"]["std"] * stats["VV"]["std"] + stats["VV"]["mean"]
+    with torch.no_grad():
+        torch.testing.assert_close(both(torch.cat([x_vh, x_vv], dim=2)), vh_net(x_vh), atol=1e-5, rtol=1e-5)
+    rebuilt = build_model("recurrent_unet", **both.arch_kwargs)
+    rebuilt.load_state_dict(both.state_dict())  # the card's (arch, kwargs) rebuilds the expanded net
+
+
+def test_expand_first_layer_refuses_multi_pol_net():
+    with pytest.raises(ValueError, match="single-polarization"):
+        expand_first_layer(tiny("recurrent_unet_vhvv"), 2)
+
+
+def test_unknown_architecture_or_option_is_refused():
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_model("resnet")
+    with pytest.raises(ValueError, match="fusion_method"):
+        build_model("simta", fusion="feature", fusion_method="mean", width=4, depth=2, steps=2)
+    with pytest.raises(ValueError, match="bad arguments"):
+        build_model("unet", colour="red")
+
+
+def test_mac_counter_matches_hand_count():
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 8 * 8, 10))
+    assert count_macs(net, (1, 2, 8, 8)) == 8 * 8 * 4 * 2 * 9 + 4 * 8 * 8 * 10
+    assert count_parameters(net) == 4 * 2 * 9 + 4 + 256 * 10 + 10
+
+
+def test_simta_cost_grows_with_width_and_feature_branches():
+    small = build_model("simta", fusion="data", steps=3, width=4, depth=2)
+    wide = build_model("simta", fusion="data", steps=3, width=8, depth=2)
+    feature = build_model("simta", fusion="feature", fusion_method="add", steps=3, width=4, depth=2)
+    shape = (1, 3, 2, 32, 32)
+    assert count_macs(small, shape) < count_macs(wide, shape)
+    assert count_macs(small, shape) < count_macs(feature, shape)
