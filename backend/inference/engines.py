@@ -7,69 +7,12 @@ faster CPU path (fused, graph-optimized kernels).
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from backend.errors import UserError
-
-
-def physical_cores() -> int:
-    """Physical CPU cores (hyper-threads share one core's arithmetic units, so they do not help)."""
-    cores = set()
-    try:
-        physical = core = None
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("physical id"):
-                physical = line.split(":")[1].strip()
-            elif line.startswith("core id"):
-                core = line.split(":")[1].strip()
-                cores.add((physical, core))
-    except OSError:
-        pass
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(len(cores) or available, available))
-
-
-def _optimized_cache_path(onnx_path: Path, threads: int) -> Path:
-    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "s1-rice-mapper" / "onnx"
-    return cache / f"{digest}-t{threads}.onnx"
-
-
-def onnx_session(onnx_path: str | Path, threads: int | None = None, cache_optimized: bool = True) -> Any:
-    """A CPU session tuned for convolutions: full graph optimization, intra-op threads = physical cores,
-    sequential execution; the optimized graph is saved in a cache so later starts skip the optimization."""
-    import onnxruntime as ort
-
-    onnx_path = Path(onnx_path)
-    threads = threads or physical_cores()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    source = onnx_path
-    if cache_optimized:
-        cached = _optimized_cache_path(onnx_path, threads)
-        if cached.exists():
-            source = cached
-        else:
-            try:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                options.optimized_model_filepath = str(cached)
-            except OSError:
-                pass  # a read-only home only costs the optimization time at each start
-    try:
-        return ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
-    except Exception:
-        if source != onnx_path:  # a stale or foreign cache entry: fall back to the original model
-            return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        raise
 
 
 @dataclass

@@ -37,12 +37,32 @@ def overview_factors(width: int, height: int) -> list[int]:
     return factors
 
 
+def _storage_is_short(path: str | Path) -> bool:
+    """True when the folder has little free space left or a file-size limit is in force."""
+    import resource
+    import shutil
+
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = 0
+    return free < 64 * 2**20 or resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY
+
+
 def disk_full_error(path: str | Path, exc: BaseException) -> UserError | None:
-    """A UserError for a full disk (or file-size limit), or None when ``exc`` is something else."""
+    """A UserError for a full disk (or file-size limit), or None when ``exc`` is something else.
+
+    GDAL reports a failed write without the system's errno, so a write failure counts as "disk full"
+    when the output folder is short of space at that moment.
+    """
     codes = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
-    text = str(exc).lower()
-    if getattr(exc, "errno", None) in codes or "no space left" in text or "file too large" in text:
-        return UserError(f"could not write {path}: the disk is full (or a file-size limit was hit); "
+    text = str(exc).lower() + " " + str(exc.__cause__ or "").lower()
+    full = getattr(exc, "errno", None) in codes or "no space left" in text or "file too large" in text
+    if full or (("write failed" in text or "write error" in text) and _storage_is_short(path)):
+        return UserError(f"could not write to {path}: the disk is full (or a file-size limit was hit); "
                          "free some space or choose another --out folder, then run again")
     return None
 

@@ -2,7 +2,7 @@
 
 Method (Selvaraju et al. 2017, Grad-CAM; its segmentation form, Vinogradova et al. 2020): the score is
 the sum of the rice logits over the pixels the model calls rice in the tile; the target features are the
-coarsest 2-D convolution output of the forward pass (the bottleneck of a U-Net-style encoder-decoder,
+coarsest output of a spatial (k > 1) 2-D convolution of the forward pass (the bottleneck of a U-Net-style encoder-decoder,
 the latest one when several share that size). Channel weights are the spatial means of the score's
 gradient, the map is ``ReLU(sum_k w_k A_k)``, averaged over time when time is folded into the batch,
 bilinearly upsampled to the tile and divided by its maximum in the tile, so it lies in [0, 1]. A tile
@@ -17,10 +17,10 @@ import numpy as np
 
 
 def _bottleneck(outputs: list) -> object | None:
-    """The coarsest captured feature map; the latest one among equals."""
+    """The coarsest captured spatial feature map (not a 1x1 global-pool gate); the latest among equals."""
     best = None
     for out in outputs:
-        if out.dim() == 4 and out.requires_grad:
+        if out.dim() == 4 and out.requires_grad and out.shape[-1] * out.shape[-2] > 1:
             if best is None or out.shape[-1] * out.shape[-2] <= best.shape[-1] * best.shape[-2]:
                 best = out
     return best
@@ -33,7 +33,8 @@ class GradCam:
         import torch
 
         self.net, self.device = net, torch.device(device)
-        self.convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        # spatial convolutions only: 1x1 convolutions also serve as the FC layers of attention gates
+        self.convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]
 
     def __call__(self, batch: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """(B, H, W) float32 in [0, 1] for input ``batch`` (B, T, C, H, W) in dB."""

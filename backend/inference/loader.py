@@ -1,0 +1,110 @@
+"""Load a model once (by name, path or the bundled default) into an inference engine."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.errors import UserError
+from backend.inference.engines import Engine, onnx_engine, resolve_engine, torch_engine
+
+DEFAULT_FILE = "default.json"
+WEIGHTS_FILE = "weights.safetensors"
+
+
+def default_model_name() -> str:
+    """``default`` in ``models/default.json``, else the installed model whose card says ``"default": true``."""
+    from backend.modelstore import BUNDLED_DIR
+    from backend.modelstore.paths import installed_folders
+
+    pointer = BUNDLED_DIR / DEFAULT_FILE
+    if pointer.is_file():
+        try:
+            return str(json.loads(pointer.read_text())["default"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{pointer} does not name a default model ({exc}); fix it or pass --model") from exc
+    for folder in installed_folders():
+        try:
+            if json.loads((folder / "card.json").read_text()).get("default") is True:
+                return folder.name
+        except (OSError, ValueError):
+            continue
+    raise UserError("no default model is installed; run `make pretrain` to build the bundled models, "
+                    "or pass --model NAME|PATH")
+
+
+@dataclass
+class LoadedModel:
+    """A model's card and the engine that runs it."""
+
+    name: str
+    folder: Path
+    card: dict
+    engine: Engine
+
+    @property
+    def pols(self) -> list[str]:
+        return list(self.card["inputs"]["polarizations"])
+
+    @property
+    def steps(self) -> int:
+        return int(self.card["inputs"]["steps"])
+
+    @property
+    def size_multiple(self) -> int:
+        return int(self.card["inputs"].get("size_multiple") or 1)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.card.get("threshold") or 0.5)
+
+    @property
+    def season_days(self) -> int | None:
+        days = self.card["inputs"].get("season_days")
+        return int(days) if days else None
+
+    def describe(self) -> dict:
+        return {"name": self.name, "path": str(self.folder), "arch": self.card.get("arch"),
+                "version": self.card.get("version"), "fusion": self.card.get("fusion"),
+                "threshold": self.threshold}
+
+
+def _optimized_cache(card: dict, threads: int) -> Path | None:
+    """Where ONNX Runtime keeps this model's optimized graph (per thread count); None if not writable."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "s1ricemapper" / "onnx"
+    digest = card["files"].get("model.onnx", {}).get("sha256", "x")[:16]
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return base / f"{card['name']}-{digest}-t{threads}.onnx" if os.access(base, os.W_OK) else None
+
+
+def load_model(model: str | None, engine: str = "auto", device: str = "auto", threads: int | None = None,
+               heatmap: bool = True) -> LoadedModel:
+    """Load ``model`` (None = the default) for ``engine`` auto|onnx|torch on ``device`` auto|cpu|cuda."""
+    from backend import modelstore
+
+    name = model or default_model_name()
+    folder = modelstore.resolve(name)
+    engine_name, device_name = resolve_engine(engine, device)
+    threads = int(threads) if threads else modelstore.physical_cores()
+    if threads < 1:
+        raise UserError(f"--threads {threads}: give at least 1")
+    if engine_name == "torch":
+        net, card = modelstore.load_torch(folder, device=device_name)
+        return LoadedModel(card["name"], folder, card, torch_engine(net, device_name, threads))
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(3)  # keep ORT's notes about cached optimized graphs off stderr
+    card = modelstore.load_card(folder, verify=False)
+    session, card = modelstore.open_onnx(folder, threads=threads, optimized_cache=_optimized_cache(card, threads))
+    heatmap_net = None
+    if heatmap and WEIGHTS_FILE in card["files"]:
+        import torch
+
+        torch.set_num_threads(threads)
+        heatmap_net = modelstore.load_torch(folder, device="cpu")[0]
+    return LoadedModel(card["name"], folder, card, onnx_engine(session, threads, heatmap_net))
