@@ -72,7 +72,8 @@ class StableCover:
     object_sd: float = 0.8  # object-to-object spread of the level (dB)
     pixel_sd: float = 0.6  # persistent within-object texture (dB)
     moisture_gain: float = 0.0  # dB per unit of the scene's per-date wetness
-    wind_gain: float = 0.0  # dB per unit of the scene's per-date wind roughening (VV; VH gets a third)
+    wind_gain: float = 0.0  # dB per unit of the scene's per-date wind roughening (VV; VH gets a fifth:
+    # cross-polarized return of water stays near the noise floor)
 
 
 # Rice, wet direct-seeded/transplanted tropical crop (Mekong). Day 0 = sowing into the flooded field.
@@ -80,10 +81,10 @@ class StableCover:
 # (~-6.5 dB two to three weeks after sowing), a VV dip near canopy closure, VH plateau ~-14.5 at
 # heading, harvest ~95-100 days after sowing.
 RICE_MEKONG = CycleTemplate(
-    days=(-14, -7, 2, 10, 20, 33, 45, 58, 72, 86, 95, 101),
-    vv=(-11.0, -14.5, -14.0, -7.5, -6.8, -10.5, -12.8, -10.8, -10.0, -9.5, -10.5, -11.5),
-    vh=(-17.0, -22.8, -22.5, -20.0, -17.0, -16.0, -16.8, -15.2, -14.5, -14.5, -15.5, -17.5),
-    fallow_vv=-11.5, fallow_vh=-17.5)
+    days=(-12, -6, 2, 10, 18, 30, 40, 50, 62, 76, 88, 97, 103),
+    vv=(-10.5, -15.0, -14.5, -6.0, -5.3, -6.8, -10.5, -12.3, -10.0, -9.0, -8.6, -9.8, -11.0),
+    vh=(-16.5, -22.3, -22.0, -19.5, -17.0, -15.8, -15.6, -16.0, -14.5, -13.6, -13.6, -14.6, -16.8),
+    fallow_vv=-11.0, fallow_vh=-17.0)
 
 # Transplanted temperate paddy (Korea-like). Day 0 = transplanting into puddled fields.
 RICE_TRANSPLANTED = CycleTemplate(
@@ -138,27 +139,30 @@ CROP_TEMPLATES: dict[int, CycleTemplate] = {
 STABLE_COVERS: dict[int, StableCover] = {
     GRASSLAND: StableCover(-11.5, -17.5, 1.0, 1.0, 190, 1.0, 0.8, moisture_gain=1.2),
     FOREST: StableCover(-7.5, -13.0, 0.4, 0.6, 200, 0.6, 0.7),
-    ORCHARD: StableCover(-6.5, -12.6, 0.2, 0.3, 200, 0.7, 0.8),
+    ORCHARD: StableCover(-5.8, -11.8, 0.2, 0.3, 200, 0.7, 0.8),
     WATER_CALM: StableCover(-24.0, -26.0, 0.0, 0.0, 200, 1.0, 0.5, wind_gain=2.0),
-    WATER_OPEN: StableCover(-21.5, -23.2, 0.0, 0.0, 200, 0.8, 0.4, wind_gain=6.0),
+    WATER_OPEN: StableCover(-18.5, -22.5, 0.0, 0.0, 200, 0.8, 0.4, wind_gain=5.0),
     BUILT_UP: StableCover(-3.0, -11.0, 0.0, 0.0, 200, 2.0, 3.5),
     BARE_SOIL: StableCover(-13.0, -20.0, 0.0, 0.0, 200, 1.2, 0.8, moisture_gain=2.5),
     ROAD: StableCover(-10.0, -16.5, 0.0, 0.0, 200, 1.0, 1.5, moisture_gain=0.8),
 }
 
 
-def cycle_curves(days: np.ndarray, sowings: np.ndarray, template: CycleTemplate, stretch: float,
+def cycle_curves(days: np.ndarray, sowings: np.ndarray, template: CycleTemplate, stretch: np.ndarray,
                  vv_offset: float, vh_offset: float, wetness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """VV and VH (dB) of one field at ``days`` (day numbers) for crop cycles sown on ``sowings``.
 
-    ``stretch`` lengthens or shortens every stage (variety, weather); the offsets shift the canopy
-    levels field by field. Between cycles the template's fallow levels hold, brightened on wet dates.
+    ``stretch`` (one per sowing) lengthens or shortens every stage (season, variety, weather); the
+    offsets shift the canopy levels field by field. Between cycles the template's fallow levels hold,
+    brightened on wet dates.
     """
-    key_days = np.asarray(template.days, dtype=np.float64) * stretch
+    template_days = np.asarray(template.days, dtype=np.float64)
     vv = np.full(days.shape, template.fallow_vv, dtype=np.float64)
     vh = np.full(days.shape, template.fallow_vh, dtype=np.float64)
     in_fallow = np.ones(days.shape, dtype=bool)
-    for sow in np.sort(sowings):
+    stretch = np.broadcast_to(np.asarray(stretch, dtype=np.float64), np.shape(sowings))
+    for sow, factor in zip(sowings, stretch):
+        key_days = template_days * factor
         rel = days - sow
         active = (rel >= key_days[0]) & (rel <= key_days[-1])
         if not active.any():
@@ -178,5 +182,5 @@ def stable_curves(doy: np.ndarray, cover: StableCover, level_vv: float, level_vh
     season = np.cos(2 * np.pi * (doy - cover.peak_doy) / 365.25)
     vv = level_vv + cover.seasonal_vv * season + cover.moisture_gain * wetness + cover.wind_gain * wind
     vh = (level_vh + cover.seasonal_vh * season + 0.6 * cover.moisture_gain * wetness
-          + cover.wind_gain / 3.0 * wind)
+          + cover.wind_gain / 5.0 * wind)
     return vv, vh

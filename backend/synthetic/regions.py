@@ -21,7 +21,7 @@ class RiceSystem:
     share: float
     sowing_doys: tuple[int, ...]
     inundation_doys: tuple[int, int] | None = None  # field under river/winter flood (may pass 365)
-    inundation_prob: float = 1.0
+    cycle_stretch: tuple[float, ...] | None = None  # per sowing: season-specific crop duration
 
 
 @dataclass(frozen=True)
@@ -77,19 +77,20 @@ MEKONG = Region(
     rice_template=lc.RICE_MEKONG,
     rice_systems=(
         # winter-spring (Dec), summer-autumn (Apr), autumn-winter (Aug) behind high dikes
-        RiceSystem("dike_triple", 0.5, (105, 232, 345)),
+        RiceSystem("dike_triple", 0.5, (105, 226, 344), cycle_stretch=(1.0, 0.97, 1.15)),
         # spring (Mar), summer (late Jun), flood season Oct-Nov, winter-spring sown after recession
-        RiceSystem("flood_season", 0.5, (79, 179, 329), inundation_doys=(270, 322)),
+        RiceSystem("flood_season", 0.5, (76, 167, 327), inundation_doys=(270, 318),
+                   cycle_stretch=(0.95, 1.0, 1.0)),
     ),
     parcel_shares={lc.RICE: 0.86, lc.ORCHARD: 0.05, lc.MAIZE: 0.04, lc.GRASSLAND: 0.03, lc.BARE_SOIL: 0.02},
     crop_sowing_doys={lc.MAIZE: (20, 150)},
     layout=Layout(field_width=(20, 60), block_depth=(150, 450), cross_spacing=(500, 1400),
                   canal_width=(8, 20), road_width=(5, 10), canal_fraction=0.7, rotation_deg=(0, 180),
                   bank_prob=0.3, bank_classes={lc.ORCHARD: 0.6, lc.BUILT_UP: 0.4},
-                  river_prob=0.25, river_width=(150, 400),
+                  river_prob=0.35, river_width=(150, 400),
                   patches_per_km2={lc.ORCHARD: 0.4, lc.BUILT_UP: 0.2, lc.WATER_CALM: 0.2},
                   patch_radius=(40, 150)),
-    shift_range=10.0, zone_sd=6.0, field_sd=4.0, stretch_range=(0.95, 1.1),
+    shift_range=10.0, zone_sd=6.0, field_sd=4.0, stretch_range=(0.95, 1.05),
     wet_prob=0.35,
 )
 

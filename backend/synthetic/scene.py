@@ -31,7 +31,7 @@ MIN_SIZE = 16
 MAX_SIZE = 1024
 MAX_SEASON_DAYS = 3 * 366
 WITHIN_FIELD_TIMING_DAYS = 4.0  # early/late halves of a field differ by this many days
-INUNDATION_VV, INUNDATION_VH = -20.0, -23.8
+INUNDATION_VV, INUNDATION_VH = -19.5, -23.8
 INCIDENCE_SLOPE = {  # dB per degree (VV, VH), negative: darker at steeper incidence
     "default": (-0.12, -0.08), lc.WATER_CALM: (-0.45, -0.2), lc.WATER_OPEN: (-0.45, -0.2),
     lc.BUILT_UP: (-0.05, -0.05), lc.FOREST: (-0.06, -0.04), lc.ORCHARD: (-0.07, -0.05),
@@ -124,23 +124,26 @@ class _CurveMaker:
         if obj.code == lc.RICE or obj.code in self.spec.crop_sowing_doys:
             return self._crop(obj)
         cover = lc.STABLE_COVERS.get(obj.code, lc.STABLE_COVERS[lc.GRASSLAND])
-        vv, vh = lc.stable_curves(self.doy, cover, cover.vv + self.rng.normal(0, cover.object_sd),
-                                  cover.vh + self.rng.normal(0, cover.object_sd * 0.8), self.wetness, self.wind)
+        common = self.rng.normal(0.0, cover.object_sd)  # a denser stand is brighter in both
+        vv, vh = lc.stable_curves(self.doy, cover, cover.vv + common + self.rng.normal(0.0, 0.45),
+                                  cover.vh + 0.8 * common + self.rng.normal(0.0, 0.45), self.wetness, self.wind)
         mean = np.stack([vv, vh], axis=1)
         return mean, mean, [], None
 
     def _crop(self, obj: SceneObject) -> tuple[np.ndarray, np.ndarray, list[float], str | None]:
         zone, system_index = self._zone(obj.block)
+        system, per_cycle = None, None
         if obj.code == lc.RICE:
             system = self.spec.rice_systems[system_index]
             template, doys, name = self.spec.rice_template, system.sowing_doys, system.name
+            per_cycle = system.cycle_stretch
         else:
-            system, template = None, lc.CROP_TEMPLATES[obj.code]
-            doys, name = self.spec.crop_sowing_doys[obj.code], None
+            template, doys, name = lc.CROP_TEMPLATES[obj.code], self.spec.crop_sowing_doys[obj.code], None
         jitter = self.rng.normal(0.0, self.spec.field_sd)
+        n_years = self.years[1] - self.years[0] + 2
         sowings = _yearly_days(doys, self.years[0] - 1, self.years[1]) + self.shift + zone + jitter
-        stretch = self.rng.uniform(*self.spec.stretch_range)
-        offsets = self.rng.normal(0.0, 0.7), self.rng.normal(0.0, 0.6)
+        stretch = self.rng.uniform(*self.spec.stretch_range) * np.tile(per_cycle or (1.0,) * len(doys), n_years)
+        offsets = self.rng.normal(0.0, 1.0), self.rng.normal(0.0, 0.7)
         early = self._cycle(sowings - WITHIN_FIELD_TIMING_DAYS / 2, template, stretch, offsets, system)
         late = self._cycle(sowings + WITHIN_FIELD_TIMING_DAYS / 2, template, stretch, offsets, system)
         return early, late, list(sowings), name
@@ -181,12 +184,16 @@ def _scene_conditions(rng: np.random.Generator, spec: Region, t: int) -> tuple[n
 def generate_scene(region: str, size: int, seed: int, start: date | None = None, end: date | None = None,
                    looks: float = 4.4, pixel_size: float = 10.0, revisit_days: int | None = None,
                    missing_rate: float = 0.04, calendar_shift_days: float | None = None,
-                   edge_rate: float = 0.03) -> Scene:
+                   edge_rate: float = 0.03, acquisition_dates: list[date] | None = None) -> Scene:
     """A synthetic scene of ``size`` x ``size`` pixels for ``region`` (see :data:`REGIONS`).
 
     ``start``/``end`` default to the region's season in 2022. ``calendar_shift_days`` moves the whole
     crop calendar; ``None`` draws it from the region's range (pass 0 for the nominal calendar).
+    ``acquisition_dates`` replaces the simulated orbit plan by given dates (e.g. a real stack's);
+    ``start``/``end`` then default to the first and last of them.
     """
+    if acquisition_dates:
+        start, end = start or min(acquisition_dates), end or max(acquisition_dates)
     spec, start, end = _check_inputs(region, size, start, end, looks, pixel_size, revisit_days, missing_rate)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(4)]
     layout_rng, calendar_rng, sensor_rng, noise_rng = streams
@@ -196,7 +203,7 @@ def generate_scene(region: str, size: int, seed: int, start: date | None = None,
     objects.insert(0, _background(objects, size))
 
     acq = sensor.plan_acquisitions(sensor_rng, start, end, revisit_days or spec.revisit_days,
-                                   missing_rate, edge_rate)
+                                   missing_rate, edge_rate, acquisition_dates)
     if len(acq.dates) < 2:
         raise UserError(f"season {start}..{end} holds fewer than 2 acquisitions; widen --start/--end")
     shift = (float(calendar_rng.uniform(-spec.shift_range, spec.shift_range))
@@ -300,8 +307,9 @@ def _meta(spec: Region, seed: int, start: date, end: date, looks: float, shift: 
                                       for s in spec.rice_systems},
                      "other_crop_sowing_doys": {lc.LANDCOVER_NAMES[c]: list(d)
                                                 for c, d in spec.crop_sowing_doys.items()}},
-        "orbits": ["ascending" if o == 0 else "descending" for o in acq.orbit],
-        "incidence_deg": [round(float(i), 2) for i in acq.incidence],
+        "acquisitions": [{"date": d.isoformat(), "orbit": "ascending" if o == 0 else "descending",
+                          "incidence_deg": round(float(i), 2), "missing": bool(m), "swath_edge": e is not None}
+                         for d, o, i, m, e in zip(acq.dates, acq.orbit, acq.incidence, acq.missing, acq.edge)],
         "missing_dates": [d.isoformat() for d, m in zip(acq.dates, acq.missing) if m],
         "landcover_shares": {name: round(float(counts[code]), 4) for code, name in lc.LANDCOVER_NAMES.items()
                              if counts[code] > 0},

@@ -44,9 +44,16 @@ def acquisition_dates(rng: np.random.Generator, start: date, end: date, revisit:
 
 
 def plan_acquisitions(rng: np.random.Generator, start: date, end: date, revisit: int,
-                      missing_rate: float, edge_rate: float) -> Acquisitions:
-    """Dates, geometry, calibration offsets and gaps of one scene's time series."""
-    dates, orbit = acquisition_dates(rng, start, end, revisit)
+                      missing_rate: float, edge_rate: float,
+                      fixed_dates: list[date] | None = None) -> Acquisitions:
+    """Dates, geometry, calibration offsets and gaps of one scene's time series.
+
+    ``fixed_dates`` reproduces a real stack's acquisition dates (orbits then alternate by index).
+    """
+    if fixed_dates is not None:
+        dates, orbit = sorted(fixed_dates), np.arange(len(fixed_dates), dtype=np.int8) % 2
+    else:
+        dates, orbit = acquisition_dates(rng, start, end, revisit)
     orbit_incidence = rng.uniform(31.0, 44.0, 2)
     orbit_offset = rng.normal(0.0, 0.4, (2, 2))
     t = len(dates)
