@@ -45,7 +45,8 @@ def save_random_forest(forest, card: dict, folder: str | os.PathLike, overwrite:
 
     steps = forest.n_features_in_ // 3
     sample = np.zeros((1, 3 * steps), dtype=np.float32)
-    graph = to_onnx(forest, sample, options={id(forest): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3})
+    graph = to_onnx(forest, sample, options={id(forest): {"zipmap": False}},
+                    target_opset={"": 17, "ai.onnx.ml": 3})
     inputs = {**card.get("inputs", {}), "polarizations": POLARIZATIONS, "steps": steps, "units": "dB",
               "normalization": {}, "size_multiple": 1, "composite": COMPOSITE}
     inputs.setdefault("season_days", None)

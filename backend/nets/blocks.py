@@ -31,7 +31,10 @@ def check_polarizations(polarizations: Sequence[str]) -> list[str]:
 
 
 class Normalizer(nn.Module):
-    """``(x - mean) / std`` per polarization, then NaN -> 0 ("no data" = zero in normalized space)."""
+    """``(x - mean) / std`` per polarization, then NaN -> 0 ("no data" = zero in normalized space).
+
+    Infinite values (``10*log10(0)`` from a zero-power pixel) are treated as missing too.
+    """
 
     def __init__(self, polarizations: Sequence[str]) -> None:
         super().__init__()
@@ -42,7 +45,7 @@ class Normalizer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = (x - self.mean) / self.std
-        return torch.where(torch.isnan(z), torch.zeros_like(z), z)
+        return torch.where(torch.isfinite(z), z, torch.zeros_like(z))
 
     def as_dict(self) -> dict[str, dict[str, float]]:
         return {p: {"mean": float(m), "std": float(s)}

@@ -8,7 +8,7 @@ from backend.nets.blocks import RiceNet
 from backend.nets.convlstm import ConvLSTMNet
 from backend.nets.fusion import FUSION_METHODS
 from backend.nets.recurrent_unet import RecurrentUNet
-from backend.nets.simta import build_simta
+from backend.nets.simta import DecisionFusion, build_simta
 from backend.nets.simvp import SimVP
 from backend.nets.unet import UNet
 from backend.nets.utae import UTAE
@@ -56,3 +56,19 @@ def model_variants() -> dict[str, tuple[str, dict[str, Any]]]:
     variants["recurrent_unet_vhvv"] = ("recurrent_unet", {"polarizations": ["VH", "VV"]})
     variants.update({name: (name, {}) for name in ("unet", "convlstm", "simvp", "utae")})
     return variants
+
+
+def build_decision(vv_net: RiceNet, vh_net: RiceNet, weight: float | None = None) -> DecisionFusion:
+    """Decision-level SimTA from two trained single-polarization SimTA nets of the same shape.
+
+    The result is built through :func:`build_model` (so its card rebuilds it) and carries copies of both
+    branches' weights and normalization; ``weight`` fixes ``w`` in ``w*VV + (1-w)*VH``, ``None`` learns it.
+    """
+    shape_of = {k: v for k, v in vv_net.arch_kwargs.items() if k not in ("fusion", "fusion_method")}
+    if (vv_net.arch, vh_net.arch) != ("simta", "simta") or shape_of != {
+            k: v for k, v in vh_net.arch_kwargs.items() if k not in ("fusion", "fusion_method")}:
+        raise ValueError("build_decision needs a VV and a VH SimTA built with the same steps/width/depth")
+    net = build_model("simta", fusion="decision", decision_weight=weight, **shape_of)
+    net.vv.load_state_dict(vv_net.state_dict())
+    net.vh.load_state_dict(vh_net.state_dict())
+    return net

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from backend.nets import ARCHITECTURES, build_model, expand_first_layer, model_variants
+from backend.nets import ARCHITECTURES, build_decision, build_model, expand_first_layer, model_variants
 from backend.nets.profile import count_macs, count_parameters
 from backend.nets.simta import DecisionFusion
 
@@ -72,6 +72,8 @@ def test_nan_equals_zero_in_normalized_space():
     filled = x.clone()
     x[0, 1, 0, 3:9, 3:9] = float("nan")
     filled[0, 1, 0, 3:9, 3:9] = -19.0
+    x[0, 2, 0, 0, 0] = float("-inf")  # 10*log10(0)
+    filled[0, 2, 0, 0, 0] = -19.0
     with torch.no_grad():
         torch.testing.assert_close(net(x), net(filled))
 
@@ -85,6 +87,20 @@ def test_decision_fusion_is_weighted_sum_of_branches():
         torch.testing.assert_close(fused(x), expected)
     learned = DecisionFusion(vv, vh)
     assert any(n == "weight_logit" for n, _ in learned.named_parameters())
+
+
+def test_build_decision_from_trained_branches():
+    vv, vh = tiny("simta_vv").eval(), tiny("simta_vh").eval()
+    vh.set_normalization({"VH": {"mean": -20.0, "std": 3.0}})
+    fused = build_decision(vv, vh, weight=0.5).eval()
+    assert fused.arch_kwargs["fusion"] == "decision" and fused.normalization()["VH"]["mean"] == -20.0
+    x = db_input(fused)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), 0.5 * vv(x[:, :, :1]) + 0.5 * vh(x[:, :, 1:]))
+    rebuilt = build_model("simta", **fused.arch_kwargs)
+    rebuilt.load_state_dict(fused.state_dict())
+    with pytest.raises(ValueError, match="same steps"):
+        build_decision(vv, build_model("simta", fusion="vh", steps=4, width=8, depth=2))
 
 
 def test_expand_first_layer_keeps_output_for_identical_normalized_inputs():
