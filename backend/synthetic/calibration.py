@@ -40,6 +40,8 @@ QUANTITIES = ("VV", "VH", "VH-VV")
 NON_RICE_MIX = {lc.ORCHARD: 2 / 3, lc.WATER_OPEN: 1 / 3}
 TABLE_BEGIN = "<!-- calibration-table:begin -->"
 TABLE_END = "<!-- calibration-table:end -->"
+CURVES_BEGIN = "<!-- curve-tables:begin -->"
+CURVES_END = "<!-- curve-tables:end -->"
 
 # tolerances checked by tests/backend/test_calibration.py
 RICE_MEAN_TOL_DB = 1.5  # VV and VH, every month
@@ -200,12 +202,39 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def curve_tables() -> str:
+    """Markdown of every crop template and stable cover, rendered from the code (no copy to drift)."""
+    templates = {"rice, Mekong (wet-seeded, tuned on An Giang)": lc.RICE_MEKONG,
+                 "rice, transplanted (Korea)": lc.RICE_TRANSPLANTED,
+                 "rice, dry-seeded delayed flood (Arkansas)": lc.RICE_DRY_SEEDED,
+                 "rice, water-seeded (Sacramento)": lc.RICE_WATER_SEEDED,
+                 **{lc.LANDCOVER_NAMES[c]: t for c, t in lc.CROP_TEMPLATES.items()}}
+    out = []
+    for name, t in templates.items():
+        out += [f"**{name}** (day 0 = sowing/transplanting; fallow VV {t.fallow_vv}, VH {t.fallow_vh})", "",
+                "| day | " + " | ".join(f"{d:g}" for d in t.days) + " |",
+                "|---|" + "---|" * len(t.days),
+                "| VV dB | " + " | ".join(f"{v:g}" for v in t.vv) + " |",
+                "| VH dB | " + " | ".join(f"{v:g}" for v in t.vh) + " |", ""]
+    out += ["| stable cover | VV dB | VH dB | seasonal amplitude VV/VH | object sd | pixel sd | wetness gain | wind gain |",
+            "|---|---|---|---|---|---|---|---|"]
+    for code, c in lc.STABLE_COVERS.items():
+        out.append(f"| {lc.LANDCOVER_NAMES[code]} | {c.vv} | {c.vh} | {c.seasonal_vv}/{c.seasonal_vh} | "
+                   f"{c.object_sd} | {c.pixel_sd} | {c.moisture_gain} | {c.wind_gain} |")
+    return "\n".join(out)
+
+
+def _replace_between(text: str, begin: str, end: str, body: str) -> str:
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
 def _write_docs(table: str, summary: str) -> Path:
     doc = REPO / "docs" / "synthetic.md"
     text = doc.read_text(encoding="utf-8")
-    head, rest = text.split(TABLE_BEGIN, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    doc.write_text(f"{head}{TABLE_BEGIN}\n{summary}\n\n{table}\n{TABLE_END}{tail}", encoding="utf-8")
+    text = _replace_between(text, TABLE_BEGIN, TABLE_END, f"{summary}\n\n{table}")
+    doc.write_text(_replace_between(text, CURVES_BEGIN, CURVES_END, curve_tables()), encoding="utf-8")
     return doc
 
 

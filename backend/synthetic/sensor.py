@@ -17,6 +17,11 @@ import numpy as np
 
 REFERENCE_INCIDENCE = 37.0  # deg; curves in landcover.py are levels at this angle
 INCIDENCE_PER_KM = 0.068  # deg per km across range in IW (about 29-46 deg over 250 km)
+# Residual thermal noise after ESA noise removal: IW NESZ is specified better than -22 dB and is
+# typically a few dB lower; a -28 dB additive floor keeps calm water and the VH of flooded fields
+# from reaching unrealistically low values.
+NOISE_FLOOR_DB = -28.0
+NOISE_FLOOR_LINEAR = float(10 ** (NOISE_FLOOR_DB / 10))
 
 
 @dataclass
