@@ -8,9 +8,10 @@ legacy ONNX exporter (opset 17) and keeps height and width dynamic.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 #: Typical Sentinel-1 backscatter of agricultural land in dB; a trainer may overwrite them from data.
@@ -206,3 +207,18 @@ def time_into_channels(x: torch.Tensor, steps: int) -> torch.Tensor:
 def level_channels(width: int, depth: int) -> list[int]:
     """Channels per encoder level, doubling at each downsampling (full resolution first)."""
     return [width * 2 ** i for i in range(depth)]
+
+
+def stage_chain(make_stage: Callable[[int, int], nn.Module], in_ch: int, channels: Sequence[int]) -> nn.ModuleList:
+    """Encoder stages ``in_ch -> channels[0] -> channels[1] ...`` built by ``make_stage(in, out)``."""
+    ins = [in_ch, *channels[:-1]]
+    return nn.ModuleList(make_stage(a, b) for a, b in zip(ins, channels))
+
+
+def run_stages(stages: nn.ModuleList, x: torch.Tensor) -> list[torch.Tensor]:
+    """Apply the stages with a 2x2 max-pool between them; returns every stage's output (full res first)."""
+    features = []
+    for i, stage in enumerate(stages):
+        x = stage(x if i == 0 else F.max_pool2d(x, 2))
+        features.append(x)
+    return features

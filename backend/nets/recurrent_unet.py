@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from backend.nets.blocks import (DEFAULT_NORMALIZATION, DoubleConv, Normalizer, RiceNet, UNetDecoder,
-                                 check_polarizations, fold_time, level_channels, unfold_time)
+                                 check_polarizations, fold_time, level_channels, stage_chain, unfold_time)
 
 
 class RecurrentStage(nn.Module):
@@ -48,11 +48,7 @@ class RecurrentUNet(RiceNet):
         self.fusion_scheme = "vh" if self.polarizations == ["VH"] else (
             "vv" if self.polarizations == ["VV"] else "data")
         channels = level_channels(width, depth + 1)
-        stages, prev = [], len(self.polarizations)
-        for ch in channels:
-            stages.append(RecurrentStage(prev, ch))
-            prev = ch
-        self.stages = nn.ModuleList(stages)
+        self.stages = stage_chain(RecurrentStage, len(self.polarizations), channels)
         self.decoder = UNetDecoder(channels[:-1], channels[-1])
 
     @property

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from backend.nets.blocks import (ConvNeXtBlock, RiceNet, SqueezeExcite, UNetDecoder, conv_bn_relu, fold_time,
-                                 level_channels, time_into_channels)
+                                 level_channels, run_stages, stage_chain, time_into_channels)
 from backend.nets.fusion import FUSION_METHODS, build_fusion
 
 FUSION_SCHEMES = ("vv", "vh", "data", "feature", "decision")
@@ -91,18 +91,10 @@ class SimTAEncoder(nn.Module):
 
     def __init__(self, in_ch: int, channels: Sequence[int]) -> None:
         super().__init__()
-        stages, prev = [], in_ch
-        for ch in channels:
-            stages.append(CDCSEBlock(prev, ch))
-            prev = ch
-        self.stages = nn.ModuleList(stages)
+        self.stages = stage_chain(CDCSEBlock, in_ch, channels)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        features = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x if i == 0 else F.max_pool2d(x, 2))
-            features.append(x)
-        return features
+        return run_stages(self.stages, x)
 
 
 class SimTA(RiceNet):

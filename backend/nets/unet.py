@@ -9,10 +9,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from backend.nets.blocks import DoubleConv, RiceNet, UNetDecoder, level_channels
+from backend.nets.blocks import DoubleConv, RiceNet, UNetDecoder, level_channels, run_stages, stage_chain
 
 
 class UNet(RiceNet):
@@ -22,16 +20,9 @@ class UNet(RiceNet):
                  depth: int = 4) -> None:
         super().__init__(polarizations, steps, 2 ** depth)
         channels = level_channels(width, depth + 1)
-        stages, prev = [], steps * len(self.polarizations)
-        for ch in channels:
-            stages.append(DoubleConv(prev, ch))
-            prev = ch
-        self.stages = nn.ModuleList(stages)
+        self.stages = stage_chain(DoubleConv, steps * len(self.polarizations), channels)
         self.decoder = UNetDecoder(channels[:-1], channels[-1])
 
     def forward_normalized(self, z: torch.Tensor) -> torch.Tensor:
-        x, features = z.flatten(1, 2), []
-        for i, stage in enumerate(self.stages):
-            x = stage(x if i == 0 else F.max_pool2d(x, 2))
-            features.append(x)
+        features = run_stages(self.stages, z.flatten(1, 2))
         return self.decoder(features[-1], features[:-1])

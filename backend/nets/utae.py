@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from backend.nets.blocks import (ChannelLayerNorm, DoubleConv, RiceNet, UNetDecoder, fold_time, level_channels,
-                                 unfold_time)
+                                 run_stages, stage_chain, unfold_time)
 
 
 def sinusoidal_positions(steps: int, dim: int, period: float = 1000.0) -> torch.Tensor:
@@ -78,19 +78,12 @@ class UTAE(RiceNet):
         if width % n_head:
             raise ValueError(f"width ({width}) must be a multiple of n_head ({n_head})")
         channels = level_channels(width, depth + 1)
-        stages, prev = [], len(self.polarizations)
-        for ch in channels:
-            stages.append(DoubleConv(prev, ch))
-            prev = ch
-        self.stages = nn.ModuleList(stages)
+        self.stages = stage_chain(DoubleConv, len(self.polarizations), channels)
         self.ltae = LTAE(channels[-1], channels[-1], steps, n_head, d_k)
         self.decoder = UNetDecoder(channels[:-1], channels[-1])
 
     def forward_normalized(self, z: torch.Tensor) -> torch.Tensor:
-        x, features = fold_time(z), []
-        for i, stage in enumerate(self.stages):
-            x = stage(x if i == 0 else F.max_pool2d(x, 2))
-            features.append(unfold_time(x, self.steps))
+        features = [unfold_time(f, self.steps) for f in run_stages(self.stages, fold_time(z))]
         bottom, masks = self.ltae(features[-1])
         depth = len(features) - 1
         skips = [apply_masks(f, masks, 2 ** (depth - i)) for i, f in enumerate(features[:-1])]
