@@ -96,7 +96,7 @@ def _sample(rng: np.random.Generator, scene, inside: np.ndarray, count: int) -> 
     return np.stack([_window_means(scene.vv_db, centres), _window_means(scene.vh_db, centres)], axis=2)
 
 
-def synthetic_points(dates: list[date], scenes: int = 10, size: int = 96, seed: int = 2022,
+def synthetic_points(dates: list[date], scenes: int = 12, size: int = 96, seed: int = 2022,
                      per_scene: int = 60) -> dict[str, Points]:
     """Rice and mixed non-rice window series from ``scenes`` Mekong scenes acquired on ``dates``."""
     rng = np.random.default_rng(seed)

@@ -81,9 +81,9 @@ class StableCover:
 # (~-6.5 dB two to three weeks after sowing), a VV dip near canopy closure, VH plateau ~-14.5 at
 # heading, harvest ~95-100 days after sowing.
 RICE_MEKONG = CycleTemplate(
-    days=(-12, -6, 2, 10, 18, 30, 40, 50, 62, 76, 88, 97, 103),
-    vv=(-10.5, -15.0, -14.5, -6.0, -5.3, -6.8, -10.5, -12.3, -10.0, -9.0, -8.6, -9.8, -11.0),
-    vh=(-16.5, -22.3, -22.0, -19.5, -17.0, -15.8, -15.6, -16.0, -14.5, -13.6, -13.6, -14.6, -16.8),
+    days=(-12, -6, 2, 10, 18, 30, 42, 51, 62, 76, 88, 97, 103),
+    vv=(-10.5, -15.5, -15.0, -6.5, -5.3, -6.3, -10.5, -12.8, -10.5, -9.0, -8.6, -9.8, -11.0),
+    vh=(-16.5, -23.0, -22.7, -19.8, -17.0, -16.3, -16.1, -16.5, -14.7, -13.6, -13.6, -14.6, -16.8),
     fallow_vv=-11.0, fallow_vh=-17.0)
 
 # Transplanted temperate paddy (Korea-like). Day 0 = transplanting into puddled fields.

@@ -77,9 +77,9 @@ MEKONG = Region(
     rice_template=lc.RICE_MEKONG,
     rice_systems=(
         # winter-spring (Dec), summer-autumn (Apr), autumn-winter (Aug) behind high dikes
-        RiceSystem("dike_triple", 0.5, (105, 226, 344), cycle_stretch=(1.0, 0.97, 1.15)),
+        RiceSystem("dike_triple", 0.5, (105, 226, 347), cycle_stretch=(1.0, 0.97, 1.15)),
         # spring (Mar), summer (late Jun), flood season Oct-Nov, winter-spring sown after recession
-        RiceSystem("flood_season", 0.5, (76, 167, 327), inundation_doys=(270, 318),
+        RiceSystem("flood_season", 0.5, (76, 167, 327), inundation_doys=(270, 322),
                    cycle_stretch=(0.95, 1.0, 1.0)),
     ),
     parcel_shares={lc.RICE: 0.86, lc.ORCHARD: 0.05, lc.MAIZE: 0.04, lc.GRASSLAND: 0.03, lc.BARE_SOIL: 0.02},

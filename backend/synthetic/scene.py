@@ -31,7 +31,7 @@ MIN_SIZE = 16
 MAX_SIZE = 1024
 MAX_SEASON_DAYS = 3 * 366
 WITHIN_FIELD_TIMING_DAYS = 4.0  # early/late halves of a field differ by this many days
-INUNDATION_VV, INUNDATION_VH = -19.5, -23.8
+INUNDATION_VV, INUNDATION_VH = -19.5, -24.3
 INCIDENCE_SLOPE = {  # dB per degree (VV, VH), negative: darker at steeper incidence
     "default": (-0.12, -0.08), lc.WATER_CALM: (-0.45, -0.2), lc.WATER_OPEN: (-0.45, -0.2),
     lc.BUILT_UP: (-0.05, -0.05), lc.FOREST: (-0.06, -0.04), lc.ORCHARD: (-0.07, -0.05),
@@ -256,7 +256,7 @@ def _render(rng: np.random.Generator, object_map: np.ndarray, landcover: np.ndar
     slope = _incidence_slope(landcover)  # (2, H, W)
     cube = cube + slope[:, None] * inc[None]
     linear = np.power(np.float32(10.0), cube.astype(np.float32) / np.float32(10.0)) + sensor.NOISE_FLOOR_LINEAR
-    linear *= sensor.speckle(rng, linear.shape, looks)
+    linear *= sensor.speckle(rng, linear.shape, looks, sensor.SPECKLE_CORRELATION_SIGMA)
     out = (10.0 * np.log10(np.maximum(linear, 1e-10))).astype(np.float32)
     out[:, sensor.nodata_mask(acq, size)] = np.nan
     return out[0], out[1]

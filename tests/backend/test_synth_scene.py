@@ -69,8 +69,18 @@ def test_speckle_has_the_requested_equivalent_number_of_looks() -> None:
         assert abs(enl - looks) / looks < 0.05, (looks, enl)
 
 
-def test_homogeneous_water_patch_enl_close_to_looks() -> None:
-    # a calm-water canal or pond pixel set at one date: texture is small, so ENL stays near the looks
+def test_correlated_speckle_keeps_looks_and_neighbours_correlate() -> None:
+    field = speckle(np.random.default_rng(1), (8, 128, 128), 4.4, correlation_sigma=0.75)
+    fluct = field - 1.0
+    enl = 1.0 / fluct.var()
+    lag1 = float((fluct[..., 1:] * fluct[..., :-1]).mean() / fluct.var())
+    assert abs(field.mean() - 1) < 0.01
+    assert abs(enl - 4.4) / 4.4 < 0.08, enl
+    assert 0.55 < lag1 < 0.72, lag1  # real An Giang cubes: 0.59-0.71
+
+
+def test_stable_cover_temporal_enl_close_to_looks() -> None:
+    # orchard pixels over time: the level is stable, so the temporal ENL is set by speckle (+ small terms)
     scene = generate_scene("mekong", 96, seed=4, looks=4.4, missing_rate=0.0, edge_rate=0.0)
     field_mask = scene.landcover == lc.ORCHARD
     assert field_mask.sum() > 30
