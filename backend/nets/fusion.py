@@ -13,7 +13,8 @@ from the papers, code written here):
   concatenation, 1x1 reduction, then a spatial gate ``sigmoid(conv1x1(x) + conv1x1(y))``.
 * ``cga``: Content-Guided Attention fusion of DEA-Net (Chen et al., IEEE TIP 2024): channel attention plus
   spatial attention of ``x + y``, refined by pixel attention with ``x + y`` into a per-pixel per-channel
-  weight ``W``; ``out = conv1x1(x + y + W*x + (1-W)*y)``.
+  weight ``W``; ``out = conv1x1(x + y + W*x + (1-W)*y)``. Zero padding replaces DEA-Net's reflect padding,
+  which fails on the 2x2 maps at the bottom of a deep encoder on small tiles.
 """
 
 from __future__ import annotations
@@ -86,9 +87,9 @@ class CGAFusion(nn.Module):
         hidden = max(channels // reduction, 4)
         self.channel_att = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, hidden, 1),
                                          nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
-        self.spatial_att = nn.Conv2d(2, 1, 7, padding=3, padding_mode="reflect")
+        self.spatial_att = nn.Conv2d(2, 1, 7, padding=3)
         # pixel attention: each channel sees itself and its coarse attention (groups = channels)
-        self.pixel_att = nn.Conv2d(2 * channels, channels, 7, padding=3, padding_mode="reflect", groups=channels)
+        self.pixel_att = nn.Conv2d(2 * channels, channels, 7, padding=3, groups=channels)
         self.project = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
