@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from pathlib import Path
@@ -98,6 +99,8 @@ def save_model(net: RiceNet, card: dict, folder: str | os.PathLike, overwrite: b
 
     folder = Path(folder).expanduser()
     full_card = card_for(net, card, folder.name)
+    if any(t.device.type != "cpu" for t in net.state_dict().values()):
+        net = copy.deepcopy(net).cpu()  # export and parity run on CPU; the caller's net stays where it is
     was_training = net.training
     net.eval()
     try:

@@ -194,3 +194,19 @@ def test_unknown_name_lists_available_models(saved):
     with pytest.raises(UserError, match="not found.*tiny_aff"):
         resolve("no_such_model")
     assert any(m["name"] == "tiny_aff" for m in list_models())
+
+
+def test_export_verb_copies_a_model_under_a_new_name(saved, tmp_path):
+    net, card, folder = saved
+    out = folder.parent / "tiny_copy"
+    done = run_cli("export", "tiny_aff", "--out", str(out), "--progress", "json", env_dir=folder.parent)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["event"] == "result" and result["card"]["name"] == "tiny_copy"
+    copy_net, copy_card = load_torch("tiny_copy")
+    assert copy_card["training"] == card["training"] and copy_card["arch_kwargs"] == card["arch_kwargs"]
+    x = torch.randn(1, 3, 2, 16, 16) * 3 - 15
+    with torch.no_grad():
+        torch.testing.assert_close(copy_net(x), net(x))
+    again = run_cli("export", "tiny_aff", "--out", str(out), env_dir=folder.parent)
+    assert again.returncode == 2 and "already exists" in again.stderr
