@@ -79,6 +79,14 @@ def test_correlated_speckle_keeps_looks_and_neighbours_correlate() -> None:
     assert 0.55 < lag1 < 0.72, lag1  # real An Giang cubes: 0.59-0.71
 
 
+def test_speckle_shares_the_requested_correlation_between_polarizations() -> None:
+    pair = speckle(np.random.default_rng(2), (2, 4, 96, 96), 4.4, correlation_sigma=0.75, pol_correlation=0.3)
+    vv, vh = pair[0] - 1, pair[1] - 1
+    corr = float((vv * vh).mean() / np.sqrt(vv.var() * vh.var()))
+    assert abs(corr - 0.3) < 0.05, corr
+    assert abs(1 / vv.var() - 4.4) / 4.4 < 0.08
+
+
 def test_stable_cover_temporal_enl_close_to_looks() -> None:
     # orchard pixels over time: the level is stable, so the temporal ENL is set by speckle (+ small terms)
     scene = generate_scene("mekong", 96, seed=4, looks=4.4, missing_rate=0.0, edge_rate=0.0)
