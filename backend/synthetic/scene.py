@@ -255,7 +255,8 @@ def _render(rng: np.random.Generator, object_map: np.ndarray, landcover: np.ndar
     inc = sensor.incidence_map(acq, size, pixel_size) - sensor.REFERENCE_INCIDENCE  # (T, 1, W)
     slope = _incidence_slope(landcover)  # (2, H, W)
     cube = cube + slope[:, None] * inc[None]
-    linear = np.power(np.float32(10.0), cube.astype(np.float32) / np.float32(10.0)) + sensor.NOISE_FLOOR_LINEAR
+    linear = sensor.blur_mixed_pixels(np.power(np.float32(10.0), cube.astype(np.float32) / np.float32(10.0)))
+    linear += sensor.NOISE_FLOOR_LINEAR
     linear *= sensor.speckle(rng, linear.shape, looks, sensor.SPECKLE_CORRELATION_SIGMA,
                              sensor.SPECKLE_POL_CORRELATION)
     out = (10.0 * np.log10(np.maximum(linear, 1e-10))).astype(np.float32)

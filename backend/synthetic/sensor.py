@@ -26,6 +26,9 @@ NOISE_FLOOR_LINEAR = float(10 ** (NOISE_FLOOR_DB / 10))
 # Lag-1 correlation of speckle between neighbouring pixels is about 0.6-0.7 in the real An Giang RTC
 # cubes (measured over open-water cubes); a Gaussian of this sigma (pixels) reproduces it.
 SPECKLE_CORRELATION_SIGMA = 0.75
+# IW GRD resolution is about 20 x 22 m on 10 m pixels: the mean signal is smoothed by this sigma (pixels)
+# so boundary pixels mix neighbouring covers.
+MIXED_PIXEL_SIGMA = 0.5
 # Within-window intensity fluctuations of VV and VH correlate by 0.34-0.37 on the real cubes (rice,
 # tree and open-water sites); the synthetic speckle shares that much between polarizations.
 SPECKLE_POL_CORRELATION = 0.3
@@ -97,6 +100,15 @@ def nodata_mask(acq: Acquisitions, size: int) -> np.ndarray:
             a, b, c = cut
             mask[i] |= (a * (xx - 0.5) + b * (yy - 0.5)) > c - 0.5
     return mask
+
+
+def blur_mixed_pixels(linear: np.ndarray, sigma: float = MIXED_PIXEL_SIGMA) -> np.ndarray:
+    """Smooth the mean backscatter (linear power) over the last two axes by the resolution cell, so
+    pixels on a field boundary mix both sides as in real imagery (the truth stays crisp)."""
+    from scipy.ndimage import gaussian_filter
+
+    sigmas = (0.0,) * (linear.ndim - 2) + (sigma, sigma)
+    return gaussian_filter(linear, sigmas, mode="nearest")
 
 
 def _gaussian_weights(sigma: float, truncate: float = 4.0) -> np.ndarray:
