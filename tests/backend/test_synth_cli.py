@@ -133,6 +133,13 @@ def test_bad_parameters_exit_2_and_write_nothing(tmp_path: Path, args: list[str]
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_help_lists_every_region() -> None:
+    from backend.commands.synth import REGION_NAMES
+    from backend.synthetic import REGIONS
+
+    assert set(REGION_NAMES) == set(REGIONS)
+
+
 def test_non_empty_out_needs_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "busy"
     out.mkdir()
