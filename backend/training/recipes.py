@@ -19,7 +19,7 @@ SIMTA_SMALL = {"width": 8, "depth": 3, "large_kernel": 7}
 
 def data_recipes(steps: int, quick: bool = False) -> dict[str, DataRecipe]:
     """Train / validation (same regions, other scenes) / test (held-out region) data for ``steps``."""
-    n_train, n_val, n_test = (3, 1, 2) if quick else (24, 4, 12)
+    n_train, n_val, n_test = (3, 1, 2) if quick else (12, 3, 8)
     return {
         "train": DataRecipe(TRAIN_REGIONS, n_train, steps=steps, seed=1),
         "val": DataRecipe(TRAIN_REGIONS, n_val, steps=steps, seed=2),

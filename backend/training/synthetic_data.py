@@ -28,7 +28,7 @@ class DataRecipe:
     regions: tuple[str, ...]
     scenes_per_region: int
     scene_size: int = 128
-    crop: int = 64
+    crop: int = 32
     steps: int = 13
     season_days: tuple[int, int] = (120, 190)
     lead_days: tuple[int, int] = (-20, 45)  # season start this many days before a sowing date
