@@ -308,6 +308,7 @@ class BackendTask(QgsTask):
         self._over = threading.Event()
         run.progress.connect(self._on_progress)
         run.finished.connect(lambda _ok: self._over.set())
+        run.destroyed.connect(lambda _obj=None: self._over.set())
 
     def _on_progress(self, message: dict) -> None:
         total = message.get("total") or 0

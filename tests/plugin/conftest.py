@@ -89,3 +89,38 @@ def broken_backend_python(tmp_path):
 def artifacts_dir():
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+DATES = ["2022-04-05", "2022-04-17", "2022-04-29", "2022-05-11", "2022-05-23", "2022-06-04"]
+
+
+def write_series(path, level_db: float, size: int = 32, dates=DATES, linear: bool = True, seed: int = 0):
+    """A small multi-band GeoTIFF (one band per date, the date in each band's description), UTM 48N."""
+    import random
+
+    from osgeo import gdal, osr
+
+    rng = random.Random(seed)
+    driver = gdal.GetDriverByName("GTiff")
+    dataset = driver.Create(str(path), size, size, len(dates), gdal.GDT_Float32)
+    dataset.SetGeoTransform((580000.0, 10.0, 0.0, 1150000.0, 0.0, -10.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32648)
+    dataset.SetProjection(srs.ExportToWkt())
+    for band_index, date in enumerate(dates, start=1):
+        values = []
+        for _ in range(size * size):
+            db = level_db + rng.gauss(0.0, 1.5)
+            values.append(10 ** (db / 10) if linear else db)
+        band = dataset.GetRasterBand(band_index)
+        band.WriteRaster(0, 0, size, size, _float32_bytes(values))
+        band.SetDescription(date)
+    dataset.FlushCache()
+    dataset = None
+    return path
+
+
+def _float32_bytes(values) -> bytes:
+    import struct
+
+    return struct.pack(f"<{len(values)}f", *values)

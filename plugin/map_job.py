@@ -1,0 +1,126 @@
+"""One "Map rice" job: backend ``map``, then ``evaluate`` when a reference is given.
+
+Runs asynchronously through :class:`BackendClient` and shows in QGIS's task manager. A cancel during
+``evaluate`` also removes the map outputs of this job, so a cancelled job leaves no files at all.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qgis.core import QgsApplication
+from qgis.PyQt.QtCore import QObject, pyqtSignal
+
+from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
+from .diagnostics import tr
+
+OUTPUT_NAMES = ("rice", "probability", "heatmap", "error")
+OUTPUT_FILES = [f"{n}.{ext}" for n in OUTPUT_NAMES for ext in ("tif", "qml")] + ["run.json", "metrics.json"]
+
+
+@dataclass
+class MapRequest:
+    vv: list[str]
+    vh: list[str]
+    season: tuple[str, str]
+    out_dir: str
+    model: str = ""
+    as_of: str = ""
+    engine: str = "auto"
+    device: str = "auto"
+    tile: int = 256
+    overlap: int = 32
+    reference: str = ""
+    class_field: str = ""
+    rice_value: str = ""
+    extra: list[str] = field(default_factory=list)
+
+    def map_args(self) -> list[str]:
+        args = ["--vv", *self.vv, "--vh", *self.vh, "--season", *self.season, "--engine", self.engine,
+                "--device", self.device, "--tile", str(self.tile), "--overlap", str(self.overlap),
+                "--out", self.out_dir]
+        if self.model:
+            args += ["--model", self.model]
+        if self.as_of:
+            args += ["--as-of", self.as_of]
+        return args + self.extra
+
+    def evaluate_args(self) -> list[str]:
+        args = ["--pred", str(Path(self.out_dir) / "rice.tif"), "--reference", self.reference,
+                "--out", self.out_dir]
+        if self.class_field:
+            args += ["--class-field", self.class_field, "--rice-value", self.rice_value]
+        return args
+
+
+class MapJob(QObject):
+    """Drives the backend verbs of one job; emits ``succeeded(out_dir)`` or ``failed(BackendFailure)``."""
+
+    progress = pyqtSignal(int, str)  # percent (-1 = unknown), text
+    succeeded = pyqtSignal(str)
+    failed = pyqtSignal(object)
+
+    def __init__(self, client: BackendClient, request: MapRequest, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.client = client
+        self.request = request
+        self.current: BackendRun | None = None
+        self.step = ""
+        self._cancelled = False
+        self._running = False
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def start(self) -> None:
+        self._running = True
+        self._start_step("map", self.request.map_args(), tr("Mapping rice"))
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self.current is not None:
+            self.current.cancel()
+
+    def _start_step(self, verb: str, args: list[str], description: str) -> None:
+        self.step = verb
+        run = self.client.run(verb, args)
+        run.progress.connect(self._on_progress)
+        run.result.connect(self._on_step_result)
+        run.failed.connect(self._on_step_failed)
+        self.current = run
+        QgsApplication.taskManager().addTask(BackendTask(f"S1 Rice Mapper: {description}", run))
+        run.start()
+
+    def _on_progress(self, message: dict) -> None:
+        total, done = message.get("total") or 0, message.get("done") or 0
+        percent = int(100 * done / total) if total else -1
+        eta = message.get("eta")
+        text = f"{self.step}: {message.get('stage', '')} {done}/{total}"
+        if eta is not None:
+            text += tr(" · about {:.0f} s left").format(float(eta))
+        self.progress.emit(percent, text)
+
+    def _on_step_result(self, _result: dict) -> None:
+        if self.step == "map" and self.request.reference and not self._cancelled:
+            self._start_step("evaluate", self.request.evaluate_args(), tr("Comparing with the reference"))
+            return
+        self._running = False
+        self.succeeded.emit(self.request.out_dir)
+
+    def _on_step_failed(self, failure: BackendFailure) -> None:
+        self._running = False
+        if self.step == "evaluate" and failure.cancelled:
+            remove_outputs(Path(self.request.out_dir))
+        self.failed.emit(failure)
+
+
+def remove_outputs(out_dir: Path) -> None:
+    """Delete this job's result files and its folder when nothing else is in it."""
+    for name in OUTPUT_FILES:
+        (out_dir / name).unlink(missing_ok=True)
+    for sidecar in out_dir.glob("*.aux.xml"):
+        sidecar.unlink(missing_ok=True)
+    if out_dir.is_dir() and not any(out_dir.iterdir()):
+        shutil.rmtree(out_dir, ignore_errors=True)
