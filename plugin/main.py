@@ -27,8 +27,20 @@ class S1RiceMapperPlugin:
         self.finetune_dock = None
         self.profile_tool = None
         self.profile_action: QAction | None = None
+        self.processing_provider = None
+
+    def initProcessing(self) -> None:  # noqa: N802 (QGIS's name; qgis_process calls it too)
+        if self.processing_provider is not None:
+            return
+        from qgis.core import QgsApplication
+
+        from .processing.provider import RiceMapperProvider
+
+        self.processing_provider = RiceMapperProvider()
+        QgsApplication.processingRegistry().addProvider(self.processing_provider)
 
     def initGui(self) -> None:  # noqa: N802 (QGIS's name)
+        self.initProcessing()
         self._add_action("s1ricemapper_map_rice", self.tr("Map rice"), self.open_map_dialog, toolbar=True)
         self._add_action("s1ricemapper_finetune", self.tr("Fine-tune panel"), self.toggle_finetune_dock)
         self.profile_action = self._add_action("s1ricemapper_profile", self.tr("Temporal profile"),
@@ -47,6 +59,11 @@ class S1RiceMapperPlugin:
         return action
 
     def unload(self) -> None:
+        if self.processing_provider is not None:
+            from qgis.core import QgsApplication
+
+            QgsApplication.processingRegistry().removeProvider(self.processing_provider)
+            self.processing_provider = None
         if self.profile_tool is not None:
             if self.iface.mapCanvas().mapTool() is self.profile_tool:
                 self.iface.mapCanvas().unsetMapTool(self.profile_tool)

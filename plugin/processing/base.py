@@ -1,0 +1,140 @@
+"""What every S1 Rice Mapper Processing algorithm shares: naming, inputs as files, checks, styled loading.
+
+The backend reads files, so layers are turned into paths here (an export only for layers that are not
+files). Results are loaded through the Processing context with a post-processor that applies the
+backend's ``.qml`` (or the plugin's fallback style), so they load styled in the toolbox, in batch mode
+and in the modeler alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from qgis.core import (QgsMapLayer, QgsProcessingAlgorithm, QgsProcessingContext, QgsProcessingException,
+                       QgsProcessingLayerPostProcessorInterface, QgsRasterLayer)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from ..layer_inputs import InputProblem, check_output_folder, raster_file_for, vector_file_for
+from ..results import ensure_style
+from ..settings import PLUGIN_DIR
+
+ICON = PLUGIN_DIR / "resources" / "icons" / "icon.svg"
+DATE_FORMAT_HINT = "YYYY-MM-DD"
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("S1RiceMapperProcessing", text)
+
+
+class StyledResult(QgsProcessingLayerPostProcessorInterface):
+    """Applies the result's style once Processing has loaded the layer into the project."""
+
+    keep_alive: list["StyledResult"] = []  # Processing does not own post-processors
+
+    def __init__(self, style_name: str) -> None:
+        super().__init__()
+        self.style_name = style_name
+
+    def postProcessLayer(self, layer: QgsMapLayer, context, feedback) -> None:  # noqa: N802
+        if isinstance(layer, QgsRasterLayer):
+            qml = Path(layer.source()).with_suffix(".qml")
+            if qml.exists():
+                layer.loadNamedStyle(str(qml))
+            ensure_style(layer, self.style_name)
+            layer.triggerRepaint()
+
+    @classmethod
+    def create(cls, style_name: str) -> "StyledResult":
+        processor = cls(style_name)
+        cls.keep_alive.append(processor)
+        return processor
+
+
+class BackendAlgorithm(QgsProcessingAlgorithm):
+    """Base class: the subclass sets ``NAME``, ``DISPLAY``, ``HELP`` and defines the parameters."""
+
+    NAME = ""
+    DISPLAY = ""
+    HELP = ""
+
+    def name(self) -> str:
+        return self.NAME
+
+    def displayName(self) -> str:  # noqa: N802
+        return tr(self.DISPLAY)
+
+    def group(self) -> str:
+        return ""
+
+    def groupId(self) -> str:  # noqa: N802
+        return ""
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return tr(self.HELP)
+
+    def icon(self) -> QIcon:
+        return QIcon(str(ICON))
+
+    def createInstance(self):  # noqa: N802
+        return type(self)()
+
+    # --- inputs as files ----------------------------------------------------------------------
+
+    def raster_paths(self, parameters: dict, name: str, context: QgsProcessingContext) -> list[str]:
+        layers = self.parameterAsLayerList(parameters, name, context)
+        try:
+            return [raster_file_for(layer) for layer in layers]
+        except InputProblem as problem:
+            raise QgsProcessingException(f"{name}: {problem}") from None
+
+    def raster_path(self, parameters: dict, name: str, context: QgsProcessingContext) -> str:
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None:
+            raise QgsProcessingException(tr("{}: choose a raster layer or file.").format(name))
+        try:
+            return raster_file_for(layer)
+        except InputProblem as problem:
+            raise QgsProcessingException(f"{name}: {problem}") from None
+
+    def reference_path(self, parameters: dict, name: str, context: QgsProcessingContext) -> str | None:
+        """A raster or vector reference as a file path, or None when the optional parameter is empty."""
+        layer = self.parameterAsLayer(parameters, name, context)
+        if layer is None:
+            return None
+        try:
+            if isinstance(layer, QgsRasterLayer):
+                return raster_file_for(layer)
+            return vector_file_for(layer)
+        except InputProblem as problem:
+            raise QgsProcessingException(f"{name}: {problem}") from None
+
+    def output_folder(self, parameters: dict, name: str, context: QgsProcessingContext) -> str:
+        folder = self.parameterAsString(parameters, name, context)
+        problem = check_output_folder(folder)
+        if problem:
+            raise QgsProcessingException(problem)
+        return folder
+
+    # --- results ------------------------------------------------------------------------------
+
+    @staticmethod
+    def load_styled(context: QgsProcessingContext, path: str, layer_name: str, output_name: str,
+                    style_name: str) -> None:
+        """Ask Processing to load ``path`` when the algorithm finishes, styled like the plugin's results."""
+        details = QgsProcessingContext.LayerDetails(layer_name, context.project(), output_name)
+        details.setPostProcessor(StyledResult.create(style_name))
+        context.addLayerToLoadOnCompletion(path, details)
+
+
+def parse_date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+def split_values(text: str) -> list[str]:
+    """'1, 2' or '1;2' or 'rice paddy' -> separate values (commas and semicolons separate)."""
+    return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]

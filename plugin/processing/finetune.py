@@ -1,0 +1,130 @@
+"""``s1ricemapper:finetune``: labelled polygons or points + a VV/VH series -> a new named model.
+
+Runs ``python -m backend finetune`` (transfer learning from a pretrained model; see docs/training.md).
+Per-epoch loss and validation F1 arrive as JSON events and are shown in the log.
+"""
+
+from __future__ import annotations
+
+from qgis.core import (QgsProcessing, QgsProcessingContext, QgsProcessingOutputFolder, QgsProcessingOutputNumber,
+                       QgsProcessingOutputString, QgsProcessingParameterEnum, QgsProcessingParameterField,
+                       QgsProcessingParameterFile, QgsProcessingParameterMultipleLayers,
+                       QgsProcessingParameterNumber, QgsProcessingParameterString,
+                       QgsProcessingParameterVectorLayer, QgsProcessingException)
+
+from ..settings import PLUGIN_DIR
+from .base import BackendAlgorithm, split_values, tr
+from .checks import field_problem, missing_layers, model_problem, season_problems, series_info
+from .runner import run_backend
+
+MODES = ["FTE", "FT", "FTD", "RI"]
+MODE_HELP = ("FTE: fine-tune the encoder, decoder frozen (best in the transfer-learning paper); FT: fine-tune "
+             "everything; FTD: decoder only; RI: train from random initialisation")
+
+
+def finetune_available() -> bool:
+    """The backend gained its ``finetune`` verb after this provider; older backends lack it."""
+    return (PLUGIN_DIR / "backend" / "commands" / "finetune.py").exists()
+
+
+class FineTuneAlgorithm(BackendAlgorithm):
+    NAME = "finetune"
+    DISPLAY = "Fine-tune a rice model"
+    HELP = ("Turns labelled polygons or points (a class field with rice and non-rice values) and a VV/VH "
+            "time series into a new named model by transfer learning from a pretrained model. "
+            + MODE_HELP + ". The new model is saved in your models folder (or OUTPUT_FOLDER) and can be "
+            "used by name in 'Map rice'. Validation uses whole polygons (or spatial blocks of points) held "
+            "out from training.")
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterVectorLayer(
+            "LABELS", tr("Labels (polygons or points)"),
+            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
+        self.addParameter(QgsProcessingParameterField("CLASS_FIELD", tr("Class field"), parentLayerParameterName="LABELS"))
+        self.addParameter(QgsProcessingParameterString("RICE_VALUES", tr("Value(s) meaning rice, comma-separated"),
+                                                       defaultValue="rice"))
+        for pol in ("VV", "VH"):
+            self.addParameter(QgsProcessingParameterMultipleLayers(
+                pol, tr("{} time series (one multi-band raster, or one raster per date)").format(pol),
+                QgsProcessing.TypeRaster))
+        self.addParameter(QgsProcessingParameterString("SEASON_START", tr("Season start (YYYY-MM-DD)"), optional=True))
+        self.addParameter(QgsProcessingParameterString("SEASON_END", tr("Season end (YYYY-MM-DD)"), optional=True))
+        self.addParameter(QgsProcessingParameterString("BASE_MODEL", tr("Base model (empty: bundled default)"),
+                                                       optional=True))
+        self.addParameter(QgsProcessingParameterEnum("MODE", tr("Mode"), MODES, defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber("EPOCHS", tr("Epochs"), defaultValue=20, minValue=1,
+                                                       maxValue=1000))
+        self.addParameter(QgsProcessingParameterString("NAME", tr("New model name")))
+        self.addParameter(QgsProcessingParameterFile(
+            "OUTPUT_FOLDER", tr("Parent folder for the new model (empty: your models folder)"),
+            behavior=QgsProcessingParameterFile.Folder, optional=True))
+        self.addOutput(QgsProcessingOutputFolder("MODEL_FOLDER", tr("New model folder")))
+        self.addOutput(QgsProcessingOutputString("MODEL_NAME", tr("New model name")))
+        self.addOutput(QgsProcessingOutputNumber("VAL_F1", tr("Validation F1")))
+
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext):  # noqa: N802
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        if not finetune_available():
+            return False, tr("This backend has no 'finetune' command yet; update the plugin.")
+        problems = self._label_problems(parameters, context) + self._series_problems(parameters, context)
+        problem = model_problem(self.parameterAsString(parameters, "BASE_MODEL", context).strip())
+        problems += [problem.replace("MODEL:", "BASE_MODEL:", 1)] if problem else []
+        name = self.parameterAsString(parameters, "NAME", context).strip()
+        if name and not model_problem(name) and not self.parameterAsString(parameters, "OUTPUT_FOLDER", context):
+            problems.append(tr("NAME: a model called '{}' already exists; choose another name.").format(name))
+        return (not problems), "\n".join(problems)
+
+    def _label_problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
+        labels = self.parameterAsVectorLayer(parameters, "LABELS", context)
+        if labels is None:
+            return [tr("LABELS: cannot open the labels layer; check the path or choose a loaded layer.")]
+        field = self.parameterAsString(parameters, "CLASS_FIELD", context)
+        problem = field_problem(labels, field, "CLASS_FIELD")
+        if not split_values(self.parameterAsString(parameters, "RICE_VALUES", context)):
+            return [p for p in (problem, tr("RICE_VALUES: give the class value(s) meaning rice.")) if p]
+        return [problem] if problem else []
+
+    def _series_problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
+        problems = []
+        for pol in ("VV", "VH"):
+            problems += [tr("{}: cannot open '{}'; check the path or choose a loaded layer.").format(pol, v)
+                         for v in missing_layers(parameters.get(pol), context)]
+        if problems:
+            return problems
+        try:
+            info = series_info(self.raster_paths(parameters, "VV", context),
+                               self.raster_paths(parameters, "VH", context))
+        except QgsProcessingException as error:
+            return [str(error)]
+        start, end = (self.parameterAsString(parameters, n, context).strip() for n in ("SEASON_START", "SEASON_END"))
+        return [str(p) for p in info.get("problems") or []] + season_problems(info, start, end, "")
+
+    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
+        labels = self.parameterAsVectorLayer(parameters, "LABELS", context)
+        args = ["--vv", *self.raster_paths(parameters, "VV", context),
+                "--vh", *self.raster_paths(parameters, "VH", context),
+                "--labels", self.reference_path(parameters, "LABELS", context) if labels else "",
+                "--class-field", self.parameterAsString(parameters, "CLASS_FIELD", context),
+                "--rice-values", *split_values(self.parameterAsString(parameters, "RICE_VALUES", context)),
+                "--mode", MODES[self.parameterAsEnum(parameters, "MODE", context)],
+                "--epochs", self.parameterAsInt(parameters, "EPOCHS", context),
+                "--name", self.parameterAsString(parameters, "NAME", context).strip()]
+        start, end = (self.parameterAsString(parameters, n, context).strip() for n in ("SEASON_START", "SEASON_END"))
+        if start and end:
+            args += ["--season", start, end]
+        base = self.parameterAsString(parameters, "BASE_MODEL", context).strip()
+        if base:
+            args += ["--base-model", base]
+        out = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
+        if out:
+            args += ["--out", out]
+        result = run_backend("finetune", args, feedback)
+        return {"MODEL_FOLDER": result.get("path") or result.get("out") or result.get("folder"),
+                "MODEL_NAME": result.get("name"), "VAL_F1": _validation_f1(result)}
+
+
+def _validation_f1(result: dict):
+    metrics = result.get("metrics") or result.get("validation") or {}
+    return metrics.get("f1") if isinstance(metrics, dict) else None
