@@ -1,0 +1,199 @@
+"""The whole fine-tuning run behind ``python -m backend finetune``: labels in, a new model folder out.
+
+Order matters for the user: every check that can fail fast (options, target name, base model, rasters,
+labels, split) runs before any patch is read or any epoch is trained, and the model folder is written
+atomically by :func:`backend.modelstore.save_model` only after training succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from backend.errors import UserError
+from backend.progress import Reporter
+from backend.training.finetune import DEFAULT_MODE, check_mode, fine_tune, initial_network
+from backend.training.labels import check_both_classes, read_labels
+from backend.training.patches import (LabelledScene, PatchReader, PatchSet, band_statistics, plan_patches,
+                                      read_patches, split_groups)
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+METRIC_KEYS = ("oa", "precision", "recall", "f1", "iou_rice", "miou", "kappa")
+
+
+@dataclass
+class SceneInput:
+    """One scene to take labels from: how to open its series, its labels file and its season."""
+
+    open_series: Callable[[Sequence[str]], Any]  # required polarizations -> SeriesReader
+    labels: str
+    season: tuple[dt.date, dt.date] | None = None
+
+
+@dataclass
+class FinetuneOptions:
+    name: str
+    out: Path
+    base_model: str | None = None
+    mode: str = DEFAULT_MODE
+    epochs: int = 20
+    lr: float = 1e-3
+    patch: int = 64
+    batch: int = 16
+    seed: int = 0
+    patience: int = 6
+    add_vv: bool = False
+    early_season: bool = False
+    class_field: str | None = None
+    rice_values: list[str] | None = None
+    block: int | None = None  # spatial block for points / raster labels (default: the patch size)
+    val_share: float = 0.25
+    max_patches: int = 256
+    overwrite: bool = False
+    command: str = "python -m backend finetune"
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class _SeasonNeeds:
+    """What :func:`backend.inference.mapping.resolve_season` asks of a model."""
+
+    pols: list[str]
+    steps: int
+    season_days: int | None
+
+
+def check_options(opts: FinetuneOptions) -> None:
+    opts.mode = check_mode(opts.mode)
+    for option, value, lowest in (("--epochs", opts.epochs, 1), ("--patch", opts.patch, 8),
+                                  ("--batch", opts.batch, 1), ("--max-patches", opts.max_patches, 2)):
+        if value < lowest:
+            raise UserError(f"{option} {value}: give at least {lowest}")
+    if not opts.lr > 0:
+        raise UserError(f"--lr {opts.lr}: the learning rate must be positive (e.g. 1e-3)")
+    if opts.block is not None and opts.block < 1:
+        raise UserError(f"--block {opts.block}: give a block size of at least 1 pixel")
+
+
+def target_folder(opts: FinetuneOptions) -> Path:
+    """The new model's folder; UserError for a bad name, a bundled name or an existing model."""
+    from backend.modelstore import BUNDLED_DIR
+
+    if not NAME_PATTERN.match(opts.name or ""):
+        raise UserError(f"--name {opts.name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+                        "or digit (it becomes a folder name)")
+    if (BUNDLED_DIR / opts.name).exists():
+        raise UserError(f"--name {opts.name}: a bundled model has that name and bundled models are never replaced "
+                        "or shadowed; choose another name")
+    out = Path(opts.out).expanduser()
+    if out.resolve() == BUNDLED_DIR.resolve():
+        raise UserError(f"--out {out} is the bundled model folder; fine-tuned models go elsewhere "
+                        "(default: the user model folder)")
+    folder = out / opts.name
+    if folder.exists() and not opts.overwrite:
+        raise UserError(f"model {folder} already exists; pass --overwrite to replace it or choose another --name")
+    return folder
+
+
+def _open_scene(scene: SceneInput, pols: list[str], needs: _SeasonNeeds, opts: FinetuneOptions,
+                block: int, reporter: Reporter, stack: contextlib.ExitStack) -> LabelledScene:
+    from backend.inference.mapping import check_dates_match, resolve_season
+
+    reader = stack.enter_context(scene.open_series(pols))
+    check_dates_match(reader, pols)
+    season = resolve_season(reader, needs, scene.season, None)
+    labels = read_labels(scene.labels, reader.grid, opts.class_field, opts.rice_values, block, log=reporter.log)
+    return LabelledScene(reader, season, labels)
+
+
+def _training_pols(net: Any, add_vv: bool) -> list[str]:
+    return ["VH", "VV"] if add_vv else list(net.polarizations)
+
+
+def _collect_patches(scenes: list[LabelledScene], pols: list[str], steps: int, opts: FinetuneOptions,
+                     reporter: Reporter) -> tuple[PatchSet, dict]:
+    check_both_classes([s.labels for s in scenes], opts.rice_values)
+    val_groups = split_groups(scenes, opts.val_share, opts.seed)
+    specs = plan_patches(scenes, val_groups, opts.patch, min_train=2 * opts.batch, max_train=opts.max_patches,
+                         seed=opts.seed)
+    patches = read_patches(PatchReader(scenes, val_groups, pols, steps, opts.patch), specs, reporter)
+    all_groups = {(i, f.group) for i, s in enumerate(scenes) for f in s.labels.features}
+    split = {"validation_groups": len(val_groups), "training_groups": len(all_groups - val_groups),
+             "grouping": "whole polygons; points and raster labels by spatial blocks", **patches.summary()}
+    return patches, split
+
+
+def run_finetune(scene_inputs: Sequence[SceneInput], opts: FinetuneOptions, reporter: Reporter) -> dict:
+    """Fine-tune ``opts.base_model`` on the labels of ``scene_inputs``; returns the saved card's summary."""
+    from backend.inference.loader import default_model_name
+    from backend.modelstore import load_torch
+
+    t0 = time.monotonic()
+    check_options(opts)
+    folder = target_folder(opts)
+    base, base_card = load_torch(opts.base_model or default_model_name())
+    if opts.patch % base.size_multiple:
+        raise UserError(f"--patch {opts.patch}: model {base_card['name']!r} takes sizes that are multiples of "
+                        f"{base.size_multiple}; use e.g. {max(opts.patch // base.size_multiple, 1) * base.size_multiple}"
+                        f" or {(opts.patch // base.size_multiple + 1) * base.size_multiple}")
+    pols = _training_pols(base, opts.add_vv)
+    needs = _SeasonNeeds(pols, base.steps, base_card["inputs"].get("season_days"))
+    with contextlib.ExitStack() as stack:
+        scenes = [_open_scene(s, pols, needs, opts, opts.block or opts.patch, reporter, stack) for s in scene_inputs]
+        patches, split = _collect_patches(scenes, pols, base.steps, opts, reporter)
+        seasons = [s.season for s in scenes]
+        label_summaries = [s.labels.summary() for s in scenes]
+    net = initial_network(base, opts.mode, opts.add_vv, band_statistics(patches.x_train, pols), opts.seed)
+    result, metrics = _train(net, patches, opts, reporter)
+    card = _card(opts, base_card, seasons, label_summaries, split, result, metrics, time.monotonic() - t0)
+    from backend.modelstore import save_model
+
+    reporter.stage("save", 1, f"writing {folder}")
+    saved = save_model(net, card, folder, overwrite=opts.overwrite)
+    reporter.advance(1, "saved")
+    return {"model": saved["name"], "path": str(folder), "base_model": base_card["name"], "mode": opts.mode,
+            "validation": metrics, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+            "seconds": round(time.monotonic() - t0, 1), "patches": split}
+
+
+def _train(net: Any, patches: PatchSet, opts: FinetuneOptions, reporter: Reporter) -> tuple[Any, dict]:
+    from backend.training.loop import TrainConfig, labelled_metrics, predict
+
+    cfg = TrainConfig(epochs=opts.epochs, batch_size=opts.batch, lr=opts.lr, seed=opts.seed, patience=opts.patience,
+                      early_season=opts.early_season, augment=True)
+    reporter.stage("train", opts.epochs, f"{opts.mode} on {len(patches.x_train)} patches")
+
+    def on_epoch(log: Any) -> None:
+        reporter.event("epoch", epoch=log.epoch, loss=round(log.loss, 5), val_loss=round(log.val_loss, 5),
+                       val_f1=round(log.val_f1, 4), val_iou=round(log.val_iou, 4), seconds=round(log.seconds, 2))
+        reporter.advance(1, f"epoch {log.epoch}: val F1 {log.val_f1:.3f}")
+
+    result = fine_tune(net, opts.mode, patches.x_train, patches.y_train, patches.x_val, patches.y_val, cfg,
+                       on_epoch=on_epoch, check_cancel=reporter.check_cancel)
+    scores = labelled_metrics(predict(net, patches.x_val, opts.batch), patches.y_val)
+    metrics = {k: (None if scores[k] is None else round(float(scores[k]), 4)) for k in METRIC_KEYS}
+    return result, metrics
+
+
+def _card(opts: FinetuneOptions, base_card: dict, seasons: list, labels: list[dict], split: dict, result: Any,
+          metrics: dict, seconds: float) -> dict:
+    season_days = int(np.mean([(end - start).days + 1 for start, end in seasons]))
+    training = {"command": opts.command, "mode": opts.mode, "base_model": base_card["name"],
+                "epochs": opts.epochs, "lr": opts.lr, "patch": opts.patch, "batch": opts.batch, "seed": opts.seed,
+                "add_vv": opts.add_vv, "early_season": opts.early_season,
+                "seasons": [[s.isoformat(), e.isoformat()] for s, e in seasons], "labels": labels, "split": split,
+                "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
+                "history": [asdict(h) for h in result.history], "seconds": round(seconds, 1), **opts.extra}
+    return {"name": opts.name, "description": f"{base_card['name']} fine-tuned ({opts.mode}) on local labels",
+            "base_model": base_card["name"], "training": training,
+            "metrics": {"validation": {**metrics, "note": "held-out label groups of the fine-tuning scenes"}},
+            "inputs": {"season_days": season_days}, "default": False,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
