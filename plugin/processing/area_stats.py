@@ -36,10 +36,7 @@ class RiceAreaStatsAlgorithm(BackendAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink("OUTPUT", tr("Zones with rice area"),
                                                             QgsProcessing.TypeVectorPolygon))
 
-    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext):  # noqa: N802
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
+    def problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
         problems = []
         rice = self.parameterAsRasterLayer(parameters, "RICE", context)
         if rice is None:
@@ -55,7 +52,7 @@ class RiceAreaStatsAlgorithm(BackendAlgorithm):
             if clashes:
                 problems.append(tr("ZONES already has field(s) {}; rename or delete them first.").format(
                     ", ".join(clashes)))
-        return (not problems), "\n".join(problems)
+        return problems
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
         import processing

@@ -12,7 +12,7 @@ import datetime as dt
 from pathlib import Path
 
 from qgis.core import (QgsMapLayer, QgsProcessingAlgorithm, QgsProcessingContext, QgsProcessingException,
-                       QgsProcessingLayerPostProcessorInterface, QgsRasterLayer)
+                       QgsProcessingLayerPostProcessorInterface, QgsProcessingUtils, QgsRasterLayer)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -20,6 +20,7 @@ from ..layer_inputs import InputProblem, check_output_folder, raster_file_for, v
 from ..results import ensure_style
 from ..settings import PLUGIN_DIR
 
+LAYER_PARAMETER_TYPES = {"multilayer", "raster", "vector", "layer", "source"}
 ICON = PLUGIN_DIR / "resources" / "icons" / "icon.svg"
 DATE_FORMAT_HINT = "YYYY-MM-DD"
 
@@ -79,6 +80,36 @@ class BackendAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self):  # noqa: N802
         return type(self)()
+
+    # --- checks before any work ---------------------------------------------------------------
+
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext):  # noqa: N802
+        """Layers that cannot be opened first (QGIS alone would only say 'Incorrect parameter value'),
+        then QGIS's own checks, then every problem the subclass finds, all in one message."""
+        missing = self.missing_layer_problems(parameters, context)
+        if missing:
+            return False, "\n".join(missing)
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        problems = self.problems(parameters, context)
+        return (not problems), "\n".join(problems)
+
+    def problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
+        """Every wrong parameter value, in the user's words (the subclass adds its own checks)."""
+        return []
+
+    def missing_layer_problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
+        problems = []
+        for definition in self.parameterDefinitions():
+            if definition.type() not in LAYER_PARAMETER_TYPES:
+                continue
+            value = parameters.get(definition.name())
+            values = value if isinstance(value, (list, tuple)) else [value]
+            problems += [tr("{}: cannot open '{}'; check the path or choose a loaded layer.").format(
+                definition.name(), v) for v in values
+                if isinstance(v, str) and v and QgsProcessingUtils.mapLayerFromString(v, context) is None]
+        return problems
 
     # --- inputs as files ----------------------------------------------------------------------
 

@@ -9,22 +9,19 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from qgis.core import (QgsProcessingContext, QgsProcessingException, QgsProcessingUtils, QgsRasterLayer,
-                       QgsVectorLayer)
+from qgis.core import QgsProcessingException, QgsRasterLayer, QgsVectorLayer
 
 from .base import DATE_FORMAT_HINT, parse_date, tr
 from .runner import run_backend
 
-def missing_layers(raw_value, context: QgsProcessingContext) -> list[str]:
-    """Entries of a layer parameter that QGIS cannot open (typos, deleted files, removed layers)."""
-    values = raw_value if isinstance(raw_value, (list, tuple)) else [raw_value]
-    return [v for v in values if isinstance(v, str) and v
-            and QgsProcessingUtils.mapLayerFromString(v, context) is None]
-
-
-def series_info(vv: list[str], vh: list[str]) -> dict:
-    """``backend info`` of a VV/VH series; raises QgsProcessingException with the backend's message."""
-    return run_backend("info", ["--vv", *vv, "--vh", *vh])
+def series_problems(algorithm, parameters: dict, context, start: str, end: str, as_of: str) -> list[str]:
+    """What ``backend info`` finds wrong with the VV/VH series, and season dates outside its acquisitions."""
+    try:
+        info = run_backend("info", ["--vv", *algorithm.raster_paths(parameters, "VV", context),
+                                    "--vh", *algorithm.raster_paths(parameters, "VH", context)])
+    except QgsProcessingException as error:
+        return [str(error)]
+    return [str(p) for p in info.get("problems") or []] + season_problems(info, start, end, as_of)
 
 
 def season_problems(info: dict, start: str, end: str, as_of: str) -> list[str]:
@@ -84,7 +81,3 @@ def field_problem(layer, field: str, parameter: str) -> str | None:
         return None
     return tr("{}: layer '{}' has no field '{}'; its fields are: {}.").format(
         parameter, layer.name(), field, ", ".join(names) or "none")
-
-
-def is_raster(layer) -> bool:
-    return isinstance(layer, QgsRasterLayer)

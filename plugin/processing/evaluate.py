@@ -10,7 +10,7 @@ from qgis.core import (QgsFeature, QgsFeatureSink, QgsField, QgsFields, QgsProce
 from qgis.PyQt.QtCore import QVariant
 
 from .base import BackendAlgorithm, split_values, tr
-from .checks import field_problem, missing_layers
+from .checks import field_problem
 from .runner import run_backend
 
 METRIC_OUTPUTS = {"F1": "f1", "IOU_RICE": "iou_rice", "OA": "oa", "KAPPA": "kappa"}
@@ -37,12 +37,10 @@ def add_metric_outputs(algorithm: BackendAlgorithm) -> None:
 
 
 def reference_problems(algorithm: BackendAlgorithm, parameters: dict, context: QgsProcessingContext) -> list[str]:
-    problems = [tr("REFERENCE: cannot open '{}'; check the path or choose a loaded layer.").format(v)
-                for v in missing_layers(parameters.get("REFERENCE"), context)]
     layer = algorithm.parameterAsLayer(parameters, "REFERENCE", context)
     field = algorithm.parameterAsString(parameters, "CLASS_FIELD", context)
     problem = field_problem(layer, field, "CLASS_FIELD")
-    return problems + ([problem] if problem else [])
+    return [problem] if problem else []
 
 
 def evaluation_args(algorithm: BackendAlgorithm, parameters: dict, context: QgsProcessingContext,
@@ -92,14 +90,8 @@ class EvaluateAlgorithm(BackendAlgorithm):
                                                             QgsProcessing.TypeVector))
         add_metric_outputs(self)
 
-    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext):  # noqa: N802
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
-        problems = [tr("PREDICTION: cannot open '{}'; check the path.").format(v)
-                    for v in missing_layers(parameters.get("PREDICTION"), context)]
-        problems += reference_problems(self, parameters, context)
-        return (not problems), "\n".join(problems)
+    def problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
+        return reference_problems(self, parameters, context)
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
         prediction = self.raster_path(parameters, "PREDICTION", context)

@@ -14,7 +14,7 @@ from qgis.core import (QgsProcessing, QgsProcessingContext, QgsProcessingOutputF
 
 from ..settings import PLUGIN_DIR
 from .base import BackendAlgorithm, split_values, tr
-from .checks import field_problem, missing_layers, model_problem, season_problems, series_info
+from .checks import field_problem, model_problem, series_problems
 from .runner import run_backend
 
 MODES = ["FTE", "FT", "FTD", "RI"]
@@ -62,19 +62,18 @@ class FineTuneAlgorithm(BackendAlgorithm):
         self.addOutput(QgsProcessingOutputString("MODEL_NAME", tr("New model name")))
         self.addOutput(QgsProcessingOutputNumber("VAL_F1", tr("Validation F1")))
 
-    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext):  # noqa: N802
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
+    def problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
         if not finetune_available():
-            return False, tr("This backend has no 'finetune' command yet; update the plugin.")
-        problems = self._label_problems(parameters, context) + self._series_problems(parameters, context)
+            return [tr("This backend has no 'finetune' command yet; update the plugin.")]
+        start, end = (self.parameterAsString(parameters, n, context).strip() for n in ("SEASON_START", "SEASON_END"))
+        problems = self._label_problems(parameters, context)
+        problems += series_problems(self, parameters, context, start, end, "")
         problem = model_problem(self.parameterAsString(parameters, "BASE_MODEL", context).strip())
         problems += [problem.replace("MODEL:", "BASE_MODEL:", 1)] if problem else []
         name = self.parameterAsString(parameters, "NAME", context).strip()
         if name and not model_problem(name) and not self.parameterAsString(parameters, "OUTPUT_FOLDER", context):
             problems.append(tr("NAME: a model called '{}' already exists; choose another name.").format(name))
-        return (not problems), "\n".join(problems)
+        return problems
 
     def _label_problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
         labels = self.parameterAsVectorLayer(parameters, "LABELS", context)
@@ -85,21 +84,6 @@ class FineTuneAlgorithm(BackendAlgorithm):
         if not split_values(self.parameterAsString(parameters, "RICE_VALUES", context)):
             return [p for p in (problem, tr("RICE_VALUES: give the class value(s) meaning rice.")) if p]
         return [problem] if problem else []
-
-    def _series_problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
-        problems = []
-        for pol in ("VV", "VH"):
-            problems += [tr("{}: cannot open '{}'; check the path or choose a loaded layer.").format(pol, v)
-                         for v in missing_layers(parameters.get(pol), context)]
-        if problems:
-            return problems
-        try:
-            info = series_info(self.raster_paths(parameters, "VV", context),
-                               self.raster_paths(parameters, "VH", context))
-        except QgsProcessingException as error:
-            return [str(error)]
-        start, end = (self.parameterAsString(parameters, n, context).strip() for n in ("SEASON_START", "SEASON_END"))
-        return [str(p) for p in info.get("problems") or []] + season_problems(info, start, end, "")
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
         labels = self.parameterAsVectorLayer(parameters, "LABELS", context)

@@ -13,7 +13,7 @@ from qgis.core import (QgsProcessing, QgsProcessingContext, QgsProcessingExcepti
 
 from ..layer_inputs import swap_warning
 from .base import BackendAlgorithm, tr
-from .checks import missing_layers, model_problem, season_problems, series_info
+from .checks import model_problem, series_problems
 from .evaluate import add_metric_outputs, add_reference_parameters, evaluation_args, metric_results, \
     reference_problems
 from .runner import run_backend
@@ -64,34 +64,16 @@ class MapRiceAlgorithm(BackendAlgorithm):
         self.addOutput(QgsProcessingOutputFile("RUN_JSON", tr("Run record (run.json)")))
         add_metric_outputs(self)
 
-    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext):  # noqa: N802
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
-        problems = self._input_problems(parameters, context)
+    def problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
+        text = {name: self.parameterAsString(parameters, name, context).strip()
+                for name in ("SEASON_START", "SEASON_END", "AS_OF", "MODEL")}
+        problems = series_problems(self, parameters, context, text["SEASON_START"], text["SEASON_END"],
+                                   text["AS_OF"])
         problems += reference_problems(self, parameters, context)
         if self.parameterAsInt(parameters, "OVERLAP", context) * 2 >= self.parameterAsInt(parameters, "TILE", context):
             problems.append(tr("OVERLAP must be less than half of TILE; lower the overlap or raise the tile size."))
-        problem = model_problem(self.parameterAsString(parameters, "MODEL", context).strip())
-        problems += [problem] if problem else []
-        return (not problems), "\n".join(problems)
-
-    def _input_problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
-        problems = []
-        for pol in ("VV", "VH"):
-            problems += [tr("{}: cannot open '{}'; check the path or choose a loaded layer.").format(pol, v)
-                         for v in missing_layers(parameters.get(pol), context)]
-        if problems:
-            return problems
-        try:
-            info = series_info(self.raster_paths(parameters, "VV", context),
-                               self.raster_paths(parameters, "VH", context))
-        except QgsProcessingException as error:
-            return [str(error)]
-        problems += [str(p) for p in info.get("problems") or []]
-        text = {name: self.parameterAsString(parameters, name, context).strip()
-                for name in ("SEASON_START", "SEASON_END", "AS_OF")}
-        return problems + season_problems(info, text["SEASON_START"], text["SEASON_END"], text["AS_OF"])
+        problem = model_problem(text["MODEL"])
+        return problems + ([problem] if problem else [])
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
         reference = self.reference_path(parameters, "REFERENCE", context)

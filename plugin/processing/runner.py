@@ -99,6 +99,8 @@ class _Session:
             self._handle(line.strip())
         exit_code = self.process.wait()
         self._stderr_thread.join(timeout=2)
+        for stream in (self.process.stdout, self.process.stderr):
+            stream.close()
         return self._outcome(verb, exit_code)
 
     def _cancel(self) -> None:
