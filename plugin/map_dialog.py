@@ -89,6 +89,7 @@ class MapRiceDialog(QDialog, FORM):
         self.vvFilesButton.clicked.connect(lambda: self.choose_files("VV"))
         self.vhFilesButton.clicked.connect(lambda: self.choose_files("VH"))
         self.asOfCheck.toggled.connect(self.asOfDate.setEnabled)
+        self.tileSpin.valueChanged.connect(lambda tile: self.overlapSpin.setMaximum(tile // 2))
         self.fusionScheme.currentIndexChanged.connect(self._fusion_changed)
         self.fusionMethod.currentIndexChanged.connect(self._fusion_changed)
         self.modelCombo.currentIndexChanged.connect(self._model_changed)

@@ -112,7 +112,7 @@ def summary(out_dir: str | Path) -> str:
     if area is not None:
         parts.append(tr("Rice area: {:,.1f} ha").format(area))
     f1 = find_number(metrics, "f1", "F1", "rice_f1")
-    iou = find_number(metrics, "rice_iou", "iou", "IoU")
+    iou = find_number(metrics, "iou_rice", "rice_iou", "iou")
     if f1 is not None:
         parts.append(f"F1 {f1:.3f}")
     if iou is not None:

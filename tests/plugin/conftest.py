@@ -124,3 +124,72 @@ def _float32_bytes(values) -> bytes:
     import struct
 
     return struct.pack(f"<{len(values)}f", *values)
+
+
+def run_backend(*args: str, timeout: int = 180):
+    """Run the real backend CLI in the repository's backend interpreter (like the plugin does)."""
+    import subprocess
+
+    if not REPO_BACKEND_PYTHON.exists():
+        pytest.skip(f"backend environment {REPO_BACKEND_PYTHON} is missing; run scripts/setup.sh backend")
+    return subprocess.run([str(REPO_BACKEND_PYTHON), "-m", "backend", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+TINY_MODEL_SCRIPT = """
+import sys, torch
+torch.set_num_threads(1)
+from pathlib import Path
+from backend.modelstore import save_model
+from backend.nets import build_model
+torch.manual_seed(0)
+net = build_model("unet", polarizations=["VV", "VH"], steps=4, width=4, depth=2)
+save_model(net, {"name": "tiny-unet"}, Path(sys.argv[1]) / "tiny-unet")
+"""
+
+
+@pytest.fixture(scope="session")
+def user_models(tmp_path_factory):
+    """A private user model folder (S1RM_MODEL_DIR) holding a tiny random-init U-Net, made by the backend."""
+    import subprocess
+
+    if not REPO_BACKEND_PYTHON.exists():
+        pytest.skip(f"backend environment {REPO_BACKEND_PYTHON} is missing; run scripts/setup.sh backend")
+    folder = tmp_path_factory.mktemp("user_models")
+    done = subprocess.run([str(REPO_BACKEND_PYTHON), "-c", TINY_MODEL_SCRIPT, str(folder)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    before = os.environ.get("S1RM_MODEL_DIR")
+    os.environ["S1RM_MODEL_DIR"] = str(folder)  # inherited by every backend process the plugin starts
+    yield folder
+    if before is None:
+        os.environ.pop("S1RM_MODEL_DIR", None)
+    else:
+        os.environ["S1RM_MODEL_DIR"] = before
+
+
+@pytest.fixture(scope="session")
+def synthetic_scene(tmp_path_factory):
+    """A 64 px synthetic Mekong scene written by `backend synth` (VV.tif, VH.tif, truth.tif, labels.gpkg)."""
+    folder = tmp_path_factory.mktemp("synth") / "scene"
+    done = run_backend("synth", "--region", "mekong", "--size", "64", "--seed", "1", "--out", str(folder))
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+def render_map(layers, path, size: int = 420) -> None:
+    """Render layers (first on top) offscreen to a PNG, as QGIS's canvas would draw them."""
+    from qgis.core import QgsMapRendererParallelJob, QgsMapSettings
+    from qgis.PyQt.QtCore import QSize
+    from qgis.PyQt.QtGui import QColor
+
+    settings = QgsMapSettings()
+    settings.setLayers(layers)
+    settings.setDestinationCrs(layers[0].crs())
+    settings.setExtent(layers[0].extent())
+    settings.setOutputSize(QSize(size, size))
+    settings.setBackgroundColor(QColor("white"))
+    job = QgsMapRendererParallelJob(settings)
+    job.start()
+    job.waitForFinished()
+    assert job.renderedImage().save(str(path))
