@@ -27,6 +27,41 @@ class WindowSource(Protocol):
         """((T, C, h, w) float32 dB with NaN, (h, w) bool valid) for ``window`` (padding not applied)."""
 
 
+class ArraySource:
+    """Model input from an in-memory (T, C, H, W) dB cube; a pixel is valid where any value is finite.
+
+    For benchmarks and tests, and for scenes that already sit in memory (e.g. synthetic ones)."""
+
+    def __init__(self, cube: np.ndarray) -> None:
+        self.cube = np.asarray(cube, dtype=np.float32)
+        self.height, self.width = self.cube.shape[-2:]
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        part = self.cube[..., window.row_off:window.row_off + window.height,
+                         window.col_off:window.col_off + window.width]
+        return part, np.isfinite(part).any(axis=(0, 1))
+
+
+class ArraySink:
+    """Collects blended rows in memory (for scenes small enough to hold): ``probability`` and ``valid``."""
+
+    def __init__(self) -> None:
+        self._prob: list[np.ndarray] = []
+        self._valid: list[np.ndarray] = []
+
+    def write(self, probability: np.ndarray, heatmap: np.ndarray | None, valid: np.ndarray) -> None:
+        self._prob.append(probability)
+        self._valid.append(valid)
+
+    @property
+    def probability(self) -> np.ndarray:
+        return np.concatenate(self._prob)
+
+    @property
+    def valid(self) -> np.ndarray:
+        return np.concatenate(self._valid)
+
+
 class BlendedSink(Protocol):
     def write(self, probability: np.ndarray, heatmap: np.ndarray | None, valid: np.ndarray) -> None:
         """Receive the next finished rows (n, width) of the scene, top to bottom."""

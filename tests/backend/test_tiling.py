@@ -8,43 +8,12 @@ import torch
 
 from backend.errors import UserError
 from backend.inference.engines import torch_engine
-from backend.inference.pipeline import stream_scene
+from backend.inference.pipeline import ArraySink, ArraySource, stream_scene
 from backend.inference.tiling import (TileGrid, StripBlender, axis_origins, blend_window, check_tile,
                                       reflect_pad, snap_up, threshold, tile_window)
 from backend.progress import Reporter
 
 torch.set_num_threads(1)
-
-
-class ArraySource:
-    """Model input from an in-memory (T, C, H, W) cube; valid where any value is finite."""
-
-    def __init__(self, cube: np.ndarray) -> None:
-        self.cube = cube.astype(np.float32)
-        self.height, self.width = cube.shape[-2:]
-        self.reads = 0
-
-    def read(self, window):
-        self.reads += 1
-        part = self.cube[..., window.row_off:window.row_off + window.height,
-                         window.col_off:window.col_off + window.width]
-        return part, np.isfinite(part).any(axis=(0, 1))
-
-
-class RowsSink:
-    """Collects the rows handed over by the pipeline, checking they arrive in order."""
-
-    def __init__(self) -> None:
-        self.prob, self.heat, self.valid = [], [], []
-
-    def write(self, probability, heatmap, valid):
-        self.prob.append(probability)
-        self.valid.append(valid)
-        if heatmap is not None:
-            self.heat.append(heatmap)
-
-    def result(self):
-        return np.concatenate(self.prob), np.concatenate(self.valid)
 
 
 class TinyConvNet(torch.nn.Module):
@@ -70,10 +39,10 @@ def scene(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 def run_tiled(cube: np.ndarray, tile: int, overlap: int, batch: int = 2):
     engine = torch_engine(TinyConvNet(), "cpu", 1)
-    source, sink = ArraySource(cube), RowsSink()
+    source, sink = ArraySource(cube), ArraySink()
     grid = TileGrid.for_scene(source.height, source.width, tile, overlap, 16)
     stats = stream_scene(source, engine, grid, sink, Reporter("none"), batch=batch, with_heatmap=False)
-    return (*sink.result(), stats, grid)
+    return sink.probability, sink.valid, stats, grid
 
 
 def single_window(cube: np.ndarray) -> np.ndarray:

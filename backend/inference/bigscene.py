@@ -1,0 +1,111 @@
+"""Large test scenes written block by block (cheap, compressible), and the peak memory of `map` on them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+FIELD_PX = 32
+BLOCK = 256
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bench_dates(count: int = 13, start: dt.date = dt.date(2022, 4, 3), step_days: int = 12) -> list[dt.date]:
+    return [start + dt.timedelta(days=step_days * k) for k in range(count)]
+
+
+def _field_curves(dates: list[dt.date]) -> dict[str, np.ndarray]:
+    """(2, T) dB per class: rice dips when flooded then rises with growth; other stays flat."""
+    t = np.linspace(0, 1, len(dates))
+    rice_vh = -22 + 9 * np.clip((t - 0.15) / 0.5, 0, 1)
+    rice_vv = -15 + 7 * np.clip((t - 0.15) / 0.5, 0, 1)
+    return {"rice": np.stack([rice_vv, rice_vh]), "other": np.stack([np.full_like(t, -10), np.full_like(t, -16.5)])}
+
+
+def _block(row: int, col: int, height: int, width: int, curves: dict[str, np.ndarray]) -> np.ndarray:
+    """(2, T, h, w) dB for one block: 32-px fields, rice where a hash of the field index says so."""
+    rows = (np.arange(row, row + height) // FIELD_PX)[:, None]
+    cols = (np.arange(col, col + width) // FIELD_PX)[None, :]
+    rice = ((rows * 7919 + cols * 104729) % 5) < 2
+    return np.where(rice[None, None], curves["rice"][..., None, None], curves["other"][..., None, None])
+
+
+def write_bench_scene(folder: Path, size: int, dates: list[dt.date]) -> tuple[Path, Path]:
+    """VV.tif and VH.tif, ``size`` x ``size`` px, one band per date, written 256 x 256 blocks at a time so the
+    writer itself needs little memory; piecewise-constant fields compress to a small file."""
+    import rasterio
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    folder.mkdir(parents=True, exist_ok=True)
+    curves = _field_curves(dates)
+    profile = {"driver": "GTiff", "width": size, "height": size, "count": len(dates), "dtype": "float32",
+               "crs": "EPSG:32648", "transform": from_origin(560000.0, 1160000.0, 10.0, 10.0), "nodata": np.nan,
+               "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": "deflate",
+               "interleave": "band", "BIGTIFF": "IF_SAFER"}
+    paths = (folder / "VV.tif", folder / "VH.tif")
+    datasets = [rasterio.open(p, "w", **profile) for p in paths]
+    try:
+        for dataset, pol in zip(datasets, ("VV", "VH")):
+            for band, date in enumerate(dates, start=1):
+                dataset.set_band_description(band, f"{pol} {date.isoformat()}")
+                dataset.set_band_unit(band, "dB")
+        for row in range(0, size, BLOCK):
+            for col in range(0, size, BLOCK):
+                h, w = min(BLOCK, size - row), min(BLOCK, size - col)
+                values = _block(row, col, h, w, curves).astype(np.float32)
+                for pol_index, dataset in enumerate(datasets):
+                    dataset.write(values[pol_index], window=Window(col, row, w, h))
+    finally:
+        for dataset in datasets:
+            dataset.close()
+    return paths
+
+
+def _high_water_mb(pid: int) -> float | None:
+    """Peak resident memory (VmHWM) of a live process in MB; None once it has exited."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def measure_map_run(vv: Path, vh: Path, out: Path, model: str, extra: list[str], timeout: float) -> dict:
+    """Run `python -m backend map` in a child process and follow its peak resident memory.
+
+    The peak is the child's own VmHWM, polled every 0.1 s (it only grows, so the last reading before exit is
+    the peak up to the final 0.1 s); getrusage() of children would also count the pages of this (large)
+    parent process that the child shared between fork and exec.
+    """
+    args = [sys.executable, "-m", "backend", "map", "--vv", str(vv), "--vh", str(vh), "--model", model,
+            "--out", str(out), "--overwrite", "--progress", "none", *extra]
+    start = time.perf_counter()
+    peak = 0.0
+    with open(out.parent / f"{out.name}.stdout", "w+") as stdout, open(out.parent / f"{out.name}.stderr", "w+") as stderr:
+        proc = subprocess.Popen(args, cwd=REPO, stdout=stdout, stderr=stderr)
+        while proc.poll() is None:
+            peak = max(peak, _high_water_mb(proc.pid) or 0.0)
+            if time.perf_counter() - start > timeout:
+                proc.terminate()
+            time.sleep(0.1)
+        stdout.seek(0)
+        stderr.seek(0)
+        output, errors = stdout.read(), stderr.read()
+    record = {"exit_code": proc.returncode, "seconds": round(time.perf_counter() - start, 1),
+              "peak_rss_mb": round(peak, 1)}
+    if proc.returncode == 0:
+        run = json.loads(output)
+        record.update(tiles=run["n_tiles"], km2_per_minute=run["km2_per_minute"], engine=run["engine"],
+                      heatmap=run["heatmap"] is not None)
+    else:
+        record["error"] = (errors.strip().splitlines() or ["timed out"])[-1][:300]
+    return record
