@@ -101,23 +101,28 @@ def scores(pred: np.ndarray, label: np.ndarray) -> dict:
         "n": int(len(label))}
 
 
-def zero_shot(model: str | None, cubes: dict[str, np.ndarray], engine: str = "onnx", log=None) -> dict:
-    """The model, never trained on these labels, through the real chain."""
+def zero_shot(model: str | None, cubes: dict[str, np.ndarray], engine: str = "onnx", log=None,
+              composites: dict[int, np.ndarray] | None = None) -> dict:
+    """The model, never trained on these labels, through the real chain.
+
+    ``composites`` caches :func:`composite_cubes` per number of steps across several models.
+    """
     from backend.inference.loader import load_model
 
     loaded = load_model(model, engine=engine, device="cpu", heatmap=False)
-    x = composite_cubes(cubes, loaded.steps, log=log)
-    x = x[:, :, [("VV", "VH").index(p) for p in loaded.pols]]
+    composites = {} if composites is None else composites
+    if loaded.steps not in composites:
+        composites[loaded.steps] = composite_cubes(cubes, loaded.steps, log=log)
+    x = composites[loaded.steps][:, :, [("VV", "VH").index(p) for p in loaded.pols]]
     padded, crop = pad_to_multiple(x, loaded.size_multiple)
     prob = np.concatenate([loaded.engine.predict(padded[i:i + 64]) for i in range(0, len(padded), 64)])
     centre = centre_probability(prob[:, crop, crop])
     label = cubes["label"]
-    result = {"model": loaded.name, "engine": loaded.engine.name, "season": [str(d) for d in SEASON],
-              "steps": loaded.steps, "threshold": loaded.threshold,
-              "all": scores(centre >= loaded.threshold, label),
-              "per_site_rice_share": {int(s): float(np.mean(centre[cubes["site"] == s] >= loaded.threshold))
-                                      for s in np.unique(cubes["site"])}}
-    return result
+    return {"model": loaded.name, "engine": loaded.engine.name, "season": [str(d) for d in SEASON],
+            "steps": loaded.steps, "threshold": loaded.threshold,
+            "all": scores(centre >= loaded.threshold, label),
+            "per_site_rice_share": {int(s): float(np.mean(centre[cubes["site"] == s] >= loaded.threshold))
+                                    for s in np.unique(cubes["site"])}}
 
 
 def random_forest_grouped_cv(cubes: dict[str, np.ndarray], steps: int = 13, seed: int = 0,
