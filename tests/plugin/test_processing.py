@@ -1,0 +1,147 @@
+"""The Processing algorithms in a real QGIS, each run through ``processing.run`` on tiny synthetic scenes."""
+
+from __future__ import annotations
+
+import json
+
+import processing
+import pytest
+from qgis.core import (QgsApplication, QgsFeature, QgsGeometry, QgsProcessingContext, QgsProcessingException,
+                       QgsProcessingFeedback, QgsProject, QgsRectangle, QgsVectorFileWriter, QgsVectorLayer)
+from test_processing_fixtures import (final_names, map_parameters, provider, read_band, scenes,  # noqa: F401
+                                      tiny_model)
+
+EXPECTED_RENDERERS = {"rice": "paletted", "probability": "singlebandpseudocolor",
+                      "heatmap": "singlebandpseudocolor", "error": "paletted"}
+
+
+class RecordingFeedback(QgsProcessingFeedback):
+    """Keeps what an algorithm reported, as the toolbox's log would show it."""
+
+    def __init__(self, cancel_after_first_progress: bool = False) -> None:
+        super().__init__()
+        self.progress: list[float] = []
+        self.texts: list[str] = []
+        self.progressChanged.connect(self._on_progress)
+        self.cancel_after_first_progress = cancel_after_first_progress
+
+    def setProgressText(self, text: str) -> None:  # noqa: N802 (virtual in QgsProcessingFeedback)
+        self.texts.append(text)
+
+    def _on_progress(self, value: float) -> None:
+        self.progress.append(value)
+        if self.cancel_after_first_progress:
+            self.cancel()
+
+
+def algorithm(name: str):
+    return QgsApplication.processingRegistry().algorithmById(f"s1ricemapper:{name}")
+
+
+def test_provider_has_four_algorithms(provider):  # noqa: F811
+    assert provider.id() == "s1ricemapper" and provider.name() == "S1 Rice Mapper"
+    assert {a.name() for a in provider.algorithms()} == {"maprice", "finetune", "evaluate", "riceareastats"}
+
+
+def test_maprice_loads_styled_layers_and_evaluates(provider, scenes, tiny_model, tmp_path, qgis_new_project):  # noqa: F811
+    out = tmp_path / "map"
+    feedback = RecordingFeedback()
+    results = processing.runAndLoadResults("s1ricemapper:maprice", map_parameters(
+        scenes[0], tiny_model, out, REFERENCE=str(scenes[0] / "truth.tif")), feedback=feedback)
+    assert {"rice.tif", "probability.tif", "heatmap.tif", "error.tif", "metrics.json", "run.json"} <= set(
+        final_names(out))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert results["F1"] == metrics["f1"] and results["IOU_RICE"] == metrics["iou_rice"]
+    assert results["RICE_AREA_HA"] == json.loads((out / "run.json").read_text())["rice_area_ha"]
+    assert feedback.progress and max(feedback.progress) == pytest.approx(100.0)
+    assert "map" in feedback.texts
+    layers = {layer.name(): layer for layer in QgsProject.instance().mapLayers().values()}
+    assert {name: layers[name].renderer().type() for name in EXPECTED_RENDERERS} == EXPECTED_RENDERERS
+    assert layers["rice"].source() == results["RICE"]
+
+
+def test_evaluate_against_polygons_gives_table_and_numbers(provider, scenes, tmp_path):  # noqa: F811
+    """The scene's truth raster as the prediction, its polygons as the reference: errors only at edges."""
+    table_path = tmp_path / "metrics.gpkg"
+    results = processing.run("s1ricemapper:evaluate", {
+        "PREDICTION": str(scenes[0] / "truth.tif"), "REFERENCE": str(scenes[0] / "labels.gpkg"),
+        "CLASS_FIELD": "class", "RICE_VALUES": "rice", "OUTPUT_FOLDER": str(tmp_path / "eval"),
+        "METRICS": str(table_path)})
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    table = QgsVectorLayer(str(table_path), "metrics", "ogr")
+    rows = {f["metric"]: f["value"] for f in table.getFeatures()}
+    assert rows["f1"] == pytest.approx(metrics["f1"]) and rows["oa"] == pytest.approx(metrics["oa"])
+    assert rows["tp"] + rows["fp"] + rows["fn"] + rows["tn"] == metrics["pixels"]["evaluated"]
+    assert results["OA"] == metrics["oa"] and 0.5 < metrics["f1"] <= 1.0
+    error = read_band(tmp_path / "eval" / "error.tif")
+    assert set(error[error != 0].ravel().tolist()) <= {1, 2, 3, 4}
+
+
+def _zones(path, bounds: list[QgsRectangle], crs: str = "EPSG:32648") -> str:
+    layer = QgsVectorLayer(f"Polygon?crs={crs}&field=zone:string", "zones", "memory")
+    features = []
+    for index, rect in enumerate(bounds):
+        feature = QgsFeature(layer.fields())
+        feature.setGeometry(QgsGeometry.fromRect(rect))
+        feature.setAttributes([f"zone{index}"])
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    error, message, *_ = QgsVectorFileWriter.writeAsVectorFormatV3(
+        layer, str(path), QgsProject.instance().transformContext(), options)
+    assert error == QgsVectorFileWriter.NoError, message
+    return str(path)
+
+
+def test_rice_area_per_zone_matches_pixel_counts(provider, scenes, tmp_path):  # noqa: F811
+    """truth.tif stands in for a rice map (1 rice, 0 other): each half's count is known exactly."""
+    truth = scenes[0] / "truth.tif"
+    from osgeo import gdal
+
+    x0, dx, _, y0, _, dy = gdal.Open(str(truth)).GetGeoTransform()
+    half = 32
+    left = QgsRectangle(x0, y0 + 64 * dy, x0 + half * dx, y0)
+    right = QgsRectangle(x0 + half * dx, y0 + 64 * dy, x0 + 64 * dx, y0)
+    zones = _zones(tmp_path / "zones.gpkg", [left, right])
+    out = tmp_path / "stats.gpkg"
+    processing.run("s1ricemapper:riceareastats", {"RICE": str(truth), "ZONES": zones, "OUTPUT": str(out)})
+    values = read_band(truth)
+    stats = {f["zone"]: (f["rice_ha"], f["rice_pct"]) for f in QgsVectorLayer(str(out), "s", "ogr").getFeatures()}
+    pixel_ha = abs(dx * dy) / 10_000
+    for zone, part in (("zone0", values[:, :half]), ("zone1", values[:, half:])):
+        assert stats[zone][0] == pytest.approx(part.sum() * pixel_ha)
+        assert stats[zone][1] == pytest.approx(100.0 * part.mean(), abs=0.01)
+
+
+def test_cancel_after_first_progress_leaves_no_outputs(provider, scenes, tiny_model, tmp_path):  # noqa: F811
+    out = tmp_path / "cancelled"
+    feedback = RecordingFeedback(cancel_after_first_progress=True)
+    with pytest.raises(QgsProcessingException, match="Cancelled"):
+        processing.run("s1ricemapper:maprice", map_parameters(scenes[0], tiny_model, out), feedback=feedback)
+    assert feedback.progress, "the backend reported no progress before the cancel"
+    assert final_names(out) == []
+
+
+def _problems(name: str, parameters: dict) -> str:
+    ok, message = algorithm(name).checkParameterValues(parameters, QgsProcessingContext())
+    assert not ok
+    return message
+
+
+def test_parameter_errors_are_reported_before_any_work(provider, scenes, tiny_model, tmp_path):  # noqa: F811
+    scene = scenes[0]
+    message = _problems("maprice", map_parameters(scene, tiny_model, tmp_path / "a", VV=[str(scene / "nope.tif")]))
+    assert "VV: cannot open" in message and "nope.tif" in message
+    message = _problems("maprice", map_parameters(scene, "no-such-model", tmp_path / "b", SEASON_START="2023-05-01",
+                                                  SEASON_END="2023-09-30", AS_OF="yesterday"))
+    assert "outside the data's acquisitions (2022-03-" in message
+    assert "AS_OF: write the date as YYYY-MM-DD" in message
+    assert "MODEL:" in message and "no-such-model" in message
+    message = _problems("evaluate", {"PREDICTION": str(scene / "truth.tif"), "REFERENCE": str(scene / "labels.gpkg"),
+                                     "CLASS_FIELD": "crop", "OUTPUT_FOLDER": str(tmp_path / "c"),
+                                     "METRICS": "TEMPORARY_OUTPUT"})
+    assert "no field 'crop'" in message and "class_id" in message
+    with pytest.raises(QgsProcessingException, match="no field 'crop'"):
+        processing.run("s1ricemapper:maprice", map_parameters(scene, tiny_model, tmp_path / "d",
+                                                              REFERENCE=str(scene / "labels.gpkg"), CLASS_FIELD="crop"))
+    assert final_names(tmp_path / "d") == []
