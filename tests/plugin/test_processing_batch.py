@@ -1,0 +1,69 @@
+"""The algorithms inside a graphical-modeler model (maprice -> evaluate -> riceareastats), saved as a
+.model3 file, reloaded, and run over two scenes one after the other, as a batch run does."""
+
+from __future__ import annotations
+
+import json
+
+import processing
+from qgis.core import (QgsProcessing, QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
+                       QgsProcessingModelChildParameterSource, QgsProcessingModelParameter,
+                       QgsProcessingParameterFile, QgsProcessingParameterMultipleLayers,
+                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
+                       QgsProcessingParameterVectorLayer, QgsVectorLayer)
+from test_processing_fixtures import SEASON, final_names, provider, scenes, tiny_model  # noqa: F401
+
+Source = QgsProcessingModelChildParameterSource
+
+
+def _child(algorithm_id: str, child_id: str, sources: dict) -> QgsProcessingModelChildAlgorithm:
+    child = QgsProcessingModelChildAlgorithm(algorithm_id)
+    child.setChildId(child_id)
+    for name, source in sources.items():
+        child.addParameterSources(name, [source])
+    return child
+
+
+def rice_model(model_folder: str) -> QgsProcessingModelAlgorithm:
+    model = QgsProcessingModelAlgorithm("Map, evaluate, zone stats", "tests")
+    inputs = [QgsProcessingParameterMultipleLayers("vv", "VV", QgsProcessing.TypeRaster),
+              QgsProcessingParameterMultipleLayers("vh", "VH", QgsProcessing.TypeRaster),
+              QgsProcessingParameterRasterLayer("truth", "Truth"),
+              QgsProcessingParameterVectorLayer("zones", "Zones", [QgsProcessing.TypeVectorPolygon]),
+              QgsProcessingParameterFile("out", "Output folder", behavior=QgsProcessingParameterFile.Folder),
+              QgsProcessingParameterString("stats", "Zone statistics file")]
+    for parameter in inputs:
+        model.addModelParameter(parameter, QgsProcessingModelParameter(parameter.name()))
+    static, param = Source.fromStaticValue, Source.fromModelParameter
+    model.addChildAlgorithm(_child("s1ricemapper:maprice", "map", {
+        "VV": param("vv"), "VH": param("vh"), "SEASON_START": static(SEASON[0]), "SEASON_END": static(SEASON[1]),
+        "MODEL": static(model_folder), "TILE": static(32), "OVERLAP": static(8), "WITH_HEATMAP": static(False),
+        "OUTPUT_FOLDER": param("out")}))
+    model.addChildAlgorithm(_child("s1ricemapper:evaluate", "evaluate", {
+        "PREDICTION": Source.fromChildOutput("map", "RICE"), "REFERENCE": param("truth"),
+        "OUTPUT_FOLDER": param("out"), "METRICS": static(QgsProcessing.TEMPORARY_OUTPUT)}))
+    model.addChildAlgorithm(_child("s1ricemapper:riceareastats", "stats", {
+        "RICE": Source.fromChildOutput("map", "RICE"), "ZONES": param("zones"), "OUTPUT": param("stats")}))
+    return model
+
+
+def test_model_runs_over_two_scenes(provider, scenes, tiny_model, tmp_path):  # noqa: F811
+    saved = tmp_path / "rice.model3"
+    assert rice_model(str(tiny_model)).toFile(str(saved))
+    model = QgsProcessingModelAlgorithm()
+    assert model.fromFile(str(saved))
+    assert [model.childAlgorithm(c).algorithmId() for c in ("map", "evaluate", "stats")] == [
+        "s1ricemapper:maprice", "s1ricemapper:evaluate", "s1ricemapper:riceareastats"]
+    for index, scene in enumerate(scenes):
+        out = tmp_path / f"run{index}"
+        stats = tmp_path / f"stats{index}.gpkg"
+        processing.run(model, {"vv": [str(scene / "VV.tif")], "vh": [str(scene / "VH.tif")],
+                               "truth": str(scene / "truth.tif"), "zones": str(scene / "labels.gpkg"),
+                               "out": str(out), "stats": str(stats)})
+        assert {"rice.tif", "probability.tif", "error.tif", "metrics.json"} <= set(final_names(out))
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["inputs"]["pred"] == str(out / "rice.tif")
+        assert metrics["pixels"]["evaluated"] == 64 * 64
+        zones = QgsVectorLayer(str(stats), "stats", "ogr")
+        assert zones.featureCount() == QgsVectorLayer(str(scene / "labels.gpkg"), "l", "ogr").featureCount()
+        assert all(f["rice_pct"] is not None for f in zones.getFeatures())
