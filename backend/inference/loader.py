@@ -12,6 +12,7 @@ from backend.inference.engines import Engine, onnx_engine, resolve_engine, torch
 
 DEFAULT_FILE = "default.json"
 WEIGHTS_FILE = "weights.safetensors"
+BASELINE_ARCHS = ("random_forest", "phenology_rules")
 
 
 def default_model_name() -> str:
@@ -89,17 +90,19 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
 
     name = model or default_model_name()
     folder = modelstore.resolve(name)
-    engine_name, device_name = resolve_engine(engine, device)
     threads = int(threads) if threads else modelstore.physical_cores()
     if threads < 1:
         raise UserError(f"--threads {threads}: give at least 1")
+    card = modelstore.load_card(folder, verify=True)
+    if card["arch"] in BASELINE_ARCHS:
+        return LoadedModel(card["name"], folder, card, _baseline_engine(folder, card, threads))
+    engine_name, device_name = resolve_engine(engine, device)
     if engine_name == "torch":
         net, card = modelstore.load_torch(folder, device=device_name)
         return LoadedModel(card["name"], folder, card, torch_engine(net, device_name, threads))
     import onnxruntime
 
     onnxruntime.set_default_logger_severity(3)  # keep ORT's notes about cached optimized graphs off stderr
-    card = modelstore.load_card(folder, verify=False)
     session, card = modelstore.open_onnx(folder, threads=threads, optimized_cache=_optimized_cache(card, threads))
     heatmap_net = None
     if heatmap and WEIGHTS_FILE in card["files"]:
@@ -108,3 +111,10 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
         torch.set_num_threads(threads)
         heatmap_net = modelstore.load_torch(folder, device="cpu")[0]
     return LoadedModel(card["name"], folder, card, onnx_engine(session, threads, heatmap_net))
+
+
+def _baseline_engine(folder: Path, card: dict, threads: int) -> Engine:
+    """Random Forest / phenology rules: per-pixel models run through backend.baselines (CPU, no heat map)."""
+    from backend.baselines import predict_proba
+
+    return Engine(card["arch"], "cpu", threads, lambda batch: predict_proba(folder, batch)[:, 0])

@@ -22,7 +22,7 @@ from backend.inference.tiling import TileGrid, Window
 from backend.progress import Reporter
 
 DEFAULT_TILE = 256
-DEFAULT_OVERLAP = 64
+DEFAULT_OVERLAP = 32
 
 
 @dataclass
