@@ -51,25 +51,20 @@ def evaluate_map(pred: str, reference: str, out_dir: str, class_field: str | Non
 
     reporter = reporter or Reporter("none")
     dataset, grid = _open_prediction(pred)
-    labels = open_reference(reference, grid, class_field, rice_values)
-    matrix = np.zeros((2, 2), np.int64)
-    predicted_rice = reference_rice = 0
-    windows = _strip_windows(grid.height, grid.width)
+    try:
+        labels = open_reference(reference, grid, class_field, rice_values)
+    except BaseException:
+        dataset.close()
+        raise
     try:
         with AtomicOutputs(out_dir, overwrite) as outputs:
             writer = StripWriter(outputs.path("error.tif"), grid, "uint8", 0, "nearest")
-            reporter.stage("evaluate", len(windows))
-            for window in windows:
-                predicted = dataset.read(1, window=window, masked=True)
-                truth = labels.read(window)
-                evaluated = ~np.ma.getmaskarray(predicted) & (truth != UNLABELLED)
-                rice_pred = np.ma.getdata(predicted) == 1
-                matrix += confusion_matrix(rice_pred[evaluated], (truth == RICE)[evaluated])
-                predicted_rice += int((rice_pred & ~np.ma.getmaskarray(predicted)).sum())
-                reference_rice += int((truth == RICE).sum())
-                writer.write(error_codes(rice_pred, truth == RICE, evaluated))
-                reporter.advance(1)
-            writer.close()
+            try:
+                matrix, predicted_rice, reference_rice = _compare_strips(dataset, labels, writer, reporter)
+                writer.close()
+            except BaseException:
+                writer.abort()
+                raise
             result = _summary(pred, reference, matrix, predicted_rice, reference_rice, grid, labels)
             if result["pixels"]["evaluated"] == 0:
                 raise UserError(f"no pixel of {pred} has both a prediction and a reference label in "
@@ -83,6 +78,26 @@ def evaluate_map(pred: str, reference: str, out_dir: str, class_field: str | Non
         labels.close()
         dataset.close()
     return result
+
+
+def _compare_strips(dataset: Any, labels: Any, writer: Any, reporter: Reporter) -> tuple[np.ndarray, int, int]:
+    """Confusion matrix and rice pixel counts, writing the error codes strip by strip."""
+    matrix = np.zeros((2, 2), np.int64)
+    predicted_rice = reference_rice = 0
+    windows = _strip_windows(dataset.height, dataset.width)
+    reporter.stage("evaluate", len(windows))
+    for window in windows:
+        predicted = dataset.read(1, window=window, masked=True)
+        truth = labels.read(window)
+        predicted_nodata = np.ma.getmaskarray(predicted)
+        evaluated = ~predicted_nodata & (truth != UNLABELLED)
+        rice_pred = np.ma.getdata(predicted) == 1
+        matrix += confusion_matrix(rice_pred[evaluated], (truth == RICE)[evaluated])
+        predicted_rice += int((rice_pred & ~predicted_nodata).sum())
+        reference_rice += int((truth == RICE).sum())
+        writer.write(error_codes(rice_pred, truth == RICE, evaluated))
+        reporter.advance(1)
+    return matrix, predicted_rice, reference_rice
 
 
 def _summary(pred: str, reference: str, matrix: np.ndarray, predicted_rice: int, reference_rice: int,
