@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import queue
-import subprocess  # nosec B404: runs the plugin's own backend interpreter with an argument list
+# the plugin's own backend interpreter runs with an argument list, never through a shell
+import subprocess  # nosec B404
 import threading
 from collections import deque
 from pathlib import Path
@@ -52,7 +53,7 @@ def run_backend(verb: str, args: Iterable[Any], feedback: QgsProcessingFeedback 
     command = backend_command(verb, args, python)
     if feedback is not None:
         feedback.pushCommandInfo(" ".join(command))
-    process = subprocess.Popen(  # nosec B603: fixed interpreter, argument list, no shell
+    process = subprocess.Popen(  # nosec B603
         command, cwd=str(PLUGIN_DIR), env=backend_environment(), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", bufsize=1)
     session = _Session(process, feedback)
