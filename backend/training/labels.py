@@ -167,7 +167,7 @@ def _vector_features(geometries: np.ndarray, rice: np.ndarray, source_ids: np.nd
 
 def block_group(x: float, y: float, grid: Any, block_px: int) -> int:
     """Non-negative id of the ``block_px`` square block holding map coordinate ``(x, y)``."""
-    col, row = ~grid.transform * (x, y)
+    col, row = ~grid.transform @ (x, y)
     blocks_per_row = grid.width // block_px + 2
     return int(max(row, 0) // block_px) * blocks_per_row + int(max(col, 0) // block_px)
 
@@ -225,7 +225,7 @@ def _raster_features(reference: Any, grid: Any, block_px: int) -> list[LabelFeat
             labels = reference.read(window)
             if not (labels != 255).any():
                 continue
-            centre = grid.transform * (col + window.width / 2, row + window.height / 2)
+            centre = grid.transform @ (col + window.width / 2, row + window.height / 2)
             group = block_group(*centre, grid, block_px)
             for geom, value in shapes(labels, mask=labels != 255, transform=window_transform(window, grid.transform)):
                 features.append(LabelFeature(shapely.geometry.shape(geom), int(value) == 1, group, len(features),

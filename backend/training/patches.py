@@ -85,7 +85,7 @@ def feature_pixels(feature: LabelFeature, grid: Any, limit: int = 256, seed: int
 
     inverse = ~grid.transform
     left, bottom, right, top = feature.geometry.bounds
-    cols, rows = zip(*(inverse * (x, y) for x, y in ((left, top), (right, bottom))))
+    cols, rows = zip(*(inverse @ (x, y) for x, y in ((left, top), (right, bottom))))
     r0, r1 = max(int(math.floor(min(rows))), 0), min(int(math.floor(max(rows))) + 1, grid.height)
     c0, c1 = max(int(math.floor(min(cols))), 0), min(int(math.floor(max(cols))) + 1, grid.width)
     if r1 <= r0 or c1 <= c0:
@@ -202,8 +202,8 @@ class PatchReader:
         from affine import Affine
         from rasterio.features import rasterize
 
-        transform = grid.transform * Affine.translation(spec.col, spec.row)
-        corners = [transform * (0, 0), transform * (self.patch, self.patch)]
+        transform = grid.transform @ Affine.translation(spec.col, spec.row)
+        corners = [transform @ (0, 0), transform @ (self.patch, self.patch)]
         (x0, y0), (x1, y1) = corners
         box = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
         hits = self.trees[(spec.scene, spec.split)].query(box)

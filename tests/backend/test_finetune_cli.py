@@ -1,0 +1,72 @@
+"""`python -m backend finetune` end to end: polygons and points become model folders that `map` can use."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from test_finetune_fixtures import (SEASON, finetune_args, points_from_truth, run_backend, save_tiny_models,
+                                    synth_scene)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("finetune-cli")
+    return {"scene": synth_scene(root / "scene"), "models": save_tiny_models(root / "base"), "root": root}
+
+
+def _events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_polygons_give_a_model_folder_that_map_uses(world):
+    scene, out = world["scene"], world["root"] / "user-models"
+    proc = run_backend(*finetune_args(scene, scene / "labels.gpkg", world["models"]["tiny-simta"], out, "local-a",
+                                      "--progress", "json"))
+    assert proc.returncode == 0, proc.stderr
+    events = _events(proc.stdout)
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == list(range(1, len(epochs) + 1)) and epochs
+    assert {"loss", "val_loss", "val_f1", "val_iou"} <= set(epochs[0])
+    result = events[-1]
+    assert result["event"] == "result" and result["mode"] == "FTE"
+    card = json.loads((out / "local-a" / "card.json").read_text())
+    assert card["base_model"] == "tiny-simta" and card["training"]["mode"] == "FTE"
+    assert card["training"]["labels"][0]["rice_features"] > 0 and card["training"]["labels"][0]["other_features"] > 0
+    assert 0.0 <= card["metrics"]["validation"]["f1"] <= 1.0 and card["created"]
+    assert {"weights.safetensors", "model.onnx"} <= set(card["files"])
+    mapped = run_backend("map", "--vv", str(scene / "VV.tif"), "--vh", str(scene / "VH.tif"), "--season", *SEASON,
+                         "--model", str(out / "local-a"), "--tile", "32", "--overlap", "8", "--threads", "1",
+                         "--no-heatmap", "--out", str(world["root"] / "map-a"))
+    assert mapped.returncode == 0, mapped.stderr
+    assert (world["root"] / "map-a" / "rice.tif").is_file()
+    assert json.loads((world["root"] / "map-a" / "run.json").read_text())["model"]["name"] == "local-a"
+
+
+def test_points_give_a_loadable_model_found_by_name(world, monkeypatch):
+    from backend.modelstore import load_torch
+
+    scene, user_dir = world["scene"], world["root"] / "user-dir"
+    points = points_from_truth(scene, world["root"] / "points.gpkg")
+    env = {**os.environ, "S1RM_MODEL_DIR": str(user_dir)}
+    proc = run_backend(*finetune_args(scene, points, world["models"]["tiny-rnn-vh"], None, "local-pts",
+                                      "--mode", "FT", "--block", "8"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    card = json.loads((user_dir / "local-pts" / "card.json").read_text())
+    assert card["training"]["labels"][0]["kinds"] == ["point"]
+    assert card["training"]["mode"] == "FT"
+    monkeypatch.setenv("S1RM_MODEL_DIR", str(user_dir))
+    net, loaded = load_torch("local-pts")  # by name, from the user model folder
+    assert loaded["inputs"]["polarizations"] == ["VH"] and net.steps == 4
+
+
+def test_cli_error_is_json_and_leaves_no_model(world):
+    scene, out = world["scene"], world["root"] / "err-models"
+    proc = run_backend(*finetune_args(scene, scene / "labels.gpkg", world["models"]["tiny-simta"], out, "bad",
+                                      "--rice-values", "no-such-class", "--progress", "json"))
+    assert proc.returncode == 2
+    error = _events(proc.stdout)[-1]
+    assert error["event"] == "error" and "every label on the rasters is non-rice" in error["message"]
+    assert not (out / "bad").exists()
