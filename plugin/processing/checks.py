@@ -11,6 +11,7 @@ from pathlib import Path
 
 from qgis.core import QgsProcessingException, QgsRasterLayer, QgsVectorLayer
 
+from ..settings import PLUGIN_DIR
 from .base import DATE_FORMAT_HINT, parse_date, tr
 from .runner import run_backend
 
@@ -66,10 +67,20 @@ def model_problem(model: str) -> str | None:
         listing = run_backend("models", [])
     except QgsProcessingException as error:
         return tr("MODEL: {}").format(error)
-    if not listing.get("models"):
+    names = [m.get("name", "") for m in listing.get("models") or []]
+    if has_default_model(listing):
+        return None
+    if not names:
         return tr("MODEL: no model is installed. Run 'make pretrain' in the plugin folder, or give a model "
                   "folder (for example one written by fine-tuning).")
-    return None
+    return tr("MODEL: no default model is installed (run 'make pretrain'); name one of the installed "
+              "models: {}.").format(", ".join(names))
+
+
+def has_default_model(listing: dict) -> bool:
+    """The backend's rule: ``models/default.json``, else a card that says ``"default": true``."""
+    return (PLUGIN_DIR / "models" / "default.json").is_file() or any(
+        m.get("default") is True for m in listing.get("models") or [])
 
 
 def field_problem(layer, field: str, parameter: str) -> str | None:
