@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "FTD decoder only")
     model.add_argument("--epochs", type=int, default=20, help="most epochs (early stopping on validation F1; default 20)")
     model.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
-    model.add_argument("--patch", type=int, default=64, help="patch size in pixels (default 64)")
+    model.add_argument("--patch", type=int, default=32,
+                       help="patch size in pixels (default 32, the pretraining crop size)")
     model.add_argument("--batch", type=int, default=16, help="patches per step (default 16)")
     model.add_argument("--seed", type=int, default=0, help="random seed (split, patches, initialisation)")
     model.add_argument("--block", type=int, help="spatial block in pixels that groups points for the validation "

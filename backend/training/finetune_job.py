@@ -45,7 +45,7 @@ class FinetuneOptions:
     mode: str = DEFAULT_MODE
     epochs: int = 20
     lr: float = 1e-3
-    patch: int = 64
+    patch: int = 32
     batch: int = 16
     seed: int = 0
     patience: int = 6

@@ -1,0 +1,43 @@
+"""The real-data learning curve on a few An Giang cubes per site: folds, sampling and pooled scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backend.benchmarks import angiang
+from backend.training.learning_curve import CurveConfig, holdout, learning_curve, markdown_table, stratified_sample
+
+from test_finetune_fixtures import save_tiny_models
+
+
+def test_sampling_is_stratified_and_holdout_keeps_both_classes():
+    labels = np.array([1] * 30 + [0] * 70)
+    rng = np.random.default_rng(0)
+    chosen = stratified_sample(labels, 10, rng)
+    assert len(set(chosen)) == 10 and labels[chosen].sum() == 5
+    assert len(stratified_sample(labels, None, rng)) == 100
+    train, val = holdout(labels[chosen], 0.2, rng)
+    assert set(labels[chosen][val]) == {0, 1} and set(labels[chosen][train]) == {0, 1}
+    assert not set(train) & set(val) and len(train) + len(val) == 10
+
+
+@pytest.mark.skipif(not (angiang.DATA_DIR / "train_cubes.npz").is_file(),
+                    reason="real An Giang cubes not found beside the repository (../shared/data/ey2023-angiang)")
+def test_curve_predicts_every_held_out_point_once(tmp_path):
+    import torch
+
+    torch.set_num_threads(1)
+    cubes = angiang.load_cubes()
+    keep = np.concatenate([np.flatnonzero(cubes["site"] == s)[:6] for s in range(7)])
+    small = {k: (v[keep] if getattr(v, "shape", ()) and v.shape[:1] == cubes["label"].shape else v)
+             for k, v in cubes.items()}
+    model = save_tiny_models(tmp_path)["tiny-simta"]
+    cfg = CurveConfig(sizes=(8,), methods=("RF", "FTE"), epochs=1, batch=4, rf_trees=20)
+    result = learning_curve(small, model, cfg, log=lambda m: None)
+    for method in ("RF", "FTE"):
+        cell = result["pooled"][method]["8"]
+        assert cell["n_test"] == len(keep) and 0.0 <= cell["f1_mean"] <= 1.0
+    assert {r["fold"] for r in result["runs"]} == {0, 1}
+    assert all(r["n_points"] == 8 for r in result["runs"])
+    assert "| FTE |" in markdown_table(result)
