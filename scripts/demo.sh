@@ -74,7 +74,7 @@ from pathlib import Path
 out, plugins = Path(sys.argv[1]), sys.argv[2]
 sys.path.insert(0, plugins)
 from qgis.core import (QgsApplication, QgsFillSymbol, QgsLayoutExporter, QgsLayoutItemLabel, QgsLayoutItemLegend,
-                       QgsLayoutItemMap, QgsLayoutItemScaleBar, QgsLayoutPoint, QgsLayoutSize, QgsPalLayerSettings,
+                       QgsLayoutItemMap, QgsLayoutItemScaleBar, QgsLayoutPoint, QgsMapLayerLegendUtils, QgsLayoutSize, QgsPalLayerSettings,
                        QgsPrintLayout, QgsProject, QgsRasterLayer, QgsTextBufferSettings, QgsTextFormat,
                        QgsUnitTypes, QgsVectorLayer, QgsVectorLayerSimpleLabeling)
 from qgis.PyQt.QtGui import QFont
@@ -131,6 +131,11 @@ legend = QgsLayoutItemLegend(layout)
 legend.setLinkedMap(canvas)
 legend.setLegendFilterByMapEnabled(True)
 legend.setTitle("Legend")
+legend.setAutoUpdateModel(False)
+rice_node = legend.model().rootGroup().findLayer(layers["rice"].id())
+if rice_node is not None:  # drop the 'Band 1 (Gray)' caption above the rice classes
+    QgsMapLayerLegendUtils.setLegendNodeOrder(rice_node, [1, 2])
+    legend.model().refreshLayerLegend(rice_node)
 legend.attemptMove(QgsLayoutPoint(162, 17, QgsUnitTypes.LayoutMillimeters))
 layout.addLayoutItem(legend)
 bar = QgsLayoutItemScaleBar(layout)
