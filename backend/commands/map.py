@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,6 @@ from backend.progress import Reporter
 
 HELP = ("map rice over whole scenes: tiled streaming inference, writes rice.tif, probability.tif, heatmap.tif, "
         "their QML styles and run.json")
-
-MANIFEST_COLUMNS = ("vv", "vh", "out")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,21 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "in one cell are separated by ';'; relative paths are relative to the CSV")
 
 
-def _date(text: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise UserError(f"{option} {text!r} is not a date; write it as YYYY-MM-DD") from None
-
-
 def _season(values: list[str] | None, option: str = "--season") -> tuple[dt.date, dt.date] | None:
-    return (_date(values[0], option), _date(values[1], option)) if values else None
+    from backend.inference.manifest import parse_date
+
+    return (parse_date(values[0], option), parse_date(values[1], option)) if values else None
 
 
 def _options(args: argparse.Namespace, season: tuple[dt.date, dt.date] | None) -> Any:
     from backend.inference.mapping import MapOptions
 
-    return MapOptions(season=season, as_of=_date(args.as_of, "--as-of") if args.as_of else None,
+    from backend.inference.manifest import parse_date
+
+    return MapOptions(season=season, as_of=parse_date(args.as_of, "--as-of") if args.as_of else None,
                       tile=args.tile, overlap=args.overlap, batch=args.batch, heatmap=not args.no_heatmap)
 
 
@@ -68,7 +62,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     if args.manifest:
         if args.vv or args.vh or args.stack or args.out:
             raise UserError("--manifest lists inputs and outputs itself; drop --vv/--vh/--stack/--out")
-        rows = read_manifest(args.manifest)
+        from backend.inference.manifest import read_manifest
+
+        rows = read_manifest(args.manifest, required=("out",))
     elif not args.out:
         raise UserError("--out DIR is required: the folder for rice.tif, probability.tif, heatmap.tif, run.json")
     model = load_model(args.model, args.engine, args.device, args.threads, heatmap=not args.no_heatmap)
@@ -85,51 +81,19 @@ def _map_one(args: argparse.Namespace, model: Any, out: str, season: Any, report
         return map_series(reader, model, _options(args, season), out, args.overwrite, reporter)
 
 
-def read_manifest(path: str) -> list[dict]:
-    """Rows of a manifest CSV with paths made absolute; UserError naming the row for any problem."""
-    manifest = Path(path)
-    if not manifest.is_file():
-        raise UserError(f"--manifest {path} does not exist; give a CSV with columns vv, vh, out")
-    with manifest.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        columns = [c.strip().lower() for c in reader.fieldnames or []]
-        missing = [c for c in MANIFEST_COLUMNS if c not in columns]
-        if missing:
-            raise UserError(f"--manifest {path} lacks column(s) {', '.join(missing)}; "
-                            "the header must be vv,vh,out[,season_start,season_end]")
-        rows = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in reader]
-    if not rows:
-        raise UserError(f"--manifest {path} has no rows; add one line per scene")
-    return [_manifest_row(row, number, manifest) for number, row in enumerate(rows, start=2)]
-
-
-def _manifest_row(row: dict, line: int, manifest: Path) -> dict:
-    def paths(cell: str) -> list[str]:
-        return [str((manifest.parent / p.strip()).resolve()) for p in cell.split(";") if p.strip()]
-
-    where = f"--manifest {manifest} line {line}"
-    if not row.get("out") or not (row.get("vv") or row.get("vh")):
-        raise UserError(f"{where}: give out and at least one of vv, vh")
-    season = None
-    if row.get("season_start") or row.get("season_end"):
-        if not (row.get("season_start") and row.get("season_end")):
-            raise UserError(f"{where}: give both season_start and season_end, or neither")
-        season = (_date(row["season_start"], f"{where} season_start"), _date(row["season_end"], f"{where} season_end"))
-    return {"line": line, "vv": paths(row.get("vv", "")), "vh": paths(row.get("vh", "")),
-            "out": str(manifest.parent / row["out"]), "season": season}
-
-
-def _run_manifest(rows: list[dict], model: Any, args: argparse.Namespace, reporter: Reporter) -> dict:
+def _run_manifest(rows: list, model: Any, args: argparse.Namespace, reporter: Reporter) -> dict:
     results, failed = [], []
+    manifest_dir = Path(args.manifest).parent
     for row in rows:
-        row_args = argparse.Namespace(**{**vars(args), "vv": row["vv"] or None, "vh": row["vh"] or None,
+        row_args = argparse.Namespace(**{**vars(args), "vv": row.vv or None, "vh": row.vh or None,
                                          "stack": None, "paths": []})
-        reporter.log(f"manifest line {row['line']}: mapping into {row['out']}")
+        out = str(manifest_dir / row.cells["out"])
+        reporter.log(f"manifest line {row.line}: mapping into {out}")
         try:
-            run = _map_one(row_args, model, row["out"], row["season"] or _season(args.season), reporter)
-            entry = {"line": row["line"], "out": row["out"], "status": "ok", "run": run}
+            run = _map_one(row_args, model, out, row.season or _season(args.season), reporter)
+            entry = {"line": row.line, "out": out, "status": "ok", "run": run}
         except UserError as err:
-            entry = {"line": row["line"], "out": row["out"], "status": "error", "message": str(err)}
+            entry = {"line": row.line, "out": out, "status": "error", "message": str(err)}
             failed.append(entry)
         results.append(entry)
         reporter.event("manifest_row", **{k: v for k, v in entry.items() if k != "run"})

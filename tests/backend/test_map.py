@@ -11,17 +11,8 @@ import numpy as np
 import pytest
 import rasterio
 
-from test_map_fixtures import (REPO, SEASON, TRANSFORM, final_names, isolated_env, map_args, run_backend,
-                               save_tiny_model, scene)
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> str:
-    return save_tiny_model(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict:
-    return isolated_env(tmp_path_factory.mktemp("cache"))
+from test_map_fixtures import (  # env and model are module-scoped fixtures
+    env, model, REPO, SEASON, TRANSFORM, final_names, map_args, run_backend, scene)
 
 
 def test_map_writes_styled_georeferenced_outputs(tmp_path, model, env):

@@ -7,23 +7,13 @@ import datetime as dt
 import pytest
 from rasterio.transform import from_origin
 
-from test_map_fixtures import (DATES, final_names, isolated_env, map_args, run_backend, save_tiny_model, scene,
-                               write_series)
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> str:
-    return save_tiny_model(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict:
-    return isolated_env(tmp_path_factory.mktemp("cache"))
+from test_map_fixtures import (  # env and model are module-scoped fixtures
+    env, model, DATES, final_names, map_args, run_backend, scene, write_series)
 
 
 @pytest.mark.parametrize("case", ["season", "dates", "grid", "tile", "nodata"])
 def test_bad_input_is_refused_without_outputs(tmp_path, model, env, case):
     inputs = scene(tmp_path / "in", height=40, width=40, nodata_rows=40 if case == "nodata" else 0)
-    extra: list[str] = []
     expected = {"season": "holds no acquisition", "dates": "different dates", "grid": "grid",
                 "tile": "--tile 30", "nodata": "nodata"}[case]
     args = map_args(model, inputs, tmp_path / "out")
@@ -37,7 +27,7 @@ def test_bad_input_is_refused_without_outputs(tmp_path, model, env, case):
         args[args.index("--vh") + 1] = str(write_series(tmp_path / "VH_moved.tif", "VH", 40, 40, transform=moved))
     elif case == "tile":
         args[args.index("--tile") + 1] = "30"
-    result = run_backend(*args, *extra, env=env)
+    result = run_backend(*args, env=env)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr
     assert final_names(tmp_path / "out") == []

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 from rasterio.transform import from_origin
 
@@ -75,3 +76,13 @@ def final_names(folder: Path) -> list[str]:
 def map_args(model: str, inputs: list[str], out: Path, *extra: str) -> list[str]:
     return ["map", *inputs, "--model", model, "--season", *SEASON, "--tile", "32", "--overlap", "8",
             "--out", str(out), "--threads", "1", *extra]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> str:
+    return save_tiny_model(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict:
+    return isolated_env(tmp_path_factory.mktemp("cache"))
