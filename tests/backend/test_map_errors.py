@@ -59,3 +59,19 @@ def test_full_disk_gives_a_clear_message(tmp_path, model, env):
     assert result.returncode == 2, result.stderr
     assert "disk is full" in result.stderr
     assert final_names(tmp_path / "out") == []
+
+
+def test_missing_default_model_says_how_to_get_one(tmp_path, env):
+    from backend.errors import UserError
+    from backend.inference.loader import default_model_name
+
+    try:
+        name = default_model_name()
+    except UserError:
+        name = None
+    if name is not None:
+        pytest.skip(f"a default model ({name}) is installed in models/")
+    result = run_backend("map", *scene(tmp_path / "in", height=16, width=16), "--out", str(tmp_path / "out"),
+                         env=env)
+    assert result.returncode == 2 and "make pretrain" in result.stderr
+    assert final_names(tmp_path / "out") == []
