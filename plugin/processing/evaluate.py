@@ -87,7 +87,8 @@ class EvaluateAlgorithm(BackendAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean("OVERWRITE", tr("Replace results already in the folder"),
                                                         defaultValue=False))
         self.addParameter(QgsProcessingParameterFeatureSink("METRICS", tr("Metrics table"),
-                                                            QgsProcessing.TypeVector))
+                                                            QgsProcessing.TypeVector, optional=True,
+                                                            createByDefault=True))
         add_metric_outputs(self)
 
     def problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
@@ -101,16 +102,21 @@ class EvaluateAlgorithm(BackendAlgorithm):
         result = run_backend("evaluate", evaluation_args(self, parameters, context, prediction, reference,
                                                          out_dir, overwrite), feedback)
         outputs = metric_results(result, out_dir, context)
-        outputs["METRICS"] = self._write_table(parameters, context, result)
+        table = self._write_table(parameters, context, result)
+        if table:
+            outputs["METRICS"] = table
         feedback.pushInfo(tr("F1 {}, rice IoU {}, overall accuracy {}").format(
             *(_fmt(result.get(k)) for k in ("f1", "iou_rice", "oa"))))
         return outputs
 
-    def _write_table(self, parameters: dict, context: QgsProcessingContext, result: dict) -> str:
+    def _write_table(self, parameters: dict, context: QgsProcessingContext, result: dict) -> str | None:
+        """The metrics as a geometry-less table; None when the optional output was switched off."""
         fields = QgsFields()
         fields.append(QgsField("metric", QVariant.String))
         fields.append(QgsField("value", QVariant.Double))
         sink, dest_id = self.parameterAsSink(parameters, "METRICS", context, fields, QgsWkbTypes.NoGeometry)
+        if sink is None:
+            return None
         for name, value in metric_rows(result):
             feature = QgsFeature(fields)
             feature.setAttributes([name, None if value is None else float(value)])

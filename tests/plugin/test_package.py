@@ -6,14 +6,14 @@ from __future__ import annotations
 import configparser
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, REPO_BACKEND_PYTHON
+from test_processing_fixtures import scenes  # noqa: F401
 
 QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")  # Debian's qgis_process wrapper adds an option it rejects
 REQUIRED = ["metadata.txt", "__init__.py", "plugin/__init__.py", "plugin/main.py", "plugin/processing/provider.py",
@@ -77,17 +77,47 @@ def test_bandit_finds_no_high_severity_issue(installed, tmp_path):
     assert results["metrics"]["_totals"]["loc"] > 1000  # it really scanned the plugin and the backend
 
 
-def test_qgis_process_lists_all_algorithms_from_the_installed_zip(installed, tmp_path):
+def _qgis_process(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(QGIS_PROCESS), *args], env=env, capture_output=True, text=True, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def profile_env(installed, tmp_path_factory) -> dict:
+    """qgis_process with the installed zip on QGIS_PLUGINPATH, enabled in a fresh profile whose backend
+    interpreter setting points at the repository's backend (the zip carries no environment)."""
     if not QGIS_PROCESS.exists():
         pytest.skip(f"{QGIS_PROCESS} is missing; run scripts/setup.sh system")
+    profile = tmp_path_factory.mktemp("profile")
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QGIS_PLUGINPATH": str(installed),
-           "QGIS_CUSTOM_CONFIG_PATH": str(tmp_path / "profile"), "XDG_RUNTIME_DIR": str(tmp_path)}
-    enable = subprocess.run([str(QGIS_PROCESS), "plugins", "enable", "s1ricemapper"], env=env, capture_output=True,
-                            text=True, timeout=120)
+           "QGIS_CUSTOM_CONFIG_PATH": str(profile), "XDG_RUNTIME_DIR": str(profile)}
+    enable = _qgis_process(env, "plugins", "enable", "s1ricemapper")
     assert enable.returncode == 0, enable.stdout + enable.stderr
-    listing = subprocess.run([str(QGIS_PROCESS), "list"], env=env, capture_output=True, text=True, timeout=120)
+    ini = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    assert "s1ricemapper=true" in ini.read_text()
+    with ini.open("a") as settings:
+        settings.write(f"\n[s1ricemapper]\nbackend_python={REPO_BACKEND_PYTHON}\n")
+    return env
+
+
+def test_qgis_process_lists_all_algorithms_from_the_installed_zip(profile_env):
+    listing = _qgis_process(profile_env, "list")
     assert listing.returncode == 0, listing.stderr
     ours = {line.split()[0] for line in listing.stdout.splitlines() if line.strip().startswith("s1ricemapper:")}
     assert ours == {"s1ricemapper:maprice", "s1ricemapper:finetune", "s1ricemapper:evaluate",
                     "s1ricemapper:riceareastats"}
-    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def test_qgis_process_runs_the_installed_plugin(profile_env, scenes, tmp_path):  # noqa: F811
+    """evaluate through qgis_process; a wrong class field is refused before any work, in plain words."""
+    scene = scenes[0]
+    common = [f"PREDICTION={scene / 'truth.tif'}", f"REFERENCE={scene / 'labels.gpkg'}", "RICE_VALUES=rice"]
+    run = _qgis_process(profile_env, "--json", "run", "s1ricemapper:evaluate", "--", *common, "CLASS_FIELD=class",
+                        f"OUTPUT_FOLDER={tmp_path / 'ok'}", f"METRICS={tmp_path / 'metrics.gpkg'}")
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    results = json.loads(run.stdout)["results"]
+    assert results["F1"] == json.loads((tmp_path / "ok" / "metrics.json").read_text())["f1"]
+    wrong = _qgis_process(profile_env, "run", "s1ricemapper:evaluate", "--", *common, "CLASS_FIELD=crop",
+                          f"OUTPUT_FOLDER={tmp_path / 'bad'}")
+    assert wrong.returncode != 0
+    assert "no field 'crop'" in wrong.stdout + wrong.stderr and "Traceback" not in wrong.stdout + wrong.stderr
+    assert not (tmp_path / "bad").exists()

@@ -138,8 +138,7 @@ def test_parameter_errors_are_reported_before_any_work(provider, scenes, tiny_mo
     assert "AS_OF: write the date as YYYY-MM-DD" in message
     assert "MODEL:" in message and "no-such-model" in message
     message = _problems("evaluate", {"PREDICTION": str(scene / "truth.tif"), "REFERENCE": str(scene / "labels.gpkg"),
-                                     "CLASS_FIELD": "crop", "OUTPUT_FOLDER": str(tmp_path / "c"),
-                                     "METRICS": "TEMPORARY_OUTPUT"})
+                                     "CLASS_FIELD": "crop", "OUTPUT_FOLDER": str(tmp_path / "c")})
     assert "no field 'crop'" in message and "class_id" in message
     with pytest.raises(QgsProcessingException, match="no field 'crop'"):
         processing.run("s1ricemapper:maprice", map_parameters(scene, tiny_model, tmp_path / "d",
