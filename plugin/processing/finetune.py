@@ -6,6 +6,8 @@ Per-epoch loss and validation F1 arrive as JSON events and are shown in the log.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (QgsProcessing, QgsProcessingContext, QgsProcessingOutputFolder, QgsProcessingOutputNumber,
                        QgsProcessingOutputString, QgsProcessingParameterEnum, QgsProcessingParameterField,
                        QgsProcessingParameterFile, QgsProcessingParameterMultipleLayers,
@@ -70,10 +72,16 @@ class FineTuneAlgorithm(BackendAlgorithm):
         problems += series_problems(self, parameters, context, start, end, "")
         problem = model_problem(self.parameterAsString(parameters, "BASE_MODEL", context).strip())
         problems += [problem.replace("MODEL:", "BASE_MODEL:", 1)] if problem else []
+        return problems + self._name_problems(parameters, context)
+
+    def _name_problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
+        """Fine-tuning never replaces a model: the name must be new where the model will be written."""
         name = self.parameterAsString(parameters, "NAME", context).strip()
-        if name and not model_problem(name) and not self.parameterAsString(parameters, "OUTPUT_FOLDER", context):
-            problems.append(tr("NAME: a model called '{}' already exists; choose another name.").format(name))
-        return problems
+        folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
+        if not name or Path(name).name != name:
+            return [tr("NAME: give the new model a plain name (letters, digits, '-' or '_'), not a path.")]
+        taken = (Path(folder) / name).exists() if folder else not model_problem(name)
+        return [tr("NAME: a model called '{}' already exists; choose another name.").format(name)] if taken else []
 
     def _label_problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
         labels = self.parameterAsVectorLayer(parameters, "LABELS", context)
@@ -86,10 +94,9 @@ class FineTuneAlgorithm(BackendAlgorithm):
         return [problem] if problem else []
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
-        labels = self.parameterAsVectorLayer(parameters, "LABELS", context)
         args = ["--vv", *self.raster_paths(parameters, "VV", context),
                 "--vh", *self.raster_paths(parameters, "VH", context),
-                "--labels", self.reference_path(parameters, "LABELS", context) if labels else "",
+                "--labels", self.reference_path(parameters, "LABELS", context),
                 "--class-field", self.parameterAsString(parameters, "CLASS_FIELD", context),
                 "--rice-values", *split_values(self.parameterAsString(parameters, "RICE_VALUES", context)),
                 "--mode", MODES[self.parameterAsEnum(parameters, "MODE", context)],
@@ -105,10 +112,7 @@ class FineTuneAlgorithm(BackendAlgorithm):
         if out:
             args += ["--out", out]
         result = run_backend("finetune", args, feedback)
-        return {"MODEL_FOLDER": result.get("path") or result.get("out") or result.get("folder"),
-                "MODEL_NAME": result.get("name"), "VAL_F1": _validation_f1(result)}
-
-
-def _validation_f1(result: dict):
-    metrics = result.get("metrics") or result.get("validation") or {}
-    return metrics.get("f1") if isinstance(metrics, dict) else None
+        validation = result.get("validation") or {}
+        feedback.pushInfo(tr("Model '{}' saved in {} (best epoch {}, validation F1 {}).").format(
+            result.get("model"), result.get("path"), result.get("best_epoch"), validation.get("f1")))
+        return {"MODEL_FOLDER": result.get("path"), "MODEL_NAME": result.get("model"), "VAL_F1": validation.get("f1")}
