@@ -95,6 +95,13 @@ class BackendAlgorithm(QgsProcessingAlgorithm):
         problems = self.problems(parameters, context)
         return (not problems), "\n".join(problems)
 
+    def prepareAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback) -> bool:  # noqa: N802
+        """The same checks again: batch rows and modeler steps run without checkParameterValues."""
+        problems = self.missing_layer_problems(parameters, context) or self.problems(parameters, context)
+        if problems:
+            raise QgsProcessingException("\n".join(problems))
+        return True
+
     def problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
         """Every wrong parameter value, in the user's words (the subclass adds its own checks)."""
         return []

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 import processing
+import pytest
 from qgis.core import (QgsProcessing, QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
                        QgsProcessingModelChildParameterSource, QgsProcessingModelParameter,
-                       QgsProcessingParameterFile, QgsProcessingParameterMultipleLayers,
+                       QgsProcessingFeedback, QgsProcessingParameterFile, QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
                        QgsProcessingParameterVectorLayer, QgsVectorLayer)
 from test_processing_fixtures import SEASON, final_names, provider, scenes, tiny_model  # noqa: F401
@@ -67,3 +68,34 @@ def test_model_runs_over_two_scenes(provider, scenes, tiny_model, tmp_path):  # 
         zones = QgsVectorLayer(str(stats), "stats", "ogr")
         assert zones.featureCount() == QgsVectorLayer(str(scene / "labels.gpkg"), "l", "ogr").featureCount()
         assert all(f["rice_pct"] is not None for f in zones.getFeatures())
+
+
+class ErrorFeedback(QgsProcessingFeedback):
+    """Collects the errors an algorithm reports, as the batch dialog's log shows them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[str] = []
+
+    def reportError(self, error: str, fatalError: bool = False) -> None:  # noqa: N802,N803
+        self.errors.append(error)
+
+
+def test_batch_style_run_checks_parameters_before_work(provider, scenes, tiny_model, tmp_path):  # noqa: F811
+    """The batch dialog and model steps call algorithm.run() without checkParameterValues: the same checks
+    still stop a wrong row before the backend starts."""
+    from qgis.core import QgsApplication, QgsProcessingContext
+    from test_processing_fixtures import map_parameters
+
+    algorithm = QgsApplication.processingRegistry().algorithmById("s1ricemapper:maprice")
+    rows = [map_parameters(scenes[0], tiny_model, tmp_path / "row0", SEASON_START="2021-01-01",
+                           SEASON_END="2021-03-01"),
+            map_parameters(scenes[1], "no-such-model", tmp_path / "row1")]
+    messages = []
+    for row in rows:
+        feedback = ErrorFeedback()
+        results, ok = algorithm.run(row, QgsProcessingContext(), feedback)
+        assert not ok and not results
+        messages.append("\n".join(feedback.errors))
+    assert "outside the data's acquisitions" in messages[0] and "no-such-model" in messages[1]
+    assert final_names(tmp_path / "row0") == [] and final_names(tmp_path / "row1") == []
