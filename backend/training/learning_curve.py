@@ -131,6 +131,15 @@ def _network(data: Prepared, method: str, train: np.ndarray, test: np.ndarray, s
     return centre_probability(prob[:, data.crop, data.crop]) >= 0.5, result.best_epoch
 
 
+def zero_shot(data: Prepared) -> dict:
+    """The base model on every point, never trained on them (the reference the curve starts from)."""
+    from backend.benchmarks.angiang import centre_probability, scores
+    from backend.training.loop import predict
+
+    prob = predict(data.base, data.x, 64)
+    return scores(centre_probability(prob[:, data.crop, data.crop]) >= 0.5, data.label)
+
+
 def run_fold(data: Prepared, fold: int, cfg: CurveConfig, threads: int = 1) -> list[dict]:
     """Every (method, n, seed) of one fold: predictions on the fold's held-out sites."""
     import torch
@@ -195,6 +204,7 @@ def learning_curve(cubes: dict[str, np.ndarray], base_model: str | None, cfg: Cu
     else:
         runs = [r for fold in folds for r in run_fold(data, fold, cfg)]
     return {"base_model": data.base_name, "season": [str(d) for d in SEASON], "steps": data.base.steps,
+            "zero_shot": zero_shot(data),
             "pad_to": int(data.x.shape[-1]), "config": asdict(cfg),
             "folds": [{"held_out_sites": [r, *o]} for r, o in FOLDS],
             "pooled": pooled_scores(runs, data.label),
