@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -58,7 +58,6 @@ class FinetuneOptions:
     max_patches: int = 256
     overwrite: bool = False
     command: str = "python -m backend finetune"
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -190,7 +189,7 @@ def _card(opts: FinetuneOptions, base_card: dict, seasons: list, labels: list[di
                 "add_vv": opts.add_vv, "early_season": opts.early_season,
                 "seasons": [[s.isoformat(), e.isoformat()] for s, e in seasons], "labels": labels, "split": split,
                 "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "history": [asdict(h) for h in result.history], "seconds": round(seconds, 1), **opts.extra}
+                "history": [asdict(h) for h in result.history], "seconds": round(seconds, 1)}
     return {"name": opts.name, "description": f"{base_card['name']} fine-tuned ({opts.mode}) on local labels",
             "base_model": base_card["name"], "training": training,
             "metrics": {"validation": {**metrics, "note": "held-out label groups of the fine-tuning scenes"}},

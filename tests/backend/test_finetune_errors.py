@@ -129,3 +129,12 @@ def test_labels_in_another_crs_are_reprojected(world, tmp_path):
         got, want = result["patches"][split], again["patches"][split]
         assert got["patches"] == want["patches"], "reprojected labels must cut the same patches"
         assert got["rice_pixels"] == pytest.approx(want["rice_pixels"], rel=0.02)
+
+
+def test_label_raster_is_grouped_by_blocks(world, tmp_path):
+    out = tmp_path / "models"
+    result = run_finetune([_scene(world, world["scene"] / "truth.tif")],
+                          _options(world, out, class_field=None, rice_values=["1"], block=16), Reporter("none"))
+    card_labels = result["patches"]
+    assert card_labels["train"]["rice_pixels"] > 0 and card_labels["val"]["other_pixels"] > 0
+    assert (out / "local" / "model.onnx").is_file()
