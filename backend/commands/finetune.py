@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as dt
 import sys
 from pathlib import Path
 
 from backend.errors import UserError
+from backend.inference.manifest import parse_date
 from backend.progress import Reporter
 
 HELP = ("fine-tune a pretrained rice model on local labels (polygons, points or a label raster) and save it "
         "as a new model (modes RI, FT, FTE, FTD)")
-MANIFEST_COLUMNS = ("vv", "vh", "labels")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--mode", default="FTE", type=str.upper, choices=["RI", "FT", "FTE", "FTD"],
                        help="RI random init, FT all weights, FTE encoder only (decoder frozen, default), "
                             "FTD decoder only")
-    model.add_argument("--epochs", type=int, default=20, help="most epochs (early stopping on validation F1; default 20)")
+    model.add_argument("--epochs", type=int, default=20,
+                       help="most epochs (early stopping on validation F1; default 20)")
     model.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     model.add_argument("--patch", type=int, default=32,
                        help="patch size in pixels (default 32, the pretraining crop size)")
@@ -58,13 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--overwrite", action="store_true", help="replace an earlier fine-tuned model of that name")
 
 
-def parse_date(text: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise UserError(f"{option} {text!r} is not a date; write it as YYYY-MM-DD") from None
-
-
 def _scene_from_args(args: argparse.Namespace):
     from backend.raster.options import series_from_args
     from backend.training.finetune_job import SceneInput
@@ -73,46 +65,27 @@ def _scene_from_args(args: argparse.Namespace):
         raise UserError("--labels FILE is required (or --manifest CSV with a labels column)")
     if not (args.vv or args.vh or args.stack):
         raise UserError("give the scene with --vv/--vh or --stack (or several scenes with --manifest CSV)")
-    season = (parse_date(args.season[0], "--season"), parse_date(args.season[1], "--season")) if args.season else None
-    return SceneInput(lambda pols: series_from_args(args, require=pols), args.labels, season)
+    return SceneInput(lambda pols: series_from_args(args, require=pols), args.labels, _season(args))
 
 
-def read_manifest(path: str, default_season):
-    """Scenes of a manifest CSV (paths relative to the CSV); UserError naming the line for any problem."""
+def _season(args: argparse.Namespace):
+    return (parse_date(args.season[0], "--season"), parse_date(args.season[1], "--season")) if args.season else None
+
+
+def scenes_from_manifest(path: str, default_season) -> list:
+    """One scene per manifest row (shared CSV format of backend.inference.manifest, plus a labels column)."""
+    from backend.inference.manifest import read_manifest
     from backend.raster import open_series
     from backend.training.finetune_job import SceneInput
 
-    manifest = Path(path)
-    if not manifest.is_file():
-        raise UserError(f"--manifest {path} does not exist; give a CSV with columns vv, vh, labels")
-    with manifest.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        columns = [c.strip().lower() for c in reader.fieldnames or []]
-        missing = [c for c in MANIFEST_COLUMNS if c not in columns]
-        if missing:
-            raise UserError(f"--manifest {path} lacks column(s) {', '.join(missing)}; the header must be "
-                            "vv,vh,labels[,season_start,season_end]")
-        rows = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in reader]
-    if not rows:
-        raise UserError(f"--manifest {path} has no rows; add one line per scene")
     scenes = []
-    for line, row in enumerate(rows, start=2):
-        where = f"--manifest {path} line {line}"
+    for row in read_manifest(path, ("labels",)):
+        labels = str((Path(path).parent / row.cells["labels"]).resolve())
 
-        def files(cell: str) -> list[str] | None:
-            return [str((manifest.parent / p.strip()).resolve()) for p in cell.split(";") if p.strip()] or None
+        def opener(pols, vv=row.vv or None, vh=row.vh or None):
+            return open_series(vv=vv, vh=vh, require=pols)
 
-        if not row.get("labels") or not (row.get("vv") or row.get("vh")):
-            raise UserError(f"{where}: give labels and at least one of vv, vh")
-        season = default_season
-        if row.get("season_start") or row.get("season_end"):
-            if not (row.get("season_start") and row.get("season_end")):
-                raise UserError(f"{where}: give both season_start and season_end, or neither")
-            season = (parse_date(row["season_start"], f"{where} season_start"),
-                      parse_date(row["season_end"], f"{where} season_end"))
-        vv, vh = files(row.get("vv", "")), files(row.get("vh", ""))
-        scenes.append(SceneInput(lambda pols, vv=vv, vh=vh: open_series(vv=vv, vh=vh, require=pols),
-                                 str(manifest.parent / row["labels"]), season))
+        scenes.append(SceneInput(opener, labels, row.season or default_season))
     return scenes
 
 
@@ -131,9 +104,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     if args.manifest:
         if args.vv or args.vh or args.stack or args.labels:
             raise UserError("--manifest lists scenes and labels itself; drop --vv/--vh/--stack/--labels")
-        default = (parse_date(args.season[0], "--season"), parse_date(args.season[1], "--season")) \
-            if args.season else None
-        scenes = read_manifest(args.manifest, default)
+        scenes = scenes_from_manifest(args.manifest, _season(args))
     else:
         scenes = [_scene_from_args(args)]
     opts = FinetuneOptions(

@@ -138,10 +138,11 @@ def run_finetune(scene_inputs: Sequence[SceneInput], opts: FinetuneOptions, repo
     check_options(opts)
     folder = target_folder(opts)
     base, base_card = load_torch(opts.base_model or default_model_name())
-    if opts.patch % base.size_multiple:
+    multiple = base.size_multiple
+    if opts.patch % multiple:
         raise UserError(f"--patch {opts.patch}: model {base_card['name']!r} takes sizes that are multiples of "
-                        f"{base.size_multiple}; use e.g. {max(opts.patch // base.size_multiple, 1) * base.size_multiple}"
-                        f" or {(opts.patch // base.size_multiple + 1) * base.size_multiple}")
+                        f"{multiple}; use e.g. {max(opts.patch // multiple, 1) * multiple} or "
+                        f"{(opts.patch // multiple + 1) * multiple}")
     pols = _training_pols(base, opts.add_vv)
     needs = _SeasonNeeds(pols, base.steps, base_card["inputs"].get("season_days"))
     with contextlib.ExitStack() as stack:

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from test_finetune_fixtures import (SEASON, finetune_args, points_from_truth, run_backend, save_tiny_models,
-                                    synth_scene)
+                                    scene_inputs, synth_scene)
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,8 @@ def _events(stdout: str) -> list[dict]:
 
 def test_polygons_give_a_model_folder_that_map_uses(world):
     scene, out = world["scene"], world["root"] / "user-models"
-    proc = run_backend(*finetune_args(scene, scene / "labels.gpkg", world["models"]["tiny-simta"], out, "local-a",
-                                      "--progress", "json"))
+    inputs = scene_inputs(scene, scene / "labels.gpkg")
+    proc = run_backend(*finetune_args(inputs, world["models"]["tiny-simta"], out, "local-a", "--progress", "json"))
     assert proc.returncode == 0, proc.stderr
     events = _events(proc.stdout)
     epochs = [e for e in events if e["event"] == "epoch"]
@@ -51,8 +51,8 @@ def test_points_give_a_loadable_model_found_by_name(world, monkeypatch):
     scene, user_dir = world["scene"], world["root"] / "user-dir"
     points = points_from_truth(scene, world["root"] / "points.gpkg")
     env = {**os.environ, "S1RM_MODEL_DIR": str(user_dir)}
-    proc = run_backend(*finetune_args(scene, points, world["models"]["tiny-rnn-vh"], None, "local-pts",
-                                      "--mode", "FT", "--block", "8"), env=env)
+    proc = run_backend(*finetune_args(scene_inputs(scene, points), world["models"]["tiny-rnn-vh"], None,
+                                      "local-pts", "--mode", "FT", "--block", "8"), env=env)
     assert proc.returncode == 0, proc.stderr
     card = json.loads((user_dir / "local-pts" / "card.json").read_text())
     assert card["training"]["labels"][0]["kinds"] == ["point"]
@@ -64,9 +64,24 @@ def test_points_give_a_loadable_model_found_by_name(world, monkeypatch):
 
 def test_cli_error_is_json_and_leaves_no_model(world):
     scene, out = world["scene"], world["root"] / "err-models"
-    proc = run_backend(*finetune_args(scene, scene / "labels.gpkg", world["models"]["tiny-simta"], out, "bad",
-                                      "--rice-values", "no-such-class", "--progress", "json"))
+    proc = run_backend(*finetune_args(scene_inputs(scene, scene / "labels.gpkg"), world["models"]["tiny-simta"],
+                                      out, "bad", "--rice-values", "no-such-class", "--progress", "json"))
     assert proc.returncode == 2
     error = _events(proc.stdout)[-1]
     assert error["event"] == "error" and "every label on the rasters is non-rice" in error["message"]
     assert not (out / "bad").exists()
+
+
+def test_manifest_pools_labels_of_several_scenes(world):
+    scene, root = world["scene"], world["root"]
+    points_from_truth(scene, root / "pts-m.gpkg", seed=3)
+    (root / "scenes.csv").write_text(
+        "vv,vh,labels,season_start,season_end\n"
+        f"scene/VV.tif,scene/VH.tif,scene/labels.gpkg,{SEASON[0]},{SEASON[1]}\n"
+        f"scene/VV.tif,scene/VH.tif,pts-m.gpkg,2022-04-20,2022-08-20\n")
+    proc = run_backend(*finetune_args(["--manifest", str(root / "scenes.csv")], world["models"]["tiny-simta"],
+                                      root / "m-models", "multi"))
+    assert proc.returncode == 0, proc.stderr
+    card = json.loads((root / "m-models" / "multi" / "card.json").read_text())
+    assert [entry["kinds"] for entry in card["training"]["labels"]] == [["polygon"], ["point"]]
+    assert card["training"]["seasons"] == [list(SEASON), ["2022-04-20", "2022-08-20"]]

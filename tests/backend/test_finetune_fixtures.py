@@ -98,9 +98,13 @@ def polygons_subset(scene: Path, out: Path, keep, transform_fn=None, crs: str | 
     return write_layer(out, geoms, classes[mask], crs or meta["crs"])
 
 
-def finetune_args(scene: Path, labels: Path, model: str, out: Path | None, name: str, *extra: str) -> list[str]:
+def scene_inputs(scene: Path, labels: Path) -> list[str]:
+    return ["--vv", str(scene / "VV.tif"), "--vh", str(scene / "VH.tif"), "--labels", str(labels),
+            "--season", *SEASON]
+
+
+def finetune_args(inputs: list[str], model: str, out: Path | None, name: str, *extra: str) -> list[str]:
     """CLI arguments of a quick fine-tuning run (2 epochs, 32 px patches); ``out=None``: the user model folder."""
-    return ["finetune", "--vv", str(scene / "VV.tif"), "--vh", str(scene / "VH.tif"), "--labels", str(labels),
-            "--class-field", "class", "--season", *SEASON, "--base-model", model, "--epochs", "2",
+    return ["finetune", *inputs, "--class-field", "class", "--base-model", model, "--epochs", "2",
             "--patch", str(PATCH), "--batch", "4", "--max-patches", "16", "--threads", "1", "--name", name,
             *(["--out", str(out)] if out else []), *extra]

@@ -128,7 +128,8 @@ def _labelled(scene_dir, labels, block):
 
     reader = open_series(vv=[str(scene_dir / "VV.tif")], vh=[str(scene_dir / "VH.tif")])
     season = tuple(dt.date.fromisoformat(d) for d in SEASON)
-    return LabelledScene(reader, season, read_labels(str(labels), reader.grid, "class", None, block, log=lambda m: None))
+    labels = read_labels(str(labels), reader.grid, "class", None, block, log=lambda m: None)
+    return LabelledScene(reader, season, labels)
 
 
 def _feature_ids(scene_obj, spec, patch):
@@ -168,9 +169,11 @@ def test_points_are_split_by_spatial_blocks(scene, tmp_path):
     labelled = _labelled(scene, points_from_truth(scene, tmp_path / "pts.gpkg", per_class=20), 16)
     val = split_groups([labelled], 0.25, seed=0)
     inverse = ~labelled.reader.grid.transform
+
+    def block(point):
+        return tuple(int(v) // 16 for v in inverse @ (point.x, point.y))
+
     for f in labelled.labels.features:
-        col, row = inverse @ (f.geometry.x, f.geometry.y)
-        same_block = [g for g in labelled.labels.features
-                      if tuple(int(v) // 16 for v in inverse @ (g.geometry.x, g.geometry.y)) == (int(col) // 16, int(row) // 16)]
+        same_block = [g for g in labelled.labels.features if block(g.geometry) == block(f.geometry)]
         assert len({((0, g.group) in val) for g in same_block}) == 1
     labelled.reader.close()
