@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     parser.add_argument("--workers", type=int, default=1, help="processes: 2 runs the two folds in parallel")
     parser.add_argument("--out", metavar="JSON", help="write the result to this JSON file")
+    parser.add_argument("--cache", metavar="NPY", help="keep the composited cubes in this .npy file between runs "
+                        "(outside the repository: the data must not be copied into it)")
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
@@ -54,7 +56,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     cubes = angiang.load_cubes(Path(args.data) if args.data else angiang.DATA_DIR)
     cfg = CurveConfig(sizes=tuple(_size(s) for s in args.sizes), methods=tuple(args.methods), seeds=tuple(args.seeds),
                       epochs=args.epochs, batch=args.batch, lr=args.lr)
-    result = learning_curve(cubes, args.base_model, cfg, workers=args.workers, log=reporter.log)
+    result = learning_curve(cubes, args.base_model, cfg, workers=args.workers, log=reporter.log,
+                            cache=Path(args.cache) if args.cache else None)
     result["table_markdown"] = markdown_table(result)
     if out is not None:
         from backend.modelstore.card import write_json_atomic

@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -88,13 +89,28 @@ def centre_features(x: np.ndarray) -> np.ndarray:
     return np.nan_to_num(composite_features(series, list(CANONICAL)), nan=-30.0)
 
 
-def prepare(cubes: dict[str, np.ndarray], base_model: str | None, log: Callable[[str], None]) -> Prepared:
-    from backend.benchmarks.angiang import composite_cubes, pad_to_multiple
+def composites(cubes: dict[str, np.ndarray], steps: int, cache: Path | None, log: Callable[[str], None]) -> np.ndarray:
+    """The cubes through reader + compositing, kept in ``cache`` (an .npy outside the repository) if given."""
+    from backend.benchmarks.angiang import composite_cubes
+
+    if cache is not None and cache.is_file():
+        x = np.load(cache)
+        if x.shape[:2] == (len(cubes["label"]), steps):
+            return x
+    x = composite_cubes(cubes, steps, log=log)
+    if cache is not None:
+        np.save(cache, x)
+    return x
+
+
+def prepare(cubes: dict[str, np.ndarray], base_model: str | None, log: Callable[[str], None],
+            cache: Path | None = None) -> Prepared:
+    from backend.benchmarks.angiang import pad_to_multiple
     from backend.inference.loader import default_model_name
     from backend.modelstore import load_torch
 
     base, card = load_torch(base_model or default_model_name())
-    x = composite_cubes(cubes, base.steps, log=log)
+    x = composites(cubes, base.steps, cache, log)
     padded, crop = pad_to_multiple(x[:, :, [CANONICAL.index(p) for p in base.polarizations]],
                                    base.size_multiple, minimum=PAD_TO)
     y = np.full((len(x),) + padded.shape[-2:], IGNORE, np.uint8)
@@ -190,12 +206,12 @@ def pooled_scores(runs: list[dict], label: np.ndarray) -> dict:
 
 
 def learning_curve(cubes: dict[str, np.ndarray], base_model: str | None, cfg: CurveConfig, workers: int = 1,
-                   log: Callable[[str], None] = print) -> dict:
+                   log: Callable[[str], None] = print, cache: Path | None = None) -> dict:
     """The whole curve; ``workers`` > 1 runs the two folds in parallel processes (one thread each)."""
     from backend.benchmarks.angiang import FOLDS, SEASON
 
     t0 = time.monotonic()
-    data = prepare(cubes, base_model, log)
+    data = prepare(cubes, base_model, log, cache)
     log(f"composited {len(data.label)} cubes; training {len(cfg.methods)} methods x {len(cfg.sizes)} sizes")
     folds = range(len(FOLDS))
     if workers > 1:
