@@ -7,6 +7,8 @@ words (the backend's UserError messages already name the file and say what to do
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from pathlib import Path
 
 from qgis.core import QgsProcessingException, QgsRasterLayer, QgsVectorLayer
@@ -15,10 +17,30 @@ from ..settings import PLUGIN_DIR
 from .base import DATE_FORMAT_HINT, parse_date, tr
 from .runner import run_backend
 
+CACHE_SECONDS = 120.0
+_answers: dict[tuple, tuple[float, dict]] = {}
+
+
+def quick_backend(verb: str, args: list[str]) -> dict:
+    """``run_backend`` for the quick verbs behind the checks; successful answers are kept for a while.
+
+    Processing checks twice (``checkParameterValues``, then ``prepareAlgorithm``, which batch rows and
+    model steps reach without the first). The key includes the files' modification times, so an edited
+    series is looked at again; failures are never kept, so a fixed problem is seen at once.
+    """
+    key = (verb, tuple(args), tuple(os.stat(a).st_mtime_ns if os.path.exists(a) else None for a in args))
+    now = time.monotonic()
+    if key in _answers and now - _answers[key][0] < CACHE_SECONDS:
+        return _answers[key][1]
+    answer = run_backend(verb, args)
+    _answers[key] = (now, answer)
+    return answer
+
+
 def series_problems(algorithm, parameters: dict, context, start: str, end: str, as_of: str) -> list[str]:
     """What ``backend info`` finds wrong with the VV/VH series, and season dates outside its acquisitions."""
     try:
-        info = run_backend("info", ["--vv", *algorithm.raster_paths(parameters, "VV", context),
+        info = quick_backend("info", ["--vv", *algorithm.raster_paths(parameters, "VV", context),
                                     "--vh", *algorithm.raster_paths(parameters, "VH", context)])
     except QgsProcessingException as error:
         return [str(error)]
@@ -62,9 +84,9 @@ def model_problem(model: str) -> str | None:
     """Why ``model`` (a name, a folder, or empty for the bundled default) cannot be used, else None."""
     try:
         if model:
-            run_backend("models", [model])
+            quick_backend("models", [model])
             return None
-        listing = run_backend("models", [])
+        listing = quick_backend("models", [])
     except QgsProcessingException as error:
         return tr("MODEL: {}").format(error)
     names = [m.get("name", "") for m in listing.get("models") or []]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, REPO_BACKEND_PYTHON
-from test_processing_fixtures import scenes  # noqa: F401
+from test_processing_fixtures import scene  # noqa: F401
 
 QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")  # Debian's qgis_process wrapper adds an option it rejects
 REQUIRED = ["metadata.txt", "__init__.py", "plugin/__init__.py", "plugin/main.py", "plugin/processing/provider.py",
@@ -107,9 +107,8 @@ def test_qgis_process_lists_all_algorithms_from_the_installed_zip(profile_env):
                     "s1ricemapper:riceareastats"}
 
 
-def test_qgis_process_runs_the_installed_plugin(profile_env, scenes, tmp_path):  # noqa: F811
+def test_qgis_process_runs_the_installed_plugin(profile_env, scene, tmp_path):  # noqa: F811
     """evaluate through qgis_process; a wrong class field is refused before any work, in plain words."""
-    scene = scenes[0]
     common = [f"PREDICTION={scene / 'truth.tif'}", f"REFERENCE={scene / 'labels.gpkg'}", "RICE_VALUES=rice"]
     run = _qgis_process(profile_env, "--json", "run", "s1ricemapper:evaluate", "--", *common, "CLASS_FIELD=class",
                         f"OUTPUT_FOLDER={tmp_path / 'ok'}", f"METRICS={tmp_path / 'metrics.gpkg'}")

@@ -8,7 +8,7 @@ import processing
 import pytest
 from qgis.core import (QgsApplication, QgsFeature, QgsGeometry, QgsProcessingContext, QgsProcessingException,
                        QgsProcessingFeedback, QgsProject, QgsRectangle, QgsVectorFileWriter, QgsVectorLayer)
-from test_processing_fixtures import (final_names, map_parameters, provider, read_band, scenes,  # noqa: F401
+from test_processing_fixtures import (final_names, map_parameters, provider, read_band, scene,  # noqa: F401
                                       tiny_model)
 
 EXPECTED_RENDERERS = {"rice": "paletted", "probability": "singlebandpseudocolor",
@@ -43,11 +43,11 @@ def test_provider_has_four_algorithms(provider):  # noqa: F811
     assert {a.name() for a in provider.algorithms()} == {"maprice", "finetune", "evaluate", "riceareastats"}
 
 
-def test_maprice_loads_styled_layers_and_evaluates(provider, scenes, tiny_model, tmp_path, qgis_new_project):  # noqa: F811
+def test_maprice_loads_styled_layers_and_evaluates(provider, scene, tiny_model, tmp_path, qgis_new_project):  # noqa: F811
     out = tmp_path / "map"
     feedback = RecordingFeedback()
     results = processing.runAndLoadResults("s1ricemapper:maprice", map_parameters(
-        scenes[0], tiny_model, out, REFERENCE=str(scenes[0] / "truth.tif")), feedback=feedback)
+        scene, tiny_model, out, REFERENCE=str(scene / "truth.tif")), feedback=feedback)
     assert {"rice.tif", "probability.tif", "heatmap.tif", "error.tif", "metrics.json", "run.json"} <= set(
         final_names(out))
     metrics = json.loads((out / "metrics.json").read_text())
@@ -60,11 +60,11 @@ def test_maprice_loads_styled_layers_and_evaluates(provider, scenes, tiny_model,
     assert layers["rice"].source() == results["RICE"]
 
 
-def test_evaluate_against_polygons_gives_table_and_numbers(provider, scenes, tmp_path):  # noqa: F811
+def test_evaluate_against_polygons_gives_table_and_numbers(provider, scene, tmp_path):  # noqa: F811
     """The scene's truth raster as the prediction, its polygons as the reference: errors only at edges."""
     table_path = tmp_path / "metrics.gpkg"
     results = processing.run("s1ricemapper:evaluate", {
-        "PREDICTION": str(scenes[0] / "truth.tif"), "REFERENCE": str(scenes[0] / "labels.gpkg"),
+        "PREDICTION": str(scene / "truth.tif"), "REFERENCE": str(scene / "labels.gpkg"),
         "CLASS_FIELD": "class", "RICE_VALUES": "rice", "OUTPUT_FOLDER": str(tmp_path / "eval"),
         "METRICS": str(table_path)})
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
@@ -93,9 +93,9 @@ def _zones(path, bounds: list[QgsRectangle], crs: str = "EPSG:32648") -> str:
     return str(path)
 
 
-def test_rice_area_per_zone_matches_pixel_counts(provider, scenes, tmp_path):  # noqa: F811
+def test_rice_area_per_zone_matches_pixel_counts(provider, scene, tmp_path):  # noqa: F811
     """truth.tif stands in for a rice map (1 rice, 0 other): each half's count is known exactly."""
-    truth = scenes[0] / "truth.tif"
+    truth = scene / "truth.tif"
     from osgeo import gdal
 
     x0, dx, _, y0, _, dy = gdal.Open(str(truth)).GetGeoTransform()
@@ -113,11 +113,11 @@ def test_rice_area_per_zone_matches_pixel_counts(provider, scenes, tmp_path):  #
         assert stats[zone][1] == pytest.approx(100.0 * part.mean(), abs=0.01)
 
 
-def test_cancel_after_first_progress_leaves_no_outputs(provider, scenes, tiny_model, tmp_path):  # noqa: F811
+def test_cancel_after_first_progress_leaves_no_outputs(provider, scene, tiny_model, tmp_path):  # noqa: F811
     out = tmp_path / "cancelled"
     feedback = RecordingFeedback(cancel_after_first_progress=True)
     with pytest.raises(QgsProcessingException, match="Cancelled"):
-        processing.run("s1ricemapper:maprice", map_parameters(scenes[0], tiny_model, out), feedback=feedback)
+        processing.run("s1ricemapper:maprice", map_parameters(scene, tiny_model, out), feedback=feedback)
     assert feedback.progress, "the backend reported no progress before the cancel"
     assert final_names(out) == []
 
@@ -128,8 +128,7 @@ def _problems(name: str, parameters: dict) -> str:
     return message
 
 
-def test_parameter_errors_are_reported_before_any_work(provider, scenes, tiny_model, tmp_path):  # noqa: F811
-    scene = scenes[0]
+def test_parameter_errors_are_reported_before_any_work(provider, scene, tiny_model, tmp_path):  # noqa: F811
     message = _problems("maprice", map_parameters(scene, tiny_model, tmp_path / "a", VV=[str(scene / "nope.tif")]))
     assert "VV: cannot open" in message and "nope.tif" in message
     message = _problems("maprice", map_parameters(scene, "no-such-model", tmp_path / "b", SEASON_START="2023-05-01",

@@ -12,7 +12,7 @@ from qgis.core import (QgsProcessing, QgsProcessingModelAlgorithm, QgsProcessing
                        QgsProcessingFeedback, QgsProcessingParameterFile, QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
                        QgsProcessingParameterVectorLayer, QgsVectorLayer)
-from test_processing_fixtures import SEASON, final_names, provider, scenes, tiny_model  # noqa: F401
+from test_processing_fixtures import SEASON, final_names, provider, scene, scenes, tiny_model  # noqa: F401
 
 Source = QgsProcessingModelChildParameterSource
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import processing
 import pytest
 from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingFeedback
-from test_processing_fixtures import (SEASON, final_names, map_parameters, provider, scenes,  # noqa: F401
+from test_processing_fixtures import (SEASON, final_names, map_parameters, provider, scene,  # noqa: F401
                                       tiny_model)
 
 from conftest import REPO
@@ -30,13 +30,13 @@ class LogFeedback(QgsProcessingFeedback):
 def finetune_parameters(scene: Path, base: Path, out: Path, **extra) -> dict:
     return {"LABELS": str(scene / "labels.gpkg"), "CLASS_FIELD": "class", "RICE_VALUES": "rice",
             "VV": [str(scene / "VV.tif")], "VH": [str(scene / "VH.tif")], "SEASON_START": SEASON[0],
-            "SEASON_END": SEASON[1], "BASE_MODEL": str(base), "MODE": 0, "EPOCHS": 2, "NAME": "local-rice",
+            "SEASON_END": SEASON[1], "BASE_MODEL": str(base), "MODE": 0, "EPOCHS": 1, "NAME": "local-rice",
             "OUTPUT_FOLDER": str(out), **extra}
 
 
-def test_finetune_makes_a_model_that_maprice_uses(provider, scenes, tiny_model, tmp_path):  # noqa: F811
+def test_finetune_makes_a_model_that_maprice_uses(provider, scene, tiny_model, tmp_path):  # noqa: F811
     feedback = LogFeedback()
-    results = processing.run("s1ricemapper:finetune", finetune_parameters(scenes[0], tiny_model, tmp_path),
+    results = processing.run("s1ricemapper:finetune", finetune_parameters(scene, tiny_model, tmp_path),
                              feedback=feedback)
     folder = Path(results["MODEL_FOLDER"])
     assert folder == tmp_path / "local-rice" and results["MODEL_NAME"] == "local-rice"
@@ -44,12 +44,12 @@ def test_finetune_makes_a_model_that_maprice_uses(provider, scenes, tiny_model, 
     assert card["base_model"] == "tiny-unet"
     assert results["VAL_F1"] is not None and 0.0 <= results["VAL_F1"] <= 1.0
     assert any(info.startswith("epoch: epoch 1") for info in feedback.infos), feedback.infos
-    processing.run("s1ricemapper:maprice", map_parameters(scenes[1], folder, tmp_path / "map", WITH_HEATMAP=False))
+    processing.run("s1ricemapper:maprice", map_parameters(scene, folder, tmp_path / "map", WITH_HEATMAP=False))
     assert "rice.tif" in final_names(tmp_path / "map")
 
     algorithm = QgsApplication.processingRegistry().algorithmById("s1ricemapper:finetune")
     ok, message = algorithm.checkParameterValues(
-        finetune_parameters(scenes[0], tiny_model, tmp_path, CLASS_FIELD="crop"), QgsProcessingContext())
+        finetune_parameters(scene, tiny_model, tmp_path, CLASS_FIELD="crop"), QgsProcessingContext())
     assert not ok
     assert "a model called 'local-rice' already exists" in message
     assert "no field 'crop'" in message

@@ -47,9 +47,14 @@ def make_tiny_model(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def scenes(tmp_path_factory) -> list[Path]:
-    root = tmp_path_factory.mktemp("scenes")
-    return [make_scene(root / f"scene{seed}", seed) for seed in (1, 2)]
+def scene(tmp_path_factory) -> Path:
+    return make_scene(tmp_path_factory.mktemp("scene") / "scene1", seed=1)
+
+
+@pytest.fixture(scope="session")
+def scenes(scene, tmp_path_factory) -> list[Path]:
+    """Two different scenes on the same grid, for batch runs."""
+    return [scene, make_scene(tmp_path_factory.mktemp("scene") / "scene2", seed=2)]
 
 
 @pytest.fixture(scope="session")
