@@ -256,6 +256,7 @@ class BackendClient(QObject):
         super().__init__(parent)
         self._python = Path(python) if python else None
         self.cwd = cwd
+        self.pending = 0  # quick calls in flight (call_async); tests and busy indicators read it
 
     @property
     def python(self) -> Path:
@@ -288,9 +289,14 @@ class BackendClient(QObject):
         run = self.run(verb, args)
         run.result.connect(on_result)
         run.failed.connect(on_failure)
-        run.finished.connect(lambda _ok: run.deleteLater())
+        run.finished.connect(lambda _ok: self._call_done(run))
+        self.pending += 1
         run.start()
         return run
+
+    def _call_done(self, run: BackendRun) -> None:
+        self.pending -= 1
+        run.deleteLater()
 
 
 class BackendTask(QgsTask):

@@ -174,3 +174,13 @@ def check_output_folder(folder: str) -> str | None:
         return tr("Output folder {}: no permission to write in {}; choose a folder you can write to.").format(
             folder, existing)
     return None
+
+
+def preselect_by_name(combo, word: str) -> None:
+    """Select the first layer of a QgsMapLayerComboBox whose name contains ``word`` (e.g. VV), else none."""
+    combo.setLayer(None)
+    for index in range(combo.count()):
+        layer = combo.layer(index)
+        if layer is not None and word in layer.name().upper():
+            combo.setLayer(layer)
+            return

@@ -17,7 +17,8 @@ from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QWidget
 
 from .backend_client import BackendClient, BackendFailure
 from .diagnostics import TITLE, gpu_summary, guarded, push_failure, remember_backend_versions, tr
-from .layer_inputs import InputProblem, check_output_folder, raster_file_for, swap_warning, vector_file_for
+from .layer_inputs import (InputProblem, check_output_folder, preselect_by_name, raster_file_for, swap_warning,
+                           vector_file_for)
 from .map_job import MapJob, MapRequest
 from .model_cards import (FUSION_METHODS, FUSION_SCHEMES, CardViewer, ModelCard, cards_from_result,
                           fill_option_combo, is_enabled)
@@ -25,7 +26,6 @@ from .results import load_results, summary
 from .settings import get_value, set_value
 
 FORM, _ = uic.loadUiType(str(Path(__file__).parent / "ui" / "map_dialog.ui"))
-POLS = ("VV", "VH")
 
 
 class MapRiceDialog(QDialog, FORM):
@@ -40,7 +40,6 @@ class MapRiceDialog(QDialog, FORM):
         self.info: dict = {}
         self.job: MapJob | None = None
         self.last_group = None
-        self.pending = 0  # quick backend calls in flight (tests wait for zero)
         self._info_request = 0
         self._chosen_files: dict[str, list[str]] = {"VV": [], "VH": []}
         self._setup_widgets()
@@ -52,7 +51,8 @@ class MapRiceDialog(QDialog, FORM):
         for combo in (self.vvLayer, self.vhLayer):
             combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
             combo.setAllowEmptyLayer(True)
-        self._guess_input_layers()
+        preselect_by_name(self.vvLayer, "VV")
+        preselect_by_name(self.vhLayer, "VH")
         self.referenceLayer.setFilters(QgsMapLayerProxyModel.RasterLayer | QgsMapLayerProxyModel.PolygonLayer
                                        | QgsMapLayerProxyModel.PointLayer)
         self.referenceLayer.setAllowEmptyLayer(True)
@@ -72,16 +72,6 @@ class MapRiceDialog(QDialog, FORM):
         self.seasonEnd.setDate(today)
         self.asOfDate.setDate(today)
         self._update_reference_widgets()
-
-    def _guess_input_layers(self) -> None:
-        """Preselect layers whose names say VV / VH."""
-        for pol, combo in zip(POLS, (self.vvLayer, self.vhLayer)):
-            combo.setLayer(None)
-            for index in range(combo.count()):
-                layer = combo.layer(index)
-                if layer is not None and pol in layer.name().upper():
-                    combo.setLayer(layer)
-                    break
 
     def _connect(self) -> None:
         self.vvLayer.layerChanged.connect(lambda _l: self._layer_chosen("VV"))
@@ -155,7 +145,7 @@ class MapRiceDialog(QDialog, FORM):
         self._info_request += 1
         request = self._info_request
         self.infoText.setPlainText(tr("Reading the inputs…"))
-        self._call("info", ["--vv", *vv, "--vh", *vh],
+        self.client.call_async("info", ["--vv", *vv, "--vh", *vh],
                    lambda info: self._show_info(info, request), lambda f: self._show_info_failure(f, request))
 
     def _show_info(self, info: dict, request: int) -> None:
@@ -194,7 +184,7 @@ class MapRiceDialog(QDialog, FORM):
 
     @guarded
     def load_models(self) -> None:
-        self._call("models", [], self._on_models, self._on_models_failure)
+        self.client.call_async("models", [], self._on_models, self._on_models_failure)
 
     def _on_models(self, result: dict) -> None:
         self.cards = cards_from_result(result)
@@ -260,7 +250,7 @@ class MapRiceDialog(QDialog, FORM):
 
     @guarded
     def check_gpu(self) -> None:
-        self._call("version", [], self._on_versions,
+        self.client.call_async("version", [], self._on_versions,
                    lambda f: self.gpuLabel.setText(tr("GPU detected: unknown ({})").format(f.message)))
 
     def _on_versions(self, versions: dict) -> None:
@@ -272,14 +262,10 @@ class MapRiceDialog(QDialog, FORM):
         item.setEnabled(has_gpu)
         item.setToolTip("" if has_gpu else tr("No CUDA GPU is visible to the backend."))
 
-    def _call(self, verb: str, args: list[str], on_result, on_failure) -> None:
-        self.pending += 1
-
-        def done(_ok: bool) -> None:
-            self.pending -= 1
-
-        run = self.client.call_async(verb, args, on_result, on_failure)
-        run.finished.connect(done)
+    @property
+    def pending(self) -> int:
+        """Quick backend calls in flight (tests wait for zero)."""
+        return self.client.pending
 
     # --- reference ---------------------------------------------------------------------------------
 

@@ -193,3 +193,15 @@ def render_map(layers, path, size: int = 420) -> None:
     job.start()
     job.waitForFinished()
     assert job.renderedImage().save(str(path))
+
+
+@pytest.fixture(autouse=True)
+def no_task_left_running(qgis_app):
+    """After each test, cancel whatever still runs, so no backend process outlives its test."""
+    yield
+    from qgis.core import QgsApplication
+
+    manager = QgsApplication.taskManager()
+    if manager.countActiveTasks():
+        manager.cancelAll()
+        wait_until(lambda: manager.countActiveTasks() == 0, 30)

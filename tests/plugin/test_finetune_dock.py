@@ -1,0 +1,56 @@
+"""Fine-tune panel: a polygon label layer becomes a new model that the Map rice dialog can select."""
+
+from conftest import plugin_package, wait_until
+from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
+from test_map_dialog import make_dialog
+
+
+def test_finetune_from_polygons_yields_selectable_model(qgis_iface, qgis_new_project, synthetic_scene,
+                                                         user_models, backend_python_setting, artifacts_dir):
+    plugin_package()
+    from s1ricemapper.plugin.finetune_dock import FineTuneDock
+
+    project = QgsProject.instance()
+    project.addMapLayer(QgsRasterLayer(str(synthetic_scene / "VV.tif"), "VV"))
+    project.addMapLayer(QgsRasterLayer(str(synthetic_scene / "VH.tif"), "VH"))
+    labels = QgsVectorLayer(str(synthetic_scene / "labels.gpkg"), "fields", "ogr")
+    project.addMapLayer(labels)
+    dialog = make_dialog(qgis_iface)
+    dock = FineTuneDock(qgis_iface)
+    dock.model_created.connect(lambda _name: dialog.load_models())
+    dock.refresh()
+    assert wait_until(lambda: not dock.busy() and dock.baseModel.count() > 0, 90)
+    assert dock.labelLayer.currentLayer() is labels
+    assert dock.classField.currentField() == "class"  # guessed from the field names
+    dock.riceValues.setText("rice")
+    dock.baseModel.setCurrentIndex(dock.baseModel.findData("tiny-unet"))  # fast on 2 shared cores
+    dock.epochsSpin.setValue(2)
+    dock.patchSpin.setValue(32)
+    dock.modelName.setText("plugin-test-fte")
+    dock.start()
+    assert dock.is_running()
+    assert wait_until(lambda: not dock.is_running(), 180), dock.statusLabel.text()
+    assert dock.last_model == "plugin-test-fte", dock.statusLabel.text()
+    loss_points = dock.chart.series[0].points
+    assert [x for x, _ in loss_points] == [1.0, 2.0]
+    dock.resize(380, 720)
+    dock.grab().save(str(artifacts_dir / "finetune_panel.png"))
+    assert wait_until(lambda: dialog.pending == 0 and dialog.modelCombo.findData("plugin-test-fte") >= 0, 90)
+    dialog.shutdown()
+
+
+def test_label_layer_without_class_field_is_explained(qgis_iface, qgis_new_project, synthetic_scene):
+    plugin_package()
+    from s1ricemapper.plugin.finetune_dock import FineTuneDock
+
+    project = QgsProject.instance()
+    project.addMapLayer(QgsRasterLayer(str(synthetic_scene / "VV.tif"), "VV"))
+    project.addMapLayer(QgsRasterLayer(str(synthetic_scene / "VH.tif"), "VH"))
+    points = QgsVectorLayer("Point?crs=EPSG:32648", "digitized", "memory")
+    project.addMapLayer(points)
+    dock = FineTuneDock(qgis_iface)
+    dock.labelLayer.setLayer(points)
+    dock.riceValues.setText("rice")
+    dock.start()
+    assert not dock.is_running()
+    assert "class field" in dock.statusLabel.text()
