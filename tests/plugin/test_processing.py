@@ -6,6 +6,7 @@ import json
 
 import processing
 import pytest
+from conftest import plugin_package
 from qgis.core import (QgsApplication, QgsFeature, QgsGeometry, QgsProcessingContext, QgsProcessingException,
                        QgsProcessingFeedback, QgsProject, QgsRectangle, QgsVectorFileWriter, QgsVectorLayer)
 from test_processing_fixtures import (final_names, map_parameters, provider, read_band, scene,  # noqa: F401
@@ -41,6 +42,17 @@ def algorithm(name: str):
 def test_provider_has_four_algorithms(provider):  # noqa: F811
     assert provider.id() == "s1ricemapper" and provider.name() == "S1 Rice Mapper"
     assert {a.name() for a in provider.algorithms()} == {"maprice", "finetune", "evaluate", "riceareastats"}
+
+
+def test_plugin_registers_the_provider_and_removes_it_on_unload(qgis_iface, qgis_processing):
+    registry = QgsApplication.processingRegistry()
+    plugin = plugin_package().classFactory(qgis_iface)
+    plugin.initProcessing()  # what qgis_process calls; initGui calls it too, without a second provider
+    plugin.initGui()
+    assert registry.providerById("s1ricemapper") is plugin.processing_provider
+    assert registry.algorithmById("s1ricemapper:maprice") is not None
+    plugin.unload()
+    assert registry.providerById("s1ricemapper") is None
 
 
 def test_maprice_loads_styled_layers_and_evaluates(provider, scene, tiny_model, tmp_path, qgis_new_project):  # noqa: F811
