@@ -14,7 +14,7 @@ from qgis.PyQt.QtCore import QPointF, QRectF, Qt
 from qgis.PyQt.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
 from qgis.PyQt.QtWidgets import QSizePolicy, QWidget
 
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 48, 44, 26, 34
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 48, 44, 40, 34
 TICKS = 5
 
 
@@ -128,10 +128,10 @@ class LineChart(QWidget):
             painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
             painter.setPen(QColor("#444444"))
             painter.drawText(QRectF(0, y - 7, MARGIN_LEFT - 4, 14), Qt.AlignRight | Qt.AlignVCenter,
-                             f"{left[0] + frac * (left[1] - left[0]):.2g}")
+                             tick_label(left[0] + frac * (left[1] - left[0]), left[1] - left[0]))
             if any(s.right_axis for s in self.series):
                 painter.drawText(QRectF(rect.right() + 4, y - 7, MARGIN_RIGHT - 4, 14), Qt.AlignLeft | Qt.AlignVCenter,
-                                 f"{right[0] + frac * (right[1] - right[0]):.2g}")
+                                 tick_label(right[0] + frac * (right[1] - right[0]), right[1] - right[0]))
             x_value = x_range[0] + frac * (x_range[1] - x_range[0])
             x = rect.left() + frac * rect.width()
             painter.drawText(QRectF(x - 40, rect.bottom() + 3, 80, 14), Qt.AlignHCenter, self.x_format(x_value))
@@ -163,13 +163,28 @@ class LineChart(QWidget):
             painter.drawText(QRectF(x + 3, rect.bottom() - 16, 90, 14), Qt.AlignLeft, label)
 
     def _draw_legend(self, painter: QPainter, rect: QRectF) -> None:
-        x = rect.left() + 8
-        for series in self.series:
+        """One line above the plot, centred between the axis titles."""
+        widths = [26 + painter.fontMetrics().horizontalAdvance(s.name) for s in self.series]
+        x = rect.center().x() - sum(widths) / 2
+        y = rect.top() - 9
+        for series, width in zip(self.series, widths):
             painter.setPen(QPen(QColor(series.color), 3))
-            painter.drawLine(QPointF(x, rect.top() + 12), QPointF(x + 14, rect.top() + 12))
+            painter.drawLine(QPointF(x, y), QPointF(x + 14, y))
             painter.setPen(QColor("#222222"))
-            painter.drawText(QPointF(x + 18, rect.top() + 16), series.name)
-            x += 26 + painter.fontMetrics().horizontalAdvance(series.name)
+            painter.drawText(QPointF(x + 18, y + 4), series.name)
+            x += width
+
+
+def tick_label(value: float, span: float) -> str:
+    """Enough decimals to tell neighbouring ticks apart."""
+    step = abs(span) / TICKS
+    decimals = max(0, min(4, 1 - math.floor(math.log10(step)))) if step > 0 else 1
+    return f"{value:.{decimals}f}"
+
+
+def integer_ticks(value: float) -> str:
+    """x labels for counts (epochs): only at whole numbers."""
+    return f"{value:.0f}" if abs(value - round(value)) < 0.05 else ""
 
 
 def _padded(values: list[float], pad: float) -> tuple[float, float]:

@@ -15,7 +15,7 @@ from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import QDockWidget, QVBoxLayout, QWidget
 
 from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
-from .charts import LineChart, Series
+from .charts import LineChart, Series, integer_ticks
 from .diagnostics import TITLE, guarded, push_failure, tr
 from .layer_inputs import InputProblem, preselect_by_name, raster_file_for, vector_file_for
 from .model_cards import ModelCard, cards_from_result
@@ -44,7 +44,7 @@ class FineTuneDock(QDockWidget, FORM):
         self.cards: list[ModelCard] = []
         self.last_model = ""
         self.chart = LineChart(self.chartHolder, left_title=tr("training loss"), right_title=tr("validation F1"),
-                               x_format=lambda x: f"{x:.0f}")
+                               x_format=integer_ticks)
         self.chart.placeholder = tr("Loss and validation F1 appear here, one point per epoch.")
         layout = QVBoxLayout(self.chartHolder)
         layout.setContentsMargins(0, 0, 0, 0)
