@@ -77,6 +77,7 @@ from qgis.core import (QgsApplication, QgsFillSymbol, QgsLayoutExporter, QgsLayo
                        QgsLayoutItemMap, QgsLayoutItemScaleBar, QgsLayoutPoint, QgsMapLayerLegendUtils, QgsLayoutSize, QgsPalLayerSettings,
                        QgsPrintLayout, QgsProject, QgsRasterLayer, QgsTextBufferSettings, QgsTextFormat,
                        QgsUnitTypes, QgsVectorLayer, QgsVectorLayerSimpleLabeling)
+from osgeo import gdal
 from qgis.PyQt.QtGui import QFont
 
 app = QgsApplication([], False)
@@ -104,51 +105,68 @@ zones.setLabelsEnabled(True)
 project.addMapLayer(zones)
 evaluation_group, evaluation = load_results(out / "evaluation", "Evaluation against the truth", project)
 evaluation_group.setItemVisibilityChecked(False)
+evaluation_group.setExpanded(False)
 group, layers = load_results(out / "map", "Rice map 2022-08-31", project)
 for name in ("probability", "heatmap"):
     if name in layers:
         project.layerTreeRoot().findLayer(layers[name].id()).setItemVisibilityChecked(False)
 
+MM = QgsUnitTypes.LayoutMillimeters
 layout = QgsPrintLayout(project)
 layout.initializeDefaults()
 layout.setName("Rice map")
-page = layout.pageCollection().page(0)
-page.setPageSize(QgsLayoutSize(240, 170, QgsUnitTypes.LayoutMillimeters))
-title = QgsLayoutItemLabel(layout)
-title.setText("S1 Rice Mapper demo: synthetic Mekong scene, season 2022-04-01 to 2022-08-31")
-title.setFont(QFont("DejaVu Sans", 13))
-title.attemptMove(QgsLayoutPoint(8, 5, QgsUnitTypes.LayoutMillimeters))
-title.attemptResize(QgsLayoutSize(225, 10, QgsUnitTypes.LayoutMillimeters))
-layout.addLayoutItem(title)
-canvas = QgsLayoutItemMap(layout)
-canvas.attemptMove(QgsLayoutPoint(8, 17, QgsUnitTypes.LayoutMillimeters))
-canvas.attemptResize(QgsLayoutSize(148, 148, QgsUnitTypes.LayoutMillimeters))
-canvas.setLayers([zones, layers["rice"]])
-canvas.setExtent(layers["rice"].extent())
-canvas.setFrameEnabled(True)
-layout.addLayoutItem(canvas)
+layout.pageCollection().page(0).setPageSize(QgsLayoutSize(412, 178, MM))
+
+
+def add_label(text: str, x: float, y: float, width: float, size: int) -> None:
+    label = QgsLayoutItemLabel(layout)
+    label.setText(text)
+    label.setFont(QFont("DejaVu Sans", size))
+    label.attemptMove(QgsLayoutPoint(x, y, MM))
+    label.attemptResize(QgsLayoutSize(width, 9, MM))
+    layout.addLayoutItem(label)
+
+
+def add_map(map_layers: list, x: float) -> QgsLayoutItemMap:
+    item = QgsLayoutItemMap(layout)
+    item.attemptMove(QgsLayoutPoint(x, 24, MM))
+    item.attemptResize(QgsLayoutSize(145, 145, MM))
+    item.setLayers(map_layers)
+    item.setExtent(layers["rice"].extent())
+    item.setFrameEnabled(True)
+    layout.addLayoutItem(item)
+    return item
+
+
+add_label("S1 Rice Mapper demo: synthetic Mekong scene, season 2022-04-01 to 2022-08-31", 8, 4, 330, 13)
+add_label("Rice map with rice area and share per zone", 8, 15, 145, 10)
+add_label("Errors against the scene's truth", 158, 15, 145, 10)
+rice_map = add_map([zones, layers["rice"]], 8)
+add_map([evaluation["error"]], 158)
 legend = QgsLayoutItemLegend(layout)
-legend.setLinkedMap(canvas)
-legend.setLegendFilterByMapEnabled(True)
 legend.setTitle("Legend")
 legend.setAutoUpdateModel(False)
-rice_node = legend.model().rootGroup().findLayer(layers["rice"].id())
-if rice_node is not None:  # drop the 'Band 1 (Gray)' caption above the rice classes
-    QgsMapLayerLegendUtils.setLegendNodeOrder(rice_node, [1, 2])
-    legend.model().refreshLayerLegend(rice_node)
-legend.attemptMove(QgsLayoutPoint(162, 17, QgsUnitTypes.LayoutMillimeters))
+root = legend.model().rootGroup()
+root.clear()
+for layer, first_class, n_classes in ((layers["rice"], 1, 2), (evaluation["error"], 1, 4), (zones, 0, 1)):
+    node = root.addLayer(layer)
+    # start at the first class: drops the 'Band 1 (Gray)' caption QGIS puts above raster classes
+    QgsMapLayerLegendUtils.setLegendNodeOrder(node, list(range(first_class, first_class + n_classes)))
+    legend.model().refreshLayerLegend(node)
+legend.attemptMove(QgsLayoutPoint(306, 24, MM))
 layout.addLayoutItem(legend)
 bar = QgsLayoutItemScaleBar(layout)
 bar.setStyle("Single Box")
-bar.setLinkedMap(canvas)
+bar.setLinkedMap(rice_map)
 bar.applyDefaultSize()
-bar.attemptMove(QgsLayoutPoint(162, 140, QgsUnitTypes.LayoutMillimeters))
+bar.attemptMove(QgsLayoutPoint(306, 150, MM))
 layout.addLayoutItem(bar)
 project.layoutManager().addLayout(layout)
 settings = QgsLayoutExporter.ImageExportSettings()
 settings.dpi = 110
-settings.exportMetadata = False  # metadata would need GDAL update access, which the PNG driver lacks
+gdal.PushErrorHandler("CPLQuietErrorHandler")  # QGIS tries to georeference the PNG, which GDAL cannot update
 status = QgsLayoutExporter(layout).exportToImage(str(out / "rice_map.png"), settings)
+gdal.PopErrorHandler()
 if status != QgsLayoutExporter.Success:
     sys.exit(f"[demo] PNG export failed (status {status})")
 # the project refers to the files under demo_output/, so it opens wherever the folder is moved

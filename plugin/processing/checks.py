@@ -9,9 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from pathlib import Path
 
-from qgis.core import QgsProcessingException, QgsRasterLayer, QgsVectorLayer
+from qgis.core import QgsProcessingException, QgsVectorLayer
 
 from ..settings import PLUGIN_DIR
 from .base import DATE_FORMAT_HINT, parse_date, tr

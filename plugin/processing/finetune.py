@@ -12,7 +12,7 @@ from qgis.core import (QgsProcessing, QgsProcessingContext, QgsProcessingOutputF
                        QgsProcessingOutputString, QgsProcessingParameterEnum, QgsProcessingParameterField,
                        QgsProcessingParameterFile, QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterNumber, QgsProcessingParameterString,
-                       QgsProcessingParameterVectorLayer, QgsProcessingException)
+                       QgsProcessingParameterVectorLayer)
 
 from ..settings import PLUGIN_DIR
 from .base import BackendAlgorithm, split_values, tr
@@ -87,11 +87,10 @@ class FineTuneAlgorithm(BackendAlgorithm):
         labels = self.parameterAsVectorLayer(parameters, "LABELS", context)
         if labels is None:
             return [tr("LABELS: cannot open the labels layer; check the path or choose a loaded layer.")]
-        field = self.parameterAsString(parameters, "CLASS_FIELD", context)
-        problem = field_problem(labels, field, "CLASS_FIELD")
+        problems = [field_problem(labels, self.parameterAsString(parameters, "CLASS_FIELD", context), "CLASS_FIELD")]
         if not split_values(self.parameterAsString(parameters, "RICE_VALUES", context)):
-            return [p for p in (problem, tr("RICE_VALUES: give the class value(s) meaning rice.")) if p]
-        return [problem] if problem else []
+            problems.append(tr("RICE_VALUES: give the class value(s) meaning rice."))
+        return [p for p in problems if p]
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
         args = ["--vv", *self.raster_paths(parameters, "VV", context),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import processing
-import pytest
 from qgis.core import (QgsProcessing, QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
                        QgsProcessingModelChildParameterSource, QgsProcessingModelParameter,
                        QgsProcessingFeedback, QgsProcessingParameterFile, QgsProcessingParameterMultipleLayers,
