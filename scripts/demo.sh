@@ -17,7 +17,7 @@ fail() { echo "[demo] $*" >&2; exit 1; }
 [ -x "$PY" ] || fail "the backend environment .venv is missing; run scripts/setup.sh backend (or make demo)"
 [ -x "$QGIS_PROCESS" ] || fail "$QGIS_PROCESS is missing; run scripts/setup.sh system (or make demo)"
 if [ -z "${DEMO_MODEL:-}" ] && ! MODEL_NAME=$($PY -c "from backend.inference.loader import default_model_name as d; print(d())" 2>/dev/null); then
-  fail "no model is installed: run 'make pretrain' first (it trains the bundled models), then 'make demo' again"
+  fail "no default model is installed: run 'make pretrain' first (it trains the bundled models), then 'make demo' again (or pick an installed model: DEMO_MODEL=NAME make demo)"
 fi
 MODEL_NAME=${DEMO_MODEL:-$MODEL_NAME}
 
