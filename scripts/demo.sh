@@ -56,11 +56,11 @@ qgis_run s1ricemapper:evaluate "$OUT/evaluate.json" PREDICTION="$OUT/map/rice.ti
   REFERENCE="$OUT/scene/truth.tif" OUTPUT_FOLDER="$OUT/evaluation" METRICS="$OUT/evaluation/metrics_table.gpkg"
 
 echo "[demo] 4/5 rice area per zone (a 2 x 2 grid of zones) -> demo_output/zones.gpkg"
-EXTENT=$($PY -c "import json,sys; b=json.load(open(sys.argv[1]))['bounds']; print(f'{b[0]},{b[2]},{b[1]},{b[3]} [EPSG:32648]')" \
-  <($PY -m backend info "$OUT/scene/VV.tif" "$OUT/scene/VH.tif" 2>/dev/null))
-SPACING=$((SIZE * 10 / 2))
+read -r EXTENT CRS < <($PY -c "import json,sys; i=json.load(sys.stdin); b=i['bounds']; c='EPSG:%d' % i['crs']['epsg']
+print(f'{b[0]},{b[2]},{b[1]},{b[3]}[{c}] {c}')" < <($PY -m backend info "$OUT/scene/VV.tif" "$OUT/scene/VH.tif" 2>/dev/null))
+SPACING=$((SIZE * 10 / 2))  # the synthetic scene has 10 m pixels: a 2 x 2 grid
 qgis_run native:creategrid "$OUT/grid.json" TYPE=2 EXTENT="$EXTENT" HSPACING=$SPACING VSPACING=$SPACING \
-  CRS=EPSG:32648 OUTPUT="$OUT/grid.gpkg"
+  CRS="$CRS" OUTPUT="$OUT/grid.gpkg"
 qgis_run s1ricemapper:riceareastats "$OUT/zones.json" RICE="$OUT/map/rice.tif" ZONES="$OUT/grid.gpkg" \
   OUTPUT="$OUT/zones.gpkg"
 rm -f "$OUT/grid.gpkg" "$OUT/grid.json" "$OUT/grid.json.log"
