@@ -8,7 +8,8 @@ import processing
 import pytest
 from conftest import plugin_package
 from qgis.core import (QgsApplication, QgsFeature, QgsGeometry, QgsProcessingContext, QgsProcessingException,
-                       QgsProcessingFeedback, QgsProject, QgsRectangle, QgsVectorFileWriter, QgsVectorLayer)
+                       QgsProcessingFeedback, QgsProject, QgsRasterLayer, QgsRectangle, QgsVectorFileWriter,
+                       QgsVectorLayer)
 from test_processing_fixtures import (final_names, map_parameters, provider, read_band, scene,  # noqa: F401
                                       tiny_model)
 
@@ -123,6 +124,23 @@ def test_rice_area_per_zone_matches_pixel_counts(provider, scene, tmp_path):  # 
     for zone, part in (("zone0", values[:, :half]), ("zone1", values[:, half:])):
         assert stats[zone][0] == pytest.approx(part.sum() * pixel_ha)
         assert stats[zone][1] == pytest.approx(100.0 * part.mean(), abs=0.01)
+
+
+def test_rice_area_per_zone_reprojects_zones(provider, scene, tmp_path):  # noqa: F811
+    """A WGS 84 zone around a whole UTM rice map (its reprojected extent) counts every pixel of it."""
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform
+
+    truth = scene / "truth.tif"
+    raster = QgsRasterLayer(str(truth), "truth")
+    to_wgs84 = QgsCoordinateTransform(raster.crs(), QgsCoordinateReferenceSystem("EPSG:4326"), QgsProject.instance())
+    whole = raster.extent()
+    zones = _zones(tmp_path / "zones4326.gpkg", [to_wgs84.transformBoundingBox(whole)], crs="EPSG:4326")
+    out = tmp_path / "stats4326.gpkg"
+    processing.run("s1ricemapper:riceareastats", {"RICE": str(truth), "ZONES": zones, "OUTPUT": str(out)})
+    feature = next(QgsVectorLayer(str(out), "s", "ogr").getFeatures())
+    values = read_band(truth)
+    assert feature["rice_ha"] == pytest.approx(values.sum() * 0.01)
+    assert feature["rice_pct"] == pytest.approx(100.0 * values.mean(), abs=0.01)
 
 
 def test_cancel_after_first_progress_leaves_no_outputs(provider, scene, tiny_model, tmp_path):  # noqa: F811
