@@ -23,7 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.evaluation.evaluate import evaluate_map
+    import rasterio
 
-    return evaluate_map(args.pred, args.reference, args.out, class_field=args.class_field,
-                        rice_values=args.rice_value, overwrite=args.overwrite, reporter=reporter)
+    from backend.evaluation.evaluate import evaluate_map
+    from backend.inference.geotiff import GDAL_CACHE_BYTES
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):  # bounded memory whatever the map size
+        return evaluate_map(args.pred, args.reference, args.out, class_field=args.class_field,
+                            rice_values=args.rice_value, overwrite=args.overwrite, reporter=reporter)

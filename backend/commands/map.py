@@ -57,6 +57,16 @@ def _options(args: argparse.Namespace, season: tuple[dt.date, dt.date] | None) -
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
+    import rasterio
+
+    from backend.inference.geotiff import GDAL_CACHE_BYTES
+
+    # GDAL's block cache defaults to 5 % of RAM and would grow with the scene; cap it so memory stays bounded
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        return _run(args, reporter)
+
+
+def _run(args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.inference.loader import load_model
 
     if args.manifest:

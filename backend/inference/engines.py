@@ -59,7 +59,11 @@ def onnx_engine(session: Any, threads: int, heatmap_net: Any | None = None) -> E
 
 
 def resolve_engine(engine: str, device: str) -> tuple[str, str]:
-    """Turn ``auto`` choices into what will actually run, refusing impossible combinations."""
+    """Turn ``auto`` choices into what will actually run, refusing impossible combinations.
+
+    ``--engine onnx`` on the CPU never imports PyTorch (about 300 MB less resident memory)."""
+    if engine == "onnx" and device != "cuda":
+        return "onnx", "cpu"
     import torch
 
     cuda = torch.cuda.is_available()

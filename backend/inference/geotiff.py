@@ -17,6 +17,9 @@ import numpy as np
 from backend.errors import UserError
 
 BLOCK = 256
+#: GDAL block cache for a whole run: enough for one row of 256-px blocks of a 13-date VV+VH series
+#: 10 000 px wide (40 blocks x 26 bands x 256 KB), so overlapping tiles rarely re-read a block.
+GDAL_CACHE_BYTES = 256 * 2**20
 
 
 def creation_profile(grid: Any, dtype: str, nodata: float) -> dict:

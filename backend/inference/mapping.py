@@ -98,15 +98,20 @@ def resolve_season(reader: Any, model: LoadedModel, season: tuple[dt.date, dt.da
 
 
 def _versions() -> dict:
-    import numpy
-    import onnxruntime
+    """Library versions from package metadata (no import: PyTorch alone would add ~300 MB to an ONNX run)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import rasterio
-    import torch
 
     from backend import __version__
 
-    return {"backend": __version__, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-            "numpy": numpy.__version__, "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__}
+    found = {"backend": __version__, "gdal": rasterio.__gdal_version__}
+    for package in ("torch", "onnxruntime", "numpy", "rasterio"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
 
 
 def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: str | Path,
