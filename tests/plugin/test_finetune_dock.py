@@ -1,22 +1,40 @@
 """Fine-tune panel: a polygon label layer becomes a new model that the Map rice dialog can select."""
 
+import pytest
 from conftest import plugin_package, wait_until
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from test_map_dialog import make_dialog
 
 
-def test_finetune_from_polygons_yields_selectable_model(qgis_iface, qgis_new_project, synthetic_scene,
-                                                         user_models, backend_python_setting, artifacts_dir):
+@pytest.fixture
+def new_dock(qgis_iface):
+    """Builds FineTuneDocks and deletes them after the test, so no dock outlives it."""
     plugin_package()
     from s1ricemapper.plugin.finetune_dock import FineTuneDock
 
+    docks = []
+
+    def build():
+        docks.append(FineTuneDock(qgis_iface))
+        return docks[-1]
+
+    yield build
+    for dock in docks:
+        dock.shutdown()
+        dock.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+
+
+def test_finetune_from_polygons_yields_selectable_model(qgis_iface, qgis_new_project, synthetic_scene, user_models,
+                                                         backend_python_setting, artifacts_dir, new_dock):
     project = QgsProject.instance()
     project.addMapLayer(QgsRasterLayer(str(synthetic_scene / "VV.tif"), "VV"))
     project.addMapLayer(QgsRasterLayer(str(synthetic_scene / "VH.tif"), "VH"))
     labels = QgsVectorLayer(str(synthetic_scene / "labels.gpkg"), "fields", "ogr")
     project.addMapLayer(labels)
     dialog = make_dialog(qgis_iface)
-    dock = FineTuneDock(qgis_iface)
+    dock = new_dock()
     dock.model_created.connect(lambda _name: dialog.load_models())
     dock.refresh()
     assert wait_until(lambda: not dock.busy() and dock.baseModel.count() > 0, 90)
@@ -39,16 +57,13 @@ def test_finetune_from_polygons_yields_selectable_model(qgis_iface, qgis_new_pro
     dialog.shutdown()
 
 
-def test_label_layer_without_class_field_is_explained(qgis_iface, qgis_new_project, synthetic_scene):
-    plugin_package()
-    from s1ricemapper.plugin.finetune_dock import FineTuneDock
-
+def test_label_layer_without_class_field_is_explained(qgis_iface, qgis_new_project, synthetic_scene, new_dock):
     project = QgsProject.instance()
     project.addMapLayer(QgsRasterLayer(str(synthetic_scene / "VV.tif"), "VV"))
     project.addMapLayer(QgsRasterLayer(str(synthetic_scene / "VH.tif"), "VH"))
     points = QgsVectorLayer("Point?crs=EPSG:32648", "digitized", "memory")
     project.addMapLayer(points)
-    dock = FineTuneDock(qgis_iface)
+    dock = new_dock()
     dock.labelLayer.setLayer(points)
     dock.riceValues.setText("rice")
     dock.start()
