@@ -24,10 +24,10 @@ FORM, _ = uic.loadUiType(str(Path(__file__).parent / "ui" / "finetune_dock.ui"))
 
 # transfer-learning modes of the Korean paddy-rice paper (FTE was its best)
 MODES = [
-    ("FTE", "FTE: fine-tune the encoder, keep the pretrained decoder frozen (recommended)."),
-    ("FT", "FT: fine-tune every weight of the pretrained model."),
-    ("FTD", "FTD: fine-tune the decoder only, keep the pretrained encoder frozen."),
-    ("RI", "RI: ignore the pretrained weights and train from random initialisation (a baseline)."),
+    ("FTE", "FTE: train the encoder, decoder frozen (recommended)."),
+    ("FT", "FT: train every pretrained weight."),
+    ("FTD", "FTD: train the decoder, encoder frozen."),
+    ("RI", "RI: random initialisation, pretrained weights unused (a baseline)."),
 ]
 
 

@@ -94,7 +94,7 @@ def vector_file_for(layer: QgsVectorLayer) -> str:
     target = export_folder() / f"{_safe_name(layer.name())}_{abs(hash(layer.id()))}.gpkg"
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
-    result = QgsVectorFileWriter.writeAsVectorFormatV2(layer, str(target), QgsProject.instance().transformContext(),
+    result = QgsVectorFileWriter.writeAsVectorFormatV3(layer, str(target), QgsProject.instance().transformContext(),
                                                       options)
     if result[0] != QgsVectorFileWriter.NoError:
         raise InputProblem(tr("Layer '{}' could not be exported to a temporary GeoPackage ({}); save it "

@@ -12,6 +12,7 @@ from qgis.PyQt.QtWidgets import QAction
 
 from .diagnostics import guarded
 from .settings import PLUGIN_DIR
+from .translation import install_translator, remove_translator
 
 MENU = "&S1 Rice Mapper"
 ICON = PLUGIN_DIR / "resources" / "icons" / "icon.svg"
@@ -28,6 +29,7 @@ class S1RiceMapperPlugin:
         self.profile_tool = None
         self.profile_action: QAction | None = None
         self.processing_provider = None
+        self.translator = install_translator()
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name; qgis_process calls it too)
         if self.processing_provider is not None:
@@ -59,6 +61,8 @@ class S1RiceMapperPlugin:
         return action
 
     def unload(self) -> None:
+        remove_translator(self.translator)
+        self.translator = None
         if self.processing_provider is not None:
             from qgis.core import QgsApplication
 
