@@ -68,6 +68,7 @@ class FineTuneDock(QDockWidget, FORM):
         self.runButton.clicked.connect(self.start)
         self.cancelButton.clicked.connect(self.cancel)
 
+    @guarded
     def _label_layer_changed(self, layer) -> None:
         self.classField.setLayer(layer if isinstance(layer, QgsVectorLayer) else None)
         for guess in ("class", "label", "rice", "landcover"):
@@ -85,6 +86,7 @@ class FineTuneDock(QDockWidget, FORM):
     def refresh(self) -> None:
         self.client.call_async("models", [], self._on_models, lambda f: push_failure(self.iface, f))
 
+    @guarded
     def _on_models(self, result: dict) -> None:
         self.cards = cards_from_result(result)
         current = self.baseModel.currentData()
@@ -157,6 +159,7 @@ class FineTuneDock(QDockWidget, FORM):
         self.chart.add_series(Series(tr("loss"), "#d95f02"))
         self.chart.add_series(Series(tr("val F1"), "#1b9e77", right_axis=True))
 
+    @guarded
     def _on_event(self, message: dict) -> None:
         if message.get("event") != "epoch":
             return
@@ -166,6 +169,7 @@ class FineTuneDock(QDockWidget, FORM):
         if message.get("val_f1") is not None:
             self.chart.append(tr("val F1"), epoch, float(message["val_f1"]))
 
+    @guarded
     def _on_progress(self, message: dict) -> None:
         total = message.get("total") or 0
         self.progressBar.setRange(0, 100 if total else 0)
@@ -173,6 +177,7 @@ class FineTuneDock(QDockWidget, FORM):
             self.progressBar.setValue(int(100 * (message.get("done") or 0) / total))
         self.statusLabel.setText(f"{message.get('stage', '')}: {message.get('message', '')}")
 
+    @guarded
     def _on_result(self, result: dict) -> None:
         self.last_model = str(result.get("model") or self.modelName.text().strip())
         f1 = (result.get("validation") or {}).get("f1")
@@ -185,6 +190,7 @@ class FineTuneDock(QDockWidget, FORM):
         self.refresh()
         self.model_created.emit(self.last_model)
 
+    @guarded
     def _on_failed(self, failure: BackendFailure) -> None:
         self.statusLabel.setText(failure.message)
         push_failure(self.iface, failure)

@@ -121,6 +121,7 @@ class MapRiceDialog(QDialog, FORM):
         combo.setToolTip("\n".join(files))
         self.request_info()
 
+    @guarded
     def _layer_chosen(self, pol: str) -> None:
         self._chosen_files[pol] = []
         self.request_info()
@@ -148,6 +149,7 @@ class MapRiceDialog(QDialog, FORM):
         self.client.call_async("info", ["--vv", *vv, "--vh", *vh],
                    lambda info: self._show_info(info, request), lambda f: self._show_info_failure(f, request))
 
+    @guarded
     def _show_info(self, info: dict, request: int) -> None:
         if request != self._info_request:
             return
@@ -160,6 +162,7 @@ class MapRiceDialog(QDialog, FORM):
             self.asOfDate.setDate(QDate.fromString(dates[-1][:10], Qt.ISODate))
         self._check_swap()
 
+    @guarded
     def _show_info_failure(self, failure: BackendFailure, request: int) -> None:
         if request == self._info_request:
             self.infoText.setPlainText(tr("The inputs cannot be used: {}").format(failure.message))
@@ -186,6 +189,7 @@ class MapRiceDialog(QDialog, FORM):
     def load_models(self) -> None:
         self.client.call_async("models", [], self._on_models, self._on_models_failure)
 
+    @guarded
     def _on_models(self, result: dict) -> None:
         self.cards = cards_from_result(result)
         fill_option_combo(self.fusionScheme, FUSION_SCHEMES, {c.scheme for c in self.cards})
@@ -202,6 +206,7 @@ class MapRiceDialog(QDialog, FORM):
         else:
             self._fusion_changed()
 
+    @guarded
     def _on_models_failure(self, failure: BackendFailure) -> None:
         self.modelCombo.clear()
         self.statusLabel.setText(tr("No models: {}").format(failure.message))
@@ -213,6 +218,7 @@ class MapRiceDialog(QDialog, FORM):
         fill_option_combo(self.fusionMethod, FUSION_METHODS, methods)
         self.fusionMethod.setEnabled(scheme == "feature")
 
+    @guarded
     def _fusion_changed(self, _index: int = 0) -> None:
         """Pick the first model that matches the chosen scheme (and method for feature-level fusion)."""
         if self.sender() is self.fusionScheme:
@@ -225,6 +231,7 @@ class MapRiceDialog(QDialog, FORM):
                 self.modelCombo.blockSignals(False)
                 return
 
+    @guarded
     def _model_changed(self, _index: int = 0) -> None:
         """Show the chosen model's scheme and method in the fusion combos."""
         card = self.selected_card()
@@ -253,6 +260,7 @@ class MapRiceDialog(QDialog, FORM):
         self.client.call_async("version", [], self._on_versions,
                    lambda f: self.gpuLabel.setText(tr("GPU detected: unknown ({})").format(f.message)))
 
+    @guarded
     def _on_versions(self, versions: dict) -> None:
         self.versions = versions
         remember_backend_versions(versions)
@@ -269,6 +277,7 @@ class MapRiceDialog(QDialog, FORM):
 
     # --- reference ---------------------------------------------------------------------------------
 
+    @guarded
     def _update_reference_widgets(self, *_args) -> None:
         use = self.referenceCheck.isChecked()
         layer = self.referenceLayer.currentLayer()
@@ -349,6 +358,7 @@ class MapRiceDialog(QDialog, FORM):
         self.progressBar.setRange(0, 100)
         self.progressBar.setValue(0)
 
+    @guarded
     def _on_progress(self, percent: int, text: str) -> None:
         if percent < 0:
             self.progressBar.setRange(0, 0)
@@ -373,6 +383,7 @@ class MapRiceDialog(QDialog, FORM):
         self.statusLabel.setText(text)
         self.iface.messageBar().pushMessage(TITLE, tr("Rice map ready. {}").format(text), Qgis.Success, 15)
 
+    @guarded
     def _on_failed(self, failure: BackendFailure) -> None:
         self._set_running(False)
         self.statusLabel.setText(failure.message)

@@ -72,10 +72,12 @@ class SettingsDialog(QDialog, FORM):
         self.check_run = client.call_async("version", [], self._on_versions, self._on_failure)
         self.check_run.finished.connect(lambda _ok: self.checkButton.setEnabled(True))
 
+    @guarded
     def _on_versions(self, versions: dict) -> None:
         remember_backend_versions(versions)
         self.reportText.setPlainText(format_versions(versions))
 
+    @guarded
     def _on_failure(self, failure: BackendFailure) -> None:
         self.reportText.setPlainText(failure.message + "\n\n" + failure.details())
         self.createButton.setVisible(failure.kind == "NotStarted")
