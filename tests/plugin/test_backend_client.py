@@ -74,3 +74,18 @@ def test_task_wrapper_follows_the_run(real_client, client_module):
     run.start()
     assert wait_until(lambda: completed, 60)
     assert results and "torch" in results[0]
+
+
+def test_killed_process_is_reported_as_crash(real_client):
+    import os
+    import signal
+
+    run = real_client.run("version")
+    failures = []
+    run.failed.connect(failures.append)
+    run.start()
+    assert wait_until(lambda: run.process.processId() > 0, 10)
+    os.kill(run.process.processId(), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    assert run.wait(20)
+    assert failures and failures[0].kind == "Crashed"
+    assert "memory" in failures[0].message and "version" in failures[0].details()
