@@ -90,6 +90,7 @@ def push_error(iface, message: str, details: str = "") -> QWidget:
     widget = bar.createMessage(TITLE, message)
     button = QPushButton(tr("Details"), widget)
     button.setObjectName("s1ricemapper_details_button")
+    button.setProperty("report", report)
     button.clicked.connect(lambda: DetailsDialog(tr("S1 Rice Mapper: details"), report,
                                                  iface.mainWindow()).exec_())
     widget.layout().addWidget(button)

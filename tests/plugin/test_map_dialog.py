@@ -5,6 +5,7 @@ import os
 import pytest
 from conftest import plugin_package, wait_until, write_series
 from qgis.core import QgsProject, QgsRasterLayer
+from qgis.PyQt.QtWidgets import QPushButton
 
 
 @pytest.fixture
@@ -77,6 +78,9 @@ def test_broken_backend_shows_message_bar_error(qgis_iface, series_layers, broke
     dialog = make_dialog(qgis_iface)
     bar = qgis_iface.messageBar()
     assert wait_until(lambda: dialog.pending == 0, 30)
-    texts = [item.text() for item in bar.items()]
-    assert any("incomplete" in t for t in texts), texts
+    items = [item for item in bar.items() if "incomplete" in item.text()]
+    assert items, [item.text() for item in bar.items()]
+    details = items[0].findChild(QPushButton, "s1ricemapper_details_button")
+    report = details.property("report")
+    assert str(broken_backend_python) in report and "command:" in report and "No module named torch" in report
     assert "unknown" in dialog.gpuLabel.text()

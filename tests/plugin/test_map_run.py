@@ -39,6 +39,12 @@ def test_full_run_adds_styled_layers_and_metrics(qgis_iface, scene_dialog, synth
     dialog.riceValue.setText("rice")
     assert dialog.modelCombo.currentData() == "tiny-unet"
     assert dialog.fusionScheme.currentData() == "data"
+    schemes_with_models = {card.scheme for card in dialog.cards}
+    for index in range(dialog.fusionScheme.count()):  # only options backed by a model can be chosen
+        enabled = dialog.fusionScheme.model().item(index).isEnabled()
+        assert enabled == (dialog.fusionScheme.itemData(index) in schemes_with_models)
+        if not enabled:
+            assert "no installed model" in dialog.fusionScheme.itemData(index, 3)  # Qt.ToolTipRole
     dialog.grab().save(str(artifacts_dir / "map_dialog.png"))
     dialog.start_run()
     assert dialog.is_running()
