@@ -101,11 +101,12 @@ class VectorReference:
                 raise UserError(f"--class-field {class_field} is not a field of {path}; "
                                 f"its fields are: {', '.join(names) or 'none'}")
             return class_field
-        guesses = [n for n in names if n.lower() in CLASS_FIELD_GUESSES]
-        if len(guesses) != 1:
-            raise UserError(f"{path}: say which field holds the class with --class-field "
-                            f"(fields: {', '.join(names) or 'none'}) and the rice value(s) with --rice-value")
-        return guesses[0]
+        by_name = {n.lower(): n for n in names}
+        for guess in CLASS_FIELD_GUESSES:  # in order of preference
+            if guess in by_name:
+                return by_name[guess]
+        raise UserError(f"{path}: say which field holds the class with --class-field "
+                        f"(fields: {', '.join(names) or 'none'}) and the rice value(s) with --rice-value")
 
     @staticmethod
     def _to_grid_crs(path: str, crs_text: str | None, geometries: np.ndarray, grid: Any) -> np.ndarray:

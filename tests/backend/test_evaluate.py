@@ -114,3 +114,12 @@ def test_evaluate_vector_reference_in_another_crs(tmp_path, prediction):
                             "--class-field", "crop", "--out", str(tmp_path / "bad"))
     assert bad_field.returncode == 2 and "--class-field crop" in bad_field.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_class_field_is_guessed_in_order_of_preference():
+    from backend.errors import UserError
+    from backend.evaluation.reference import VectorReference
+
+    assert VectorReference._class_field("labels.gpkg", ["landcover", "Class", "kind"], None) == "Class"
+    with pytest.raises(UserError, match="--class-field"):
+        VectorReference._class_field("labels.gpkg", ["kind", "sowing"], None)
