@@ -6,12 +6,32 @@ thresholds in the card). ``map`` calls :func:`predict_proba` for them.
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 import numpy as np
 
 from backend.errors import UserError
 
 BASELINE_ARCHS = ("random_forest", "phenology_rules")
+
+
+def make_predictor(model_folder: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
+    """A predictor ``x_db (B, T, C, H, W) -> (B, 1, H, W)`` that verifies and opens the model once (tiled maps)."""
+    from backend.modelstore import load_card, open_onnx, resolve
+
+    folder = resolve(model_folder)
+    card = load_card(folder, verify=True)
+    if card["arch"] == "random_forest":
+        from backend.baselines.random_forest import predict_forest
+
+        session, _ = open_onnx(folder)
+        return lambda x_db: predict_forest(folder, card, x_db, session=session)
+    if card["arch"] == "phenology_rules":
+        from backend.baselines.phenology import predict_rules
+
+        return lambda x_db: predict_rules(card, x_db)
+    raise UserError(f"model {card['name']!r} is a {card['arch']!r} network, not a baseline; load it with "
+                    "backend.modelstore.open_onnx or load_torch")
 
 
 def predict_proba(model_folder: str | os.PathLike, x_db: np.ndarray) -> np.ndarray:

@@ -58,10 +58,14 @@ def save_random_forest(forest, card: dict, folder: str | os.PathLike, overwrite:
                               overwrite, replace_bundled)
 
 
-def predict_forest(folder: Path, card: dict, x_db: np.ndarray) -> np.ndarray:
-    """Rice probability ``(B, 1, H, W)`` for a cube ``(B, T, C, H, W)`` in dB."""
+def predict_forest(folder: Path, card: dict, x_db: np.ndarray, session=None) -> np.ndarray:
+    """Rice probability ``(B, 1, H, W)`` for a cube ``(B, T, C, H, W)`` in dB.
+
+    Pass an open ``session`` when predicting many tiles, so the forest is loaded and verified once.
+    """
     x = check_cube(x_db, card)
-    session, _ = open_onnx(folder)
+    if session is None:
+        session, _ = open_onnx(folder)
     feats = composite_features(pixel_series(x), card["inputs"]["polarizations"])
     output = next(o.name for o in session.get_outputs() if o.name != "label")
     proba = session.run([output], {session.get_inputs()[0].name: feats})[0][:, 1]

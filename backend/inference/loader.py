@@ -115,6 +115,10 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
 
 def _baseline_engine(folder: Path, card: dict, threads: int) -> Engine:
     """Random Forest / phenology rules: per-pixel models run through backend.baselines (CPU, no heat map)."""
-    from backend.baselines import predict_proba
+    from backend.baselines import make_predictor
 
-    return Engine(card["arch"], "cpu", threads, lambda batch: predict_proba(folder, batch)[:, 0])
+    return Engine(card["arch"], "cpu", threads, _first_channel(make_predictor(folder)))
+
+
+def _first_channel(predict):
+    return lambda batch: predict(batch)[:, 0]
