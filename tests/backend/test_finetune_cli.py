@@ -24,7 +24,8 @@ def _events(stdout: str) -> list[dict]:
 def test_polygons_give_a_model_folder_that_map_uses(world):
     scene, out = world["scene"], world["root"] / "user-models"
     inputs = scene_inputs(scene, scene / "labels.gpkg")
-    proc = run_backend(*finetune_args(inputs, world["models"]["tiny-simta"], out, "local-a", "--progress", "json"))
+    proc = run_backend(*finetune_args(inputs, world["models"]["tiny-simta"], out, "local-a", "--early-season",
+                                      "--progress", "json"))
     assert proc.returncode == 0, proc.stderr
     events = _events(proc.stdout)
     epochs = [e for e in events if e["event"] == "epoch"]
@@ -34,6 +35,7 @@ def test_polygons_give_a_model_folder_that_map_uses(world):
     assert result["event"] == "result" and result["mode"] == "FTE"
     card = json.loads((out / "local-a" / "card.json").read_text())
     assert card["base_model"] == "tiny-simta" and card["training"]["mode"] == "FTE"
+    assert card["training"]["early_season"] is True
     assert card["training"]["labels"][0]["rice_features"] > 0 and card["training"]["labels"][0]["other_features"] > 0
     assert 0.0 <= card["metrics"]["validation"]["f1"] <= 1.0 and card["created"]
     assert {"weights.safetensors", "model.onnx"} <= set(card["files"])
@@ -45,21 +47,22 @@ def test_polygons_give_a_model_folder_that_map_uses(world):
     assert json.loads((world["root"] / "map-a" / "run.json").read_text())["model"]["name"] == "local-a"
 
 
-def test_points_give_a_loadable_model_found_by_name(world, monkeypatch):
+def test_points_and_vv_adaptation_give_a_loadable_model_found_by_name(world, monkeypatch):
     from backend.modelstore import load_torch
 
     scene, user_dir = world["scene"], world["root"] / "user-dir"
     points = points_from_truth(scene, world["root"] / "points.gpkg")
     env = {**os.environ, "S1RM_MODEL_DIR": str(user_dir)}
     proc = run_backend(*finetune_args(scene_inputs(scene, points), world["models"]["tiny-rnn-vh"], None,
-                                      "local-pts", "--mode", "FT", "--block", "8"), env=env)
+                                      "local-pts", "--mode", "FT", "--block", "8", "--add-vv"), env=env)
     assert proc.returncode == 0, proc.stderr
     card = json.loads((user_dir / "local-pts" / "card.json").read_text())
     assert card["training"]["labels"][0]["kinds"] == ["point"]
-    assert card["training"]["mode"] == "FT"
+    assert card["training"]["mode"] == "FT" and card["training"]["add_vv"] is True
     monkeypatch.setenv("S1RM_MODEL_DIR", str(user_dir))
     net, loaded = load_torch("local-pts")  # by name, from the user model folder
-    assert loaded["inputs"]["polarizations"] == ["VH"] and net.steps == 4
+    assert loaded["inputs"]["polarizations"] == ["VH", "VV"] and net.input_conv.in_channels == 2
+    assert loaded["base_model"] == "tiny-rnn-vh" and net.steps == 4
 
 
 def test_cli_error_is_json_and_leaves_no_model(world):
