@@ -125,17 +125,22 @@ def zero_shot(model: str | None, cubes: dict[str, np.ndarray], engine: str = "on
                                     for s in np.unique(cubes["site"])}}
 
 
+def centre_features(x: np.ndarray) -> np.ndarray:
+    """Random Forest features of the centre 2 x 2 mean series of ``(N, T, 2, 10, 10)`` [VV, VH] cubes."""
+    from backend.baselines.features import composite_features
+
+    c = x.shape[-1] // 2
+    series = x[:, :, :, c - 1:c + 1, c - 1:c + 1].mean(axis=(3, 4))
+    return np.nan_to_num(composite_features(series, ["VV", "VH"]), nan=-30.0)
+
+
 def random_forest_grouped_cv(cubes: dict[str, np.ndarray], steps: int = 13, seed: int = 0,
                              x: np.ndarray | None = None) -> dict:
     """Random Forest on the centre-pixel composites, site-grouped 2-fold cross-validation."""
     from sklearn.ensemble import RandomForestClassifier
 
-    from backend.baselines.features import composite_features
-
     x = composite_cubes(cubes, steps) if x is None else x
-    c = x.shape[-1] // 2
-    series = x[:, :, :, c - 1:c + 1, c - 1:c + 1].mean(axis=(3, 4))  # (N, T, 2)
-    feats = np.nan_to_num(composite_features(series, ["VV", "VH"]), nan=-30.0)
+    feats = centre_features(x)
     label, site = cubes["label"], cubes["site"]
     pred = np.zeros(len(label), bool)
     folds = []

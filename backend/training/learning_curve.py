@@ -81,15 +81,6 @@ def holdout(labels: np.ndarray, share: float, rng: np.random.Generator) -> tuple
     return train, np.asarray(sorted(val))
 
 
-def centre_features(x: np.ndarray) -> np.ndarray:
-    """Random Forest features of the centre 2 x 2 mean series of ``(N, T, 2, 10, 10)`` [VV, VH] cubes."""
-    from backend.baselines.features import composite_features
-
-    c = x.shape[-1] // 2
-    series = x[:, :, :, c - 1:c + 1, c - 1:c + 1].mean(axis=(3, 4))
-    return np.nan_to_num(composite_features(series, list(CANONICAL)), nan=-30.0)
-
-
 def composites(cubes: dict[str, np.ndarray], steps: int, cache: Path | None, log: Callable[[str], None]) -> np.ndarray:
     """The cubes through reader + compositing, kept in ``cache`` (an .npy outside the repository) if given."""
     from backend.benchmarks.angiang import composite_cubes
@@ -106,7 +97,7 @@ def composites(cubes: dict[str, np.ndarray], steps: int, cache: Path | None, log
 
 def prepare(cubes: dict[str, np.ndarray], base_model: str | None, log: Callable[[str], None],
             cache: Path | None = None) -> Prepared:
-    from backend.benchmarks.angiang import pad_to_multiple
+    from backend.benchmarks.angiang import centre_features, pad_to_multiple
     from backend.inference.loader import default_model_name
     from backend.modelstore import load_torch
 

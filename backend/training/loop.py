@@ -116,6 +116,7 @@ def train(net: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val:
                                                 pct_start=0.2)
     pos_weight = _pos_weight(y_train, cfg)
     best_state, result = copy.deepcopy(net.state_dict()), TrainResult(-1, -1.0, 0.0)
+    best_val_loss = float("inf")  # tie-break: with few validation labels F1 saturates at once
     t_start = time.monotonic()
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.monotonic()
@@ -128,7 +129,8 @@ def train(net: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val:
         result.history.append(log)
         if on_epoch:
             on_epoch(log)
-        if f1 > result.best_val_f1:
+        if f1 > result.best_val_f1 or (f1 == result.best_val_f1 and val_loss < best_val_loss):
+            best_val_loss = val_loss
             result.best_epoch, result.best_val_f1, result.best_val_iou = epoch, f1, iou
             best_state = copy.deepcopy(net.state_dict())
         elif epoch - result.best_epoch >= cfg.patience:
