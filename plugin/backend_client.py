@@ -27,6 +27,18 @@ CANCEL_GRACE_MS = 5000
 SETUP_HINT = "Open S1 Rice Mapper > Settings and press 'Check backend' (it can create the backend environment)."
 
 
+def parse_protocol_line(line: str, stderr_tail) -> dict | None:
+    """One JSON-lines message from the backend's stdout, or None; stray text joins the stderr tail."""
+    if not line:
+        return None
+    try:
+        message = json.loads(line)
+    except ValueError:
+        stderr_tail.append(f"(stdout) {line}")
+        return None
+    return message if isinstance(message, dict) else None
+
+
 @dataclass
 class BackendFailure:
     """Why a backend run did not produce a result, with the facts a bug report needs."""
@@ -165,14 +177,8 @@ class BackendRun(QObject):
                 self.stderr_tail.append(text)
 
     def _handle_line(self, line: str) -> None:
-        if not line:
-            return
-        try:
-            message = json.loads(line)
-        except ValueError:
-            self.stderr_tail.append(f"(stdout) {line}")
-            return
-        if not isinstance(message, dict):
+        message = parse_protocol_line(line, self.stderr_tail)
+        if message is None:
             return
         kind = message.get("event")
         if kind == "progress":

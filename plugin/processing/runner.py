@@ -10,7 +10,6 @@ backend then discards its half-written outputs, so nothing appears under a final
 
 from __future__ import annotations
 
-import json
 import queue
 # the plugin's own backend interpreter runs with an argument list, never through a shell
 import subprocess  # nosec B404
@@ -21,8 +20,8 @@ from typing import Any, Iterable
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
-from ..backend_client import (CANCEL_GRACE_MS, EXIT_CANCELLED, EXIT_OK, STDERR_TAIL_LINES, SETUP_HINT,
-                              _backend_environment, interpreter_problem)
+from ..backend_client import (CANCEL_GRACE_MS, EXIT_CANCELLED, EXIT_OK, SETUP_HINT, STDERR_TAIL_LINES,
+                              _backend_environment, interpreter_problem, parse_protocol_line)
 from ..settings import PLUGIN_DIR, backend_python
 
 POLL_S = 0.1
@@ -113,14 +112,8 @@ class _Session:
             self.process.kill()
 
     def _handle(self, line: str) -> None:
-        if not line:
-            return
-        try:
-            message = json.loads(line)
-        except ValueError:
-            self.stderr_tail.append(f"(stdout) {line}")
-            return
-        if not isinstance(message, dict):
+        message = parse_protocol_line(line, self.stderr_tail)
+        if message is None:
             return
         kind = message.pop("event", None)
         if kind == "result":
