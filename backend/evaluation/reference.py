@@ -22,7 +22,7 @@ DEFAULT_RICE_VALUES = ("1", "rice")
 _BURN_OTHER, _BURN_RICE = 1, 2  # rasterize fills 0 outside every polygon
 
 
-def _is_rice(values: np.ndarray, rice_values: Sequence[str]) -> np.ndarray:
+def is_rice(values: np.ndarray, rice_values: Sequence[str]) -> np.ndarray:
     """True where a label equals one of ``rice_values`` (numbers compared as numbers, text case-blind)."""
     wanted = {str(v).strip().lower() for v in rice_values}
     if np.issubdtype(values.dtype, np.number):
@@ -61,7 +61,7 @@ class RasterReference:
 
     def read(self, window: Any) -> np.ndarray:
         data = self.source.read(1, window=window, masked=True)
-        labels = np.where(_is_rice(np.ma.getdata(data), self.rice_values), RICE, OTHER).astype(np.uint8)
+        labels = np.where(is_rice(np.ma.getdata(data), self.rice_values), RICE, OTHER).astype(np.uint8)
         labels[np.ma.getmaskarray(data)] = UNLABELLED
         return labels
 
@@ -83,19 +83,19 @@ class VectorReference:
         except Exception as exc:
             raise UserError(f"--reference {path}: cannot be read as a vector layer ({exc})") from exc
         names = list(meta["fields"])
-        field = self._class_field(path, names, class_field)
+        field = self.class_field_of(path, names, class_field)
         geometries = shapely.from_wkb(wkb)
         keep = ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
         if not keep.any():
             raise UserError(f"--reference {path} holds no geometry; give a layer with labelled polygons")
-        rice = _is_rice(np.asarray(fields[names.index(field)], dtype=object), rice_values)
-        geometries = self._to_grid_crs(path, meta.get("crs"), geometries[keep], grid)
+        rice = is_rice(np.asarray(fields[names.index(field)], dtype=object), rice_values)
+        geometries = self.to_grid_crs(path, meta.get("crs"), geometries[keep], grid)
         self.grid, self.field = grid, field
         self.shapes = list(zip(geometries, np.where(rice[keep], _BURN_RICE, _BURN_OTHER).tolist()))
         self.resampled = False
 
     @staticmethod
-    def _class_field(path: str, names: list[str], class_field: str | None) -> str:
+    def class_field_of(path: str, names: list[str], class_field: str | None) -> str:
         if class_field:
             if class_field not in names:
                 raise UserError(f"--class-field {class_field} is not a field of {path}; "
@@ -109,7 +109,7 @@ class VectorReference:
                         f"(fields: {', '.join(names) or 'none'}) and the rice value(s) with --rice-value")
 
     @staticmethod
-    def _to_grid_crs(path: str, crs_text: str | None, geometries: np.ndarray, grid: Any) -> np.ndarray:
+    def to_grid_crs(path: str, crs_text: str | None, geometries: np.ndarray, grid: Any) -> np.ndarray:
         import shapely
         from rasterio.crs import CRS
         from rasterio.warp import transform as warp_points

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from backend.errors import UserError
-from backend.evaluation.reference import DEFAULT_RICE_VALUES, VECTOR_SUFFIXES, VectorReference, _is_rice
+from backend.evaluation.reference import DEFAULT_RICE_VALUES, VECTOR_SUFFIXES, VectorReference, is_rice
 
 POLYGON_TYPES = ("Polygon", "MultiPolygon")
 POINT_TYPES = ("Point", "MultiPoint")
@@ -85,7 +85,7 @@ def _read_vector(path: str, grid: Any, class_field: str | None, rice_values: lis
         raise UserError(f"--labels {path}: cannot be read as a vector layer ({exc}); export it as "
                         "GeoPackage or shapefile") from exc
     names = list(meta["fields"])
-    chosen = VectorReference._class_field(path, names, class_field)
+    chosen = VectorReference.class_field_of(path, names, class_field)
     values = np.asarray(columns[names.index(chosen)], dtype=object)
     geometries = shapely.from_wkb(wkb)
     present = ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
@@ -96,8 +96,8 @@ def _read_vector(path: str, grid: Any, class_field: str | None, rice_values: lis
     notes = []
     if not meta.get("crs"):
         notes.append(f"--labels {path} has no CRS; assuming the raster's ({grid.crs_label()})")
-    in_grid = VectorReference._to_grid_crs(path, meta.get("crs"), geometries[classified], grid)
-    rice = _is_rice(values[classified], rice_values)
+    in_grid = VectorReference.to_grid_crs(path, meta.get("crs"), geometries[classified], grid)
+    rice = is_rice(values[classified], rice_values)
     source_ids = np.flatnonzero(classified)
     inside = shapely.intersects(in_grid, scene_box(grid))
     if not inside.any():

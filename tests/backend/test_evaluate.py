@@ -120,6 +120,6 @@ def test_class_field_is_guessed_in_order_of_preference():
     from backend.errors import UserError
     from backend.evaluation.reference import VectorReference
 
-    assert VectorReference._class_field("labels.gpkg", ["landcover", "Class", "kind"], None) == "Class"
+    assert VectorReference.class_field_of("labels.gpkg", ["landcover", "Class", "kind"], None) == "Class"
     with pytest.raises(UserError, match="--class-field"):
-        VectorReference._class_field("labels.gpkg", ["kind", "sowing"], None)
+        VectorReference.class_field_of("labels.gpkg", ["kind", "sowing"], None)
