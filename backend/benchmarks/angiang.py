@@ -108,12 +108,13 @@ def zero_shot(model: str | None, cubes: dict[str, np.ndarray], engine: str = "on
     ``composites`` caches :func:`composite_cubes` per number of steps across several models.
     """
     from backend.inference.loader import load_model
+    from backend.timeseries import select_pols
 
     loaded = load_model(model, engine=engine, device="cpu", heatmap=False)
     composites = {} if composites is None else composites
     if loaded.steps not in composites:
         composites[loaded.steps] = composite_cubes(cubes, loaded.steps, log=log)
-    x = composites[loaded.steps][:, :, [("VV", "VH").index(p) for p in loaded.pols]]
+    x = select_pols(composites[loaded.steps], loaded.pols)
     padded, crop = pad_to_multiple(x, loaded.size_multiple)
     prob = np.concatenate([loaded.engine.predict(padded[i:i + 64]) for i in range(0, len(padded), 64)])
     centre = centre_probability(prob[:, crop, crop])

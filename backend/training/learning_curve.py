@@ -25,11 +25,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from backend.timeseries import select_pols
 from backend.training.patches import IGNORE
 
 METHODS = ("RF", "RI", "FT", "FTE")
 SIZES: tuple[int | None, ...] = (10, 20, 50, 100, None)  # None = every point of the training sites
-CANONICAL = ("VV", "VH")
 PAD_TO = 16  # the smallest window the default model takes; zero-shot F1 is the same as at 32 px
 
 
@@ -103,7 +103,7 @@ def prepare(cubes: dict[str, np.ndarray], base_model: str | None, log: Callable[
 
     base, card = load_torch(base_model or default_model_name())
     x = composites(cubes, base.steps, cache, log)
-    padded, crop = pad_to_multiple(x[:, :, [CANONICAL.index(p) for p in base.polarizations]],
+    padded, crop = pad_to_multiple(select_pols(x, base.polarizations),
                                    base.size_multiple, minimum=PAD_TO)
     y = np.full((len(x),) + padded.shape[-2:], IGNORE, np.uint8)
     centre = crop.start + x.shape[-1] // 2

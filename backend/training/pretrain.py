@@ -16,23 +16,18 @@ import numpy as np
 import torch
 
 from backend.progress import Reporter
+from backend.timeseries.channels import CANONICAL_POLS, select_pols
 from backend.training.loop import TrainConfig, labelled_metrics, predict, train
 from backend.training.recipes import DEFAULT_MODEL, HELDOUT_REGION, RECIPES, ModelRecipe, data_recipes
 from backend.training.synthetic_data import build_dataset
 
-CANONICAL = ("VV", "VH")
 RF_PIXELS = 60_000
-
-
-def select_pols(x: np.ndarray, pols: list[str]) -> np.ndarray:
-    """Channels of a canonical ``[VV, VH]`` cube in the order a model wants."""
-    return np.ascontiguousarray(x[:, :, [CANONICAL.index(p) for p in pols]])
 
 
 def pol_stats(x: np.ndarray) -> dict[str, dict[str, float]]:
     """Per-polarization dB mean and std of the training data (the networks' input normalization)."""
     return {p: {"mean": float(np.nanmean(x[:, :, i])), "std": float(np.nanstd(x[:, :, i]))}
-            for i, p in enumerate(CANONICAL)}
+            for i, p in enumerate(CANONICAL_POLS)}
 
 
 class Pretrainer:
@@ -88,15 +83,14 @@ class Pretrainer:
     def _prepare(self, r: ModelRecipe, data: dict):
         from backend.modelstore import load_torch
         from backend.nets import build_model
+        from backend.nets.registry import build_decision
         from backend.nets.recurrent_unet import expand_first_layer
 
         cfg = TrainConfig(epochs=1 if self.quick else r.epochs, lr=r.lr, seed=self.seed)
         if r.kind == "decision":
-            vv, vv_card = load_torch(self.out_dir / r.bases[0])
+            vv, _ = load_torch(self.out_dir / r.bases[0])
             vh, _ = load_torch(self.out_dir / r.bases[1])
-            net = build_model("simta", **{**vv_card["arch_kwargs"], "fusion": "decision"})
-            net.vv.load_state_dict(vv.state_dict())
-            net.vh.load_state_dict(vh.state_dict())
+            net = build_decision(vv, vh)
             cfg.lr, cfg.early_season, cfg.augment = 0.05, False, False
             return net, [net.weight_logit], cfg
         if r.kind == "expand":
