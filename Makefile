@@ -28,7 +28,7 @@ bench: setup
 	$(VENV_PY) -m backend bench --out bench_output
 
 pretrain: setup
-	scripts/pretrain.sh
+	$(VENV_PY) -m backend pretrain
 
 package: setup
 	scripts/package.sh
