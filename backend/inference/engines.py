@@ -28,13 +28,14 @@ class Engine:
 
 
 def torch_engine(net: Any, device: str, threads: int) -> Engine:
-    """PyTorch eager engine; float32 on CPU or CUDA."""
+    """PyTorch eager engine; float32 on CPU or CUDA, running the network's inference form."""
     import torch
 
     from backend.inference.heatmap import GradCam
+    from backend.nets.blocks import inference_form
 
     torch.set_num_threads(threads)
-    net = net.eval().to(device)
+    net = inference_form(net).to(device)
 
     def predict(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -47,6 +48,7 @@ def torch_engine(net: Any, device: str, threads: int) -> Engine:
 def onnx_engine(session: Any, threads: int, heatmap_net: Any | None = None) -> Engine:
     """ONNX Runtime engine on CPU; the heat map, if wanted, comes from the torch weights."""
     from backend.inference.heatmap import GradCam
+    from backend.nets.blocks import inference_form
 
     input_name = session.get_inputs()[0].name
     output_name = session.get_outputs()[0].name
@@ -54,7 +56,7 @@ def onnx_engine(session: Any, threads: int, heatmap_net: Any | None = None) -> E
     def predict(batch: np.ndarray) -> np.ndarray:
         return session.run([output_name], {input_name: np.ascontiguousarray(batch, np.float32)})[0][:, 0]
 
-    heatmap = GradCam(heatmap_net.eval(), "cpu") if heatmap_net is not None else None
+    heatmap = GradCam(inference_form(heatmap_net), "cpu") if heatmap_net is not None else None
     return Engine("onnx", "cpu", threads, predict, heatmap)
 
 

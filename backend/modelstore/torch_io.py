@@ -18,7 +18,7 @@ from backend.modelstore.onnx_io import INPUT_NAME, ONNX_FILE, OUTPUT_NAME
 from backend.modelstore.paths import resolve
 from backend.modelstore.writer import write_model_folder
 from backend.nets import ARCHITECTURES, build_model
-from backend.nets.blocks import RiceNet
+from backend.nets.blocks import RiceNet, inference_form
 
 WEIGHTS_FILE = "weights.safetensors"
 OPSET = 17
@@ -63,8 +63,12 @@ def export_side(net: RiceNet) -> int:
 
 
 def export_onnx(net: RiceNet, path: Path) -> None:
-    """Export probabilities with dynamic batch, height and width (legacy exporter, opset 17)."""
-    wrapper = ProbabilityWrapper(net).eval()
+    """Export probabilities with dynamic batch, height and width (legacy exporter, opset 17).
+
+    The graph is the network's inference form (re-parameterised blocks folded, see
+    :func:`backend.nets.blocks.inference_form`); :func:`onnx_parity` compares it with ``net`` itself.
+    """
+    wrapper = ProbabilityWrapper(inference_form(net)).eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python-side constants are expected here
         torch.onnx.export(wrapper, (example_input(net, export_side(net)),), str(path), dynamo=False,

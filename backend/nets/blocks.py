@@ -31,6 +31,24 @@ def check_polarizations(polarizations: Sequence[str]) -> list[str]:
     return pols
 
 
+def inference_form(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` (eval mode) with every submodule that has an ``inference_form()`` replaced by it:
+    the same function with fewer operations, for export and deployment. ``net`` itself is unchanged."""
+    import copy
+
+    deployed = copy.deepcopy(net).eval()
+    _replace_foldable(deployed)
+    return deployed
+
+
+def _replace_foldable(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if hasattr(child, "inference_form"):
+            setattr(module, name, child.inference_form())
+        else:
+            _replace_foldable(child)
+
+
 class Normalizer(nn.Module):
     """``(x - mean) / std`` per polarization, then NaN -> 0 ("no data" = zero in normalized space).
 

@@ -16,6 +16,8 @@ are the skips and the bottleneck), ``decision`` (:class:`DecisionFusion` of a VV
 
 from __future__ import annotations
 
+import copy
+
 from typing import Sequence
 
 import torch
@@ -57,6 +59,22 @@ class AdaptiveCDConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = torch.softmax(self.mix_logits, dim=0)
         return F.relu(self.bn(w[0] * self.vanilla(x) + w[1] * self.central(x)))
+
+    @torch.no_grad()
+    def inference_form(self) -> nn.Module:
+        """One 3x3 convolution computing exactly what the three convolutions compute.
+
+        Everything before the BatchNorm is linear in ``x``: ``w0*Wv*x + w1*(Wc*x - theta*sum(Wc)*x_c)``
+        equals a single convolution with kernel ``w0*Wv + w1*Wc`` whose centre tap is lowered by
+        ``w1*theta*sum(Wc)``. Used for ONNX export: a third of the convolutions and their
+        elementwise glue at full resolution (the same idea as RepVGG's re-parameterisation).
+        """
+        w = torch.softmax(self.mix_logits, dim=0)
+        kernel = w[0] * self.vanilla.weight + w[1] * self.central.weight
+        kernel[:, :, 1, 1] -= w[1] * self.central.theta * self.central.weight.sum(dim=(2, 3))
+        conv = nn.Conv2d(self.vanilla.in_channels, self.vanilla.out_channels, 3, padding=1, bias=False)
+        conv.weight.copy_(kernel)
+        return nn.Sequential(conv, copy.deepcopy(self.bn), nn.ReLU())
 
 
 class CDCSEBlock(nn.Sequential):

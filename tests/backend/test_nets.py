@@ -146,3 +146,35 @@ def test_simta_cost_grows_with_width_and_feature_branches():
     shape = (1, 3, 2, 32, 32)
     assert count_macs(small, shape) < count_macs(wide, shape)
     assert count_macs(small, shape) < count_macs(feature, shape)
+
+
+@pytest.mark.parametrize("fusion", ["feature", "decision"])
+def test_inference_form_computes_the_same_with_fewer_convolutions(fusion):
+    from backend.nets.blocks import inference_form
+    from backend.nets.simta import AdaptiveCDConv
+
+    torch.manual_seed(3)
+    if fusion == "decision":
+        net = build_decision(build_model("simta", fusion="vv", steps=4, width=4, depth=2),
+                             build_model("simta", fusion="vh", steps=4, width=4, depth=2))
+    else:
+        net = build_model("simta", fusion=fusion, steps=4, width=4, depth=2)
+    with torch.no_grad():  # trained-looking mixing weights and BatchNorm statistics, not the neutral init
+        for module in net.modules():
+            if isinstance(module, AdaptiveCDConv):
+                module.mix_logits.copy_(torch.randn(2))
+                module.bn.running_mean.normal_()
+                module.bn.running_var.uniform_(0.5, 2.0)
+    net.eval()
+    folded = inference_form(net)
+    x = torch.randn(2, 4, 2, 16, 16) * 3 - 15
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), net(x), atol=1e-4, rtol=1e-4)
+
+    def convs(m):
+        return sum(isinstance(c, nn.Conv2d) for c in m.modules())
+
+    assert not any(isinstance(m, AdaptiveCDConv) for m in folded.modules())
+    assert convs(folded) < convs(net)
+    assert any(isinstance(m, AdaptiveCDConv) for m in net.modules())  # the original is left as it was
+    assert count_macs(folded, tuple(x.shape)) < count_macs(net, tuple(x.shape))
