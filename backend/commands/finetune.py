@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from backend.errors import UserError
+from backend.training.augment import DEFAULT_TIME_SHIFT
 from backend.inference.manifest import parse_date
 from backend.progress import Reporter
 
@@ -50,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="VV adaptation: train a VH-only base model with VH and VV input (paper Eq. 3)")
     model.add_argument("--early-season", action="store_true",
                        help="chronologically ordered early-season batches, so the model also maps mid-season")
+    model.add_argument("--time-shift", type=int, default=DEFAULT_TIME_SHIFT, metavar="STEPS",
+                       help="augmentation: shift each patch's series by up to this many composite steps, so the "
+                            f"model does not learn one sowing calendar (default {DEFAULT_TIME_SHIFT}; 0 = off)")
+    model.add_argument("--l2sp", type=float, default=0.0, metavar="STRENGTH",
+                       help="pull the weights back towards the base model's during training (L2-SP; default 0 = off)")
     model.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice)")
     output = parser.add_argument_group("output")
     output.add_argument("--name", help="name of the new model (a folder of that name is written into --out)")
@@ -110,7 +116,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     opts = FinetuneOptions(
         name=args.name, out=Path(args.out) if args.out else user_model_dir(), base_model=args.base_model,
         mode=args.mode, epochs=args.epochs, lr=args.lr, patch=args.patch, batch=args.batch, seed=args.seed,
-        add_vv=args.add_vv, early_season=args.early_season, class_field=args.class_field,
+        add_vv=args.add_vv, early_season=args.early_season, time_shift=args.time_shift, l2sp=args.l2sp,
+        class_field=args.class_field,
         rice_values=args.rice_values, block=args.block, max_patches=args.max_patches, overwrite=args.overwrite,
         command="python -m backend " + " ".join(sys.argv[1:]))
     return run_finetune(scenes, opts, reporter)

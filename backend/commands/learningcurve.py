@@ -35,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=10, help="epochs per network run (default 10)")
     parser.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
+    parser.add_argument("--time-shift", type=int, default=0, metavar="STEPS",
+                        help="augmentation: shift each series by up to this many composite steps (default 0 = off)")
+    parser.add_argument("--l2sp", type=float, default=0.0, metavar="STRENGTH",
+                        help="pull fine-tuned weights back towards the pretrained ones (L2-SP; default 0 = off)")
     parser.add_argument("--workers", type=int, default=1, help="processes: 2 runs the two folds in parallel")
     parser.add_argument("--out", metavar="JSON", help="write the result to this JSON file")
     parser.add_argument("--cache", metavar="NPY", help="keep the composited cubes in this .npy file between runs "
@@ -49,13 +53,15 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
 
     if args.epochs < 1 or args.batch < 1 or args.workers < 1:
         raise UserError("--epochs, --batch and --workers must be at least 1")
+    if args.time_shift < 0 or args.l2sp < 0:
+        raise UserError("--time-shift and --l2sp must be 0 (off) or positive")
     out = Path(args.out) if args.out else None
     if out is not None and not out.parent.is_dir():
         raise UserError(f"--out {out}: folder {out.parent} does not exist; create it or choose another path")
     torch.set_num_threads(1)
     cubes = angiang.load_cubes(Path(args.data) if args.data else angiang.DATA_DIR)
     cfg = CurveConfig(sizes=tuple(_size(s) for s in args.sizes), methods=tuple(args.methods), seeds=tuple(args.seeds),
-                      epochs=args.epochs, batch=args.batch, lr=args.lr)
+                      epochs=args.epochs, batch=args.batch, lr=args.lr, time_shift=args.time_shift, l2sp=args.l2sp)
     result = learning_curve(cubes, args.base_model, cfg, workers=args.workers, log=reporter.log,
                             cache=Path(args.cache) if args.cache else None)
     result["table_markdown"] = markdown_table(result)

@@ -2,18 +2,42 @@
 
 Flips and 90° rotations keep radar geometry plausible at field scale; speckle re-noising multiplies
 linear intensity by a gamma variate (mean 1), which is what extra or fewer looks do; a small dB gain
-offset per polarization mimics calibration and incidence differences between scenes.
+offset per polarization mimics calibration and incidence differences between scenes. A time shift
+(off by default) moves each sample's series by a few composite steps, the vacated steps becoming "no
+data" (NaN): fields sown a few weeks earlier or later than the labelled ones, so that a model fine-tuned
+on one site's calendar does not learn that calendar's dates as the sign of rice.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+#: Time-shift augmentation of fine-tuning, in composite steps (``finetune --time-shift``; 0 = off).
+DEFAULT_TIME_SHIFT = 0
+
+
+def shift_time(x: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """``x (B, T, ...)`` with sample ``b`` moved ``shifts[b]`` steps later (earlier if negative); the steps
+    left empty are NaN, which the networks read as missing observations."""
+    out = np.full_like(x, np.nan)
+    steps = x.shape[1]
+    for b, k in enumerate(np.asarray(shifts, dtype=int)):
+        k = int(np.clip(k, -(steps - 1), steps - 1))
+        if k >= 0:
+            out[b, k:] = x[b, :steps - k]
+        else:
+            out[b, :k] = x[b, -k:]
+    return out
+
 
 def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-                  looks: tuple[float, float] = (8.0, 30.0), gain_db: float = 1.0
+                  looks: tuple[float, float] = (8.0, 30.0), gain_db: float = 1.0, max_shift: int = 0
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Augment ``x (B, T, C, H, W)`` dB and ``y (B, H, W)`` together; returns new arrays."""
+    """Augment ``x (B, T, C, H, W)`` dB and ``y (B, H, W)`` together; returns new arrays.
+
+    ``max_shift`` > 0 also shifts each sample's series by a random number of steps in
+    ``[-max_shift, max_shift]`` (see :func:`shift_time`).
+    """
     k = int(rng.integers(4))
     x = np.rot90(x, k, axes=(-2, -1))
     y = np.rot90(y, k, axes=(-2, -1))
@@ -26,7 +50,10 @@ def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
         speckle = rng.gamma(enl, 1.0 / enl, size=x.shape).astype(np.float32)
         x = x + 10.0 * np.log10(speckle)
     offset = rng.uniform(-gain_db, gain_db, size=(x.shape[0], 1, x.shape[2], 1, 1)).astype(np.float32)
-    return x + offset, y
+    x = x + offset
+    if max_shift > 0:
+        x = shift_time(x, rng.integers(-max_shift, max_shift + 1, size=x.shape[0]))
+    return x, y
 
 
 def early_season_cutoffs(n_batches: int, steps: int, share: float, rng: np.random.Generator

@@ -19,6 +19,7 @@ import numpy as np
 
 from backend.errors import UserError
 from backend.progress import Reporter
+from backend.training.augment import DEFAULT_TIME_SHIFT
 from backend.training.finetune import DEFAULT_MODE, check_mode, fine_tune, initial_network
 from backend.training.labels import check_both_classes, read_labels
 from backend.training.patches import (LabelledScene, PatchReader, PatchSet, band_statistics, plan_patches,
@@ -51,6 +52,8 @@ class FinetuneOptions:
     patience: int = 6
     add_vv: bool = False
     early_season: bool = False
+    time_shift: int = DEFAULT_TIME_SHIFT
+    l2sp: float = 0.0
     class_field: str | None = None
     rice_values: list[str] | None = None
     block: int | None = None  # spatial block for points / raster labels (default: the patch size)
@@ -77,6 +80,10 @@ def check_options(opts: FinetuneOptions) -> None:
             raise UserError(f"{option} {value}: give at least {lowest}")
     if not opts.lr > 0:
         raise UserError(f"--lr {opts.lr}: the learning rate must be positive (e.g. 1e-3)")
+    if opts.time_shift < 0:
+        raise UserError(f"--time-shift {opts.time_shift}: give 0 (off) or a number of composite steps")
+    if opts.l2sp < 0:
+        raise UserError(f"--l2sp {opts.l2sp}: give 0 (off) or a positive strength")
     if opts.block is not None and opts.block < 1:
         raise UserError(f"--block {opts.block}: give a block size of at least 1 pixel")
 
@@ -167,7 +174,8 @@ def _train(net: Any, patches: PatchSet, opts: FinetuneOptions, reporter: Reporte
     from backend.training.loop import TrainConfig, labelled_metrics, predict
 
     cfg = TrainConfig(epochs=opts.epochs, batch_size=opts.batch, lr=opts.lr, seed=opts.seed, patience=opts.patience,
-                      early_season=opts.early_season, augment=True)
+                      early_season=opts.early_season, augment=True, time_shift=opts.time_shift,
+                      l2sp=opts.l2sp if opts.mode != "RI" else 0.0)
     reporter.stage("train", opts.epochs, f"{opts.mode} on {len(patches.x_train)} patches")
 
     def on_epoch(log: Any) -> None:
@@ -187,7 +195,8 @@ def _card(opts: FinetuneOptions, base_card: dict, seasons: list, labels: list[di
     season_days = int(np.mean([(end - start).days + 1 for start, end in seasons]))
     training = {"command": opts.command, "mode": opts.mode, "base_model": base_card["name"],
                 "epochs": opts.epochs, "lr": opts.lr, "patch": opts.patch, "batch": opts.batch, "seed": opts.seed,
-                "add_vv": opts.add_vv, "early_season": opts.early_season,
+                "add_vv": opts.add_vv, "early_season": opts.early_season, "time_shift": opts.time_shift,
+                "l2sp": opts.l2sp,
                 "seasons": [[s.isoformat(), e.isoformat()] for s, e in seasons], "labels": labels, "split": split,
                 "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                 "history": [asdict(h) for h in result.history], "seconds": round(seconds, 1)}

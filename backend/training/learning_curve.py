@@ -42,6 +42,8 @@ class CurveConfig:
     batch: int = 8
     lr: float = 1e-3
     val_share: float = 0.2
+    time_shift: int = 0
+    l2sp: float = 0.0
     rf_trees: int = 300
 
 
@@ -133,7 +135,8 @@ def _network(data: Prepared, method: str, train: np.ndarray, test: np.ndarray, s
     stats = band_statistics(data.x[fit], data.base.polarizations)
     net = initial_network(copy.deepcopy(data.base), method, False, stats, seed)
     train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch, lr=cfg.lr, seed=seed, patience=cfg.epochs,
-                            early_season=False, augment=True)
+                            early_season=False, augment=True, time_shift=cfg.time_shift,
+                            l2sp=cfg.l2sp if method != "RI" else 0.0)
     result = fine_tune(net, method, data.x[fit], data.y[fit], data.x[val], data.y[val], train_cfg)
     prob = predict(net, data.x[test], 64)
     return centre_probability(prob[:, data.crop, data.crop]) >= 0.5, result.best_epoch

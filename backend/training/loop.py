@@ -34,6 +34,8 @@ class TrainConfig:
     early_season: bool = True       # chronologically ordered early-season batches
     early_season_share: float = 0.35
     augment: bool = True
+    time_shift: int = 0             # augmentation: shift series by up to this many steps (0 = off)
+    l2sp: float = 0.0               # decoupled pull towards the starting weights (0 = plain weight decay)
     pos_weight: float | None = None  # None: balance from the label counts
     max_minutes: float | None = None
 
@@ -110,7 +112,8 @@ def train(net: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val:
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     params = [p for p in (params if params is not None else net.parameters()) if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0 if cfg.l2sp > 0 else cfg.weight_decay)
+    anchor = StartingPointDecay(params, cfg.l2sp) if cfg.l2sp > 0 else None
     steps_per_epoch = max(1, math.ceil(len(x_train) / cfg.batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                                 pct_start=0.2)
@@ -120,7 +123,7 @@ def train(net: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val:
     t_start = time.monotonic()
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.monotonic()
-        loss = _train_one_epoch(net, x_train, y_train, cfg, rng, opt, sched, pos_weight, check_cancel)
+        loss = _train_one_epoch(net, x_train, y_train, cfg, rng, opt, sched, pos_weight, check_cancel, anchor)
         prob = predict(net, x_val, cfg.batch_size)
         val_loss = float(masked_bce(torch.logit(torch.from_numpy(prob).clamp(1e-6, 1 - 1e-6))[:, None],
                                     torch.from_numpy(y_val.astype(np.int64)), pos_weight))
@@ -143,7 +146,25 @@ def train(net: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val:
     return result
 
 
-def _train_one_epoch(net, x_train, y_train, cfg, rng, opt, sched, pos_weight, check_cancel) -> float:
+class StartingPointDecay:
+    """L2-SP (Li, Grandvalet & Davoine 2018), decoupled like AdamW: after every optimizer step each weight
+    moves back towards its starting (pretrained) value by ``lr x strength x (w - w0)``, instead of
+    towards zero. Fine-tuning may adapt the weights, but what pretraining learned is forgotten
+    slowly, whatever the number of steps."""
+
+    def __init__(self, params: list[torch.nn.Parameter], strength: float) -> None:
+        self.pairs = [(p, p.detach().clone()) for p in params]
+        self.strength = strength
+
+    @torch.no_grad()
+    def step(self, lr: float) -> None:
+        rate = min(1.0, lr * self.strength)
+        for p, start in self.pairs:
+            p.sub_(rate * (p - start))
+
+
+def _train_one_epoch(net, x_train, y_train, cfg, rng, opt, sched, pos_weight, check_cancel,
+                     anchor: StartingPointDecay | None = None) -> float:
     net.train()
     order = rng.permutation(len(x_train))
     batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
@@ -153,7 +174,7 @@ def _train_one_epoch(net, x_train, y_train, cfg, rng, opt, sched, pos_weight, ch
     for idx, cutoff in zip(batches, cutoffs):
         xb, yb = x_train[idx], y_train[idx]
         if cfg.augment:
-            xb, yb = augment_batch(xb, yb, rng)
+            xb, yb = augment_batch(xb, yb, rng, max_shift=cfg.time_shift)
         xb = xb.copy()
         if cutoff is not None:
             xb[:, cutoff:] = np.nan  # early-season padding: steps after the cut are "no data"
@@ -163,6 +184,8 @@ def _train_one_epoch(net, x_train, y_train, cfg, rng, opt, sched, pos_weight, ch
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
+        if anchor is not None:
+            anchor.step(opt.param_groups[0]["lr"])
         if sched.last_epoch + 1 < sched.total_steps:
             sched.step()
         total += float(loss.detach()) * len(idx)

@@ -106,6 +106,8 @@ def test_bad_options(world, tmp_path):
     _fails(world, tmp_path, labels, "--patch 30.*multiples of 4", patch=30)
     _fails(world, tmp_path, labels, "--name", name="../escape")
     _fails(world, tmp_path, labels, "--add-vv adapts a VH-only model", add_vv=True)
+    _fails(world, tmp_path, labels, "--time-shift -1", time_shift=-1)
+    _fails(world, tmp_path, labels, "--l2sp -0.5", l2sp=-0.5)
 
 
 def test_labels_in_another_crs_are_reprojected(world, tmp_path):

@@ -11,8 +11,8 @@ import torch
 
 from backend.benchmarks import angiang
 from backend.nets import build_model
-from backend.training.augment import augment_batch, early_season_cutoffs
-from backend.training.loop import IGNORE, TrainConfig, masked_bce, predict, train
+from backend.training.augment import augment_batch, early_season_cutoffs, shift_time
+from backend.training.loop import IGNORE, StartingPointDecay, TrainConfig, masked_bce, predict, train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,6 +36,31 @@ def test_augment_moves_inputs_and_labels_together():
         assert xa.shape == x.shape and ya.shape == y.shape
         bright = xa[:, 0, 0] > -15  # +-1 dB gain and speckle keep the 10 dB step recognisable
         assert np.mean(bright == (ya == 1)) > 0.95
+
+
+def test_time_shift_moves_each_series_and_marks_vacated_steps_missing():
+    x = np.arange(5, dtype=np.float32)[None, :, None, None, None].repeat(3, axis=0)  # (3, 5, 1, 1, 1)
+    out = shift_time(x, np.array([2, 0, -1]))
+    np.testing.assert_array_equal(out[0, :, 0, 0, 0], [np.nan, np.nan, 0, 1, 2])
+    np.testing.assert_array_equal(out[1, :, 0, 0, 0], [0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(out[2, :, 0, 0, 0], [1, 2, 3, 4, np.nan])
+    rng = np.random.default_rng(0)
+    y = np.zeros((3, 1, 1), np.uint8)
+    shifted = [augment_batch(x, y, rng, max_shift=2)[0] for _ in range(20)]
+    missing = [int(np.isnan(s[b, :, 0, 0, 0]).sum()) for s in shifted for b in range(3)]
+    assert max(missing) == 2 and min(missing) == 0  # shifts of 0..2 steps either way, never more
+
+
+def test_starting_point_decay_pulls_weights_back_without_gradient():
+    weight = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    decay = StartingPointDecay([weight], strength=100.0)
+    with torch.no_grad():
+        weight.add_(torch.tensor([0.5, 0.5]))  # as if an optimizer step had moved it
+    decay.step(lr=1e-3)  # moves back by lr x strength = 10 % of the displacement
+    torch.testing.assert_close(weight.detach(), torch.tensor([1.45, -1.55]))
+    for _ in range(200):
+        decay.step(lr=1e-3)
+    torch.testing.assert_close(weight.detach(), torch.tensor([1.0, -2.0]), atol=1e-6, rtol=0)
 
 
 def test_masked_loss_ignores_unlabelled_pixels():
