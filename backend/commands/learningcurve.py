@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from backend.errors import UserError
+from backend.training.augment import DEFAULT_TIME_SHIFT
 from backend.progress import Reporter
 
 HELP = ("real-data learning curve on the An Giang cubes: F1 on held-out sites vs. number of labelled points for "
@@ -35,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=10, help="epochs per network run (default 10)")
     parser.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
-    parser.add_argument("--time-shift", type=int, default=0, metavar="STEPS",
-                        help="augmentation: shift each series by up to this many composite steps (default 0 = off)")
+    parser.add_argument("--time-shift", type=int, default=DEFAULT_TIME_SHIFT, metavar="STEPS",
+                        help="augmentation: shift each series by up to this many composite steps (default "
+                             f"{DEFAULT_TIME_SHIFT}, as in finetune; 0 = off)")
     parser.add_argument("--l2sp", type=float, default=0.0, metavar="STRENGTH",
                         help="pull fine-tuned weights back towards the pretrained ones (L2-SP; default 0 = off)")
     parser.add_argument("--workers", type=int, default=1, help="processes: 2 runs the two folds in parallel")

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Time-shift augmentation of fine-tuning, in composite steps (``finetune --time-shift``; 0 = off).
-DEFAULT_TIME_SHIFT = 0
+#: Time-shift augmentation of fine-tuning, in composite steps (``finetune --time-shift``; 0 = off). With
+#: the default 13 steps over a season, 4 steps are about 6 weeks; chosen on the An Giang learning curve
+#: (docs/finetuning.md), whose two rice sites are about 5 steps apart.
+DEFAULT_TIME_SHIFT = 4
 
 
 def shift_time(x: np.ndarray, shifts: np.ndarray) -> np.ndarray:

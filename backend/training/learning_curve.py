@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from backend.timeseries import select_pols
+from backend.training.augment import DEFAULT_TIME_SHIFT
 from backend.training.patches import IGNORE
 
 METHODS = ("RF", "RI", "FT", "FTE")
@@ -42,7 +43,7 @@ class CurveConfig:
     batch: int = 8
     lr: float = 1e-3
     val_share: float = 0.2
-    time_shift: int = 0
+    time_shift: int = DEFAULT_TIME_SHIFT
     l2sp: float = 0.0
     rf_trees: int = 300
 
