@@ -3,7 +3,7 @@
 Flips and 90° rotations keep radar geometry plausible at field scale; speckle re-noising multiplies
 linear intensity by a gamma variate (mean 1), which is what extra or fewer looks do; a small dB gain
 offset per polarization mimics calibration and incidence differences between scenes. A time shift
-(off by default) moves each sample's series by a few composite steps, the vacated steps becoming "no
+(used by fine-tuning, off in pretraining) moves each sample's series by a few composite steps, the vacated steps becoming "no
 data" (NaN): fields sown a few weeks earlier or later than the labelled ones, so that a model fine-tuned
 on one site's calendar does not learn that calendar's dates as the sign of rice.
 """
