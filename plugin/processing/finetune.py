@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import (QgsProcessing, QgsProcessingContext, QgsProcessingOutputFolder, QgsProcessingOutputNumber,
-                       QgsProcessingOutputString, QgsProcessingParameterEnum, QgsProcessingParameterField,
-                       QgsProcessingParameterFile, QgsProcessingParameterMultipleLayers,
+                       QgsProcessingOutputString, QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
+                       QgsProcessingParameterField, QgsProcessingParameterFile, QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterNumber, QgsProcessingParameterString,
                        QgsProcessingParameterVectorLayer)
 
@@ -56,6 +56,11 @@ class FineTuneAlgorithm(BackendAlgorithm):
         self.addParameter(QgsProcessingParameterEnum("MODE", tr("Mode"), MODES, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber("EPOCHS", tr("Epochs"), defaultValue=20, minValue=1,
                                                        maxValue=1000))
+        time_shift = QgsProcessingParameterNumber(
+            "TIME_SHIFT", tr("Time shift augmentation, composite steps (empty: the backend's default; 0: off)"),
+            optional=True, minValue=0, maxValue=12)
+        time_shift.setFlags(time_shift.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(time_shift)
         self.addParameter(QgsProcessingParameterString("NAME", tr("New model name")))
         self.addParameter(QgsProcessingParameterFile(
             "OUTPUT_FOLDER", tr("Parent folder for the new model (empty: your models folder)"),
@@ -101,6 +106,8 @@ class FineTuneAlgorithm(BackendAlgorithm):
                 "--mode", MODES[self.parameterAsEnum(parameters, "MODE", context)],
                 "--epochs", self.parameterAsInt(parameters, "EPOCHS", context),
                 "--name", self.parameterAsString(parameters, "NAME", context).strip()]
+        if parameters.get("TIME_SHIFT") not in (None, ""):
+            args += ["--time-shift", self.parameterAsInt(parameters, "TIME_SHIFT", context)]
         start, end = (self.parameterAsString(parameters, n, context).strip() for n in ("SEASON_START", "SEASON_END"))
         if start and end:
             args += ["--season", start, end]

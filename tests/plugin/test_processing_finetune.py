@@ -36,12 +36,13 @@ def finetune_parameters(scene: Path, base: Path, out: Path, **extra) -> dict:
 
 def test_finetune_makes_a_model_that_maprice_uses(provider, scene, tiny_model, tmp_path):  # noqa: F811
     feedback = LogFeedback()
-    results = processing.run("s1ricemapper:finetune", finetune_parameters(scene, tiny_model, tmp_path),
+    results = processing.run("s1ricemapper:finetune", finetune_parameters(scene, tiny_model, tmp_path, TIME_SHIFT=2),
                              feedback=feedback)
     folder = Path(results["MODEL_FOLDER"])
     assert folder == tmp_path / "local-rice" and results["MODEL_NAME"] == "local-rice"
     card = json.loads((folder / "card.json").read_text())
     assert card["base_model"] == "tiny-unet"
+    assert card["training"]["time_shift"] == 2  # the advanced parameter reached the backend
     assert results["VAL_F1"] is not None and 0.0 <= results["VAL_F1"] <= 1.0
     assert any(info.startswith("epoch: epoch 1") for info in feedback.infos), feedback.infos
     processing.run("s1ricemapper:maprice", map_parameters(scene, folder, tmp_path / "map", WITH_HEATMAP=False))
