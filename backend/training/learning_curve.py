@@ -55,6 +55,7 @@ class Prepared:
     x: np.ndarray  # (N, T, C, 32, 32) dB in the model's polarization order
     y: np.ndarray  # (N, 32, 32) labels at the centre 2 x 2, 255 elsewhere
     features: np.ndarray  # (N, F) Random Forest features
+    series: np.ndarray  # (N, T, 2, 10, 10) [VV, VH] composites, for time-shifted Random Forest features
     label: np.ndarray
     site: np.ndarray
     crop: slice
@@ -111,15 +112,27 @@ def prepare(cubes: dict[str, np.ndarray], base_model: str | None, log: Callable[
     y = np.full((len(x),) + padded.shape[-2:], IGNORE, np.uint8)
     centre = crop.start + x.shape[-1] // 2
     y[:, centre - 1:centre + 1, centre - 1:centre + 1] = cubes["label"][:, None, None]
-    return Prepared(padded.astype(np.float32), y, centre_features(x), cubes["label"].astype(int),
+    return Prepared(padded.astype(np.float32), y, centre_features(x), x, cubes["label"].astype(int),
                     cubes["site"].astype(int), crop, base, card["name"])
 
 
-def _forest(data: Prepared, train: np.ndarray, test: np.ndarray, seed: int, trees: int) -> np.ndarray:
+def _forest(data: Prepared, train: np.ndarray, test: np.ndarray, seed: int, trees: int,
+            time_shift: int = 0) -> np.ndarray:
+    """Random Forest predictions; with ``time_shift`` it also trains on every shifted copy of its points
+    (shifts -K..K, vacated steps missing), the augmentation the networks get."""
     from sklearn.ensemble import RandomForestClassifier
 
+    from backend.benchmarks.angiang import centre_features
+    from backend.training.augment import shift_time
+
+    features, labels = data.features[train], data.label[train]
+    if time_shift > 0:
+        shifts = [k for k in range(-time_shift, time_shift + 1) if k]
+        features = np.concatenate([features] + [
+            centre_features(shift_time(data.series[train], np.full(len(train), k))) for k in shifts])
+        labels = np.tile(labels, len(shifts) + 1)
     forest = RandomForestClassifier(n_estimators=trees, random_state=seed, n_jobs=1)
-    forest.fit(data.features[train], data.label[train])
+    forest.fit(features, labels)
     return forest.predict(data.features[test]) == 1
 
 
@@ -170,7 +183,7 @@ def run_fold(data: Prepared, fold: int, cfg: CurveConfig, threads: int = 1) -> l
                 t0 = time.monotonic()
                 best_epoch = None
                 if method == "RF":
-                    pred = _forest(data, chosen, test, seed, cfg.rf_trees)
+                    pred = _forest(data, chosen, test, seed, cfg.rf_trees, cfg.time_shift)
                 else:
                     pred, best_epoch = _network(data, method, chosen, test, seed, cfg)
                 runs.append({"method": method, "n": n or "all", "n_points": int(len(chosen)), "seed": seed,

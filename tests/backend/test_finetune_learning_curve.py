@@ -41,3 +41,28 @@ def test_curve_predicts_every_held_out_point_once(tmp_path):
     assert {r["fold"] for r in result["runs"]} == {0, 1}
     assert all(r["n_points"] == 8 for r in result["runs"])
     assert "| FTE |" in markdown_table(result)
+
+
+def _dip_series(n: int, dip_step: int, rice: bool, rng: np.random.Generator) -> np.ndarray:
+    """(n, 13, 2, 10, 10) [VV, VH] dB: rice floods (VH -24 dB) at ``dip_step``, everything else about -15."""
+    x = np.full((n, 13, 2, 10, 10), -15.0, np.float32) + rng.normal(0, 0.5, (n, 13, 2, 1, 1)).astype(np.float32)
+    if rice:
+        x[:, dip_step, 1] = -24.0
+    return x
+
+
+def test_time_shifted_forest_copies_recognise_another_calendar():
+    from backend.benchmarks.angiang import centre_features
+    from backend.training.learning_curve import Prepared, _forest
+
+    rng = np.random.default_rng(0)
+    series = np.concatenate([_dip_series(20, 4, True, rng), _dip_series(20, 4, False, rng),  # training site
+                             _dip_series(20, 8, True, rng), _dip_series(20, 8, False, rng)])  # other calendar
+    label = np.array([1] * 20 + [0] * 20 + [1] * 20 + [0] * 20)
+    data = Prepared(x=np.zeros(1), y=np.zeros(1), features=centre_features(series), series=series, label=label,
+                    site=np.zeros(80, int), crop=slice(0, 10), base=None, base_name="none")
+    train, test = np.arange(40), np.arange(40, 80)
+    plain = _forest(data, train, test, seed=0, trees=50)
+    shifted = _forest(data, train, test, seed=0, trees=50, time_shift=4)
+    assert plain[:20].mean() < 0.5  # the flood four steps later is not what the plain forest learned
+    assert shifted[:20].mean() >= 0.9 and shifted[20:].mean() <= 0.1  # found, without calling the rest rice
