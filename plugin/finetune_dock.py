@@ -152,6 +152,8 @@ class FineTuneDock(QDockWidget, FORM):
                 "--epochs", str(self.epochsSpin.value()), "--patch", str(self.patchSpin.value()), "--name", name]
         if self.baseModel.currentData():
             args += ["--base-model", self.baseModel.currentData()]
+        if self.timeShiftSpin.value() >= 0:  # -1 shows "default": the backend decides
+            args += ["--time-shift", str(self.timeShiftSpin.value())]
         return args
 
     def _reset_chart(self) -> None:

@@ -1,5 +1,7 @@
 """Fine-tune panel: a polygon label layer becomes a new model that the Map rice dialog can select."""
 
+import json
+
 import pytest
 from conftest import plugin_package, wait_until
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
@@ -45,10 +47,14 @@ def test_finetune_from_polygons_yields_selectable_model(qgis_iface, qgis_new_pro
     dock.epochsSpin.setValue(2)
     dock.patchSpin.setValue(32)
     dock.modelName.setText("plugin-test-fte")
+    assert dock.timeShiftSpin.text() == "default" and "--time-shift" not in dock.build_args()
+    dock.timeShiftSpin.setValue(3)
     dock.start()
     assert dock.is_running()
     assert wait_until(lambda: not dock.is_running(), 180), dock.statusLabel.text()
     assert dock.last_model == "plugin-test-fte", dock.statusLabel.text()
+    card = json.loads((user_models / "plugin-test-fte" / "card.json").read_text())
+    assert card["training"]["time_shift"] == 3  # the panel's setting reached the backend
     loss_points = dock.chart.series[0].points
     assert [x for x, _ in loss_points] == [1.0, 2.0]
     dock.resize(380, 720)
