@@ -82,6 +82,12 @@ class DetailsDialog(QDialog):
         layout.addWidget(buttons)
 
 
+def warn(iface, status_label, message: str) -> None:
+    """A problem the user can fix: shown in the panel's status line and in the message bar."""
+    status_label.setText(message)
+    iface.messageBar().pushWarning(TITLE, message)
+
+
 def push_error(iface, message: str, details: str = "") -> QWidget:
     """Show ``message`` in the message bar with a Details button; log the report too."""
     report = diagnostics_report(details)

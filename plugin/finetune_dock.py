@@ -16,7 +16,7 @@ from qgis.PyQt.QtWidgets import QDockWidget, QVBoxLayout, QWidget
 
 from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
 from .charts import LineChart, Series, integer_ticks
-from .diagnostics import TITLE, guarded, push_failure, tr
+from .diagnostics import TITLE, guarded, push_failure, tr, warn
 from .layer_inputs import InputProblem, preselect_by_name, raster_file_for, vector_file_for
 from .model_cards import ModelCard, cards_from_result
 
@@ -107,15 +107,12 @@ class FineTuneDock(QDockWidget, FORM):
     @guarded
     def start(self) -> None:
         if self.is_running():
-            message = tr("A fine-tuning run is already going; wait for it or press Cancel.")
-            self.statusLabel.setText(message)
-            self.iface.messageBar().pushWarning(TITLE, message)
+            warn(self.iface, self.statusLabel, tr("A fine-tuning run is already going; wait for it or press Cancel."))
             return
         try:
             args = self.build_args()
         except InputProblem as problem:
-            self.statusLabel.setText(str(problem))
-            self.iface.messageBar().pushWarning(TITLE, str(problem))
+            warn(self.iface, self.statusLabel, str(problem))
             return
         self._reset_chart()
         self.run = self.client.run("finetune", args)

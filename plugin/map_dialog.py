@@ -16,7 +16,7 @@ from qgis.PyQt.QtCore import QDate, Qt
 from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QWidget
 
 from .backend_client import BackendClient, BackendFailure
-from .diagnostics import TITLE, gpu_summary, guarded, push_failure, remember_backend_versions, tr
+from .diagnostics import TITLE, gpu_summary, guarded, push_failure, remember_backend_versions, tr, warn
 from .layer_inputs import (InputProblem, check_output_folder, preselect_by_name, raster_file_for, swap_warning,
                            vector_file_for)
 from .map_job import MapJob, MapRequest
@@ -172,8 +172,7 @@ class MapRiceDialog(QDialog, FORM):
         warning = swap_warning(vv_layer, vh_layer)
         if warning:
             self.infoText.appendPlainText("⚠ " + warning)
-            self.statusLabel.setText(warning)
-            self.iface.messageBar().pushWarning(TITLE, warning)
+            warn(self.iface, self.statusLabel, warning)
 
     def _input_layer(self, pol: str) -> QgsRasterLayer | None:
         """A layer to sample levels from: the project layer, or the first chosen file."""
@@ -295,15 +294,12 @@ class MapRiceDialog(QDialog, FORM):
     @guarded
     def start_run(self) -> None:
         if self.is_running():
-            message = tr("A rice map is already being computed; wait for it or press Cancel.")
-            self.iface.messageBar().pushWarning(TITLE, message)
-            self.statusLabel.setText(message)
+            warn(self.iface, self.statusLabel, tr("A rice map is already being computed; wait for it or press Cancel."))
             return
         try:
             request = self.build_request()
         except InputProblem as problem:
-            self.statusLabel.setText(str(problem))
-            self.iface.messageBar().pushWarning(TITLE, str(problem))
+            warn(self.iface, self.statusLabel, str(problem))
             return
         set_value("last_output_dir", self.outputFolder.filePath())
         self.job = MapJob(self.client, request, parent=self)
