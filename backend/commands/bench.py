@@ -238,15 +238,18 @@ def _measure_memory_only(model_name: str, args: argparse.Namespace, reporter: Re
     reporter.stage("bench", 1, "peak memory")
     memory = _memory(model_name, args, reporter)
     reporter.advance(1, "peak memory")
-    peaks = {m["size"]: m["peak_rss_mb"] for m in memory if m.get("exit_code") == 0 and not m.get("heatmap")}
     return {"model": {"name": model_name}, "machine": _machine(threads), "tile": TILE, "overlap": DEFAULT_OVERLAP,
-            "memory": memory, "targets": {"peak_rss_10k_mb<=1536": peaks.get(10240)}}
+            "memory": memory, "targets": {"peak_rss_10k_mb<=1536": _map_peaks(memory).get(10240)}}
+
+
+def _map_peaks(memory: list[dict]) -> dict[int, float]:
+    """Peak RSS per scene size of the successful runs without heat map (the ones the target is about)."""
+    return {m["size"]: m["peak_rss_mb"] for m in memory if m.get("exit_code") == 0 and not m.get("heatmap")}
 
 
 def _targets(result: dict) -> dict:
     """The issue's targets next to what was measured (None where not measured)."""
-    memory = {m["size"]: m["peak_rss_mb"] for m in result.get("memory", []) if m.get("exit_code") == 0
-              and not m.get("heatmap")}
+    memory = _map_peaks(result.get("memory", []))
     change = result["int8"]["f1_change"]
     return {
         "onnx_fp32_over_pytorch>=2": result["ratios"]["onnx_fp32_over_pytorch"],
