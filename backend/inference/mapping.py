@@ -15,7 +15,8 @@ from backend.atomic import AtomicOutputs
 from backend.errors import UserError
 from backend.evaluation.area import pixel_area_m2
 from backend.inference.geotiff import disk_full_error
-from backend.inference.loader import LoadedModel
+from backend.inference.engines import TORCH_HINT
+from backend.inference.loader import BASELINE_ARCHS, LoadedModel
 from backend.inference.outputs import MapWriter
 from backend.inference.pipeline import stream_scene
 from backend.inference.tiling import TileGrid, Window
@@ -128,7 +129,10 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
     grid = TileGrid.for_scene(reader.grid.height, reader.grid.width, options.tile, options.overlap,
                               model.size_multiple)
     source = SeriesSource(reader, model.pols, season, model.steps, options.as_of)
-    with_heatmap = options.heatmap and model.engine.heatmap is not None
+    with_heatmap = options.heatmap and model.engine.predict_with_heatmap is not None
+    if options.heatmap and not with_heatmap:
+        reporter.log(f"no heat map: model {model.name!r} ({model.engine.name}) cannot give one here"
+                     + ("" if model.card["arch"] in BASELINE_ARCHS else f" without PyTorch ({TORCH_HINT})"))
     start = time.perf_counter()
     try:
         with AtomicOutputs(out_dir, overwrite) as outputs:
@@ -184,8 +188,7 @@ def _run_record(reader: Any, model: LoadedModel, options: MapOptions, grid: Tile
                    "polarizations": model.pols, "dates_used": {p: len(reader.dates[p]) for p in model.pols}},
         "season": [season[0].isoformat(), season[1].isoformat()],
         "as_of": options.as_of.isoformat() if options.as_of else None,
-        "heatmap": "Grad-CAM of the rice class on the bottleneck features, per-tile max-normalised to [0, 1]"
-                   if with_heatmap else None,
+        "heatmap": model.engine.info.get("heatmap") if with_heatmap else None,
         "outputs": {name: str(Path(out_dir) / name) for name in outputs + ["run.json"]},
         "versions": _versions(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

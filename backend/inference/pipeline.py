@@ -90,16 +90,17 @@ def _run_batch(engine: Engine, tiles: list[tuple[np.ndarray, np.ndarray]], thres
     todo = [i for i, (_, valid) in enumerate(tiles) if valid.any()]
     if todo:
         x = np.stack([tiles[i][0] for i in todo]).astype(np.float32, copy=False)
-        prob[todo] = engine.predict(x)
         if heat is not None:
-            heat[todo] = engine.heatmap(x, threshold)
+            prob[todo], heat[todo] = engine.predict_with_heatmap(x, threshold)
+        else:
+            prob[todo] = engine.predict(x)
     return prob, heat, len(todo)
 
 
 def stream_scene(source: WindowSource, engine: Engine, grid: TileGrid, sink: BlendedSink, reporter: Reporter,
                  batch: int = 1, threshold: float = 0.5, with_heatmap: bool = True) -> StreamStats:
     """Tile, infer, blend and hand finished rows to ``sink``; one progress step (and cancel check) per tile."""
-    with_heatmap = with_heatmap and engine.heatmap is not None
+    with_heatmap = with_heatmap and engine.predict_with_heatmap is not None
     channels = 3 if with_heatmap else 2  # probability, valid[, heatmap]
     blender = StripBlender(grid.height, grid.width, grid.tile, channels)
     weight = blend_window(grid.tile, grid.overlap)
