@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from backend.contract import param_token
 from backend.errors import UserError
 from backend.modelstore.onnx_io import HEATMAP_NAME, INPUT_NAME, OUTPUT_NAME, THRESHOLD_NAME
 
@@ -27,7 +28,7 @@ from backend.modelstore.onnx_io import HEATMAP_NAME, INPUT_NAME, OUTPUT_NAME, TH
 TORCH_EXTRA = "gpu"
 TORCH_HINT = (f"PyTorch is not installed in the backend environment; install the backend's '{TORCH_EXTRA}' "
               "extra (GUI: Settings -> install the GPU / PyTorch part; or pip install torch into the backend "
-              "environment), or use --engine onnx")
+              f"environment), or use {param_token('engine')} onnx")
 
 GRAPH_CAM = ("Grad-CAM of the rice class at the input of the last decoder block (gradient in closed form, "
              "forward-only), per-tile max-normalised to [0, 1]")
@@ -80,7 +81,7 @@ def require_torch(what: str) -> None:
         UserError: PyTorch is not importable.
     """
     if not torch_available():
-        raise UserError(f"{what} needs PyTorch: {TORCH_HINT}")
+        raise UserError(f"{what} needs PyTorch: {TORCH_HINT}", param="engine")
 
 
 def torch_engine(net: Any, device: str, threads: int) -> Engine:
@@ -168,13 +169,16 @@ def resolve_engine(engine: str, device: str) -> tuple[str, str]:
                                                   or not torch_available()):
         return "onnx", "cpu"
     if engine == "onnx":
-        raise UserError("--engine onnx runs on the CPU only; use --engine torch for --device cuda")
-    require_torch(f"--engine {engine} --device {device}" if device == "cuda" else f"--engine {engine}")
+        raise UserError(f"{param_token('engine')} onnx runs on the CPU only; use {param_token('engine')} torch for "
+                        f"{param_token('device')} cuda", param="engine")
+    engine_flag, device_flag = param_token("engine"), param_token("device")
+    require_torch(f"{engine_flag} {engine} {device_flag} cuda" if device == "cuda" else f"{engine_flag} {engine}")
     import torch
 
     cuda = torch.cuda.is_available()
     if device == "cuda" and not cuda:
-        raise UserError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu or auto")
+        raise UserError(f"{param_token('device')} cuda: no CUDA GPU is visible to PyTorch; use "
+                        f"{param_token('device')} cpu or auto", param="device")
     if engine == "auto":
         engine = "torch" if (cuda and device != "cpu") else "onnx"
     if engine == "onnx":

@@ -32,7 +32,8 @@ VERB = Verb(
                maximum=64, group="mapping", advanced=True),
         Option("threads", "int", "CPU threads", "CPU threads (default: physical cores)", minimum=1,
                maximum=256, group="mapping", advanced=True),
-        Option("heatmap", "bool", "Write the heat map", "write heatmap.tif (Grad-CAM costs a backward pass)",
+        Option("heatmap", "bool", "Write the heat map", "write heatmap.tif (forward-only Grad-CAM inside the "
+               "ONNX graph: about 1.1x the time of the map alone)",
                default=True, flag="--no-heatmap", group="mapping"),
         OUT_OPTION,
         OVERWRITE_OPTION,
