@@ -34,6 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--quick: the first two)")
     parser.add_argument("--tile-sizes", type=int, nargs="+", default=[128, 256, 512],
                         help="tile sizes for the tile-size dependence check (default 128 256 512)")
+    parser.add_argument("--deepness", action="store_true",
+                        help="also compare our default `map` with Deepness's engine on the same model and scene "
+                             "(interleaved rounds; skipped with a message when Deepness cannot be fetched)")
+    parser.add_argument("--deepness-only", action="store_true", help="only the Deepness comparison")
+    parser.add_argument("--deepness-repo", metavar="URL|PATH",
+                        help="git repository with Deepness's pinned commit (default: its public repository)")
+    parser.add_argument("--deepness-sizes", type=int, nargs="+", default=[512, 1024], metavar="PX",
+                        help="synthetic Mekong scene sides for the Deepness comparison (default 512 1024)")
+    parser.add_argument("--deepness-rounds", type=int, default=3, help="interleaved rounds per scene (default 3)")
 
 
 def _machine(threads: int) -> dict:
@@ -58,7 +67,15 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
         raise UserError(f"--scene-sizes {min(args.scene_sizes)}: a scene side must be at least 64 px")
     with AtomicOutputs(args.out, overwrite=True) as outputs:
         bench_json = outputs.path("bench.json")
-        result = _measure_memory_only(model, args, reporter) if args.memory_only else _measure(model, args, reporter)
+        if args.deepness_only:
+            result = {"model": {"name": model}, "deepness": _deepness(model, args, reporter)}
+        elif args.memory_only:
+            result = _measure_memory_only(model, args, reporter)
+        else:
+            result = _measure(model, args, reporter)
+            if args.deepness:
+                result["deepness"] = _deepness(model, args, reporter)
+                result["targets"]["deepness_speed_ratio>=1.5"] = _deepness_ratio(result["deepness"])
         bench_json.write_text(json.dumps(result, indent=2))
         outputs.commit()
     return result
@@ -167,6 +184,37 @@ def _measure(model_name: str, args: argparse.Namespace, reporter: Reporter) -> d
     result["memory"] = [] if args.skip_memory else _memory(model_name, args, reporter)
     result["targets"] = _targets(result)
     return result
+
+
+def _deepness(model_name: str, args: argparse.Namespace, reporter: Reporter) -> dict:
+    """Our default `map` against Deepness's engine on synthetic Mekong scenes (see backend.inference.deepness)."""
+    import datetime as dt
+    import os
+
+    from backend.inference.deepness import compare
+    from backend.synthetic import generate_scene
+    from backend.synthetic.writer import write_scene
+
+    season = (dt.date(2022, 4, 1), dt.date(2022, 8, 31))
+    scenes = []
+    with tempfile.TemporaryDirectory(dir=args.out) as tmp:
+        for size in args.deepness_sizes:
+            folder = Path(tmp) / f"mekong{size}"
+            reporter.log(f"deepness: synthetic Mekong {size}² scene, {args.deepness_rounds} interleaved rounds")
+            write_scene(generate_scene("mekong", size, 1), folder, "a", units="linear", reporter=Reporter("none"))
+            scene = compare(folder, model_name, season, args.deepness_rounds, Path(tmp) / f"work{size}",
+                            repo=args.deepness_repo)
+            scenes.append({"size": size, "season": [d.isoformat() for d in season], **scene})
+            if "skipped" in scene:
+                reporter.log(f"deepness comparison skipped: {scene['skipped']}")
+                break
+    return {"scenes": scenes, "cpu_count": os.cpu_count()}
+
+
+def _deepness_ratio(deepness: dict) -> float | None:
+    """The median wall-time ratio (Deepness / ours) of the largest compared scene."""
+    done = [s for s in deepness.get("scenes", []) if "speed_ratio_wall" in s]
+    return done[-1]["speed_ratio_wall"]["median"] if done else None
 
 
 def _ratio(a: dict, b: dict) -> float | None:
