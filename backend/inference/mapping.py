@@ -19,12 +19,14 @@ from backend.inference.engines import TORCH_HINT
 from backend.inference.loader import BASELINE_ARCHS, LoadedModel
 from backend.inference.outputs import MapWriter
 from backend.inference.pipeline import stream_scene
-from backend.inference.tiling import TileGrid, Window
+from backend.inference.tiling import MAX_TILE, TileGrid, Window, axis_origins, check_tile
 from backend.progress import Reporter
 from backend.contract.verbs.map import VERB as MAP_VERB
 
 DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
 DEFAULT_OVERLAP = MAP_VERB.default("overlap")
+#: A tile may grow by up to this fraction when that covers the scene with fewer model pixels.
+TILE_GROWTH = 0.125
 
 
 @dataclass
@@ -58,6 +60,31 @@ class SeriesSource:
             cubes.append(cube)
             counts.append(count > 0)
         return np.stack(cubes, axis=1), np.logical_and.reduce(counts)
+
+
+def fitted_tile(height: int, width: int, tile: int, overlap: int, multiple: int) -> int:
+    """The tile in ``[tile, tile * (1 + TILE_GROWTH)]`` that covers the scene with the fewest model pixels.
+
+    Tiles, overlaps and the reflect-padded halo make the model see more pixels than the scene has: a
+    512² scene needs 9 tiles of 256² (2.25 x its pixels) but only 4 of 288² (1.27 x). Growing (never
+    shrinking) the tile keeps the blending and tile-size dependence at least as good as the requested
+    tile's (docs/mapping.md), and the cap bounds the memory per tile (+27 % at most).
+
+    Args:
+        height, width: scene size in pixels.
+        tile: the requested tile (already a valid size for the model).
+        overlap: the overlap between tiles.
+        multiple: the model's size multiple (every candidate is a multiple of it).
+
+    Returns:
+        The tile to use; ``tile`` itself when no larger one needs fewer pixels.
+    """
+    cap = min(MAX_TILE, int(tile * (1 + TILE_GROWTH)) // multiple * multiple)
+
+    def pixels(size: int) -> int:
+        return len(axis_origins(height, size, overlap)) * len(axis_origins(width, size, overlap)) * size * size
+
+    return min(range(tile, max(cap, tile) + 1, multiple), key=lambda size: (pixels(size), size))
 
 
 def check_dates_match(reader: Any, pols: list[str]) -> None:
@@ -127,8 +154,10 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
     season = resolve_season(reader, model, options.season, options.as_of)
     if options.batch < 1:
         raise UserError(f"--batch {options.batch}: give at least 1 tile per run")
-    grid = TileGrid.for_scene(reader.grid.height, reader.grid.width, options.tile, options.overlap,
-                              model.size_multiple)
+    height, width = reader.grid.height, reader.grid.width
+    check_tile(options.tile, options.overlap, model.size_multiple)  # errors name the tile the user gave
+    tile = fitted_tile(height, width, options.tile, options.overlap, model.size_multiple)
+    grid = TileGrid.for_scene(height, width, tile, options.overlap, model.size_multiple)
     source = SeriesSource(reader, model.pols, season, model.steps, options.as_of)
     with_heatmap = options.heatmap and model.engine.predict_with_heatmap is not None
     if options.heatmap and not with_heatmap:
