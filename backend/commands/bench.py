@@ -255,8 +255,8 @@ def _cuda(net, batch) -> dict:
 def _memory(model_name: str, args: argparse.Namespace, reporter: Reporter) -> list[dict]:
     """Peak memory of `map` (ONNX engine, default tile/overlap) on generated scenes with 13 dates.
 
-    The scene-size series runs without the heat map, whose Grad-CAM costs a PyTorch pass per tile and would
-    make the 10k² run last hours on a laptop; one extra 1k² run includes it, to show its (constant) cost.
+    The scene-size series runs without the heat map (the memory target is about the map); one extra 1k²
+    run includes it, to show its cost.
     """
     from backend.inference.bigscene import bench_dates, measure_map_run, write_bench_scene
 

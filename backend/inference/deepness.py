@@ -271,15 +271,16 @@ def compare(scene: Path, model_name: str, season: tuple, rounds: int, work: Path
     season_args = ["--season", season[0].isoformat(), season[1].isoformat()]
     records = []
     for index in range(rounds):
-        order = ("deepness", "ours") if index % 2 else ("ours", "deepness")
+        order = ("deepness", "ours_no_heatmap", "ours") if index % 2 else ("ours", "ours_no_heatmap", "deepness")
         record = {"round": index + 1, "order": list(order), "load_average": [round(v, 2) for v in os.getloadavg()]}
         for side in order:
-            if side == "ours":
-                ours = measure_map_run(scene / "VV.tif", scene / "VH.tif", work / "ours", model_name,
-                                       season_args, timeout=timeout)
+            if side.startswith("ours"):
+                extra = season_args + (["--no-heatmap"] if side == "ours_no_heatmap" else [])
+                ours = measure_map_run(scene / "VV.tif", scene / "VH.tif", work / side, model_name, extra,
+                                       timeout=timeout)
                 if ours["exit_code"] == 0:
-                    ours["map_seconds"] = json.loads((work / "ours" / "run.json").read_text())["seconds"]
-                record["ours"] = ours
+                    ours["map_seconds"] = json.loads((work / side / "run.json").read_text())["seconds"]
+                record[side] = ours
             else:
                 record["deepness"] = run_deepness(python, source, composite, wrapper, work / "deepness.npy", tile,
                                                   overlap, threshold, timeout)
@@ -291,9 +292,10 @@ def _summary(records: list[dict], scene: Path, work: Path, card: dict, tile: int
     """Ratios, F1 and seam statistics of the rounds (the outputs of the last round are scored)."""
     import rasterio
 
-    ok = [r for r in records if r["ours"]["exit_code"] == 0 and r["deepness"]["exit_code"] == 0]
+    ok = [r for r in records if all(r[side]["exit_code"] == 0 for side in ("ours", "ours_no_heatmap", "deepness"))]
     wall = [r["deepness"]["seconds"] / r["ours"]["seconds"] for r in ok]
     engine = [r["deepness"]["engine_seconds"] / r["ours"]["map_seconds"] for r in ok]
+    heat = [r["ours"]["map_seconds"] / r["ours_no_heatmap"]["map_seconds"] for r in ok]
     with rasterio.open(scene / "truth.tif") as ds:
         truth = ds.read(1)
     result: dict = {"deepness_commit": DEEPNESS_COMMIT, "model": card["name"], "scene": str(scene),
@@ -311,6 +313,9 @@ def _summary(records: list[dict], scene: Path, work: Path, card: dict, tile: int
                              "per_round": [round(v, 3) for v in wall]},
         "speed_ratio_engine": {"min": round(min(engine), 3), "median": round(statistics.median(engine), 3),
                                "per_round": [round(v, 3) for v in engine]},
+        "heatmap_cost": {"min": round(min(heat), 3), "median": round(statistics.median(heat), 3),
+                         "per_round": [round(v, 3) for v in heat],
+                         "note": "our map seconds with the heat map / without it, same round"},
         "f1": {"ours": f1_of(ours, truth), "deepness": f1_of(theirs, truth)},
         "seam_excess": {
             "ours": seam_excess(ours, our_borders(h, run["tile"], run["overlap"]),

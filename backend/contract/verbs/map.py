@@ -24,7 +24,8 @@ VERB = Verb(
                "the CPU", default="auto", choices=("auto", "onnx", "torch"), group="mapping", advanced=True),
         Option("device", "choice", "Device", "where the model runs", default="auto",
                choices=("auto", "cpu", "cuda"), group="mapping", advanced=True),
-        Option("tile", "int", "Tile size (pixels)", "tile size in pixels", default=DEFAULT_TILE, minimum=16,
+        Option("tile", "int", "Tile size (pixels)", "tile size in pixels (the tile used may grow by up "
+               "to 1/8 when that covers the scene with fewer model pixels)", default=DEFAULT_TILE, minimum=16,
                maximum=8192, group="mapping", advanced=True),
         Option("overlap", "int", "Tile overlap (pixels)", "overlap between tiles in pixels; less than half "
                "the tile", default=DEFAULT_OVERLAP, minimum=0, maximum=4095, group="mapping", advanced=True),
