@@ -6,9 +6,14 @@ import datetime as dt
 
 import pytest
 from rasterio.transform import from_origin
-
 from test_map_fixtures import (  # env and model are module-scoped fixtures
-    env, model, DATES, final_names, map_args, run_backend, scene, write_series)
+    DATES,
+    final_names,
+    map_args,
+    run_backend,
+    scene,
+    write_series,
+)
 
 
 @pytest.mark.parametrize("case", ["season", "dates", "grid", "tile", "nodata"])
