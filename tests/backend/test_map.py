@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import rasterio
 from test_map_fixtures import (  # env and model are module-scoped fixtures
+    env,  # noqa: F401 (fixture)
+    model,  # noqa: F401 (fixture)
     REPO,
     SEASON,
     TRANSFORM,
