@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import rasterio
 from test_map_fixtures import (  # env and model are module-scoped fixtures
-    env,  # noqa: F401 (fixture)
-    model,  # noqa: F401 (fixture)
     REPO,
     SEASON,
     TRANSFORM,
+    env,  # noqa: F401 (fixture)
     final_names,
     map_args,
+    model,  # noqa: F401 (fixture)
     run_backend,
     scene,
 )

@@ -7,11 +7,11 @@ import datetime as dt
 import pytest
 from rasterio.transform import from_origin
 from test_map_fixtures import (  # env and model are module-scoped fixtures
-    env,  # noqa: F401 (fixture)
-    model,  # noqa: F401 (fixture)
     DATES,
+    env,  # noqa: F401 (fixture)
     final_names,
     map_args,
+    model,  # noqa: F401 (fixture)
     run_backend,
     scene,
     write_series,
