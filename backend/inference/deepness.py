@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from backend.contract.verbs.map import VERB as MAP_VERB
+from backend.contract.verbs.synth import VERB as SYNTH_VERB
 from backend.inference.bigscene import REPO, measure_map_run
 from backend.inference.tiling import axis_origins
 
@@ -279,7 +281,7 @@ def compare(scene: Path, model_name: str, season: tuple, rounds: int, work: Path
                 ours = measure_map_run(scene / "VV.tif", scene / "VH.tif", work / side, model_name, extra,
                                        timeout=timeout)
                 if ours["exit_code"] == 0:
-                    ours["map_seconds"] = json.loads((work / side / "run.json").read_text())["seconds"]
+                    ours["map_seconds"] = json.loads((work / side / MAP_VERB.output("run")).read_text())["seconds"]
                 record[side] = ours
             else:
                 record["deepness"] = run_deepness(python, source, composite, wrapper, work / "deepness.npy", tile,
@@ -296,18 +298,18 @@ def _summary(records: list[dict], scene: Path, work: Path, card: dict, tile: int
     wall = [r["deepness"]["seconds"] / r["ours"]["seconds"] for r in ok]
     engine = [r["deepness"]["engine_seconds"] / r["ours"]["map_seconds"] for r in ok]
     heat = [r["ours"]["map_seconds"] / r["ours_no_heatmap"]["map_seconds"] for r in ok]
-    with rasterio.open(scene / "truth.tif") as ds:
+    with rasterio.open(scene / SYNTH_VERB.output("truth")) as ds:
         truth = ds.read(1)
     result: dict = {"deepness_commit": DEEPNESS_COMMIT, "model": card["name"], "scene": str(scene),
                     "size": list(truth.shape), "deepness_tile": tile, "deepness_overlap": overlap,
                     "rounds": records}
     if not ok:
         return {**result, "error": "no round where both sides succeeded"}
-    with rasterio.open(work / "ours" / "rice.tif") as ds:
+    with rasterio.open(work / "ours" / MAP_VERB.output("rice")) as ds:
         ours = ds.read(1) == 1
     theirs = np.load(work / "deepness.npy") == RICE_CLASS
     h, w = truth.shape
-    run = json.loads((work / "ours" / "run.json").read_text())
+    run = json.loads((work / "ours" / MAP_VERB.output("run")).read_text())
     result.update({
         "speed_ratio_wall": {"min": round(min(wall), 3), "median": round(statistics.median(wall), 3),
                              "per_round": [round(v, 3) for v in wall]},
