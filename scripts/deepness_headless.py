@@ -37,14 +37,13 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     import numpy as np
-    from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
-
     from deepness.common.channels_mapping import ChannelsMapping, ImageChannelStandaloneBand
     from deepness.common.processing_overlap import ProcessingOverlap, ProcessingOverlapOptions
     from deepness.common.processing_parameters.map_processing_parameters import ProcessedAreaType
     from deepness.common.processing_parameters.segmentation_parameters import SegmentationParameters
     from deepness.processing.map_processor.map_processor_segmentation import MapProcessorSegmentation
     from deepness.processing.models.segmentor import Segmentor
+    from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
 
     app = QgsApplication([b""], False)
     app.initQgis()

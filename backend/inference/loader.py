@@ -10,8 +10,14 @@ from pathlib import Path
 from backend.contract.verbs.models import DEFAULT_POINTER as DEFAULT_FILE
 from backend.contract.verbs.models import default_model_name as default_model_rule
 from backend.errors import UserError
-from backend.inference.engines import (Engine, has_heatmap_output, onnx_engine, resolve_engine, torch_available,
-                                       torch_engine)
+from backend.inference.engines import (
+    Engine,
+    has_heatmap_output,
+    onnx_engine,
+    resolve_engine,
+    torch_available,
+    torch_engine,
+)
 
 WEIGHTS_FILE = "weights.safetensors"
 BASELINE_ARCHS = ("random_forest", "phenology_rules")

@@ -15,8 +15,8 @@ from backend.atomic import AtomicOutputs
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.errors import UserError
 from backend.evaluation.area import pixel_area_m2
-from backend.inference.geotiff import disk_full_error
 from backend.inference.engines import TORCH_HINT
+from backend.inference.geotiff import disk_full_error
 from backend.inference.loader import BASELINE_ARCHS, LoadedModel
 from backend.inference.outputs import MapWriter
 from backend.inference.pipeline import stream_scene
@@ -25,8 +25,11 @@ from backend.progress import Reporter
 
 DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
 DEFAULT_OVERLAP = MAP_VERB.default("overlap")
-#: A tile may grow by up to this fraction when that covers the scene with fewer model pixels.
+#: A tile may grow by up to this fraction when that covers the scene with fewer model pixels ...
 TILE_GROWTH = 0.125
+#: ... but only when that saves at least this share of them: a 288² tile needs about 300 MB more of ONNX
+#: Runtime's arena than a 256² one (measured, docs/mapping.md), worth it for 9 -> 4 tiles, not for 4 %.
+MIN_PIXEL_SAVING = 0.15
 
 
 @dataclass
@@ -68,7 +71,9 @@ def fitted_tile(height: int, width: int, tile: int, overlap: int, multiple: int)
     Tiles, overlaps and the reflect-padded halo make the model see more pixels than the scene has: a
     512² scene needs 9 tiles of 256² (2.25 x its pixels) but only 4 of 288² (1.27 x). Growing (never
     shrinking) the tile keeps the blending and tile-size dependence at least as good as the requested
-    tile's (docs/mapping.md), and the cap bounds the memory per tile (+27 % at most).
+    tile's (docs/mapping.md). A larger tile needs more memory (about 300 MB more at 288² than at 256² for
+    the default model), so it is taken only when it saves at least ``MIN_PIXEL_SAVING`` of the model
+    pixels: small and medium scenes (512²: 9 -> 4 tiles), not a 10k² one (4 %).
 
     Args:
         height, width: scene size in pixels.
@@ -84,7 +89,8 @@ def fitted_tile(height: int, width: int, tile: int, overlap: int, multiple: int)
     def pixels(size: int) -> int:
         return len(axis_origins(height, size, overlap)) * len(axis_origins(width, size, overlap)) * size * size
 
-    return min(range(tile, max(cap, tile) + 1, multiple), key=lambda size: (pixels(size), size))
+    best = min(range(tile, max(cap, tile) + 1, multiple), key=lambda size: (pixels(size), size))
+    return best if pixels(best) <= (1 - MIN_PIXEL_SAVING) * pixels(tile) else tile
 
 
 def check_dates_match(reader: Any, pols: list[str]) -> None:

@@ -37,10 +37,9 @@ def give_input_default(onnx_path: Path, name: str, value: float) -> None:
 
     ONNX Runtime then feeds the default when a caller (another tool, an older engine) passes only ``x``.
     """
+    import numpy as np
     import onnx
     from onnx import numpy_helper
-
-    import numpy as np
 
     model = onnx.load(str(onnx_path))
     if name not in {i.name for i in model.graph.input}:

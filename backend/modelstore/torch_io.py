@@ -14,8 +14,14 @@ from torch import nn
 
 from backend.errors import UserError
 from backend.modelstore.card import COMPOSITE, load_card, new_card
-from backend.modelstore.onnx_io import (HEATMAP_NAME, INPUT_NAME, ONNX_FILE, OUTPUT_NAME, THRESHOLD_NAME,
-                                        give_input_default)
+from backend.modelstore.onnx_io import (
+    HEATMAP_NAME,
+    INPUT_NAME,
+    ONNX_FILE,
+    OUTPUT_NAME,
+    THRESHOLD_NAME,
+    give_input_default,
+)
 from backend.modelstore.paths import resolve
 from backend.modelstore.writer import write_model_folder
 from backend.nets import ARCHITECTURES, build_model

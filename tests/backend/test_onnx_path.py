@@ -14,14 +14,19 @@ import sys
 import numpy as np
 import rasterio
 import torch
+from test_map_fixtures import (  # env and model are module-scoped fixtures
+    REPO,
+    env,  # noqa: F401 (fixture)
+    map_args,
+    model,  # noqa: F401 (fixture)
+    scene,
+)
 
 from backend.inference.engines import onnx_engine, torch_engine
 from backend.modelstore import load_torch, open_onnx
 from backend.nets import build_model
 from backend.nets.blocks import inference_form
 from backend.nets.cam import ProbabilityAndHeatmap, cam_layers
-
-from test_map_fixtures import REPO, env, map_args, model, scene  # env and model are module-scoped fixtures
 
 torch.set_num_threads(1)
 
