@@ -27,9 +27,10 @@ DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
 DEFAULT_OVERLAP = MAP_VERB.default("overlap")
 #: A tile may grow by up to this fraction when that covers the scene with fewer model pixels ...
 TILE_GROWTH = 0.125
-#: ... but only when that saves at least this share of them: a 288² tile needs about 300 MB more of ONNX
-#: Runtime's arena than a 256² one (measured, docs/mapping.md), worth it for 9 -> 4 tiles, not for 4 %.
-MIN_PIXEL_SAVING = 0.15
+#: ... but only when that saves at least this share of them: per pixel a 288² call costs about 1.14 x a
+#: 256² one and about 300 MB more of ONNX Runtime's arena (measured, docs/mapping.md), which pays for
+#: 9 -> 4 tiles (44 % fewer pixels, 512²), not for 19 % (1024²).
+MIN_PIXEL_SAVING = 0.3
 
 
 @dataclass
@@ -73,7 +74,7 @@ def fitted_tile(height: int, width: int, tile: int, overlap: int, multiple: int)
     shrinking) the tile keeps the blending and tile-size dependence at least as good as the requested
     tile's (docs/mapping.md). A larger tile needs more memory (about 300 MB more at 288² than at 256² for
     the default model), so it is taken only when it saves at least ``MIN_PIXEL_SAVING`` of the model
-    pixels: small and medium scenes (512²: 9 -> 4 tiles), not a 10k² one (4 %).
+    pixels: small scenes (512²: 9 -> 4 tiles), not a 1024² (19 %) or a 10k² one (4 %).
 
     Args:
         height, width: scene size in pixels.
