@@ -752,6 +752,38 @@ def folder_size(folder: Path) -> int:
     return total
 
 
+def build_wheelhouse(folder: Path, extras: list[str], progress: Progress, python: Path | None = None,
+                     torch_index: str | None = None) -> dict:
+    """Download every wheel the environment needs (and uv) into ``folder``, for an offline set-up elsewhere.
+
+    The wheels fit the platform and Python of the machine that builds the folder.
+
+    Returns:
+        ``{"wheelhouse", "files", "mb"}``.
+    """
+    folder = Path(folder).expanduser().absolute()
+    check_writable(folder)
+    tool_env = folder / ".pip-env"
+    base = python or find_base_python()
+    check_python(base)
+    try:
+        progress.start("environment", "creating a helper environment for pip")
+        run_child([str(base), "-m", "venv", str(tool_env)], progress, timeout_s=600)
+        progress.start("install", "downloading wheels")
+        command = [str(env_python(tool_env)), "-m", "pip", "download", "--progress-bar", "off", *PIP_NET,
+                   "--dest", str(folder), "uv"]
+        if torch_index:
+            command += ["--extra-index-url", torch_index]
+        for path in requirement_files(extras):
+            command += ["-r", str(path)]
+        run_child(command, progress, timeout_s=3600)
+    finally:
+        shutil.rmtree(tool_env, ignore_errors=True)
+    wheels = sorted(folder.glob("*.whl"))
+    progress.start("finish", f"{len(wheels)} wheels in {folder}")
+    return {"wheelhouse": str(folder), "files": len(wheels), "mb": round(sum(w.stat().st_size for w in wheels) / MB, 1)}
+
+
 # --- command line ------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backend_setup", description=__doc__.split("\n\n")[0])
@@ -772,6 +804,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cancel-file", type=Path, help="the set-up stops cleanly as soon as this file exists")
     parser.add_argument("--reserve-mb", type=float, default=RESERVE_MB,
                         help="free disk space to keep beyond what the environment needs")
+    parser.add_argument("--build-wheelhouse", type=Path, metavar="DIR",
+                        help="only download the wheels of the environment (and uv) into DIR, for offline set-ups")
     parser.add_argument("--check", action="store_true", help="only report the environment's state")
     parser.add_argument("--detect-gpu", action="store_true", help="only report the GPU and the torch build chosen")
     parser.add_argument("--dry-run", action="store_true", help="check and resolve, download nothing, change nothing")
@@ -791,6 +825,9 @@ def main(argv: list[str] | None = None, stream: Callable[[str], None] | None = N
     if args.check:
         progress.emit("result", **env_state(target))
         return EXIT_OK
+    if args.build_wheelhouse:
+        index = None if args.torch_index in ("auto", "none") else args.torch_index
+        return _report(progress, lambda: build_wheelhouse(args.build_wheelhouse, extras, progress, args.python, index))
     if args.detect_gpu:
         gpu = detect_gpu()
         progress.emit("result", gpu=gpu, torch=torch_build(gpu))
@@ -803,8 +840,13 @@ def main(argv: list[str] | None = None, stream: Callable[[str], None] | None = N
         signal.signal(signal.SIGTERM, _on_signal)
     setup = Setup(target, extras, progress, args.wheelhouse, args.installer, args.python, args.reserve_mb,
                   args.torch_index)
+    return _report(progress, lambda: setup.run(dry_run=args.dry_run))
+
+
+def _report(progress: Progress, work: Callable[[], dict]) -> int:
+    """Run ``work`` and emit its result, or the error a user can act on; returns the exit code."""
     try:
-        progress.emit("result", **setup.run(dry_run=args.dry_run))
+        progress.emit("result", **work())
         return EXIT_OK
     except SetupError as err:
         progress.emit("error", kind=type(err).__name__, message=str(err))

@@ -1,12 +1,16 @@
-"""``models``: list the installed models with their cards, or show one card (by name or path)."""
+"""``models``: list installed models with their cards, show one card, list the model index, install a model."""
 
 from __future__ import annotations
 
 import argparse
 
+from backend.errors import UserError
+from backend.modelstore import list_models, load_card, model_dirs, resolve
+from backend.modelstore.install import available, index_location, install_model, load_index
 from backend.progress import Reporter
 
-HELP = "list installed models with their cards (JSON), or show one model's card by name or path"
+HELP = ("list installed models with their cards (JSON), show one model's card by name or path, list the models "
+        "that can be downloaded (--available) or install one (--install NAME [--from FILE_OR_URL])")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,11 +18,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one model's name or folder; omit to list every installed model")
     parser.add_argument("--verify", action="store_true",
                         help="also check every model file's size and SHA-256 against its card")
+    parser.add_argument("--available", action="store_true",
+                        help="list the models of the model index, with whether each is installed")
+    parser.add_argument("--install", metavar="NAME",
+                        help="download a model of the index (or --from a file or URL), verify its SHA-256 and "
+                             "install it into the user model folder")
+    parser.add_argument("--from", dest="source", metavar="FILE_OR_URL",
+                        help="with --install: the model archive (.zip) to install instead of the index's URL")
+    parser.add_argument("--index", metavar="FILE_OR_URL",
+                        help="model index to use (default $S1RM_MODEL_INDEX, else models/index.json)")
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.modelstore import list_models, load_card, model_dirs, resolve
-
+    if args.source and not args.install:
+        raise UserError("--from needs --install NAME: give the name of the model the archive holds")
+    if args.install:
+        return _install(args, reporter)
+    if args.available:
+        index = load_index(args.index)
+        return {"index": index["location"], "models": available(index)}
     if args.model:
         folder = resolve(args.model)
         return {"path": str(folder), "verified": bool(args.verify), "card": load_card(folder, verify=args.verify)}
@@ -27,14 +45,28 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
         for entry in models:
             if "error" not in entry:
                 _verify_entry(entry)
-    return {"model_dirs": [str(d) for d in model_dirs()], "verified": bool(args.verify), "models": models}
+    return {"model_dirs": [str(d) for d in model_dirs()], "verified": bool(args.verify), "models": models,
+            "index": index_location(args.index)}
+
+
+def _install(args: argparse.Namespace, reporter: Reporter) -> dict:
+    """Download with progress in MB (the reporter's steps are kilobytes, so totals stay integers)."""
+    reporter.stage("download", 0, f"model {args.install}")
+    state = {"total": 0}
+
+    def progress(done: int, total: int) -> None:
+        if total != state["total"]:
+            state["total"] = total
+            reporter.stage("download", total // 1024, f"model {args.install}: {total / 1e6:.1f} MB")
+        step = done // 1024 - reporter.done
+        if step >= 256 or done == total:
+            reporter.advance(step, f"{done / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+    return install_model(args.install, args.source, args.index, progress)
 
 
 def _verify_entry(entry: dict) -> None:
     """Mark one listed model verified, or attach the checksum error instead of failing the whole list."""
-    from backend.errors import UserError
-    from backend.modelstore import load_card
-
     try:
         load_card(entry["path"], verify=True)
         entry["verified"] = True
