@@ -44,6 +44,8 @@ EXTRA_IMPORTS = {"training": ["torch", "onnx", "sklearn", "safetensors"], "gpu":
 #: Installed size relative to the download (wheels are zip files, about 3x smaller than what they unpack to).
 UNPACK_FACTOR = 3.0
 RESERVE_MB = 200
+#: Download sizes measured on Linux x86-64 (docs/install.md), for the disk check before anything is resolved.
+ESTIMATED_DOWNLOAD_MB = {"mapping": 113, "training": 260, "gpu": 3000}
 #: CUDA 12 wheels of torch need an NVIDIA driver of at least this version.
 MIN_CUDA_DRIVER = 525
 TORCH_INDEX = {"cpu": "https://download.pytorch.org/whl/cpu", "cuda": "https://download.pytorch.org/whl/cu126"}
@@ -615,6 +617,8 @@ class Setup:
         python = self.base_python or find_base_python()
         version = check_python(python)
         check_writable(self.target.parent)
+        estimate = sum(ESTIMATED_DOWNLOAD_MB[e] for e in ["mapping", *self.extras]) * MB
+        check_disk(self.target.parent, estimate * (1 + UNPACK_FACTOR) + self.reserve_mb * MB)  # refined after plan
         if self.extras:
             self.gpu = detect_gpu()
             self.torch = torch_build(self.gpu) if "gpu" in self.extras else {
