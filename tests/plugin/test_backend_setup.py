@@ -4,6 +4,7 @@ cancel, a Python too old, not enough disk, a read-only folder, no network, a mis
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
@@ -13,39 +14,17 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, plugin_package
+from conftest import plugin_package
+from setup_fixtures import SETUP, last, run_setup, wheelhouse  # noqa: F401
+
+
+LEAN_LIMIT_MB = 400
 
 
 def setup_module_under_test():
     """plugin/backend_setup.py imported as the installed plugin's module."""
     plugin_package()
-    import importlib
-
     return importlib.import_module("s1ricemapper.plugin.backend_setup")
-
-SETUP = REPO / "plugin" / "backend_setup.py"
-LEAN_LIMIT_MB = 400
-
-
-def run_setup(*args: str, env: dict | None = None, timeout: int = 600) -> tuple[subprocess.CompletedProcess, list]:
-    """The set-up module in a subprocess with JSON progress; returns the process and its events."""
-    done = subprocess.run([sys.executable, str(SETUP), *args, "--progress", "json"], capture_output=True, text=True,
-                          timeout=timeout, env=env or os.environ.copy())
-    return done, [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-
-
-def last(events: list, kind: str) -> dict:
-    return next(e for e in reversed(events) if e["event"] == kind)
-
-
-@pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory) -> Path:
-    """Every wheel of the lean environment (and uv), downloaded once, as `make wheelhouse` does."""
-    folder = tmp_path_factory.mktemp("wheelhouse")
-    done, events = run_setup("--build-wheelhouse", str(folder))
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert last(events, "result")["files"] >= 5
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,16 @@
-"""Settings dialog: "Check backend" reports versions and GPU, and explains a missing or broken backend."""
+"""Settings dialog: "Check backend" reports versions and GPU and explains a missing or broken backend; the
+"Create backend environment" button builds the lean environment in the background (progress, cancel), then the
+stale "does not exist" bar goes and the status and Settings show the real state."""
 
+import importlib
+import zipfile
+
+import pytest
 from conftest import plugin_package, wait_until
+from setup_fixtures import wheelhouse  # noqa: F401
+
+SETTINGS_KEYS = ["s1ricemapper/env_dir", "s1ricemapper/wheelhouse", "s1ricemapper/backend_python",
+                 "s1ricemapper/model_index"]
 
 
 def _dialog(qgis_iface):
@@ -8,6 +18,20 @@ def _dialog(qgis_iface):
     from s1ricemapper.plugin.settings_dialog import SettingsDialog
 
     return SettingsDialog(qgis_iface)
+
+
+@pytest.fixture
+def clean_settings():
+    """The dialog saves its choices in QgsSettings; put them back afterwards."""
+    from qgis.core import QgsSettings
+
+    before = {key: QgsSettings().value(key, None) for key in SETTINGS_KEYS}
+    yield
+    for key, value in before.items():
+        if value is None:
+            QgsSettings().remove(key)
+        else:
+            QgsSettings().setValue(key, value)
 
 
 def test_check_backend_shows_versions_and_gpu(qgis_iface, backend_python_setting):
@@ -23,7 +47,8 @@ def test_missing_backend_offers_to_create_it(qgis_iface, tmp_path):
     dialog = _dialog(qgis_iface)
     dialog.pythonPath.setFilePath(str(tmp_path / "missing" / "python"))
     dialog.check_backend()
-    assert "does not exist" in dialog.reportText.toPlainText()
+    text = dialog.reportText.toPlainText()
+    assert "does not exist" in text and "Open S1 Rice Mapper > Settings" not in text
     assert dialog.createButton.isVisibleTo(dialog)
 
 
@@ -32,3 +57,61 @@ def test_broken_backend_shows_stderr(qgis_iface, broken_backend_python):
     dialog.check_backend()
     assert wait_until(lambda: "No module named torch" in dialog.reportText.toPlainText(), 30)
     assert dialog.createButton.isVisibleTo(dialog)
+
+
+def _point_at(dialog, target, wheels):
+    setup = importlib.import_module("s1ricemapper.plugin.backend_setup")
+    dialog.envDir.setFilePath(str(target))
+    dialog.pythonPath.setFilePath(str(setup.env_python(target)))
+    dialog.wheelhousePath.setFilePath(str(wheels))
+    return dialog.refresh_state()
+
+
+def test_create_environment_from_settings_then_no_stale_bar(qgis_iface, wheelhouse, tmp_path,  # noqa: F811
+                                                           clean_settings):
+    from qgis.core import Qgis
+
+    from s1ricemapper.plugin.diagnostics import TITLE
+    from s1ricemapper.plugin.settings import backend_python
+
+    dialog = _dialog(qgis_iface)
+    target = tmp_path / "data" / "backend-env"
+    assert _point_at(dialog, target, wheelhouse)["state"] == "missing"
+    assert dialog.createButton.text() == "Create backend environment" and dialog.createButton.isVisibleTo(dialog)
+    bar = qgis_iface.messageBar()
+    bar.pushMessage(TITLE, f"The backend interpreter {target}/bin/python does not exist.", Qgis.Critical, 0)
+    percents = []
+    dialog.createButton.click()
+    dialog.setup_run.progress.connect(lambda message: percents.append(message["percent"]))
+    assert dialog.cancelSetupButton.isVisibleTo(dialog) and not dialog.createButton.isEnabled()
+    assert wait_until(lambda: "Backend environment ready" in dialog.reportText.toPlainText(), 400), \
+        dialog.reportText.toPlainText()
+    assert percents and percents == sorted(percents) and percents[-1] == 100
+    assert not [item for item in bar.items() if "does not exist" in item.text()]  # the stale bar is gone
+    assert "is ready" in dialog.stateLabel.text() and not dialog.createButton.isVisibleTo(dialog)
+    assert backend_python() == target / "bin" / "python"  # saved: the map dialog and Processing use it now
+    dialog.check_backend()
+    assert wait_until(lambda: "GPU detected" in dialog.reportText.toPlainText(), 60), dialog.reportText.toPlainText()
+    assert "torch not installed" in dialog.reportText.toPlainText()
+
+
+def test_cancel_from_settings_leaves_nothing(qgis_iface, wheelhouse, tmp_path, clean_settings):  # noqa: F811
+    dialog = _dialog(qgis_iface)
+    target = tmp_path / "data" / "backend-env"
+    _point_at(dialog, target, wheelhouse)
+    dialog.extrasCombo.setCurrentIndex(0)
+    dialog.createButton.click()
+    dialog.setup_run.progress.connect(lambda m: m["stage"] == "plan" and dialog.cancelSetupButton.click())
+    assert wait_until(lambda: "cancelled" in dialog.reportText.toPlainText(), 120), dialog.reportText.toPlainText()
+    assert list((tmp_path / "data").iterdir()) == []
+    assert dialog.refresh_state()["state"] == "missing"
+
+
+def test_model_archive_name_is_read_from_the_archive(tmp_path):
+    plugin_package()
+    from s1ricemapper.plugin.settings_dialog import model_name_of_archive
+
+    archive = tmp_path / "some-download (1).zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("simta-vv/card.json", "{}")
+    assert model_name_of_archive(str(archive)) == "simta-vv"
