@@ -4,34 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+from backend.contract import cli_args
+from backend.contract.verbs.models import VERB as CONTRACT
 from backend.errors import UserError
 from backend.modelstore import list_models, load_card, model_dirs, resolve
 from backend.modelstore.install import available, index_location, install_model, load_index
 from backend.progress import Reporter
 
-HELP = ("list installed models with their cards (JSON), show one model's card by name or path, list the models "
-        "that can be downloaded (--available) or install one (--install NAME [--from FILE_OR_URL])")
+HELP = CONTRACT.help
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", nargs="?", metavar="NAME|PATH",
-                        help="one model's name or folder; omit to list every installed model")
-    parser.add_argument("--verify", action="store_true",
-                        help="also check every model file's size and SHA-256 against its card")
-    parser.add_argument("--available", action="store_true",
-                        help="list the models of the model index, with whether each is installed")
-    parser.add_argument("--install", metavar="NAME",
-                        help="download a model of the index (or --from a file or URL), verify its SHA-256 and "
-                             "install it into the user model folder")
-    parser.add_argument("--from", dest="source", metavar="FILE_OR_URL",
-                        help="with --install: the model archive (.zip) to install instead of the index's URL")
-    parser.add_argument("--index", metavar="FILE_OR_URL",
-                        help="model index to use (default $S1RM_MODEL_INDEX, else models/index.json)")
+    cli_args.add_arguments(parser, CONTRACT)
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     if args.source and not args.install:
-        raise UserError("--from needs --install NAME: give the name of the model the archive holds")
+        raise UserError("{param:source} needs {param:install}: give the name of the model the archive holds", param="source")
     if args.install:
         return _install(args, reporter)
     if args.available:

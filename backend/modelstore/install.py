@@ -64,7 +64,7 @@ def check_url(url: str, what: str) -> str:
         return url
     if scheme not in SCHEMES:
         raise UserError(f"{what} {url!r} uses the scheme {scheme!r}; only http(s) and file URLs are accepted "
-                        "(fix the model index or give a local file with --from)")
+                        "(fix the model index or give a local file: {param:source})")
     return url
 
 
@@ -98,8 +98,7 @@ def load_index(location: str | None = None) -> dict:
                 text = answer.read(16 << 20).decode("utf-8")
     except (OSError, urllib.error.URLError, UnicodeDecodeError) as err:
         raise UserError(f"the model index {where} cannot be reached ({_reason(err)}); check the network or the "
-                        "'Model index' setting, or install a model from a file (models --install NAME --from "
-                        "FILE, or 'Install model from file…')") from None
+                        "{param:index} setting, or install the model from a file ({param:source})") from None
     try:
         data = json.loads(text)
     except ValueError as err:
@@ -212,10 +211,10 @@ def download(url: str, part: Path, size: int, progress: Progress | None = None) 
         if err.code == 416:  # range beyond the end: the part file is complete or stale; verification decides
             return part
         raise UserError(f"cannot download {url}: HTTP {err.code} {err.reason}; check the model index, or install "
-                        "the model from a file (--from FILE)") from None
+                        "the model from a file ({param:source})") from None
     except (OSError, urllib.error.URLError, http.client.HTTPException) as err:
         raise UserError(f"cannot download {url} ({_reason(err)}); check the network and try again (the download "
-                        "resumes), or install the model from a file (--from FILE)") from None
+                        "resumes), or install the model from a file ({param:source})") from None
     return part
 
 
@@ -358,7 +357,7 @@ def _source_size(url: str) -> int:
     local = _local_path(url)
     if local is None:
         raise UserError(f"model {url!r}: an http(s) source needs an index entry that gives its size and SHA-256; "
-                        "download the file and install it with --from FILE")
+                        "download the file and install it from there ({param:source})")
     if not local.is_file():
         raise UserError(f"model archive {local} does not exist; give the path of a model .zip file")
     return local.stat().st_size
