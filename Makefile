@@ -7,7 +7,7 @@ QGIS_PY := .venv-qgis/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test test-backend test-plugin bench pretrain package clean
+.PHONY: setup demo test test-backend test-plugin bench pretrain package wheelhouse qt6-scanner clean
 
 setup:
 	scripts/setup.sh system backend qgistest
@@ -32,6 +32,15 @@ pretrain: setup
 
 package: setup
 	scripts/package.sh
+
+# offline installs: every wheel of the lean backend environment (EXTRAS=training or gpu adds PyTorch) and uv, for
+# this machine's platform and Python, into dist/wheelhouse (then: Settings > Wheelhouse, or --wheelhouse DIR)
+wheelhouse:
+	/usr/bin/python3 plugin/backend_setup.py --build-wheelhouse dist/wheelhouse $(if $(EXTRAS),--extras $(EXTRAS))
+
+# QGIS's own Qt6 migration scanner, into ~/.cache/s1ricemapper (not committed: it is QGIS's code)
+qt6-scanner:
+	scripts/setup.sh qt6scanner
 
 clean:
 	rm -rf demo_output bench_output zip_build dist .pytest_cache

@@ -246,7 +246,7 @@ class SettingsDialog(QDialog, FORM):
                                             "installed with {}).").format(
                 outcome["target"], outcome.get("env_mb", 0), outcome.get("download_mb", 0),
                 outcome.get("seconds", "?"), outcome.get("installer", "?")))
-            self.iface.messageBar().pushMessage(TITLE, tr("Backend environment ready."), Qgis.Success, 10)
+            self.iface.messageBar().pushMessage(TITLE, tr("Backend environment ready."), Qgis.MessageLevel.Success, 10)
         elif outcome.get("kind") == "Cancelled":
             self.reportText.setPlainText(tr("Set-up cancelled; the environment was left as it was before."))
         else:
