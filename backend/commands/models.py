@@ -1,26 +1,22 @@
-"""``models``: list installed models with their cards, show one card, list the model index, install a model."""
+"""``models``: list the installed models with their cards, show one card (by name or path), list the model index
+(``--available``) or install a model on demand (``--install NAME [--from FILE_OR_URL]``)."""
 
 from __future__ import annotations
 
 import argparse
 
-from backend.contract import cli_args
-from backend.contract.verbs.models import VERB as CONTRACT
 from backend.errors import UserError
 from backend.modelstore import list_models, load_card, model_dirs, resolve
 from backend.modelstore.install import available, index_location, install_model, load_index
 from backend.progress import Reporter
 
-HELP = CONTRACT.help
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    cli_args.add_arguments(parser, CONTRACT)
-
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
+    from backend.inference.loader import find_default_model
+
     if args.source and not args.install:
-        raise UserError("{param:source} needs {param:install}: give the name of the model the archive holds", param="source")
+        raise UserError("{param:source} needs {param:install}: give the name of the model the archive holds",
+                        param="source")
     if args.install:
         return _install(args, reporter)
     if args.available:
@@ -35,11 +31,11 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
             if "error" not in entry:
                 _verify_entry(entry)
     return {"model_dirs": [str(d) for d in model_dirs()], "verified": bool(args.verify), "models": models,
-            "index": index_location(args.index)}
+            "default": find_default_model(), "index": index_location(args.index)}
 
 
 def _install(args: argparse.Namespace, reporter: Reporter) -> dict:
-    """Download with progress in MB (the reporter's steps are kilobytes, so totals stay integers)."""
+    """Download with progress; the reporter counts kilobytes, so its totals stay integers."""
     reporter.stage("download", 0, f"model {args.install}")
     state = {"total": 0}
 
