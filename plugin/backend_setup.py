@@ -9,7 +9,8 @@ It works with QGIS's own interpreter on Windows, macOS and Linux: no bash, no ma
 per-user data folder outside the plugin folder (a plugin upgrade deletes the plugin folder), is built in a
 staging folder next to the target and renamed into place only after its imports work, and carries a stamp
 (plugin version + hash of the requirement files) so an upgraded plugin sees an outdated environment.
-Exit codes: 0 done, 2 a problem the user can fix, 3 another set-up is running, 130 cancelled.
+Exit codes: 0 done, 2 a problem the user can fix, 3 another set-up is running, 130 cancelled. The module itself
+runs on Python 3.9 and newer (QGIS 3.22 on Windows ships 3.9), so it can say that the backend needs 3.11.
 """
 
 from __future__ import annotations
@@ -355,7 +356,7 @@ class Lock:
         self.path = path
         self.held = False
 
-    def __enter__(self) -> "Lock":
+    def __enter__(self) -> Lock:
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -379,7 +380,7 @@ class Lock:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")  # noqa: UP017 (runs on Python 3.9 too)
 
 
 # --- progress ----------------------------------------------------------------------------------------------------
@@ -461,7 +462,7 @@ def run_child(command: list[str], progress: Progress, on_line: Callable[[str], N
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                errors="replace", env=_child_env(), bufsize=1)
     lines: queue.Queue = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)
+    reader = threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True)
     reader.start()
     tail: list[str] = []
     deadline = time.monotonic() + timeout_s
@@ -487,6 +488,12 @@ def run_child(command: list[str], progress: Progress, on_line: Callable[[str], N
                              "Settings; `make wheelhouse` builds one on a machine with internet access)\n" + text)
         raise SetupError(f"{' '.join(command[:4])} … failed (exit code {process.returncode}):\n" + text)
     return tail
+
+
+def _pump(stream, lines: queue.Queue) -> None:
+    """Copy a child's output lines into a queue (a thread, so the caller can poll for cancel meanwhile)."""
+    for line in stream:
+        lines.put(line)
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -21,8 +21,17 @@ from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QWidget
 from . import backend_setup
 from .backend_client import BackendClient, BackendFailure, BackendRun, interpreter_problem
 from .diagnostics import TITLE, gpu_summary, guarded, remember_backend_versions, tr
-from .settings import (ENV_DIR_KEY, MODEL_INDEX_KEY, WHEELHOUSE_KEY, backend_python, default_backend_python,
-                       environment_dir, get_value, set_backend_python, set_value)
+from .settings import (
+    ENV_DIR_KEY,
+    MODEL_INDEX_KEY,
+    WHEELHOUSE_KEY,
+    backend_python,
+    default_backend_python,
+    environment_dir,
+    get_value,
+    set_backend_python,
+    set_value,
+)
 
 FORM, _ = uic.loadUiType(str(Path(__file__).parent / "ui" / "settings_dialog.ui"))
 SETUP_MODULE = Path(backend_setup.__file__)

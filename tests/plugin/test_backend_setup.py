@@ -17,7 +17,6 @@ import pytest
 from conftest import plugin_package
 from setup_fixtures import SETUP, last, run_setup, wheelhouse  # noqa: F401
 
-
 LEAN_LIMIT_MB = 400
 
 

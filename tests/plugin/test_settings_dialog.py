@@ -70,7 +70,6 @@ def _point_at(dialog, target, wheels):
 def test_create_environment_from_settings_then_no_stale_bar(qgis_iface, wheelhouse, tmp_path,  # noqa: F811
                                                            clean_settings):
     from qgis.core import Qgis
-
     from s1ricemapper.plugin.diagnostics import TITLE
     from s1ricemapper.plugin.settings import backend_python
 
