@@ -14,6 +14,7 @@ from qgis.PyQt.QtWidgets import QAction
 
 from .diagnostics import guarded
 from .settings import PLUGIN_DIR
+from .settings_dialog import notify_backend_state
 from .translation import install_translator, remove_translator
 
 MENU = "&S1 Rice Mapper"
@@ -52,6 +53,7 @@ class S1RiceMapperPlugin:
                                                self.activate_profile_tool, toolbar=True)
         self.profile_action.setCheckable(True)
         self._add_action("s1ricemapper_settings", self.tr("Settings…"), self.open_settings)
+        notify_backend_state(self.iface, self.open_settings)  # missing / outdated / damaged environment: offer set-up
 
     def _add_action(self, name: str, text: str, slot, toolbar: bool = False) -> QAction:
         action = QAction(QIcon(str(ICON)), text, self.iface.mainWindow())

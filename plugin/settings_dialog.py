@@ -11,12 +11,13 @@ import json
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 from qgis.core import Qgis
 from qgis.gui import QgsFileWidget
 from qgis.PyQt import uic
 from qgis.PyQt.QtCore import QObject, QProcess, QTimer, pyqtSignal
-from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QWidget
+from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QPushButton, QWidget
 
 from . import backend_setup
 from .backend_client import BackendClient, BackendFailure, BackendRun, interpreter_problem
@@ -26,6 +27,7 @@ from .settings import (
     MODEL_INDEX_KEY,
     WHEELHOUSE_KEY,
     backend_python,
+    backend_state,
     default_backend_python,
     environment_dir,
     get_value,
@@ -348,11 +350,42 @@ def model_name_of_archive(path: str) -> str:
     return Path(path).stem.rsplit("-", 1)[0]
 
 
-def clear_backend_warnings(iface) -> int:
-    """Remove this plugin's stale 'backend interpreter … does not exist' bars once the backend works."""
+NOTICE = {"missing": "The backend environment is not set up yet (about 400 MB, a few minutes).",
+          "outdated": "The backend environment was made for another plugin version; update it.",
+          "broken": "The backend environment was damaged (its Python is missing); repair it.",
+          "incomplete": "The backend environment is incomplete (an interrupted set-up); repair it."}
+
+
+def notify_backend_state(iface, open_settings: Callable[[], None]) -> str:
+    """At start-up: when the managed environment is missing, outdated or damaged, say so in the message bar with a
+    button that opens the Settings, where the matching action (create / update / repair) waits.
+
+    Args:
+        iface: QGIS's interface.
+        open_settings: what the button calls (the plugin's Settings action).
+
+    Returns:
+        The state found (``ready``, ``custom``, ``missing``, ``outdated``, ...).
+    """
+    state = backend_state()
+    if state["state"] not in NOTICE:
+        return state["state"]
     bar = iface.messageBar()
-    stale = [item for item in list(bar.items())
-             if item.title() == TITLE and ("does not exist" in item.text() or "not executable" in item.text())]
+    widget = bar.createMessage(TITLE, tr(NOTICE[state["state"]]))
+    button = QPushButton(tr(ACTION_TEXT[state["state"]] + "…"), widget)
+    button.setObjectName("s1ricemapper_setup_button")
+    button.clicked.connect(open_settings)
+    widget.layout().addWidget(button)
+    bar.pushWidget(widget, Qgis.MessageLevel.Warning if state["state"] != "missing" else Qgis.MessageLevel.Info, 0)
+    return state["state"]
+
+
+def clear_backend_warnings(iface) -> int:
+    """Remove this plugin's stale 'backend interpreter … does not exist' and set-up notice bars once it works."""
+    bar = iface.messageBar()
+    notices = set(NOTICE.values())
+    stale = [item for item in list(bar.items()) if item.title() == TITLE and (
+        "does not exist" in item.text() or "not executable" in item.text() or item.text() in notices)]
     for item in stale:
         bar.popWidget(item)
     return len(stale)

@@ -3,6 +3,9 @@
 stale "does not exist" bar goes and the status and Settings show the real state."""
 
 import importlib
+import json
+import os
+import sys
 import zipfile
 
 import pytest
@@ -114,3 +117,30 @@ def test_model_archive_name_is_read_from_the_archive(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("simta-vv/card.json", "{}")
     assert model_name_of_archive(str(archive)) == "simta-vv"
+
+
+def test_outdated_environment_is_noticed_at_start_with_an_update_button(qgis_iface, tmp_path, clean_settings):
+    """After a plugin upgrade the stamp no longer matches: the plugin says so and its button opens the Settings."""
+    from qgis.core import QgsSettings
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    plugin_package()
+    from s1ricemapper.plugin.settings_dialog import NOTICE, clear_backend_warnings, notify_backend_state
+
+    env = tmp_path / "backend-env"
+    (env / "bin").mkdir(parents=True)
+    os.symlink(sys.executable, env / "bin" / "python")
+    (env / "s1ricemapper-env.json").write_text(json.dumps({"plugin_version": "0.0.1", "requirements_hash": "0" * 64,
+                                                           "extras": []}))
+    QgsSettings().setValue("s1ricemapper/env_dir", str(env))
+    QgsSettings().remove("s1ricemapper/backend_python")
+    opened = []
+    assert notify_backend_state(qgis_iface, lambda: opened.append(True)) == "outdated"
+    bar = qgis_iface.messageBar()
+    item = next(i for i in bar.items() if i.text() == NOTICE["outdated"])
+    button = item.findChild(QPushButton, "s1ricemapper_setup_button")
+    assert button.text() == "Update backend environment…"
+    button.click()
+    assert opened == [True]
+    assert clear_backend_warnings(qgis_iface) >= 1
+    assert not [i for i in bar.items() if i.text() == NOTICE["outdated"]]
