@@ -438,13 +438,16 @@ class Progress:
 
 # --- running pip / uv --------------------------------------------------------------------------------------------
 def _child_env() -> dict:
-    """Environment of pip / uv: quiet, no user site; pip's index settings also given to uv."""
+    """Environment of pip / uv and the new interpreter: no user site, none of QGIS's own Python settings
+    (QGIS sets PYTHONHOME / PYTHONPATH to its interpreter and packages, which would leak into the new
+    environment); pip's index settings also given to uv."""
     env = {**os.environ, "PYTHONNOUSERSITE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONUNBUFFERED": "1"}
     for pip_key, uv_key in (("PIP_INDEX_URL", "UV_INDEX_URL"), ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL"),
                             ("PIP_FIND_LINKS", "UV_FIND_LINKS")):
         if env.get(pip_key) and not env.get(uv_key):
             env[uv_key] = env[pip_key]
-    env.pop("VIRTUAL_ENV", None)
+    for key in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP"):
+        env.pop(key, None)
     return env
 
 
