@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import plugin_package
+from conftest import REPO, REPO_BACKEND_PYTHON, plugin_package
 from setup_fixtures import SETUP, last, run_setup, wheelhouse  # noqa: F401
 
 LEAN_LIMIT_MB = 400
@@ -158,3 +158,21 @@ def test_gpu_detection_and_torch_build_choice():
     assert setup.torch_build({"driver": "470.1", "gpus": ["K80"]}, "linux")["build"] == "cpu"
     assert setup.torch_build({}, "linux")["index_url"].endswith("/cpu")
     assert setup.torch_build({"driver": "550.54"}, "darwin")["build"] == "cpu"
+
+
+def test_lean_environment_says_which_extra_fine_tuning_needs(lean_env, tmp_path):
+    """Fine-tuning needs PyTorch: in the lean environment it is refused with the way to add the extra."""
+    python = lean_env[1]["result"]["backend_python"]
+    if not REPO_BACKEND_PYTHON.exists():
+        pytest.skip("the scene is made by the developer backend environment; run scripts/setup.sh backend")
+    scene = tmp_path / "scene"
+    synth = subprocess.run([str(REPO_BACKEND_PYTHON), "-m", "backend", "synth", "--region", "mekong", "--size", "32", "--seed", "1",
+                            "--out", str(scene), "--progress", "none"], cwd=REPO, capture_output=True, text=True,
+                           timeout=300)
+    assert synth.returncode == 0, synth.stderr[-2000:]
+    tune = subprocess.run([python, "-m", "backend", "finetune", "--vv", str(scene / "VV.tif"), "--vh",
+                           str(scene / "VH.tif"), "--season", "2022-04-01", "2022-08-31", "--labels",
+                           str(scene / "labels.gpkg"), "--class-field", "class", "--rice-values", "rice", "--name",
+                           "lean-try"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert tune.returncode == 2 and "Traceback" not in tune.stderr
+    assert "optional PyTorch extra" in tune.stderr and "--extras training" in tune.stderr
