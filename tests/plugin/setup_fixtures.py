@@ -23,6 +23,11 @@ def run_setup(*args: str, env: dict | None = None, timeout: int = 600,
     return done, [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
+def map_needs_torch(output: str) -> bool:
+    """True while `map` on the ONNX path still imports torch (issue 15): the lean environment then refuses it."""
+    return "No module named 'torch'" in output or "this needs torch" in output
+
+
 def last(events: list, kind: str) -> dict:
     return next(e for e in reversed(events) if e["event"] == kind)
 
