@@ -287,7 +287,7 @@ def check_python(python: Path) -> str:
     if version[:2] < MIN_PYTHON:
         raise SetupError(f"Python {text} ({python}) is too old for the backend, which needs Python "
                          f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer; install a newer Python and pass it with "
-                         "--python PATH (or the Settings' 'Python to build with'), or upgrade QGIS")
+                         "--python PATH (headless set-up), or upgrade QGIS")
     return text
 
 

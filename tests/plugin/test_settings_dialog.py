@@ -158,3 +158,47 @@ def test_outdated_environment_is_noticed_at_start_with_an_update_button(qgis_ifa
     assert opened == [True]
     assert clear_backend_warnings(qgis_iface) >= 1
     assert not [i for i in bar.items() if i.text() == NOTICE["outdated"]]
+
+
+PUBLISH = """
+import json, shutil, sys
+from pathlib import Path
+from backend.modelstore.install import write_index
+out = Path(sys.argv[1])
+folder = out / "src" / "test-unet"  # the bundled U-Net under a name that is not bundled
+shutil.copytree("models/unet", folder)
+card = json.loads((folder / "card.json").read_text())
+(folder / "card.json").write_text(json.dumps({**card, "name": "test-unet"}))
+index = write_index([folder], out, out.as_uri())
+(out / "index.json").write_text(json.dumps(index))
+"""
+
+
+def test_models_listed_and_installed_from_the_settings(qgis_iface, backend_python_setting, tmp_path,
+                                                       monkeypatch, clean_settings):
+    """Settings > Models: the index (a file URL here) is listed, a model installs from it, another from a file."""
+    import subprocess
+
+    from conftest import REPO, REPO_BACKEND_PYTHON
+
+    published = tmp_path / "published"
+    published.mkdir()
+    done = subprocess.run([str(REPO_BACKEND_PYTHON), "-c", PUBLISH, str(published)], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    monkeypatch.setenv("S1RM_MODEL_DIR", str(tmp_path / "user-models"))  # inherited by the backend process
+    dialog = _dialog(qgis_iface)
+    dialog.indexEdit.setText((published / "index.json").as_uri())
+    dialog.list_models()
+    assert wait_until(lambda: dialog.modelCombo.count() == 1, 60), dialog.reportText.toPlainText()
+    assert dialog.modelCombo.currentData() == "test-unet" and "MB" in dialog.modelCombo.currentText()
+    dialog.install_model()
+    assert wait_until(lambda: "installed in" in dialog.reportText.toPlainText(), 60), dialog.reportText.toPlainText()
+    assert "verified against the index" in dialog.reportText.toPlainText()
+    assert (tmp_path / "user-models" / "test-unet" / "model.onnx").is_file()
+    broken = published / "broken.zip"
+    broken.write_bytes(b"not a zip")
+    dialog._start_model_install("test-unet", str(broken))
+    assert wait_until(lambda: "previous model is kept" in dialog.reportText.toPlainText(), 60), \
+        dialog.reportText.toPlainText()
+    assert (tmp_path / "user-models" / "test-unet" / "model.onnx").is_file()  # the installed one is kept
