@@ -228,7 +228,11 @@ class SettingsDialog(QDialog, FORM):
         self.setupProgress.setValue(0)
         self.setupProgress.setVisible(True)
         self.reportText.setPlainText(tr("Setting up the backend environment in {}…").format(self.selected_env_dir()))
-        self.setup_run.start()
+        try:
+            self.setup_run.start()
+        except backend_setup.SetupError as err:  # no Python to build with next to QGIS
+            self.setupProgress.setVisible(False)
+            self.reportText.setPlainText(str(err))
         self.refresh_state()
 
     @guarded
