@@ -114,6 +114,15 @@ def _help(opt: Option) -> str:
     return text + "."
 
 
+def output_folder_parameter(verb: str, key: str = "out") -> QgsProcessingParameterFolderDestination:
+    """The output folder as a Processing destination (so batch and model runs can name it), with the
+    contract's label and help, whether or not the verb itself requires it."""
+    opt = VERBS[verb].option(key)
+    parameter = QgsProcessingParameterFolderDestination(processing_names(verb, key)[0], opt.label)
+    parameter.setHelp(_help(opt))
+    return parameter
+
+
 def add_parameters(algorithm: Any, verb: str, keys: Iterable[str]) -> None:
     """Add the Processing parameters of ``keys`` (contract options of ``verb``) to ``algorithm``."""
     for key in keys:

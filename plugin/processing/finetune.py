@@ -25,8 +25,8 @@ from .runner import run_backend
 
 VERB = "finetune"
 # the scalar options of `finetune` offered in Processing (labels, class field, vv/vh are layers)
-FINETUNE_KEYS = ("rice_values", "season", "base_model", "mode", "epochs", "name", "out", "time_shift", "lr",
-                 "patch", "batch", "seed", "max_patches", "l2sp", "early_season", "threads")
+FINETUNE_KEYS = ("rice_values", "season", "base_model", "mode", "epochs", "name", "out", "overwrite", "time_shift",
+                 "lr", "patch", "batch", "seed", "max_patches", "l2sp", "early_season", "threads")
 MODE_HELP = ("FTE: fine-tune the encoder, decoder frozen (best in the transfer-learning paper); FT: fine-tune "
              "everything; FTD: decoder only; RI: train from random initialisation")
 
