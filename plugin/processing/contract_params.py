@@ -169,25 +169,6 @@ def _value(algorithm: Any, opt: Option, names: tuple[str, ...], parameters: dict
     return text or None
 
 
-def cli_args(verb: str, given: dict[str, Any]) -> list[str]:
-    """The backend arguments for contract values (None and switches at their default are left out)."""
-    args: list[str] = []
-    for key, value in given.items():
-        opt = VERBS[verb].option(key)
-        if value is None:
-            continue
-        if opt.kind == "bool":
-            negative = opt.flag.startswith("--no-")
-            if bool(value) != (not negative):  # --no-x given when False, --x given when True
-                continue
-            args.append(opt.flag)
-        elif isinstance(value, (list, tuple)):
-            args += [opt.flag, *map(str, value)]
-        else:
-            args += [opt.flag, str(value)]
-    return args
-
-
 def missing_season_half(verb: str, given: dict[str, Any], parameters: dict) -> list[str]:
     """A date range with only one of its two dates given (the contract sees it as not given)."""
     problems = []

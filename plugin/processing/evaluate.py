@@ -21,10 +21,10 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..contract_view import label, output_name, tooltip
+from ..contract_view import cli_args, label, output_name, tooltip
 from .base import BackendAlgorithm, tr
 from .checks import field_problem
-from .contract_params import add_parameters, cli_args, name_of, output_folder_parameter, values
+from .contract_params import add_parameters, name_of, output_folder_parameter, values
 from .runner import run_backend
 
 VERB = "evaluate"

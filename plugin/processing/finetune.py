@@ -17,10 +17,10 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from ..contract_view import label, tooltip
+from ..contract_view import cli_args, label, tooltip
 from .base import BackendAlgorithm, tr
 from .checks import field_problem
-from .contract_params import add_parameters, cli_args, name_of, values
+from .contract_params import add_parameters, name_of, values
 from .runner import run_backend
 
 VERB = "finetune"

@@ -12,10 +12,10 @@ from qgis.core import (
     QgsProcessingOutputRasterLayer,
 )
 
-from ..contract_view import output_name
+from ..contract_view import cli_args, output_name
 from ..layer_inputs import swap_warning
 from .base import BackendAlgorithm, tr
-from .contract_params import add_parameters, cli_args, name_of, output_folder_parameter, values
+from .contract_params import add_parameters, name_of, output_folder_parameter, values
 from .evaluate import add_metric_outputs, add_reference_parameters, evaluation_args, metric_results, reference_problems
 from .runner import run_backend
 

@@ -115,6 +115,9 @@ def test_contract_view_gives_the_dialog_the_backends_values():
     assert text == "'Season' is after 'Early-season map as of'"
     assert view.render_message("{param:tile} is odd", "map", {"tile": "Tile size"}) == "Tile size is odd"
     assert view.field_keys("{param:season} and {param:tile}") == ["season", "tile"]
+    args = view.cli_args("map", {"tile": 64, "heatmap": False, "overwrite": True, "align": False,
+                                 "season": ["2022-04-01", "2022-08-31"], "model": None})
+    assert args == ["--tile", "64", "--no-heatmap", "--overwrite", "--season", "2022-04-01", "2022-08-31"]
     problems = view.problems("map", {"tile": 8, "overlap": 32})
     assert problems == [("tile", "'Tile size (pixels)' must be at least 16, got 8 (valid range 16–2048)")]
 
