@@ -192,7 +192,7 @@ def fill_model_combo(combo: QComboBox, cards: list[ModelCard]) -> None:
             item.setFlags(item.flags() & ~(Qt.ItemIsEnabled | Qt.ItemIsSelectable))
             item.setFont(heading_font)
             last_family = family
-        combo.addItem("    " + card.label(), card.name)
+        combo.addItem(card.label(), card.name)
         combo.setItemData(combo.count() - 1, card.tooltip(), Qt.ToolTipRole)
     index = combo.findData(current) if current else -1
     if index < 0:
