@@ -6,7 +6,7 @@ import pytest
 from conftest import REPO, plugin_package, wait_until
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.PyQt.QtCore import QCoreApplication, QDate, QEvent
-from test_map_dialog import make_dialog
+from test_map_dialog import fresh_form_memory, make_dialog  # noqa: F401 (autouse: no remembered choices)
 
 
 @pytest.fixture
