@@ -97,6 +97,15 @@ def breakable(text: str) -> str:
     return " ".join(words)
 
 
+def wrap_without_widening(label) -> None:
+    """A word-wrapped label whose text never sets its window's minimum width."""
+    from qgis.PyQt.QtWidgets import QSizePolicy
+
+    label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+    label.setMinimumWidth(1)
+
+
 def set_message(label, message: str) -> None:
     """Show ``message`` in a word-wrapped status label without widening its window.
 

@@ -20,7 +20,7 @@ from qgis.PyQt.QtWidgets import QDockWidget, QVBoxLayout, QWidget
 
 from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
 from .charts import LineChart, Series, integer_ticks
-from .diagnostics import TITLE, guarded, push_failure, set_message, tr, warn
+from .diagnostics import TITLE, guarded, push_failure, set_message, tr, warn, wrap_without_widening
 from .layer_inputs import InputProblem, preselect_by_name, raster_file_for, vector_file_for
 from .map_job import duration_text
 from .model_cards import ModelCard, cards_from_result, fill_model_combo
@@ -147,6 +147,8 @@ class FineTuneDock(QDockWidget, FORM):
         self.modeCombo.currentIndexChanged.connect(lambda i: self.modeHelp.setText(MODES[i][1]))
         self.modeHelp.setText(MODES[0][1])
         self.modelName.setText("local-" + dt.date.today().strftime("%Y%m%d"))
+        for label in (self.statusLabel, self.modeHelp):
+            wrap_without_widening(label)
         today = QDate.currentDate()
         self.seasonStart.setDate(today.addMonths(-5))
         self.seasonEnd.setDate(today)

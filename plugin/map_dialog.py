@@ -18,13 +18,13 @@ from qgis.core import (Qgis, QgsFieldProxyModel, QgsMapLayerProxyModel, QgsMessa
 from qgis.gui import QgsFileWidget
 from qgis.PyQt import uic
 from qgis.PyQt.QtCore import QDate, Qt
-from qgis.PyQt.QtWidgets import (QApplication, QComboBox, QDialog, QFileDialog, QSizePolicy, QSpinBox, QVBoxLayout,
+from qgis.PyQt.QtWidgets import (QApplication, QComboBox, QDialog, QFileDialog, QSpinBox, QVBoxLayout,
                                  QWidget)
 
 from ..backend.contract import VERBS
 from .backend_client import BackendClient, BackendFailure
 from .diagnostics import (TITLE, gpu_summary, guarded, push_failure, remember_backend_versions, set_message, tr,
-                          warn)
+                          warn, wrap_without_widening)
 from .form_memory import FormMemory
 from .layer_inputs import (InputProblem, check_output_folder, preselect_by_name, raster_file_for, swap_warning,
                            vector_file_for)
@@ -109,9 +109,7 @@ class MapRiceDialog(QDialog, FORM):
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(COMBO_CHARACTERS)
         for label in (self.statusLabel, self.gpuLabel, self.seasonHint):
-            label.setWordWrap(True)
-            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-            label.setMinimumWidth(1)
+            wrap_without_widening(label)
 
     def _connect(self) -> None:
         self.vvLayer.layerChanged.connect(lambda _l: self._layer_chosen("VV"))
@@ -360,12 +358,9 @@ class MapRiceDialog(QDialog, FORM):
         card = self.selected_card()
         if card is None:
             return
-        for combo, key in ((self.fusionScheme, card.scheme), (self.fusionMethod, card.method)):
-            index = combo.findData(key)
-            if index >= 0 and is_enabled(combo, index):
-                combo.blockSignals(True)
-                combo.setCurrentIndex(index)
-                combo.blockSignals(False)
+        select_enabled(self.fusionScheme, card.scheme)
+        self._fill_methods()  # the methods of the model's scheme, before the model's method is shown
+        select_enabled(self.fusionMethod, card.method)
         self.fusionMethod.setEnabled(card.scheme == "feature")
 
     def selected_card(self) -> ModelCard | None:
@@ -527,6 +522,15 @@ class MapRiceDialog(QDialog, FORM):
 
 def iso(date: QDate) -> str:
     return date.toString(Qt.ISODate)
+
+
+def select_enabled(combo: QComboBox, key: str) -> None:
+    """Show item ``key`` without emitting a change, when it exists and is enabled."""
+    index = combo.findData(key)
+    if index >= 0 and is_enabled(combo, index):
+        combo.blockSignals(True)
+        combo.setCurrentIndex(index)
+        combo.blockSignals(False)
 
 
 def fill_choices(combo: QComboBox, key: str, labels: dict[str, str]) -> None:

@@ -35,6 +35,7 @@ def load_results(out_dir: str | Path, group_name: str, project: QgsProject | Non
     out_dir = Path(out_dir)
     root = project.layerTreeRoot()
     group = root.insertGroup(0, group_name)
+    group.setExpanded(True)  # the run's layers in view: which is drawn, which is loaded unticked
     layers = {}
     for name in LOAD_ORDER:
         path = out_dir / f"{name}.tif"

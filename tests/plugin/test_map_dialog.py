@@ -151,6 +151,7 @@ def test_model_list_default_first_grouped_with_real_figures(qgis_iface, series_l
         if combo.itemData(i) is None:
             assert not combo.model().item(i).isEnabled()  # a heading cannot be chosen
     card = next(c for c in dialog.cards if c.name == default)
+    assert (dialog.fusionScheme.currentData(), dialog.fusionMethod.currentData()) == (card.scheme, card.method)
     key, f1 = card.real_figure()
     assert key.startswith("real_") and f"real-data F1 {f1:.3f}" in combo.itemText(combo.findData(default))
     bundled = [c for c in dialog.cards if c.card.get("bundled")]
