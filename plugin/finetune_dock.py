@@ -18,9 +18,11 @@ from qgis.PyQt import uic
 from qgis.PyQt.QtCore import QDate, Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import QDockWidget, QVBoxLayout, QWidget
 
+from . import contract_view
 from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
 from .charts import LineChart, Series, integer_ticks
 from .diagnostics import TITLE, guarded, push_failure, set_message, tr, warn, wrap_without_widening
+from .form_contract import apply_int_option, set_tooltips
 from .layer_inputs import InputProblem, preselect_by_name, raster_file_for, vector_file_for
 from .map_job import duration_text
 from .model_cards import ModelCard, cards_from_result, fill_model_combo
@@ -141,11 +143,20 @@ class FineTuneDock(QDockWidget, FORM):
         self.labelLayer.setFilters(QgsMapLayerProxyModel.PolygonLayer | QgsMapLayerProxyModel.PointLayer)
         self.labelLayer.layerChanged.connect(self._label_layer_changed)
         self._label_layer_changed(self.labelLayer.currentLayer())
-        for mode, help_text in MODES:
+        helps = dict(MODES)
+        for mode in sorted(contract_view.choices("finetune", "mode"), key=[m for m, _h in MODES].index):
             self.modeCombo.addItem(mode, mode)
-            self.modeCombo.setItemData(self.modeCombo.count() - 1, help_text, 3)  # Qt.ToolTipRole
-        self.modeCombo.currentIndexChanged.connect(lambda i: self.modeHelp.setText(MODES[i][1]))
-        self.modeHelp.setText(MODES[0][1])
+            self.modeCombo.setItemData(self.modeCombo.count() - 1, tr(helps[mode]), Qt.ToolTipRole)
+        self.modeCombo.currentIndexChanged.connect(lambda _i: self.modeHelp.setText(self.modeCombo.currentData(
+            Qt.ToolTipRole)))
+        self.modeCombo.setCurrentIndex(self.modeCombo.findData(contract_view.default("finetune", "mode")))
+        self.modeHelp.setText(self.modeCombo.currentData(Qt.ToolTipRole))
+        for spin, key in ((self.epochsSpin, "epochs"), (self.patchSpin, "patch")):
+            apply_int_option(spin, "finetune", key)
+        apply_int_option(self.timeShiftSpin, "finetune", "time_shift", keep_minimum=True)  # -1 = "default"
+        set_tooltips("finetune", {"labels": self.labelLayer, "class_field": self.classField,
+                                  "rice_values": self.riceValues, "season": self.seasonAuto,
+                                  "base_model": self.baseModel, "mode": self.modeCombo, "name": self.modelName})
         self.modelName.setText("local-" + dt.date.today().strftime("%Y%m%d"))
         for label in (self.statusLabel, self.modeHelp):
             wrap_without_widening(label)

@@ -13,29 +13,50 @@ import datetime as dt
 import importlib
 from pathlib import Path
 
-from qgis.core import (Qgis, QgsFieldProxyModel, QgsMapLayerProxyModel, QgsMessageLog, QgsRasterLayer,
-                       QgsVectorLayer)
+from qgis.core import Qgis, QgsFieldProxyModel, QgsMapLayerProxyModel, QgsMessageLog, QgsRasterLayer, QgsVectorLayer
 from qgis.gui import QgsFileWidget
 from qgis.PyQt import uic
 from qgis.PyQt.QtCore import QDate, Qt
-from qgis.PyQt.QtWidgets import (QApplication, QComboBox, QDialog, QFileDialog, QSpinBox, QVBoxLayout,
-                                 QWidget)
+from qgis.PyQt.QtWidgets import QApplication, QComboBox, QDialog, QFileDialog, QVBoxLayout, QWidget
 
-from ..backend.contract import VERBS
+from . import contract_view
 from .backend_client import BackendClient, BackendFailure
-from .diagnostics import (TITLE, gpu_summary, guarded, push_failure, remember_backend_versions, set_message, tr,
-                          warn, wrap_without_widening)
+from .diagnostics import (
+    TITLE,
+    gpu_summary,
+    guarded,
+    push_failure,
+    remember_backend_versions,
+    set_message,
+    tr,
+    warn,
+    wrap_without_widening,
+)
+from .form_contract import apply_int_option, fill_choices, set_tooltips
 from .form_memory import FormMemory
-from .layer_inputs import (InputProblem, check_output_folder, preselect_by_name, raster_file_for, swap_warning,
-                           vector_file_for)
+from .layer_inputs import (
+    InputProblem,
+    check_output_folder,
+    preselect_by_name,
+    raster_file_for,
+    swap_warning,
+    vector_file_for,
+)
 from .map_job import MapJob, MapRequest
-from .model_cards import (FUSION_METHODS, FUSION_SCHEMES, CardViewer, ModelCard, cards_from_result,
-                          fill_model_combo, fill_option_combo, is_enabled)
+from .model_cards import (
+    FUSION_METHODS,
+    FUSION_SCHEMES,
+    CardViewer,
+    ModelCard,
+    cards_from_result,
+    fill_model_combo,
+    fill_option_combo,
+    is_enabled,
+)
 from .results import load_results, summary
 from .settings import get_value, set_value
 
 FORM, _ = uic.loadUiType(str(Path(__file__).parent / "ui" / "map_dialog.ui"))
-MAP = VERBS["map"]
 ENGINE_LABELS = {"auto": "auto (GPU if present, else ONNX on CPU)", "onnx": "ONNX Runtime", "torch": "PyTorch"}
 DEVICE_LABELS = {"auto": "auto", "cpu": "CPU", "cuda": "GPU (CUDA)"}
 COMBO_CHARACTERS = 24  # combos never grow wider than this for a long layer or model name
@@ -85,17 +106,17 @@ class MapRiceDialog(QDialog, FORM):
         self.classField.setFilters(QgsFieldProxyModel.AllTypes)
         self.outputFolder.setStorageMode(QgsFileWidget.GetDirectory)
         self.outputFolder.setFilePath(get_value("last_output_dir", str(Path.home() / "rice_maps")))
-        fill_choices(self.engineCombo, "engine", ENGINE_LABELS)
-        fill_choices(self.deviceCombo, "device", DEVICE_LABELS)
+        fill_choices(self.engineCombo, "map", "engine", ENGINE_LABELS)
+        fill_choices(self.deviceCombo, "map", "device", DEVICE_LABELS)
         fill_option_combo(self.fusionScheme, FUSION_SCHEMES, set())
         fill_option_combo(self.fusionMethod, FUSION_METHODS, set())
         for spin, key in ((self.tileSpin, "tile"), (self.overlapSpin, "overlap")):
-            apply_int_option(spin, key)
+            apply_int_option(spin, "map", key)
         self.overlapSpin.setMaximum(min(self.overlapSpin.maximum(), self.tileSpin.value() // 2))
-        for widget, key in ((self.seasonAuto, "season"), (self.seasonStart, "season"), (self.seasonEnd, "season"),
-                            (self.asOfCheck, "as_of"), (self.modelCombo, "model"), (self.outputFolder, "out")):
-            widget.setToolTip(MAP.option(key).help)
-        self.seasonAuto.setChecked(MAP.default("season") is None)  # the backend decides unless told
+        for widgets in ({"season": self.seasonAuto, "as_of": self.asOfCheck, "model": self.modelCombo,
+                         "out": self.outputFolder}, {"season": self.seasonStart}, {"season": self.seasonEnd}):
+            set_tooltips("map", widgets)
+        self.seasonAuto.setChecked(contract_view.default("map", "season") is None)  # the backend decides
         today = QDate.currentDate()
         self.seasonStart.setDate(today.addMonths(-5))
         self.seasonEnd.setDate(today)
@@ -245,7 +266,7 @@ class MapRiceDialog(QDialog, FORM):
         span = self.data_range()
         data_text = tr("the inputs cover {} to {}").format(iso(span[0]), iso(span[1])) if span else ""
         if self.seasonAuto.isChecked():
-            text = tr("The backend chooses the season: {}.").format(default_phrase(MAP.option("season").help))
+            text = tr("The backend chooses the season: {}.").format(default_phrase(contract_view.option("map", "season").help))
             self._set_season_hint(text + (f" ({data_text})" if data_text else ""), problem=False)
             return
         start, end = self.seasonStart.date(), self.seasonEnd.date()
@@ -531,23 +552,6 @@ def select_enabled(combo: QComboBox, key: str) -> None:
         combo.blockSignals(True)
         combo.setCurrentIndex(index)
         combo.blockSignals(False)
-
-
-def fill_choices(combo: QComboBox, key: str, labels: dict[str, str]) -> None:
-    """The contract's choices of map option ``key``, its default selected, its help as tooltip."""
-    option = MAP.option(key)
-    for value in option.choices:
-        combo.addItem(tr(labels.get(value, value)), value)
-    combo.setCurrentIndex(max(combo.findData(option.default), 0))
-    combo.setToolTip(option.help)
-
-
-def apply_int_option(spin: QSpinBox, key: str) -> None:
-    """Range, default and tooltip of integer map option ``key`` from the contract."""
-    option = MAP.option(key)
-    spin.setRange(int(option.minimum), int(option.maximum))
-    spin.setValue(int(option.default))
-    spin.setToolTip(f"{option.help} ({int(option.minimum)}–{int(option.maximum)}, default {option.default})")
 
 
 def fit_to_screen(dialog: QDialog) -> None:

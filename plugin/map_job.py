@@ -13,12 +13,13 @@ from pathlib import Path
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
-from ..backend.contract import VERBS
 from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
+from .contract_view import default, output_name, verb
 from .diagnostics import tr
 
 OUTPUT_NAMES = ("rice", "probability", "heatmap", "error")
-OUTPUT_FILES = [f"{n}.{ext}" for n in OUTPUT_NAMES for ext in ("tif", "qml")] + ["run.json", "metrics.json"]
+# every file a job may write, as the backend's contract names them
+OUTPUT_FILES = [*verb("map").outputs, *verb("evaluate").outputs]
 # what a stage's steps are, for the status line ("Mapping rice: tile 3 of 9")
 STAGE_TEXT = {"map": ("Mapping rice", "tile"), "evaluate": ("Comparing with the reference", "window")}
 
@@ -31,10 +32,10 @@ class MapRequest:
     out_dir: str
     model: str = ""
     as_of: str = ""
-    engine: str = VERBS["map"].default("engine")
-    device: str = VERBS["map"].default("device")
-    tile: int = VERBS["map"].default("tile")
-    overlap: int = VERBS["map"].default("overlap")
+    engine: str = default("map", "engine")
+    device: str = default("map", "device")
+    tile: int = default("map", "tile")
+    overlap: int = default("map", "overlap")
     reference: str = ""
     class_field: str = ""
     rice_value: str = ""
@@ -53,7 +54,7 @@ class MapRequest:
         return args + self.extra
 
     def evaluate_args(self) -> list[str]:
-        args = ["--pred", str(Path(self.out_dir) / "rice.tif"), "--reference", self.reference,
+        args = ["--pred", str(Path(self.out_dir) / output_name("map", "rice", "tif")), "--reference", self.reference,
                 "--out", self.out_dir]
         if self.class_field:
             args += ["--class-field", self.class_field, "--rice-value", self.rice_value]

@@ -9,7 +9,6 @@ with its real-data figure from its card (walkthrough defect 2).
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 
 from qgis.PyQt.QtCore import Qt
@@ -17,7 +16,6 @@ from qgis.PyQt.QtGui import QFont, QStandardItemModel
 from qgis.PyQt.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from .diagnostics import tr
-from .settings import PLUGIN_DIR
 
 # (key, label, one-line explanation); keys are what card["fusion"] values normalise to
 FUSION_SCHEMES = [
@@ -149,23 +147,9 @@ def cards_from_result(result: dict) -> list[ModelCard]:
 
 
 def default_model_name(result: dict) -> str | None:
-    """The backend's default model, as its `models` answer or the installed cards state it.
-
-    The rule itself is the backend's (``models/default.json``, else the card that says ``"default": true``):
-    the answer's ``default`` key when the backend gives one, else the flag on a listed card, else the
-    bundled pointer file the backend reads first.
-    """
+    """The backend's default model, as its `models` answer states it (the rule lives in the contract)."""
     named = result.get("default")
-    if isinstance(named, str) and named:
-        return named
-    entries = result.get("models") or []
-    flagged = [e.get("name") for e in entries if isinstance(e, dict) and e.get("default") is True]
-    if flagged:
-        return str(flagged[0])
-    try:
-        return str(json.loads((PLUGIN_DIR / "models" / "default.json").read_text(encoding="utf-8"))["default"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    return named if isinstance(named, str) and named else None
 
 
 def _list_order(card: ModelCard) -> tuple:

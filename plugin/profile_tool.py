@@ -15,13 +15,20 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsPointXY, QgsProject, QgsRaster,
-                       QgsRasterLayer)
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsPointXY,
+    QgsProject,
+    QgsRaster,
+    QgsRasterLayer,
+)
 from qgis.gui import QgsMapToolEmitPoint
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QDialog, QLabel, QVBoxLayout
 
 from .charts import LineChart, Series, Span
+from .contract_view import output_name
 from .diagnostics import guarded, tr
 from .layer_inputs import band_label, find_date, looks_linear, to_db
 from .results import read_json
@@ -77,7 +84,7 @@ def profile_at(point: QgsPointXY, crs: QgsCoordinateReferenceSystem, project: Qg
     """VV/VH series in dB, rice probability and season at a map point, from the project's layers."""
     project = project or QgsProject.instance()
     profile = Profile()
-    raster_layers = [l for l in project.mapLayers().values() if isinstance(l, QgsRasterLayer) and l.isValid()]
+    raster_layers = [lyr for lyr in project.mapLayers().values() if isinstance(lyr, QgsRasterLayer) and lyr.isValid()]
     for layer in raster_layers:
         pol = polarization_of(layer)
         if pol:
@@ -90,7 +97,7 @@ def profile_at(point: QgsPointXY, crs: QgsCoordinateReferenceSystem, project: Qg
         value = values_at(layer, point, crs).get(1)
         profile.probability = value if value is not None and math.isfinite(value) else None
         profile.probability_source = describe_layer(project, layer)
-        _season_from_run(profile, Path(layer.source()).parent / "run.json")
+        _season_from_run(profile, Path(layer.source()).parent / output_name("map", "run"))
     return profile
 
 

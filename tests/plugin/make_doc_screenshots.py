@@ -170,8 +170,15 @@ def open_map_dialog(plugin):
 
 def render_results(run_dir: Path, scene: Path, out: Path) -> None:
     """The rice, probability and error maps of the run, each on its own, as the plugin styled them."""
-    from qgis.core import (QgsContrastEnhancement, QgsMapRendererParallelJob, QgsMapSettings,
-                           QgsMultiBandColorRenderer, QgsProject, QgsRasterLayer, QgsRasterMinMaxOrigin)
+    from qgis.core import (
+        QgsContrastEnhancement,
+        QgsMapRendererParallelJob,
+        QgsMapSettings,
+        QgsMultiBandColorRenderer,
+        QgsProject,
+        QgsRasterLayer,
+        QgsRasterMinMaxOrigin,
+    )
     from qgis.PyQt.QtCore import QSize
     from qgis.PyQt.QtGui import QColor
 
