@@ -266,8 +266,9 @@ class MapRiceDialog(QDialog, FORM):
         span = self.data_range()
         data_text = tr("the inputs cover {} to {}").format(iso(span[0]), iso(span[1])) if span else ""
         if self.seasonAuto.isChecked():
-            text = tr("The backend chooses the season: {}.").format(default_phrase(contract_view.option("map", "season").help))
-            self._set_season_hint(text + (f" ({data_text})" if data_text else ""), problem=False)
+            text = tr("The backend chooses the season: {}").format(default_phrase(
+                contract_view.option("map", "season").help))
+            self._set_season_hint(text + (f" ({data_text})." if data_text else "."), problem=False)
             return
         start, end = self.seasonStart.date(), self.seasonEnd.date()
         if start >= end:

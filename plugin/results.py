@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qgis.core import (
     QgsColorRampShader,
+    QgsLayerTreeGroup,
     QgsPalettedRasterRenderer,
     QgsProject,
     QgsRasterLayer,
@@ -41,9 +42,7 @@ def load_results(out_dir: str | Path, group_name: str, project: QgsProject | Non
     """Add a group with every result raster found in ``out_dir``; returns (group, {name: layer})."""
     project = project or QgsProject.instance()
     out_dir = Path(out_dir)
-    root = project.layerTreeRoot()
-    group = root.insertGroup(0, group_name)
-    group.setExpanded(True)  # the run's layers in view: which is drawn, which is loaded unticked
+    group = QgsLayerTreeGroup(group_name)  # filled first, then inserted, so the layer tree shows it unfolded
     layers = {}
     for name in LOAD_ORDER:
         path = out_dir / f"{name}.tif"
@@ -58,6 +57,7 @@ def load_results(out_dir: str | Path, group_name: str, project: QgsProject | Non
         layers[name] = layer
     if "heatmap" in layers:  # a diagnostic layer: loaded unticked, drawn over the probability once ticked
         group.findLayer(layers["heatmap"].id()).setItemVisibilityChecked(False)
+    project.layerTreeRoot().insertChildNode(0, group)
     return group, layers
 
 

@@ -4,7 +4,8 @@ Usage: ``python3 tests/plugin/make_doc_screenshots.py [OUT_DIR]`` (default ``doc
 ``qgis`` and the backend environment ``.venv``. It writes a synthetic Mekong scene with ``backend synth``,
 starts ``Xvfb :99 -screen 0 1366x768x24`` and QGIS with a fresh profile, and runs itself inside QGIS
 (``qgis --code``), where it loads the plugin and drives it as a user would: the Map rice dialog fresh, a
-run, the dialog reopened, the result layers, and the fine-tune panel mid-run. Screens are grabbed with Qt
+run, the dialog reopened, the result layers (and each result map alone), a temporal profile, and the
+fine-tune panel mid-run. Screens are grabbed with Qt
 from the X server's root window. Fine-tuned models go to a temporary ``S1RM_MODEL_DIR``.
 """
 
@@ -140,6 +141,12 @@ def drive() -> None:
     grab(out / "result_layers.png")
     render_results(run_dir, scene, out)
 
+    plugin.activate_profile_tool()  # a click inside a labelled rice field
+    rice_field = next(f for f in labels.getFeatures() if f["class"] == "rice")
+    plugin.profile_tool.show_at(rice_field.geometry().centroid().asPoint())
+    grab(out / "temporal_profile.png", plugin.profile_tool.window)
+    plugin.profile_tool.window.close()
+
     plugin.toggle_finetune_dock()
     dock = plugin.finetune_dock
     assert wait_until(lambda: not dock.busy() and dock.baseModel.count() > 0, 120)
@@ -152,7 +159,7 @@ def drive() -> None:
     dock.modelName.setText("doc-fte")
     dock.start()
     points = lambda: len(dock.chart.series[0].points) if dock.chart.series else 0  # noqa: E731
-    assert wait_until(lambda: points() >= 3 or not dock.is_running(), 1200), dock.statusLabel.text()
+    assert wait_until(lambda: points() >= 2 or not dock.is_running(), 1200), dock.statusLabel.text()
     assert dock.is_running(), f"the run ended before the screenshot: {dock.statusLabel.text()}"
     settle(2.0)  # a little into the next epoch, so the bar shows progress within it
     grab(out / "finetune_midrun.png")

@@ -70,6 +70,7 @@ def test_full_run_adds_styled_layers_and_metrics(qgis_iface, scene_dialog, synth
     order = [node.layer().name() for node in dialog.last_group.findLayers()]
     assert order.index("heatmap") < order.index("probability")  # above it: ticking the heat map shows it
     assert not dialog.last_group.findLayer(layers["heatmap"].id()).isVisible()
+    assert dialog.last_group.isExpanded()
     ramp = layers["probability"].renderer().shader().rasterShaderFunction().colorRampItemList()
     assert min(color_distance(item.color.name(), "#4daf4a") for item in ramp) > 80  # rice stands out
     assert set(palette(layers["error"])) == {1, 2, 3, 4}
