@@ -1,6 +1,6 @@
 # S1 Rice Mapper. Quick start on a fresh Debian 12 / Ubuntu machine (as root or with sudo):
 #   make demo    set up what is missing, then map rice on a synthetic sample scene
-#   make test    set up what is missing, then run the backend and the QGIS plugin test suites
+#   make test    set up what is missing, then lint (ruff, mypy) and run the backend and QGIS plugin test suites
 SHELL := /bin/bash
 VENV_PY := .venv/bin/python
 QGIS_PY := .venv-qgis/bin/python
@@ -16,7 +16,7 @@ demo: setup
 	scripts/demo.sh
 
 test: setup
-	$(MAKE) --no-print-directory test-backend test-plugin
+	$(MAKE) --no-print-directory lint test-backend test-plugin
 
 test-backend:
 	$(VENV_PY) -m pytest -q tests/backend -p no:cacheprovider
