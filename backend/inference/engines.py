@@ -27,8 +27,8 @@ from backend.modelstore.onnx_io import HEATMAP_NAME, INPUT_NAME, OUTPUT_NAME, TH
 #: The optional part of the backend environment that brings PyTorch (issue 12's lean install).
 TORCH_EXTRA = "gpu"
 TORCH_HINT = (f"PyTorch is not installed in the backend environment; install the backend's '{TORCH_EXTRA}' "
-              "extra (GUI: Settings -> install the GPU / PyTorch part; or pip install torch into the backend "
-              f"environment), or use {param_token('engine')} onnx")
+              "extra (CUDA PyTorch; 'training' for the CPU build): Settings in the plugin, or "
+              f"python3 <plugin folder>/plugin/backend_setup.py --extras {TORCH_EXTRA}; or use {param_token('engine')} onnx")
 
 GRAPH_CAM = ("Grad-CAM of the rice class at the input of the last decoder block (gradient in closed form, "
              "forward-only), per-tile max-normalised to [0, 1]")
