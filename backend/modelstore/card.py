@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from backend.errors import UserError
-from backend.modelstore.paths import CARD_FILE, installed_folders, is_bundled, resolve
+from backend.modelstore.paths import CARD_FILE, confined_file, installed_folders, is_bundled, resolve
 
 CARD_METADATA_KEY = "s1ricemapper_card"
 PRODUCER = "s1ricemapper"
@@ -53,13 +53,20 @@ def sha256_file(path: Path) -> str:
 
 
 def file_entries(folder: Path, names: Iterable[str]) -> dict[str, dict]:
-    return {n: {"sha256": sha256_file(folder / n), "bytes": (folder / n).stat().st_size} for n in sorted(names)}
+    paths = {n: confined_file(folder, n) for n in sorted(names)}
+    return {n: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for n, p in paths.items()}
 
 
 def verify_files(folder: Path, card: dict) -> None:
-    """Every file listed in the card exists with its size and SHA-256; else a UserError naming it."""
-    for name, entry in card.get("files", {}).items():
-        path = Path(folder) / name
+    """Every file listed in the card is inside ``folder`` and has its size and SHA-256; else a UserError."""
+    files = card.get("files")
+    if not isinstance(files, dict):
+        raise UserError(f"model card {Path(folder) / CARD_FILE} has no valid 'files' table; re-save the model")
+    for name, entry in files.items():
+        path = confined_file(folder, name)
+        if not isinstance(entry, dict) or not {"bytes", "sha256"} <= set(entry):
+            raise UserError(f"model card {Path(folder) / CARD_FILE} lacks the size or SHA-256 of {name!r}; "
+                            "re-save the model")
         if not path.is_file():
             raise UserError(f"model file {path} is missing; reinstall or re-save model {card.get('name')!r}")
         size = path.stat().st_size
