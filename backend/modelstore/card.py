@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from backend.atomic import partial_path
 from backend.errors import UserError
 from backend.modelstore.paths import CARD_FILE, confined_file, installed_folders, is_bundled, resolve
 
@@ -112,9 +112,9 @@ def check_inputs(card: dict, available_pols: Iterable[str]) -> None:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    tmp = partial_path(path)  # named by process id, so a killed writer's leftover is swept later
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=False)
             fh.write("\n")
         os.replace(tmp, path)

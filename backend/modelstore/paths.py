@@ -34,13 +34,16 @@ def is_bundled(folder: Path) -> bool:
 
 
 def installed_folders() -> list[Path]:
-    """Every folder holding a ``card.json`` in :func:`model_dirs` (first occurrence of a name wins)."""
+    """Every folder holding a ``card.json`` in :func:`model_dirs` (first occurrence of a name wins).
+
+    Hidden folders are temporaries of a model being written (or left by a killed writer), never models.
+    """
     seen, folders = set(), []
     for root in model_dirs():
         if not root.is_dir():
             continue
         for sub in sorted(root.iterdir()):
-            if sub.name not in seen and (sub / CARD_FILE).is_file():
+            if not sub.name.startswith(".") and sub.name not in seen and (sub / CARD_FILE).is_file():
                 seen.add(sub.name)
                 folders.append(sub)
     return folders
