@@ -77,8 +77,9 @@ def open_onnx(name_or_path: str | os.PathLike, threads: int | None = None,
     card = load_card(folder, verify=True)
     path = confined_file(folder, ONNX_FILE)
     if ONNX_FILE not in card["files"]:
-        raise UserError(f"model {card['name']!r} ({card['arch']}) has no {ONNX_FILE}; it runs through "
-                        "backend.baselines.predict_proba instead")
+        raise UserError(f"model {card['name']!r} ({card['arch']}) has no {ONNX_FILE}: it is a rule-based "
+                        "baseline that `map` runs without ONNX Runtime; use it with `map --model` (default "
+                        "engine), or choose a network model for this")
     refuse_external_data(path)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

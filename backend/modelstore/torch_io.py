@@ -124,8 +124,9 @@ def save_model(net: RiceNet, card: dict, folder: str | os.PathLike, overwrite: b
 
 def build_from_card(card: dict, folder: Path) -> RiceNet:
     if card["arch"] not in ARCHITECTURES:
-        raise UserError(f"model {folder} is a {card['arch']!r} model, not a PyTorch network; use "
-                        "backend.baselines.predict_proba or open_onnx for it")
+        raise UserError(f"model {folder} is a {card['arch']!r} baseline, not a neural network: it cannot be "
+                        "exported, fine-tuned or run with --engine torch (and has no heat map); map with it "
+                        "directly (--model with the default engine) or choose a network model for this")
     try:
         return build_model(card["arch"], **card["arch_kwargs"])
     except ValueError as exc:
