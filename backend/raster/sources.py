@@ -46,6 +46,10 @@ def open_raster(path: str) -> DatasetReader:
     if dataset.count == 0 or dataset.width == 0 or dataset.height == 0:
         dataset.close()
         raise UserError(f"{path}: the raster is empty (no bands or no pixels); re-export it")
+    if any(np.dtype(t).kind == "c" for t in dataset.dtypes):
+        dataset.close()
+        raise UserError(f"{path}: holds complex values (single-look complex data?); give calibrated backscatter "
+                        "intensity (sigma0 or gamma0, linear power or dB), e.g. a GRD or RTC product")
     return dataset
 
 
