@@ -1,19 +1,10 @@
-"""``info``: what a Sentinel-1 series holds (layout, polarizations, dates, units, grid, problems)."""
+"""``info``: what a Sentinel-1 series holds (layout, polarizations, dates, units, grid, problems, findings)."""
 
 from __future__ import annotations
 
 import argparse
 
 from backend.progress import Reporter
-
-HELP = ("describe a Sentinel-1 VV/VH series as JSON: layout, polarizations, dates, units, grid, problems and "
-        "plausibility findings")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from backend.raster.options import add_series_arguments
-
-    add_series_arguments(parser, positional=True)
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:

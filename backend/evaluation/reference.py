@@ -43,7 +43,7 @@ def is_rice(values: np.ndarray, rice_values: Sequence[str]) -> np.ndarray:
 class RasterReference:
     """A label raster, read on the prediction grid."""
 
-    def __init__(self, path: str, grid: Any, rice_values: Sequence[str], option: str = "--reference") -> None:
+    def __init__(self, path: str, grid: Any, rice_values: Sequence[str], param: str = "reference") -> None:
         import rasterio
         from rasterio.enums import Resampling
         from rasterio.vrt import WarpedVRT
@@ -51,13 +51,14 @@ class RasterReference:
         try:
             self.dataset = rasterio.open(path)
         except rasterio.errors.RasterioIOError as exc:
-            raise UserError(f"{option} {path}: cannot be opened as a raster or vector file ({exc}); give a "
-                            f"{_WHAT_TO_GIVE}") from exc
+            raise UserError(f"{{param:{param}}} {path}: cannot be opened as a raster or vector file ({exc}); give a "
+                            f"{_WHAT_TO_GIVE}", param=param) from exc
         if self.dataset.crs is None and grid.crs is not None:
             self.dataset.close()
-            raise UserError(f"{option} {path} has no CRS; assign the prediction's CRS to it first")
+            raise UserError(f"{{param:{param}}} {path} has no CRS; assign the prediction's CRS to it first",
+                            param=param)
         try:
-            check_overlap(option, path, _dataset_bounds(self.dataset), self.dataset.crs, grid)
+            check_overlap(param, path, _dataset_bounds(self.dataset), self.dataset.crs, grid)
         except UserError:
             self.dataset.close()
             raise
@@ -94,18 +95,19 @@ class VectorReference:
         try:
             meta, _, wkb, fields = pyogrio.raw.read(path)
         except Exception as exc:
-            raise UserError(f"--reference {path}: cannot be read as a vector layer ({exc}); give a "
-                            f"{_WHAT_TO_GIVE}") from exc
+            raise UserError(f"{{param:reference}} {path}: cannot be read as a vector layer ({exc}); give a "
+                            f"{_WHAT_TO_GIVE}", param="reference") from exc
         names = list(meta["fields"])
         field = self.class_field_of(path, names, class_field)
         geometries = shapely.from_wkb(wkb)
         keep = ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
         if not keep.any():
-            raise UserError(f"--reference {path} holds no geometry; give a layer with labelled polygons")
-        check_geometries("--reference", path, geometries, keep)
+            raise UserError(f"{{param:reference}} {path} holds no geometry; give a layer with labelled polygons",
+                            param="reference")
+        check_geometries("reference", path, geometries, keep)
         rice = is_rice(np.asarray(fields[names.index(field)], dtype=object), rice_values)
         geometries = self.to_grid_crs(path, meta.get("crs"), geometries[keep], grid)
-        check_overlap("--reference", path, tuple(shapely.total_bounds(geometries)), grid.crs, grid)
+        check_overlap("reference", path, tuple(shapely.total_bounds(geometries)), grid.crs, grid)
         self.grid, self.field = grid, field
         self.shapes = list(zip(geometries, np.where(rice[keep], _BURN_RICE, _BURN_OTHER).tolist()))
         self.resampled = False
@@ -114,15 +116,15 @@ class VectorReference:
     def class_field_of(path: str, names: list[str], class_field: str | None) -> str:
         if class_field:
             if class_field not in names:
-                raise UserError(f"--class-field {class_field} is not a field of {path}; "
-                                f"its fields are: {', '.join(names) or 'none'}")
+                raise UserError(f"{{param:class_field}} {class_field} is not a field of {path}; "
+                                f"its fields are: {', '.join(names) or 'none'}", param="class_field")
             return class_field
         by_name = {n.lower(): n for n in names}
         for guess in CLASS_FIELD_GUESSES:  # in order of preference
             if guess in by_name:
                 return by_name[guess]
-        raise UserError(f"{path}: say which field holds the class with --class-field "
-                        f"(fields: {', '.join(names) or 'none'}) and the rice value(s) with --rice-value")
+        raise UserError(f"{path}: say which field holds the class with {{param:class_field}} "
+                        f"(fields: {', '.join(names) or 'none'}) and the rice value(s) with {{param:rice_values}}", param="class_field")
 
     @staticmethod
     def to_grid_crs(path: str, crs_text: str | None, geometries: np.ndarray, grid: Any) -> np.ndarray:
@@ -154,14 +156,14 @@ class VectorReference:
         pass
 
 
-def check_geometries(option: str, path: str, geometries: np.ndarray, present: np.ndarray) -> None:
+def check_geometries(param: str, path: str, geometries: np.ndarray, present: np.ndarray) -> None:
     """The geometry rules every label or reference layer follows (``evaluate`` and ``finetune`` alike).
 
     Lines cannot label pixels, and an invalid (e.g. self-intersecting) polygon rasterizes differently
     from what was drawn, so both are refused rather than silently burnt.
 
     Args:
-        option: The option that named the file (``--labels``, ``--reference``), for the message.
+        param: The contract key of the option that named the file (``labels``, ``reference``).
         path: The vector file.
         geometries: Its shapely geometries.
         present: Which of them are neither missing nor empty.
@@ -173,13 +175,14 @@ def check_geometries(option: str, path: str, geometries: np.ndarray, present: np
 
     kinds = shapely.get_type_id(geometries[present])
     if np.isin(kinds, [1, 2, 5]).any():  # LineString, LinearRing, MultiLineString
-        raise UserError(f"{option} {path} holds line features; lines cannot label pixels: digitize "
-                        "polygons (fields) or points instead")
+        raise UserError(f"{{param:{param}}} {path} holds line features; lines cannot label pixels: digitize "
+                        "polygons (fields) or points instead", param=param)
     invalid = np.flatnonzero(present & ~shapely.is_valid(geometries))
     if len(invalid):
         reasons = "; ".join(f"feature {i}: {shapely.is_valid_reason(geometries[i])}" for i in invalid[:MAX_REASONS])
-        raise UserError(f"{option} {path} has {len(invalid)} invalid geometr{'y' if len(invalid) == 1 else 'ies'} "
-                        f"({reasons}); repair them (QGIS: Processing > Fix geometries) and try again")
+        raise UserError(f"{{param:{param}}} {path} has {len(invalid)} invalid "
+                        f"geometr{'y' if len(invalid) == 1 else 'ies'} ({reasons}); repair them (QGIS: Processing > "
+                        "Fix geometries) and try again", param=param)
 
 
 def _dataset_bounds(dataset: Any) -> tuple[float, float, float, float]:
@@ -187,11 +190,11 @@ def _dataset_bounds(dataset: Any) -> tuple[float, float, float, float]:
     return min(left, right), min(bottom, top), max(left, right), max(bottom, top)
 
 
-def check_overlap(option: str, path: str, bounds: tuple[float, ...], crs: Any, grid: Any) -> None:
+def check_overlap(param: str, path: str, bounds: tuple[float, ...], crs: Any, grid: Any) -> None:
     """Refuse a reference that does not overlap the prediction at all (it would score nothing).
 
     Args:
-        option: The option that named the file, for the message.
+        param: The contract key of the option that named the file.
         path: The reference file.
         bounds: Its (left, bottom, right, top) in ``crs``.
         crs: The CRS of ``bounds`` (None: the grid's).
@@ -211,16 +214,16 @@ def check_overlap(option: str, path: str, bounds: tuple[float, ...], crs: Any, g
     if bounds[0] < right and bounds[2] > left and bounds[1] < top and bounds[3] > bottom:
         return
     shown = ", ".join(f"{v:.0f}" for v in bounds)
-    raise UserError(f"{option} {path} does not overlap the map: it spans {shown} but the map spans {left:.0f}, "
-                    f"{bottom:.0f}, {right:.0f}, {top:.0f} ({grid.crs_label()}); give the reference of this "
-                    "area, and check both CRSs")
+    raise UserError(f"{{param:{param}}} {path} does not overlap the map: it spans {shown} but the map spans "
+                    f"{left:.0f}, {bottom:.0f}, {right:.0f}, {top:.0f} ({grid.crs_label()}); give the reference of "
+                    "this area, and check both CRSs", param=param)
 
 
 def open_reference(path: str, grid: Any, class_field: str | None = None,
                    rice_values: Sequence[str] | None = None) -> RasterReference | VectorReference:
     """A reader of reference labels for ``path`` (raster or vector) on ``grid``."""
     if not Path(path).exists():
-        raise UserError(f"--reference {path} does not exist; give a truth raster or a labelled vector file")
+        raise UserError(f"{{param:reference}} {path} does not exist; give a truth raster or a labelled vector file", param="reference")
     rice_values = list(rice_values or DEFAULT_RICE_VALUES)
     if Path(path).suffix.lower() in VECTOR_SUFFIXES:
         return VectorReference(path, grid, class_field, rice_values)

@@ -89,9 +89,7 @@ def refuse_errors(findings: Sequence[Finding]) -> list[Finding]:
     """
     for finding in findings:
         if finding.level == ERROR:
-            error = UserError(finding.message)
-            error.param = finding.param  # the contract key, so each front end names it its way
-            raise error
+            raise UserError(finding.message, param=finding.param)
     return [f for f in findings if f.level != ERROR]
 
 
@@ -209,5 +207,5 @@ def date_findings(reader: Any, pols: Sequence[str], steps: int, season: tuple[dt
                             f"{_names(reader, pol)}: only {len(dates)} distinct {pol} acquisition date(s) "
                             f"between {start} and {last} ({shown}); the model composites {steps} steps and needs "
                             f"at least {needed} distinct dates there: give a series with more acquisitions "
-                            "(one band per date) or a longer season", param="season")]
+                            "(one band per date) or a longer {param:season}", param="season")]
     return []
