@@ -59,10 +59,7 @@ def file_entries(folder: Path, names: Iterable[str]) -> dict[str, dict]:
 
 def verify_files(folder: Path, card: dict) -> None:
     """Every file listed in the card is inside ``folder`` and has its size and SHA-256; else a UserError."""
-    files = card.get("files")
-    if not isinstance(files, dict):
-        raise UserError(f"model card {Path(folder) / CARD_FILE} has no valid 'files' table; re-save the model")
-    for name, entry in files.items():
+    for name, entry in card.get("files", {}).items():
         path = confined_file(folder, name)
         if not isinstance(entry, dict) or not {"bytes", "sha256"} <= set(entry):
             raise UserError(f"model card {Path(folder) / CARD_FILE} lacks the size or SHA-256 of {name!r}; "
@@ -87,6 +84,10 @@ def read_card(folder: Path) -> dict:
     missing = [k for k in REQUIRED_FIELDS if not isinstance(card, dict) or k not in card]
     if missing:
         raise UserError(f"model card {path} lacks field(s) {', '.join(missing)}; re-save the model")
+    if not isinstance(card["files"], dict):
+        raise UserError(f"model card {path} has no valid 'files' table; re-save the model")
+    for name in card["files"]:  # cheap (no hashing), so even unverified reads never name outside files
+        confined_file(folder, name)
     return card
 
 

@@ -97,11 +97,17 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def clean_area(scene, tiny_model, tmp_path_factory) -> float:  # noqa: F811
-    out = tmp_path_factory.mktemp("clean") / "out"
-    return processing.run("s1ricemapper:maprice", map_parameters(scene, tiny_model, out, WITH_HEATMAP=False))[
-        "RICE_AREA_HA"]
+_CLEAN: dict[str, float] = {}
+
+
+@pytest.fixture
+def clean_area(provider, scene, tiny_model, tmp_path_factory) -> float:  # noqa: F811
+    """Rice area of the clean scene (mapped once; the provider is registered per test)."""
+    if "area" not in _CLEAN:
+        out = tmp_path_factory.mktemp("clean") / "out"
+        _CLEAN["area"] = processing.run("s1ricemapper:maprice", map_parameters(
+            scene, tiny_model, out, WITH_HEATMAP=False))["RICE_AREA_HA"]
+    return _CLEAN["area"]
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(reason=c.xfail, strict=True)]
