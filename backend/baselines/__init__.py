@@ -16,7 +16,7 @@ BASELINE_ARCHS = ("random_forest", "phenology_rules")
 
 
 def _not_a_baseline(card: dict) -> str:
-    return (f"model {card['name']!r} is a {card['arch']!r} network, not one of the baselines "
+    return (f"model {card['name']!r} is a {card['arch']!r} network, not a baseline "
             f"({', '.join(BASELINE_ARCHS)}); `map --model {card['name']}` runs it with its own engine")
 
 

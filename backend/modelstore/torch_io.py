@@ -124,7 +124,7 @@ def save_model(net: RiceNet, card: dict, folder: str | os.PathLike, overwrite: b
 
 def build_from_card(card: dict, folder: Path) -> RiceNet:
     if card["arch"] not in ARCHITECTURES:
-        raise UserError(f"model {folder} is a {card['arch']!r} baseline, not a neural network: it cannot be "
+        raise UserError(f"model {folder} is a {card['arch']!r} baseline, not a PyTorch network: it cannot be "
                         "exported, fine-tuned or run with --engine torch (and has no heat map); map with it "
                         "directly (--model with the default engine) or choose a network model for this")
     try:
