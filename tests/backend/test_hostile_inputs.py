@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -36,6 +37,8 @@ from rasterio.transform import from_origin
 REPO = Path(__file__).resolve().parents[2]
 SEASON = ["--season", "2022-04-01", "2022-08-31"]
 FAST = ["--no-heatmap", "--threads", "1"]
+#: CLI runs at once: each mostly waits on start-up imports and file I/O
+WORKERS = min(4, max(2, os.cpu_count() or 2))
 
 
 # --- the world: one synthetic scene, its map, a copy of a model ----------------------------------------
@@ -126,7 +129,7 @@ class Case:
     says: tuple[str, ...] = ()  # each must appear in stderr (case-insensitive): the file or the parameter
     check: Callable[[World, Path, subprocess.CompletedProcess], None] | None = None
     xfail: str | None = None
-    preexec: Callable[[], None] | None = None
+    limit_kb: int | None = None  # file-size limit for the run (a full disk)
     keep: tuple[str, ...] = ()  # final names that existed before the run (must survive unchanged)
     marks: list = field(default_factory=list)
 
@@ -252,13 +255,6 @@ def _existing(world: World, d: Path) -> list:
 
 def _keep_old(world: World, d: Path, result: subprocess.CompletedProcess) -> None:
     assert (d / "out" / "rice.tif").read_bytes() == b"old result"
-
-
-def _small_files() -> None:  # writes past 3 kB fail with EFBIG, as on a full disk
-    import resource
-
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (3_000, 3_000))
 
 
 # models ---------------------------------------------------------------------------------------------------
@@ -494,7 +490,7 @@ CASES = [
     Case("symlink-loop", lambda w, d: map_cmd(_loop(w, d), w.vh(), d / "out"), says=("loop.tif",)),
     Case("out-is-a-file", lambda w, d: map_cmd(w.vv(), w.vh(), Path(_text(d, "out", "x"))), says=("--out",)),
     Case("out-unwritable", lambda w, d: map_cmd(w.vv(), w.vh(), Path("/proc/s1rm-hostile")), says=("--out",)),
-    Case("disk-full", lambda w, d: map_cmd(w.vv(), w.vh(), d / "out"), says=("disk",), preexec=_small_files),
+    Case("disk-full", lambda w, d: map_cmd(w.vv(), w.vh(), d / "out"), says=("disk",), limit_kb=3),
     Case("old-results-kept", _existing, says=("--overwrite",), check=_keep_old, keep=("rice.tif",)),
     Case("manifest-missing", lambda w, d: ["map", "--manifest", d / "none.csv"], says=("--manifest",)),
     Case("manifest-no-out-column", lambda w, d: ["map", "--manifest", _text(d, "m.csv", f"vv,vh\n{w.vv()},{w.vh()}\n")],
@@ -617,25 +613,40 @@ def _finals(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
 
 
+def _run(case: Case, argv: list, env: dict) -> subprocess.CompletedProcess:
+    if case.id == "info-into-closed-pipe":
+        return _into_closed_pipe(argv, env)
+    command = [sys.executable, "-m", "backend", *map(str, argv)]
+    if case.limit_kb:  # a file-size limit, set by a shell (preexec_fn is unsafe with threads)
+        command = ["bash", "-c", f'trap "" XFSZ; ulimit -f {case.limit_kb}; exec "$0" "$@"', *command]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.fixture(scope="module")
+def outcomes(world: World, tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
+    """Every case run once: inputs built one after the other, the CLI runs in parallel (they mostly wait)."""
+    folders = {c.id: tmp_path_factory.mktemp(c.id) for c in CASES}
+    argvs = {c.id: c.argv(world, folders[c.id]) for c in CASES}
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = {c.id: pool.submit(_run, c, argvs[c.id], world.env) for c in CASES}
+        return {key: (folders[key], future.result()) for key, future in futures.items()}
+
+
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(reason=c.xfail, strict=True)]
                                                if c.xfail else []) for c in CASES])
-def test_hostile_input(world: World, tmp_path: Path, case: Case) -> None:
-    argv = case.argv(world, tmp_path)
-    if case.id == "info-into-closed-pipe":
-        result = _into_closed_pipe(argv, world.env)
-    else:
-        result = backend(*argv, env=world.env, preexec_fn=case.preexec)
+def test_hostile_input(world: World, outcomes: dict, case: Case) -> None:
+    folder, result = outcomes[case.id]
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output[-3000:]
     assert result.returncode == case.code, (result.returncode, result.stderr[-2000:])
     for text in case.says:
         assert text.lower() in result.stderr.lower(), (text, result.stderr[-2000:])
-    out = tmp_path / "out"
+    out = folder / "out"
     if case.code != 0:
         assert _finals(out) == sorted(case.keep), _finals(out)
-    assert _leftovers(tmp_path) == []
+    assert _leftovers(folder) == []
     if case.check is not None:
-        assert case.check(world, tmp_path, result) is not False
+        assert case.check(world, folder, result) is not False
 
 
 def _into_closed_pipe(argv: list, env: dict) -> subprocess.CompletedProcess:
