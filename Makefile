@@ -7,7 +7,7 @@ QGIS_PY := .venv-qgis/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test test-backend test-plugin lint bench pretrain package clean
+.PHONY: setup demo test test-backend test-plugin lint bench pretrain package wheelhouse qt6-scanner clean
 
 setup:
 	scripts/setup.sh system backend qgistest
@@ -24,7 +24,7 @@ test-backend:
 test-plugin:
 	QT_QPA_PLATFORM=offscreen $(QGIS_PY) -m pytest -q tests/plugin -p no:cacheprovider
 
-# ruff and mypy settings are in pyproject.toml (both tools are pinned in requirements/backend.txt)
+# ruff and mypy settings are in pyproject.toml (both tools are pinned in requirements/dev.txt)
 lint:
 	$(VENV_PY) -m ruff check backend plugin tests
 	$(VENV_PY) -m mypy backend plugin
@@ -37,6 +37,15 @@ pretrain: setup
 
 package: setup
 	scripts/package.sh
+
+# offline installs: every wheel of the lean backend environment (EXTRAS=training or gpu adds PyTorch) and uv, for
+# this machine's platform and Python, into dist/wheelhouse (then: Settings > Wheelhouse, or --wheelhouse DIR)
+wheelhouse:
+	/usr/bin/python3 plugin/backend_setup.py --build-wheelhouse dist/wheelhouse $(if $(EXTRAS),--extras $(EXTRAS))
+
+# QGIS's own Qt6 migration scanner, into ~/.cache/s1ricemapper (not committed: it is QGIS's code)
+qt6-scanner:
+	scripts/setup.sh qt6scanner
 
 clean:
 	rm -rf demo_output bench_output zip_build dist .pytest_cache
