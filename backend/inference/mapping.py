@@ -19,8 +19,10 @@ from backend.inference.geotiff import disk_full_error
 from backend.inference.loader import LoadedModel
 from backend.inference.outputs import MapWriter
 from backend.inference.pipeline import stream_scene
+from backend.inference.result_checks import result_checks
 from backend.inference.tiling import TileGrid, Window, check_tile
 from backend.progress import Reporter
+from backend.raster.plausibility import check_for_model
 
 DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
 DEFAULT_OVERLAP = MAP_VERB.default("overlap")
@@ -68,10 +70,12 @@ def check_dates_match(reader: Any, pols: list[str]) -> None:
         if reader.dates[pol] != reader.dates[first]:
             only_a = sorted(set(reader.dates[first]) - set(reader.dates[pol]))
             only_b = sorted(set(reader.dates[pol]) - set(reader.dates[first]))
-            raise UserError(f"{first} and {pol} have different dates (only {first}: "
-                            f"{', '.join(map(str, only_a[:4])) or 'none'}; only {pol}: "
-                            f"{', '.join(map(str, only_b[:4])) or 'none'}); give both polarizations for the "
-                            "same acquisitions")
+            counts = len(reader.dates[first]), len(reader.dates[pol])
+            what = (f"{first} has {counts[0]} bands but {pol} has {counts[1]}, so their dates differ" if
+                    counts[0] != counts[1] else f"{first} and {pol} have different dates")
+            raise UserError(f"{what} (only {first}: {', '.join(map(str, only_a[:4])) or 'none'}; only {pol}: "
+                            f"{', '.join(map(str, only_b[:4])) or 'none'}); this model reads both "
+                            "polarizations of the same acquisitions: give one band per date in each")
 
 
 def resolve_season(reader: Any, model: LoadedModel, season: tuple[dt.date, dt.date] | None,
@@ -130,6 +134,7 @@ def check_series(reader: Any, model: LoadedModel, options: MapOptions) -> tuple[
     check_inputs(model.card, reader.pols)
     check_dates_match(reader, model.pols)
     season = resolve_season(reader, model, options.season, options.as_of)
+    check_for_model(reader, model.pols, model.steps, season, options.as_of)  # plausibility errors
     if options.batch < 1:
         raise UserError(f"{{param:batch}} {options.batch}: give at least 1 tile per run", param="batch")
     check_tile(options.tile, options.overlap, model.size_multiple)
@@ -141,6 +146,7 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
     """Write rice/probability/heatmap GeoTIFFs, their QML styles and run.json to ``out_dir``."""
     reporter = reporter or Reporter("none")
     season = check_series(reader, model, options)
+    input_checks = check_for_model(reader, model.pols, model.steps, season, options.as_of)  # the warnings
     grid = TileGrid.for_scene(reader.grid.height, reader.grid.width, options.tile, options.overlap,
                               model.size_multiple)
     source = SeriesSource(reader, model.pols, season, model.steps, options.as_of)
@@ -162,6 +168,10 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
                                 f"{season[0]} to {season[1]}; check the files' nodata value and the season")
             run = _run_record(reader, model, options, grid, stats, writer, season, time.perf_counter() - start,
                               with_heatmap, outputs.out_dir)
+            run.update(input_checks=input_checks, checks=result_checks(run, writer.histogram,
+                                                                      pixel_area_m2(reader.grid)))
+            for warning in [c["message"] for c in input_checks] + run["checks"]["warnings"]:
+                reporter.log(f"warning: {warning}")
             run_json.write_text(json.dumps(run, indent=2))
             outputs.commit()
     except OSError as exc:
