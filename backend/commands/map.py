@@ -31,7 +31,8 @@ def _options(args: argparse.Namespace, season: tuple[dt.date, dt.date] | None) -
     from backend.inference.manifest import parse_date
 
     return MapOptions(season=season, as_of=parse_date(args.as_of, "--as-of") if args.as_of else None,
-                      tile=args.tile, overlap=args.overlap, batch=args.batch, heatmap=args.heatmap)
+                      tile=args.tile, overlap=args.overlap, batch=args.batch, heatmap=args.heatmap,
+                      all_seasons=args.all_seasons, exact_season=args.exact_season)
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:

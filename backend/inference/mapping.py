@@ -20,6 +20,8 @@ from backend.inference.outputs import MapWriter
 from backend.inference.pipeline import stream_scene
 from backend.inference.tiling import TileGrid, Window
 from backend.progress import Reporter
+from backend.seasons.choice import resolve_map_season
+from backend.seasons.windows import CyclesSource, max_engine
 from backend.contract.verbs.map import VERB as MAP_VERB
 
 DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
@@ -34,6 +36,8 @@ class MapOptions:
     overlap: int = DEFAULT_OVERLAP
     batch: int = 1
     heatmap: bool = True
+    all_seasons: bool = False  # no season given: map every detected crop cycle, not only the main one
+    exact_season: bool = False  # composite the given season as it is, not snapped to the detected cycles
 
 
 class SeriesSource:
@@ -123,12 +127,14 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
     reporter = reporter or Reporter("none")
     check_inputs(model.card, reader.pols)
     check_dates_match(reader, model.pols)
-    season = resolve_season(reader, model, options.season, options.as_of)
+    choice = resolve_map_season(reader, model, options.season, options.as_of, options.all_seasons,
+                                options.exact_season, reporter)
+    season = (min(w[0] for w in choice.windows), max(w[1] for w in choice.windows))
     if options.batch < 1:
         raise UserError(f"--batch {options.batch}: give at least 1 tile per run")
     grid = TileGrid.for_scene(reader.grid.height, reader.grid.width, options.tile, options.overlap,
                               model.size_multiple)
-    source = SeriesSource(reader, model.pols, season, model.steps, options.as_of)
+    source = CyclesSource(reader, model.pols, choice.windows, model.steps, options.as_of)
     with_heatmap = options.heatmap and model.engine.heatmap is not None
     start = time.perf_counter()
     try:
@@ -136,7 +142,8 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
             run_json = outputs.path("run.json")  # claimed first: refuses old results before any work
             writer = MapWriter(outputs, reader.grid, model.threshold, with_heatmap)
             try:
-                stats = stream_scene(source, model.engine, grid, writer, reporter, options.batch,
+                stats = stream_scene(source, max_engine(model.engine, len(choice.windows), model.steps), grid,
+                                     writer, reporter, options.batch,
                                      model.threshold, with_heatmap)
                 writer.close()
             except BaseException:
@@ -146,7 +153,7 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
                 raise UserError(f"every pixel of the input ({_input_names(reader)}) is nodata in the season "
                                 f"{season[0]} to {season[1]}; check the files' nodata value and the season")
             run = _run_record(reader, model, options, grid, stats, writer, season, time.perf_counter() - start,
-                              with_heatmap, outputs.out_dir)
+                              with_heatmap, outputs.out_dir) | {"season_choice": choice.record()}
             run_json.write_text(json.dumps(run, indent=2))
             outputs.commit()
     except OSError as exc:
