@@ -10,7 +10,7 @@ The rule (sources in docs/seasons.md):
 
 Per pixel, VH is smoothed in space (3 x 3 mean of linear power, against speckle); each acquisition
 that is the lowest within +-24 days and at or below :data:`FLOOD_MAX_DB` starts a flooded low; when the
-low is followed within 14-90 days by a rise of at least :data:`RISE_DB` to a canopy level (:data:`CANOPY_MIN_DB`) it is a flooding event, dated
+low is followed within 14-50 days by a rise of at least :data:`RISE_DB` to a canopy level (:data:`CANOPY_MIN_DB`) it is a flooding event, dated
 to the end of the low (transplanting). A cycle is complete when the series runs
 :data:`COMPLETE_DAYS` past its flooding; only complete cycles count in the cropping intensity. Scene cycles are the peaks of the histogram of event dates over all
 pixels, each holding at least :data:`MIN_CYCLE_SHARE` of the valid pixels.
@@ -26,9 +26,11 @@ import numpy as np
 MIN_SERIES_DAYS = 120  # one crop cycle: flooding plus ~90 days of growth to heading, with margins
 FLOOD_MAX_DB = -20.0  # VH of a flooded paddy; open fields, orchards and towns stay above
 RISE_DB = 3.0  # growth after flooding, flooded field to tillering/heading canopy
+FLOOD_DROP_DB = 3.0  # the flooding is a drop below the previous 60 days' highest VH (not a dry sowing)
+DROP_DAYS = 60
 CANOPY_MIN_DB = -18.0  # the rise must reach a rice canopy's VH (open water, even wind-roughened, stays below)
 LOCAL_DAYS = 24  # a minimum is the lowest acquisition within +-24 days (two 12-day revisits)
-GROWTH_DAYS = (14, 90)  # the rise must show 14-90 days after the end of the flooded low
+GROWTH_DAYS = (14, 50)  # the rise must show 14-50 days after the end of the flooded low
 SEPARATION_DAYS = 60  # two crops of one field are at least this far apart (shortest cycle ~90 days)
 PEAK_SEPARATION_DAYS = 45  # scene cycles: calendars of neighbouring farming systems can differ by ~2 months
 FLOOD_TAIL_DAYS = 90  # a seasonal inundation before sowing can last this long after its minimum
@@ -110,9 +112,11 @@ def pixel_events(cube_db: np.ndarray, dates: list[dt.date]) -> PixelEvents:
     local = np.stack([low[r].min(axis=0) for r in _ranges(ordinals, -LOCAL_DAYS, LOCAL_DAYS)])
     growth = np.stack([high[r].max(axis=0) if r.size else np.full(low.shape[1:], -np.inf)
                        for r in _ranges(ordinals, *GROWTH_DAYS)])
+    before = np.stack([high[r].max(axis=0) if r.size else np.full(low.shape[1:], np.inf)
+                       for r in _ranges(ordinals, -DROP_DAYS, -1)])
     depth = np.full(low.shape, np.inf, dtype=np.float32)  # at each flood end: the lowest VH of its low
     for t in range(len(dates)):
-        minimum = (low[t] <= local[t]) & (low[t] <= FLOOD_MAX_DB) & valid
+        minimum = (low[t] <= local[t]) & (low[t] <= FLOOD_MAX_DB) & (before[t] - low[t] >= FLOOD_DROP_DB) & valid
         if not minimum.any():
             continue
         end = _flood_end(t, low, ordinals)
@@ -187,21 +191,26 @@ def scene_cycles(event_days: np.ndarray, n_valid: int, series: tuple[dt.date, dt
 
 
 def _peaks(smooth: np.ndarray, offsets: np.ndarray, n_valid: int) -> list[tuple[int, float]]:
-    """Greedy peak picking, highest first, at least :data:`SEPARATION_DAYS` apart."""
+    """Greedy peak picking, highest first, at least :data:`PEAK_SEPARATION_DAYS` apart.
+
+    Each peak claims the events within :data:`MATCH_DAYS` that no higher peak claimed, and its share
+    counts only those, so the tails of two big cycles do not make a third one between them.
+    """
     order = np.argsort(smooth)[::-1]
+    claimed = np.zeros(offsets.shape, dtype=bool)
     chosen: list[tuple[int, float]] = []
     for p in order:
-        if smooth[p] <= 0:
+        if smooth[p] <= 0 or len(chosen) > 12:
             break
         if any(abs(p - q) < PEAK_SEPARATION_DAYS for q, _ in chosen):
             continue
         if p > 0 and smooth[p - 1] > smooth[p] or p + 1 < len(smooth) and smooth[p + 1] > smooth[p]:
             continue
-        share = float(np.sum(np.abs(offsets - p) <= MATCH_DAYS)) / n_valid
+        mine = (np.abs(offsets - p) <= MATCH_DAYS) & ~claimed
+        share = float(mine.sum()) / n_valid
         if share >= MIN_CYCLE_SHARE:
+            claimed |= mine
             chosen.append((int(p), share))
-        if len(chosen) > 12:
-            break
     top = max((share for _, share in chosen), default=0.0)
     return sorted((p, share) for p, share in chosen if share >= MIN_RELATIVE_SHARE * top)
 

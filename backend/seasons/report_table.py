@@ -1,0 +1,27 @@
+"""Markdown tables of a ``seasonsbench`` result (docs/seasons.md is generated from docs/results/seasons.json)."""
+
+from __future__ import annotations
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def markdown(result: dict) -> str:
+    """The tables docs/seasons.md shows, from the benchmark JSON."""
+    s = result["summary"]
+    lines = ["| held-out multi-crop synthetic (`delta`) | measured | target |", "|---|---|---|",
+             f"| cropping-intensity accuracy | {_fmt(s['intensity_accuracy'])} | ≥ 0.90 |",
+             f"| transplanting-date MAE (days) | {s['transplanting_mae_days']} | ≤ 12 |",
+             f"| per-season rice F1 (mean) | {_fmt(s['season_f1'])} | ≥ 0.90 |", ""]
+    f1, loss = s["window_f1"], s["window_f1_loss_vs_true_season"]
+    lines += ["| window (synthetic, mean of scenes) | F1 as given | F1 snapped (default) | loss snapped vs true season |",
+              "|---|---|---|---|"]
+    for case in f1.get("snapped", {}):
+        lines.append(f"| {case} | {_fmt(f1['exact'][case])} | {_fmt(f1['snapped'][case])} | "
+                     f"{_fmt(loss['snapped'].get(case))} |")
+    if "angiang" in result:
+        lines += ["", "| window (real An Giang, 600 cubes) | F1 as given | F1 snapped (default) |", "|---|---|---|"]
+        for case, row in result["angiang"]["cases"].items():
+            lines.append(f"| {case} | {_fmt(row['exact'])} | {_fmt(row['snapped'])} |")
+    return "\n".join(lines) + "\n"
