@@ -138,9 +138,11 @@ def _flood_end(t: int, low: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
     """
     end = np.full(low.shape[1:], t, dtype=np.int64)
     running = np.ones(low.shape[1:], dtype=bool)
+    flooded = low <= low[t] + FLOOD_TOLERANCE_DB
     for j in _ranges(ordinals, 1, FLOOD_TAIL_DAYS)[t]:
-        running &= low[j] <= low[t] + FLOOD_TOLERANCE_DB
-        end = np.where(running, j, end)
+        # one bright acquisition (wind, speckle) does not end the flood when the next one is low again
+        running &= flooded[j] | (flooded[j + 1] if j + 1 < len(ordinals) else False)
+        end = np.where(running & flooded[j], j, end)
     return end
 
 
