@@ -11,7 +11,8 @@ The rule (sources in docs/seasons.md):
 Per pixel, VH is smoothed in space (3 x 3 mean of linear power, against speckle); each acquisition
 that is the lowest within +-24 days and at or below :data:`FLOOD_MAX_DB` starts a flooded low; when the
 low is followed within 14-50 days by a rise of at least :data:`RISE_DB` to a canopy level (:data:`CANOPY_MIN_DB`) it is a flooding event, dated
-to the end of the low (transplanting). A cycle is complete when the series runs
+at its minimum (transplanting) or, for a low longer than :data:`SHORT_FLOOD_DAYS` (a seasonal
+inundation), at its end (sowing after the water recedes). A cycle is complete when the series runs
 :data:`COMPLETE_DAYS` past its flooding; only complete cycles count in the cropping intensity. Scene cycles are the peaks of the histogram of event dates over all
 pixels, each holding at least :data:`MIN_CYCLE_SHARE` of the valid pixels.
 """
@@ -34,6 +35,7 @@ GROWTH_DAYS = (14, 50)  # the rise must show 14-50 days after the end of the flo
 SEPARATION_DAYS = 60  # two crops of one field are at least this far apart (shortest cycle ~90 days)
 PEAK_SEPARATION_DAYS = 45  # scene cycles: calendars of neighbouring farming systems can differ by ~2 months
 FLOOD_TAIL_DAYS = 90  # a seasonal inundation before sowing can last this long after its minimum
+SHORT_FLOOD_DAYS = 24  # a flooded low up to this long is transplanting, dated at its minimum
 FLOOD_TOLERANCE_DB = 3.0  # speckle and wind on the flooded field
 MATCH_DAYS = 40  # a pixel's event belongs to a scene cycle whose peak is this close
 MIN_CYCLE_SHARE = 0.03
@@ -115,17 +117,26 @@ def pixel_events(cube_db: np.ndarray, dates: list[dt.date]) -> PixelEvents:
     before = np.stack([high[r].max(axis=0) if r.size else np.full(low.shape[1:], np.inf)
                        for r in _ranges(ordinals, -DROP_DAYS, -1)])
     depth = np.full(low.shape, np.inf, dtype=np.float32)  # at each flood end: the lowest VH of its low
+    start = np.zeros(low.shape, dtype=np.int64)  # ... and the date of that lowest VH
+    with np.errstate(invalid="ignore"):  # inf - inf where a pixel has no data before or after
+        drop = before - low
     for t in range(len(dates)):
-        minimum = (low[t] <= local[t]) & (low[t] <= FLOOD_MAX_DB) & (before[t] - low[t] >= FLOOD_DROP_DB) & valid
+        minimum = (low[t] <= local[t]) & (low[t] <= FLOOD_MAX_DB) & (drop[t] >= FLOOD_DROP_DB) & valid
         if not minimum.any():
             continue
         end = _flood_end(t, low, ordinals)
         g = np.take_along_axis(growth, end[None], axis=0)[0]
         ok = minimum & (g - low[t] >= RISE_DB) & (g >= CANOPY_MIN_DB)
         current = np.take_along_axis(depth, end[None], axis=0)[0]
-        np.put_along_axis(depth, end[None], np.where(ok, np.minimum(current, low[t]), current)[None], axis=0)
+        deeper = ok & (low[t] < current)
+        np.put_along_axis(depth, end[None], np.where(deeper, low[t], current)[None], axis=0)
+        started = np.take_along_axis(start, end[None], axis=0)[0]
+        np.put_along_axis(start, end[None], np.where(deeper, ordinals[t], started)[None], axis=0)
     kept = _keep_deepest(depth, ordinals)
-    days = np.where(kept, ordinals[:, None, None], 0).astype(np.int32)
+    ends = np.broadcast_to(ordinals[:, None, None], kept.shape)
+    # a short flood is transplanting at its minimum; a long inundation ends with sowing
+    dated = np.where(ends - start > SHORT_FLOOD_DAYS, ends, start)
+    days = np.where(kept, dated, 0).astype(np.int32)
     return PixelEvents(days=days, valid=valid, stats=_block_stats(smooth, valid, growth, low))
 
 
@@ -133,12 +144,12 @@ def _flood_end(t: int, low: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
     """Per pixel, the index of the last acquisition of the flooded low that starts at acquisition ``t``.
 
     The run lasts at most :data:`FLOOD_TAIL_DAYS` and its VH stays within :data:`FLOOD_TOLERANCE_DB` of
-    the value at ``t``: a field stays flooded for about two weeks around transplanting, and a seasonal
+    the value at ``t`` or at most :data:`FLOOD_MAX_DB` (one bright acquisition is allowed): a field stays flooded for about two weeks around transplanting, and a seasonal
     inundation ends with sowing, so the end of the run is the transplanting date.
     """
     end = np.full(low.shape[1:], t, dtype=np.int64)
     running = np.ones(low.shape[1:], dtype=bool)
-    flooded = low <= low[t] + FLOOD_TOLERANCE_DB
+    flooded = low <= np.maximum(low[t] + FLOOD_TOLERANCE_DB, FLOOD_MAX_DB)
     for j in _ranges(ordinals, 1, FLOOD_TAIL_DAYS)[t]:
         # one bright acquisition (wind, speckle) does not end the flood when the next one is low again
         running &= flooded[j] | (flooded[j + 1] if j + 1 < len(ordinals) else False)
