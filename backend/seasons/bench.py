@@ -30,6 +30,9 @@ from backend.seasons.scan import scan
 YEAR = (dt.date(2022, 1, 1), dt.date(2022, 12, 31))
 TRUE_SEASON = (dt.date(2022, 4, 1), dt.date(2022, 8, 31))  # the issue's reference window (main Summer-Autumn crop)
 SHIFT_DAYS = 30
+ALL_SEASONS = "no season, --all-seasons"
+EARLY_TARGET = 0.85
+EARLY_DAYS = (0, 15, 30, 45, 60, 75, 90, 105)  # days after the main cycle's flooding peak
 MULTI_SERIES = (dt.date(2021, 10, 1), dt.date(2023, 3, 31))  # every 2022 crop complete inside it
 
 
@@ -37,12 +40,25 @@ def window_cases() -> dict[str, tuple[dt.date, dt.date] | None]:
     """The windows of issue 13: none, the true season, the whole year, 90 days, and each shifted +-30 days."""
     shift = dt.timedelta(days=SHIFT_DAYS)
     ninety = (dt.date(2022, 4, 15), dt.date(2022, 4, 15) + dt.timedelta(days=89))
-    cases: dict[str, tuple[dt.date, dt.date] | None] = {"no season": None}
+    cases: dict[str, tuple[dt.date, dt.date] | None] = {"no season": None, ALL_SEASONS: None}
     for name, (a, b) in (("true season", TRUE_SEASON), ("whole year", YEAR), ("90 days", ninety)):
         cases[name] = (a, b)
         cases[f"{name} -30 d"] = (a - shift, b - shift)
         cases[f"{name} +30 d"] = (a + shift, b + shift)
     return cases
+
+
+def case_windows(reader: Any, model: Any, name: str, window: tuple[dt.date, dt.date] | None,
+                 exact: bool) -> list[tuple[dt.date, dt.date]]:
+    """The windows ``map`` composites for a case: 'exact' is the previous behaviour (the window as given,
+    or the model's season length ending at the last acquisition), 'snapped' the new default."""
+    from backend.inference.mapping import resolve_season
+
+    if name == ALL_SEASONS:
+        return resolve_map_season(reader, model, None, all_seasons=True).windows
+    if window is None and exact:
+        return [resolve_season(reader, model, None, None)]
+    return resolve_map_season(reader, model, window, exact=exact).windows
 
 
 def _f1(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -105,17 +121,26 @@ def window_scene(model: Any, region: str, seed: int, size: int, tmp: Path) -> di
         for name, window in window_cases().items():
             row = {}
             for mode, exact in (("exact", True), ("snapped", False)):
-                if window is None and exact:
-                    from backend.inference.mapping import resolve_season
-
-                    windows = [resolve_season(reader, model, None, None)]  # the previous default
-                else:
-                    windows = resolve_map_season(reader, model, window, exact=exact).windows
+                windows = case_windows(reader, model, name, window, exact)
                 prob, valid = windows_probability(reader, model, windows, Reporter("none"))
                 row[mode] = _f1((prob >= model.threshold) & valid, scene.truth == 1)
                 row[f"{mode}_windows"] = [[a.isoformat(), b.isoformat()] for a, b in windows]
             out[name] = row
-    return {"region": region, "seed": seed, "size": size, "cases": out}
+        early = early_season(reader, model, scene.truth == 1)
+    return {"region": region, "seed": seed, "size": size, "cases": out, "early_season": early}
+
+
+def early_season(reader: Any, model: Any, truth: np.ndarray) -> dict:
+    """F1 of the main detected cycle's map as of each of :data:`EARLY_DAYS` after its flooding peak."""
+    main = scan(reader, window_days(model), full=False).main
+    if main is None:
+        return {}
+    curve = {}
+    for days in EARLY_DAYS:
+        as_of = min(main.flood + dt.timedelta(days=days), main.window[1])
+        prob, valid = windows_probability(reader, model, [main.window], Reporter("none"), as_of)
+        curve[str(days)] = _f1((prob >= model.threshold) & valid, truth)
+    return {"window": [d.isoformat() for d in main.window], "flood_peak": main.flood.isoformat(), "f1": curve}
 
 
 def _mosaic(cubes: dict[str, np.ndarray], folder: Path) -> tuple[str, str, int]:
@@ -146,12 +171,21 @@ def _mosaic(cubes: dict[str, np.ndarray], folder: Path) -> tuple[str, str, int]:
     return paths[0], paths[1], per_row
 
 
+def _predict_cubes(full: np.ndarray, n: int, per_row: int, model: Any, angiang: Any) -> np.ndarray:
+    """Centre probability of each 10 x 10 cube cut from a (T, 2, H, W) composite of the mosaic."""
+    from backend.timeseries import select_pols
+
+    x = np.stack([full[:, :, (i // per_row) * 10:(i // per_row + 1) * 10, (i % per_row) * 10:(i % per_row + 1) * 10]
+                  for i in range(n)])
+    padded, crop = angiang.pad_to_multiple(select_pols(x, model.pols), model.size_multiple)
+    prob = np.concatenate([model.engine.predict(padded[i:i + 64]) for i in range(0, n, 64)])
+    return angiang.centre_probability(prob[:, crop, crop])
+
+
 def real_angiang(model: Any, data_dir: Path | None, tmp: Path, log: Any = None) -> dict:
     """Zero-shot F1 on the real An Giang cubes for every window case, exact and snapped."""
     from backend.benchmarks import angiang
-    from backend.inference.mapping import resolve_season
     from backend.raster import open_series
-    from backend.timeseries import select_pols
     from backend.timeseries.compositing import composite
 
     cubes = angiang.load_cubes(data_dir or angiang.DATA_DIR)
@@ -162,12 +196,7 @@ def real_angiang(model: Any, data_dir: Path | None, tmp: Path, log: Any = None) 
     def centre_prob(window: tuple[dt.date, dt.date], reader: Any) -> np.ndarray:
         if window not in cache:
             pols = [composite(reader.read(p), reader.dates[p], *window, model.steps)[0] for p in ("VV", "VH")]
-            full = np.stack(pols, axis=1)  # (T, 2, H, W)
-            x = np.stack([full[:, :, (i // per_row) * 10:(i // per_row + 1) * 10,
-                               (i % per_row) * 10:(i % per_row + 1) * 10] for i in range(n)])
-            padded, crop = angiang.pad_to_multiple(select_pols(x, model.pols), model.size_multiple)
-            prob = np.concatenate([model.engine.predict(padded[i:i + 64]) for i in range(0, n, 64)])
-            cache[window] = angiang.centre_probability(prob[:, crop, crop])
+            cache[window] = _predict_cubes(np.stack(pols, axis=1), n, per_row, model, angiang)
         return cache[window]
 
     out = {}
@@ -178,15 +207,26 @@ def real_angiang(model: Any, data_dir: Path | None, tmp: Path, log: Any = None) 
                 continue  # not one of the real-data targets
             row = {}
             for mode, exact in (("exact", True), ("snapped", False)):
-                windows = ([resolve_season(reader, model, None, None)] if window is None and exact else
-                           resolve_map_season(reader, model, window, exact=exact).windows)
+                windows = case_windows(reader, model, name, window, exact)
                 prob = np.max([centre_prob(w, reader) for w in windows], axis=0)
                 row[mode] = _f1(prob >= model.threshold, cubes["label"] == 1)
                 row[f"{mode}_windows"] = [[a.isoformat(), b.isoformat()] for a, b in windows]
             out[name] = row
             if log:
                 log(f"An Giang {name}: exact {row['exact']}, snapped {row['snapped']}")
+    main = found.main
+    early = {}
+    for days in EARLY_DAYS:
+        as_of = min(main.flood + dt.timedelta(days=days), main.window[1])
+        key = (main.window, as_of)
+        if key not in cache:
+            pols = [composite(reader.read(p), reader.dates[p], *main.window, model.steps, as_of=as_of)[0]
+                    for p in ("VV", "VH")]
+            cache[key] = _predict_cubes(np.stack(pols, axis=1), n, per_row, model, angiang)
+        early[str(days)] = _f1(cache[key] >= model.threshold, cubes["label"] == 1)
     return {"n_cubes": n, "detected": found.record(), "cases": out,
+            "early_season": {"window": [d.isoformat() for d in main.window], "flood_peak": main.flood.isoformat(),
+                             "f1": early},
             "how": "cycles detected on the VH of all cubes pooled into one mosaic raster (labels never read); "
                    "each cube composited over the chosen window(s), predicted alone (reflect-padded), label "
                    "compared with the mean probability of the 2 x 2 centre pixels, the maximum over windows"}
@@ -230,7 +270,11 @@ def summarize(multi: list[dict], windows: list[dict]) -> dict:
     f1 = {mode: {c: mean([w["cases"][c][mode] for w in windows]) for c in cases} for mode in ("exact", "snapped")}
     loss = {mode: {c: round(f1[mode]["true season"] - v, 4) for c, v in f1[mode].items() if v is not None}
             for mode in f1} if cases else {}
+    curves = [w["early_season"]["f1"] for w in windows if w.get("early_season")]
+    early = {d: mean([c[d] for c in curves]) for d in (curves[0] if curves else {})}
+    first = next((int(d) for d, v in early.items() if v is not None and v >= EARLY_TARGET), None)
     return {"intensity_accuracy": mean([m["intensity_accuracy"] for m in multi]),
+            "early_season_f1": early, "early_season_first_day_f1_085": first,
             "transplanting_mae_days": mean([m["transplanting_mae_days"] for m in multi]),
             "season_f1": mean([m["season_f1_mean"] for m in multi]),
             "window_f1": f1, "window_f1_loss_vs_true_season": loss}

@@ -38,13 +38,14 @@ def cycle_probabilities(reader: Any, model: Any, cycles: list[Cycle], reporter: 
     return np.stack(probs).astype(np.float32), valid
 
 
-def windows_probability(reader: Any, model: Any, windows: list, reporter: Any) -> tuple[np.ndarray, np.ndarray]:
+def windows_probability(reader: Any, model: Any, windows: list, reporter: Any,
+                        as_of: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """(H, W) highest rice probability over ``windows`` and the valid mask: what ``map`` writes."""
     from backend.seasons.windows import max_engine
 
     grid = TileGrid.for_scene(reader.grid.height, reader.grid.width, TILE, OVERLAP, model.size_multiple)
     sink = ArraySink()
-    source = CyclesSource(reader, model.pols, list(windows), model.steps)
+    source = CyclesSource(reader, model.pols, list(windows), model.steps, as_of)
     stream_scene(source, max_engine(model.engine, len(windows), model.steps), grid, sink, reporter, 1,
                  model.threshold, with_heatmap=False)
     return np.clip(sink.probability, 0, 1), sink.valid

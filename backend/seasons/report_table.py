@@ -20,6 +20,15 @@ def markdown(result: dict) -> str:
     for case in f1.get("snapped", {}):
         lines.append(f"| {case} | {_fmt(f1['exact'][case])} | {_fmt(f1['snapped'][case])} | "
                      f"{_fmt(loss['snapped'].get(case))} |")
+    early = s.get("early_season_f1") or {}
+    if early:
+        real = (result.get("angiang") or {}).get("early_season", {}).get("f1", {})
+        lines += ["", "| days after the main cycle's flooding peak | " + " | ".join(early) + " |",
+                  "|---|" + "---|" * len(early),
+                  "| F1, synthetic (mean of scenes) | " + " | ".join(_fmt(v) for v in early.values()) + " |"]
+        if real:
+            lines.append("| F1, real An Giang | " + " | ".join(_fmt(real.get(d)) for d in early) + " |")
+        lines += ["", f"First day with synthetic F1 ≥ 0.85: {s.get('early_season_first_day_f1_085')}"]
     if "angiang" in result:
         lines += ["", "| window (real An Giang, 600 cubes) | F1 as given | F1 snapped (default) |", "|---|---|---|"]
         for case, row in result["angiang"]["cases"].items():
