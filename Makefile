@@ -26,6 +26,7 @@ test-plugin:
 
 bench: setup
 	$(VENV_PY) -m backend bench --out bench_output
+	$(VENV_PY) -m backend seasonsbench --out bench_output/seasons --overwrite
 
 pretrain: setup
 	$(VENV_PY) -m backend pretrain

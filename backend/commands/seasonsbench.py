@@ -23,12 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-real", action="store_true", help="skip the real An Giang part")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    parser.add_argument("--docs", action="store_true",
+                        help="also write docs/results/seasons.json and regenerate the tables of docs/seasons.md")
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.inference.loader import load_model
     from backend.seasons.bench import run_bench
-    from backend.seasons.report_table import markdown
+    from backend.seasons.report_table import markdown, write_docs
 
     model = load_model(args.model, "onnx", "cpu", args.threads, heatmap=False)
     result = run_bench(model, tuple(args.seeds), args.size, Path(args.data) if args.data else None,
@@ -38,4 +40,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
         out.path("seasons.json").write_text(json.dumps(result, indent=2))
         out.path("seasons_table.md").write_text(markdown(result), encoding="utf-8")
         out.commit()
+    if args.docs:
+        for path in write_docs(result, Path(__file__).resolve().parents[2]):
+            reporter.log(f"wrote {path}")
     return result

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+START, END = "<!-- seasonsbench:start -->", "<!-- seasonsbench:end -->"
+
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
@@ -34,3 +39,30 @@ def markdown(result: dict) -> str:
         for case, row in result["angiang"]["cases"].items():
             lines.append(f"| {case} | {_fmt(row['exact'])} | {_fmt(row['snapped'])} |")
     return "\n".join(lines) + "\n"
+
+
+def write_docs(result: dict, repo: Path) -> list[Path]:
+    """Save ``result`` as docs/results/seasons.json and regenerate the tables between the markers of
+    docs/seasons.md.
+
+    Args:
+        result: a ``seasonsbench`` result.
+        repo: the repository root.
+
+    Returns:
+        The two files written.
+
+    Raises:
+        ValueError: docs/seasons.md lacks the markers.
+    """
+    target = repo / "docs" / "results" / "seasons.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    doc = repo / "docs" / "seasons.md"
+    text = doc.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise ValueError(f"{doc} has no {START} ... {END} block to fill")
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    doc.write_text(f"{head}{START}\n{markdown(result)}{END}{tail}", encoding="utf-8")
+    return [target, doc]
