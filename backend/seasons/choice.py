@@ -35,6 +35,11 @@ class SeasonChoice:
     detected: list[Cycle] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def span(self) -> tuple[dt.date, dt.date]:
+        """First day of the first window to last day of the last."""
+        return min(w[0] for w in self.windows), max(w[1] for w in self.windows)
+
     def record(self) -> dict:
         """What run.json keeps of the choice."""
         return {"windows": [[a.isoformat(), b.isoformat()] for a, b in self.windows], "reason": self.reason,

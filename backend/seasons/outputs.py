@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from backend.atomic import AtomicOutputs
+from backend.contract.verbs.seasons import VERB as CONTRACT
 from backend.errors import UserError
 from backend.inference.geotiff import StripWriter
 from backend.inference.styles import write_style
@@ -20,6 +21,9 @@ from backend.seasons.cycles_map import cycle_probabilities
 from backend.seasons.detect import Cycle
 from backend.seasons.scan import Detection, no_cycle_message, scan
 
+TIF, QML = ".tif", ".qml"
+#: per detected cycle, each written as ``<kind>_<start>_<end>.tif`` with its ``.qml``
+CYCLE_KINDS = ("rice", "probability", "transplanting_doy")
 RICE_NODATA = 255
 INTENSITY_NODATA = 255
 DOY_NODATA = 0
@@ -69,14 +73,14 @@ def _doy_vectorized(ordinals: np.ndarray) -> np.ndarray:
 
 def _write(outputs: AtomicOutputs, grid: Any, name: str, data: np.ndarray, dtype: str, nodata: float,
            style: str, resampling: str = "nearest") -> None:
-    writer = StripWriter(outputs.path(f"{name}.tif"), grid, dtype, nodata, resampling)
+    writer = StripWriter(outputs.path(f"{name}{TIF}"), grid, dtype, nodata, resampling)
     try:
         writer.write(data)
         writer.close()
     except BaseException:
         writer.abort()
         raise
-    write_style(style, outputs.path(f"{name}.qml"))
+    write_style(style, outputs.path(f"{name}{QML}"))
 
 
 def run_seasons(reader: Any, model: Any, out_dir: str | Path, overwrite: bool = False,
@@ -106,8 +110,8 @@ def run_seasons(reader: Any, model: Any, out_dir: str | Path, overwrite: bool = 
     with AtomicOutputs(out_dir, overwrite) as outputs:
         names = _write_rasters(outputs, reader.grid, found.cycles, prob, pixels)
         result = summary(found, pixels, period, model, {n: str(outputs.out_dir / n) for n in names})
-        outputs.path("seasons.json").write_text(json.dumps(result, indent=2))
-        outputs.path("seasons.txt").write_text(result["text"] + "\n", encoding="utf-8")
+        outputs.path(CONTRACT.output("seasons", "json")).write_text(json.dumps(result, indent=2))
+        outputs.path(CONTRACT.output("seasons", "txt")).write_text(result["text"] + "\n", encoding="utf-8")
         outputs.commit()
     return result
 
@@ -124,9 +128,8 @@ def _check_period(period: tuple[dt.date, dt.date] | None, series: tuple[dt.date,
 def _write_rasters(outputs: AtomicOutputs, grid: Any, cycles: list[Cycle], prob: np.ndarray,
                    pixels: dict[str, np.ndarray]) -> list[str]:
     valid = pixels["valid"]
-    names = []
     _write(outputs, grid, "intensity", pixels["intensity"], "uint8", INTENSITY_NODATA, "intensity")
-    names += ["intensity.tif", "intensity.qml"]
+    names = [CONTRACT.output("intensity", "tif"), CONTRACT.output("intensity", "qml")]
     for k, cycle in enumerate(cycles):
         label = cycle.label
         rice = np.where(valid, pixels["rice"][k], RICE_NODATA).astype(np.uint8)
@@ -135,9 +138,8 @@ def _write_rasters(outputs: AtomicOutputs, grid: Any, cycles: list[Cycle], prob:
                "float32", float("nan"), "probability", "average")
         _write(outputs, grid, f"transplanting_doy_{label}", pixels["doy"][k], "uint16", DOY_NODATA,
                "transplanting_doy")
-        names += [f"{kind}_{label}.{ext}" for kind in ("rice", "probability", "transplanting_doy")
-                  for ext in ("tif", "qml")]
-    return names + ["seasons.json", "seasons.txt"]
+        names += [f"{kind}_{label}{ext}" for kind in CYCLE_KINDS for ext in (TIF, QML)]
+    return names + [CONTRACT.output("seasons", "json"), CONTRACT.output("seasons", "txt")]
 
 
 def summary(found: Detection, pixels: dict[str, np.ndarray], period: tuple[dt.date, dt.date], model: Any,
@@ -151,8 +153,7 @@ def summary(found: Detection, pixels: dict[str, np.ndarray], period: tuple[dt.da
         doys = pixels["doy"][k][rice]
         cycles.append({**cycle.record(), "rice_share": round(float(rice.sum()) / n_valid, 4),
                        "transplanting_doy_median": int(np.median(doys)) if doys.size else None,
-                       "files": {kind: f"{kind}_{cycle.label}.tif"
-                                 for kind in ("rice", "probability", "transplanting_doy")}})
+                       "files": {kind: f"{kind}_{cycle.label}{TIF}" for kind in CYCLE_KINDS}})
     intensity = pixels["intensity"][valid]
     shares = {str(n): round(float(np.mean(np.minimum(intensity, 4) == n)), 4) for n in range(5)}
     main = found.main

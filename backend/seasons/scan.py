@@ -63,7 +63,7 @@ def series_dates(reader: Any) -> list[dt.date]:
     """VH acquisition dates (the detection runs on VH)."""
     if "VH" not in reader.pols:
         raise UserError("finding seasons needs the VH polarization (flooding and growth show in VH); add the "
-                        "VH file(s) with --vh")
+                        "VH file(s) with {param:vh}", param="vh")
     return list(reader.dates["VH"])
 
 
@@ -79,7 +79,7 @@ def check_length(dates: list[dt.date]) -> None:
                         f"{dates[-1] if dates else '-'}, {len(dates)} acquisitions); finding rice seasons needs at "
                         f"least {detect.MIN_SERIES_DAYS} days (one crop cycle: flooding and ~90 days of growth) "
                         f"and 6 acquisitions: add {max(detect.MIN_SERIES_DAYS - span, 0)} more days of "
-                        "acquisitions")
+                        "acquisitions", param="vh")
 
 
 def find_gaps(dates: list[dt.date]) -> list[Gap]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..schema import Option, Verb
-from ..shared import OUT_OPTION, OVERWRITE_OPTION, SERIES_OPTIONS, styled
+from ..shared import OUT_OPTION, OVERWRITE_OPTION, SERIES_OPTIONS, model_option, styled, threads_option
 
 VERB = Verb(
     name="seasons",
@@ -12,8 +12,7 @@ VERB = Verb(
          "with QML styles, seasons.json and seasons.txt",
     options=(
         *SERIES_OPTIONS,
-        Option("model", "model", "Model", "model name or folder (default: the bundled default)",
-               metavar="NAME|PATH", group="seasons"),
+        model_option(group="seasons"),
         Option("period", "date_range", "Cropping-intensity period", "count the crops whose flooding falls in this "
                "period, YYYY-MM-DD YYYY-MM-DD (default: the whole series)", metavar="START END", group="seasons",
                advanced=True),
@@ -21,8 +20,7 @@ VERB = Verb(
                "the CPU", default="auto", choices=("auto", "onnx", "torch"), group="seasons", advanced=True),
         Option("device", "choice", "Device", "where the model runs", default="auto",
                choices=("auto", "cpu", "cuda"), group="seasons", advanced=True),
-        Option("threads", "int", "CPU threads", "CPU threads (default: physical cores)", minimum=1,
-               maximum=256, group="seasons", advanced=True),
+        threads_option(group="seasons"),
         OUT_OPTION,
         OVERWRITE_OPTION,
     ),
