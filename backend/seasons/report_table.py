@@ -55,7 +55,9 @@ def write_docs(result: dict, repo: Path) -> list[Path]:
     Raises:
         ValueError: docs/seasons.md lacks the markers.
     """
-    target = repo / "docs" / "results" / "seasons.json"
+    from backend.contract.verbs.seasonsbench import VERB
+
+    target = repo / "docs" / "results" / VERB.output("seasons", "json")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     doc = repo / "docs" / "seasons.md"
