@@ -214,16 +214,16 @@ def real_angiang(model: Any, data_dir: Path | None, tmp: Path, log: Any = None) 
             out[name] = row
             if log:
                 log(f"An Giang {name}: exact {row['exact']}, snapped {row['snapped']}")
-    main = found.main
-    early = {}
-    for days in EARLY_DAYS:
-        as_of = min(main.flood + dt.timedelta(days=days), main.window[1])
-        key = (main.window, as_of)
-        if key not in cache:
-            pols = [composite(reader.read(p), reader.dates[p], *main.window, model.steps, as_of=as_of)[0]
-                    for p in ("VV", "VH")]
-            cache[key] = _predict_cubes(np.stack(pols, axis=1), n, per_row, model, angiang)
-        early[str(days)] = _f1(cache[key] >= model.threshold, cubes["label"] == 1)
+        main = found.main
+        early = {}
+        for days in EARLY_DAYS:
+            as_of = min(main.flood + dt.timedelta(days=days), main.window[1])
+            key = (main.window, as_of)
+            if key not in cache:
+                pols = [composite(reader.read(p), reader.dates[p], *main.window, model.steps, as_of=as_of)[0]
+                        for p in ("VV", "VH")]
+                cache[key] = _predict_cubes(np.stack(pols, axis=1), n, per_row, model, angiang)
+            early[str(days)] = _f1(cache[key] >= model.threshold, cubes["label"] == 1)
     return {"n_cubes": n, "detected": found.record(), "cases": out,
             "early_season": {"window": [d.isoformat() for d in main.window], "flood_peak": main.flood.isoformat(),
                              "f1": early},
