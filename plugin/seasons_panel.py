@@ -12,12 +12,20 @@ import datetime as dt
 import tempfile
 
 from qgis.PyQt.QtCore import Qt, pyqtSignal
-from qgis.PyQt.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton,
-                                 QVBoxLayout, QWidget)
+from qgis.PyQt.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .backend_client import BackendClient, BackendFailure
-from .settings import get_value, set_value
 from .diagnostics import tr
+from .settings import get_value, set_value
 
 SETTING_LAST = "seasons/last_choice"
 CYCLE_DAYS = 105  # flooding to harvest, as backend.seasons.detect.CYCLE_DAYS

@@ -251,7 +251,8 @@ def run_bench(model: Any, seeds: tuple[int, ...] = (101, 102), size: int = 128, 
         tmp = Path(folder)
         multi = [multicrop_scene(model, s, size, tmp) for s in seeds]
         if log:
-            log(f"multi-crop: {[(m['intensity_accuracy'], m['transplanting_mae_days'], m['season_f1_mean']) for m in multi]}")
+            log("multi-crop (intensity accuracy, transplanting MAE, season F1): "
+                f"{[(m['intensity_accuracy'], m['transplanting_mae_days'], m['season_f1_mean']) for m in multi]}")
         windows = [window_scene(model, r, s, size, tmp) for r in ("mekong", "delta") for s in seeds]
         result = {"model": model.name, "multicrop": multi, "window_robustness": windows,
                   "summary": summarize(multi, windows)}

@@ -9,12 +9,13 @@ The rule (sources in docs/seasons.md):
   after transplanting (Mekong calendars: Kontgis et al. 2015; Clauss et al. 2018).
 
 Per pixel, VH is smoothed in space (3 x 3 mean of linear power, against speckle); each acquisition
-that is the lowest within +-24 days and at or below :data:`FLOOD_MAX_DB` starts a flooded low; when the
-low is followed within 14-50 days by a rise of at least :data:`RISE_DB` to a canopy level (:data:`CANOPY_MIN_DB`) it is a flooding event, dated
-at its minimum (transplanting) or, for a low longer than :data:`SHORT_FLOOD_DAYS` (a seasonal
-inundation), at its end (sowing after the water recedes). A cycle is complete when the series runs
-:data:`COMPLETE_DAYS` past its flooding; only complete cycles count in the cropping intensity. Scene cycles are the peaks of the histogram of event dates over all
-pixels, each holding at least :data:`MIN_CYCLE_SHARE` of the valid pixels.
+that is the lowest within +-24 days, at or below :data:`FLOOD_MAX_DB` and :data:`FLOOD_DROP_DB` below
+the previous 60 days starts a flooded low. When the low is followed within 14-50 days by a rise of at
+least :data:`RISE_DB` to a canopy level (:data:`CANOPY_MIN_DB`), it is a flooding event, dated at its
+minimum (transplanting) or, for a low longer than :data:`SHORT_FLOOD_DAYS` (a seasonal inundation), at
+its end (sowing after the water recedes). A cycle is complete when the series runs
+:data:`COMPLETE_DAYS` past its flooding; only complete cycles count in the cropping intensity. Scene
+cycles are the peaks of the histogram of event dates over all pixels (see :func:`scene_cycles`).
 """
 
 from __future__ import annotations
@@ -144,8 +145,8 @@ def _flood_end(t: int, low: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
     """Per pixel, the index of the last acquisition of the flooded low that starts at acquisition ``t``.
 
     The run lasts at most :data:`FLOOD_TAIL_DAYS` and its VH stays within :data:`FLOOD_TOLERANCE_DB` of
-    the value at ``t`` or at most :data:`FLOOD_MAX_DB` (one bright acquisition is allowed): a field stays flooded for about two weeks around transplanting, and a seasonal
-    inundation ends with sowing, so the end of the run is the transplanting date.
+    the value at ``t`` or at most :data:`FLOOD_MAX_DB` (one bright acquisition is allowed): a field stays
+    flooded for about two weeks around transplanting, and a seasonal inundation ends with sowing.
     """
     end = np.full(low.shape[1:], t, dtype=np.int64)
     running = np.ones(low.shape[1:], dtype=bool)

@@ -20,8 +20,8 @@ def markdown(result: dict) -> str:
              f"| transplanting-date MAE (days) | {s['transplanting_mae_days']} | ≤ 12 |",
              f"| per-season rice F1 (mean) | {_fmt(s['season_f1'])} | ≥ 0.90 |", ""]
     f1, loss = s["window_f1"], s["window_f1_loss_vs_true_season"]
-    lines += ["| window (synthetic, mean of scenes) | F1 as given | F1 snapped (default) | loss snapped vs true season |",
-              "|---|---|---|---|"]
+    lines += ["| window (synthetic, mean of scenes) | F1 as given | F1 snapped (default) "
+              "| loss snapped vs true season |", "|---|---|---|---|"]
     for case in f1.get("snapped", {}):
         lines.append(f"| {case} | {_fmt(f1['exact'][case])} | {_fmt(f1['snapped'][case])} | "
                      f"{_fmt(loss['snapped'].get(case))} |")

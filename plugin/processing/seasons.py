@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.core import (QgsProcessingContext, QgsProcessingOutputFile, QgsProcessingOutputRasterLayer,
-                       QgsProcessingOutputString, QgsProcessingParameterFolderDestination)
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingOutputString,
+    QgsProcessingParameterFolderDestination,
+)
 
 from ..contract_view import label, output_name
 from ..layer_inputs import swap_warning

@@ -13,28 +13,30 @@ from qgis.core import QgsProcessingException, QgsProject
 from test_processing_fixtures import backend, provider  # noqa: F401
 
 
+def synth(folder: Path, size: int, start: str, end: str) -> Path:
+    backend("-m", "backend", "synth", "--region", "mekong", "--size", str(size), "--seed", "4", "--start", start,
+            "--end", end, "--out", str(folder), "--progress", "none")
+    return folder
+
+
 @pytest.fixture(scope="module")
 def year_scene(tmp_path_factory) -> Path:
     """A 48 px Mekong-like scene with every 2022 acquisition (three rice crops)."""
-    folder = tmp_path_factory.mktemp("seasons") / "year"
-    backend("-m", "backend", "synth", "--region", "mekong", "--size", "48", "--seed", "4", "--start", "2022-01-01",
-            "--end", "2022-12-31", "--out", str(folder), "--progress", "none")
-    return folder
+    return synth(tmp_path_factory.mktemp("seasons") / "year", 48, "2022-01-01", "2022-12-31")
 
 
 @pytest.fixture(scope="module")
 def short_scene(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("seasons") / "short"
-    backend("-m", "backend", "synth", "--region", "mekong", "--size", "24", "--seed", "4", "--start", "2022-04-01",
-            "--end", "2022-06-01", "--out", str(folder), "--progress", "none")
-    return folder
+    """Two months: shorter than one crop cycle."""
+    return synth(tmp_path_factory.mktemp("seasons") / "short", 24, "2022-04-01", "2022-06-01")
 
 
 def panel_module():
     return __import__(f"{plugin_package().__name__}.plugin.seasons_panel", fromlist=["SeasonsPanel"])
 
 
-def test_seasons_algorithm_writes_and_loads_styled_layers(provider, year_scene, tmp_path, qgis_new_project):  # noqa: F811
+def test_seasons_algorithm_writes_and_loads_styled_layers(provider, year_scene, tmp_path,  # noqa: F811
+                                                          qgis_new_project):
     out = tmp_path / "seasons"
     results = processing.runAndLoadResults("s1ricemapper:seasons", {
         "VV": [str(year_scene / "VV.tif")], "VH": [str(year_scene / "VH.tif")], "OUTPUT_FOLDER": str(out)})
