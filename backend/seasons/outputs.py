@@ -106,6 +106,8 @@ def run_seasons(reader: Any, model: Any, out_dir: str | Path, overwrite: bool = 
         raise UserError(no_cycle_message(found))
     period = _check_period(period, found.series)
     prob, valid = cycle_probabilities(reader, model, found.cycles, reporter)
+    found.rice_share = {c.label: float(np.mean(prob[k][valid] >= model.threshold)) if valid.any() else 0.0
+                        for k, c in enumerate(found.cycles)}
     pixels = per_pixel(found, prob, valid, model.threshold, period)
     with AtomicOutputs(out_dir, overwrite) as outputs:
         names = _write_rasters(outputs, reader.grid, found.cycles, prob, pixels)

