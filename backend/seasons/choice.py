@@ -114,7 +114,7 @@ def resolve_map_season(reader: Any, model: Any, season_given: tuple[dt.date, dt.
         choice = SeasonChoice([c.window for c in found.cycles], "all-detected", None, found.cycles)
     else:
         complete = [c for c in found.cycles if c.complete]
-        if len(complete) > 1:
+        if len(complete) > 1 and getattr(model, "engine", None) is not None:  # no engine: --check-only
             found.rice_share = sampled_rice_shares(reader, model, complete)
         choice = SeasonChoice([found.main.window], "detected-main", None, found.cycles)
     _warn_all(reporter, choice.warnings)
