@@ -215,12 +215,15 @@ def real_angiang(model: Any, data_dir: Path | None, tmp: Path, log: Any = None) 
             if log:
                 log(f"An Giang {name}: exact {row['exact']}, snapped {row['snapped']}")
         main = found.main
+        if main is None:
+            raise ValueError("no rice cycle found in the An Giang cubes")
         early = {}
         for days in EARLY_DAYS:
             as_of = min(main.flood + dt.timedelta(days=days), main.window[1])
             key = (main.window, as_of)
             if key not in cache:
-                pols = [composite(reader.read(p), reader.dates[p], *main.window, model.steps, as_of=as_of)[0]
+                start, end = main.window
+                pols = [composite(reader.read(p), reader.dates[p], start, end, model.steps, as_of)[0]
                         for p in ("VV", "VH")]
                 cache[key] = _predict_cubes(np.stack(pols, axis=1), n, per_row, model, angiang)
             early[str(days)] = _f1(cache[key] >= model.threshold, cubes["label"] == 1)

@@ -142,11 +142,11 @@ def scan(reader: Any, window_days: int, full: bool = True, reporter: Any = None)
         reporter.stage("seasons-scan", len(parts), f"looking for flooding and growth in {len(dates)} VH dates")
     events, valid, stats = [], [], {"min_db": [], "rise_db": [], "mean_db": []}
     for row, col, h, w in parts:
-        found = detect.pixel_events(reader.read("VH", Window(col, row, w, h)), dates)
-        events.append(found.days)
-        valid.append(found.valid)
+        block = detect.pixel_events(reader.read("VH", Window(col, row, w, h)), dates)
+        events.append(block.days)
+        valid.append(block.valid)
         for key in stats:
-            stats[key].append(found.stats[key])
+            stats[key].append(block.stats[key])
         if reporter:
             reporter.advance(1)
     n_valid = int(sum(v.sum() for v in valid))

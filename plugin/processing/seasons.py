@@ -13,10 +13,10 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
 )
 
-from ..contract_view import label, output_name
+from ..contract_view import cli_args, label, output_name
 from ..layer_inputs import swap_warning
 from .base import BackendAlgorithm, tr
-from .contract_params import add_parameters, cli_args, name_of, values
+from .contract_params import add_parameters, name_of, values
 from .runner import run_backend
 
 VERB = "seasons"
