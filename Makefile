@@ -31,6 +31,7 @@ lint:
 
 bench: setup
 	$(VENV_PY) -m backend bench --out bench_output
+	$(VENV_PY) -m backend seasonsbench --out bench_output/seasons --overwrite
 
 pretrain: setup
 	$(VENV_PY) -m backend pretrain

@@ -17,7 +17,8 @@ def _options(args: argparse.Namespace, season: tuple[dt.date, dt.date] | None) -
     from backend.inference.mapping import MapOptions
 
     return MapOptions(season=season, as_of=date_value(args.as_of), tile=args.tile, overlap=args.overlap,
-                      batch=args.batch, heatmap=args.heatmap)
+                      batch=args.batch, heatmap=args.heatmap, all_seasons=args.all_seasons,
+                      exact_season=args.exact_season)
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:

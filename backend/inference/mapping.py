@@ -23,6 +23,8 @@ from backend.inference.result_checks import result_checks
 from backend.inference.tiling import TileGrid, Window, check_tile
 from backend.progress import Reporter
 from backend.raster.plausibility import check_for_model
+from backend.seasons.choice import SeasonChoice, resolve_map_season
+from backend.seasons.windows import CyclesSource, max_engine
 
 DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
 DEFAULT_OVERLAP = MAP_VERB.default("overlap")
@@ -36,6 +38,8 @@ class MapOptions:
     overlap: int = DEFAULT_OVERLAP
     batch: int = 1
     heatmap: bool = True
+    all_seasons: bool = False  # no season given: map every detected crop cycle, not only the main one
+    exact_season: bool = False  # composite the given season as it is, not snapped to the detected cycles
 
 
 class SeriesSource:
@@ -120,36 +124,45 @@ def _versions() -> dict:
     return found
 
 
-def check_series(reader: Any, model: LoadedModel, options: MapOptions) -> tuple[dt.date, dt.date]:
+def check_series(reader: Any, model: LoadedModel, options: MapOptions,
+                 reporter: Reporter | None = None) -> tuple[dt.date, dt.date]:
     """Every check :func:`map_series` makes before any work: polarizations, dates, season, tiles.
 
     Returns:
-        The season that will be composited.
+        The span of the season window(s) that will be composited.
 
     Raises:
         UserError: the first problem, naming its parameter.
     """
+    return check_choice(reader, model, options, reporter).span
+
+
+def check_choice(reader: Any, model: LoadedModel, options: MapOptions,
+                 reporter: Reporter | None = None) -> SeasonChoice:
+    """:func:`check_series`, returning the season choice (windows, reason) of :mod:`backend.seasons.choice`."""
     from backend.modelstore import check_inputs
 
     check_inputs(model.card, reader.pols)
     check_dates_match(reader, model.pols)
-    season = resolve_season(reader, model, options.season, options.as_of)
-    check_for_model(reader, model.pols, model.steps, season, options.as_of)  # plausibility errors
+    choice = resolve_map_season(reader, model, options.season, options.as_of, options.all_seasons,
+                                options.exact_season, reporter)
+    check_for_model(reader, model.pols, model.steps, choice.span, options.as_of)  # plausibility errors
     if options.batch < 1:
         raise UserError(f"{{param:batch}} {options.batch}: give at least 1 tile per run", param="batch")
     check_tile(options.tile, options.overlap, model.size_multiple)
-    return season
+    return choice
 
 
 def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: str | Path,
                overwrite: bool = False, reporter: Reporter | None = None) -> dict:
     """Write rice/probability/heatmap GeoTIFFs, their QML styles and run.json to ``out_dir``."""
     reporter = reporter or Reporter("none")
-    season = check_series(reader, model, options)
+    choice = check_choice(reader, model, options, reporter)
+    season = choice.span
     input_checks = check_for_model(reader, model.pols, model.steps, season, options.as_of)  # the warnings
     grid = TileGrid.for_scene(reader.grid.height, reader.grid.width, options.tile, options.overlap,
                               model.size_multiple)
-    source = SeriesSource(reader, model.pols, season, model.steps, options.as_of)
+    source = CyclesSource(reader, model.pols, choice.windows, model.steps, options.as_of)
     with_heatmap = options.heatmap and model.engine.heatmap is not None
     start = time.perf_counter()
     try:
@@ -157,7 +170,8 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
             run_json = outputs.path(MAP_VERB.output("run"))  # claimed first: refuses old results before any work
             writer = MapWriter(outputs, reader.grid, model.threshold, with_heatmap)
             try:
-                stats = stream_scene(source, model.engine, grid, writer, reporter, options.batch,
+                stats = stream_scene(source, max_engine(model.engine, len(choice.windows), model.steps), grid,
+                                     writer, reporter, options.batch,
                                      model.threshold, with_heatmap)
                 writer.close()
             except BaseException:
@@ -167,7 +181,7 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
                 raise UserError(f"every pixel of the input ({_input_names(reader)}) is nodata in the season "
                                 f"{season[0]} to {season[1]}; check the files' nodata value and the season")
             run = _run_record(reader, model, options, grid, stats, writer, season, time.perf_counter() - start,
-                              with_heatmap, outputs.out_dir)
+                              with_heatmap, outputs.out_dir) | {"season_choice": choice.record()}
             run.update(input_checks=input_checks, checks=result_checks(run, writer.histogram,
                                                                       pixel_area_m2(reader.grid)))
             for warning in [c["message"] for c in input_checks] + run["checks"]["warnings"]:

@@ -1,4 +1,4 @@
-"""The "S1 Rice Mapper" Processing provider: maprice, finetune, evaluate, riceareastats."""
+"""The "S1 Rice Mapper" Processing provider: maprice, finetune, evaluate, riceareastats, seasons."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from .base import ICON
 from .evaluate import EvaluateAlgorithm
 from .finetune import FineTuneAlgorithm
 from .map_rice import MapRiceAlgorithm
+from .seasons import SeasonsAlgorithm
 
-ALGORITHMS = (MapRiceAlgorithm, FineTuneAlgorithm, EvaluateAlgorithm, RiceAreaStatsAlgorithm)
+ALGORITHMS = (MapRiceAlgorithm, FineTuneAlgorithm, EvaluateAlgorithm, RiceAreaStatsAlgorithm, SeasonsAlgorithm)
 
 
 class RiceMapperProvider(QgsProcessingProvider):

@@ -24,8 +24,15 @@ VERB = Verb(
          "their QML styles and run.json",
     options=(
         *SERIES_OPTIONS,
-        Option("season", "date_range", "Season", "season to composite, YYYY-MM-DD YYYY-MM-DD (default: the "
-               "model's season length ending at the last acquisition)", metavar="START END", group="mapping"),
+        Option("season", "date_range", "Season", "season to composite, YYYY-MM-DD YYYY-MM-DD, snapped to the "
+               "rice crop cycle(s) found in the data that it covers (default: the main cycle found; see "
+               "docs/seasons.md)", metavar="START END", group="mapping"),
+        Option("all_seasons", "bool", "Map every detected season", "with no season given, map every rice crop "
+               "cycle found in the data (rice where any is), not only the main one", default=False,
+               group="mapping"),
+        Option("exact_season", "bool", "Use the season exactly as given", "composite the given season as it is "
+               "instead of snapping it to the detected crop cycle(s) it covers", default=False, group="mapping",
+               advanced=True),
         Option("as_of", "date", "Early-season map as of", "early-season map: ignore acquisitions after DATE",
                metavar="DATE", group="mapping", advanced=True),
         model_option(group="mapping"),
@@ -53,7 +60,7 @@ VERB = Verb(
     result_keys=("model", "engine", "device", "threads", "batch", "tile", "tile_requested", "overlap", "n_tiles",
                  "tiles_inferred", "seconds", "model_seconds", "km2_per_minute", "scene_km2", "width", "height",
                  "rice_area_ha", "valid_area_ha", "rice_pixels", "valid_pixels", "threshold", "inputs",
-                 "outputs"),
+                 "outputs", "season_choice"),
     events=(Event("manifest_row", ("line", "out", "status", "message"), "one manifest row finished; an error's "
                   "message names parameters with {param:KEY} tokens"),),
     checks=(_overlap_fits_tile,),
