@@ -14,6 +14,8 @@ from backend.modelstore.paths import confined_file, resolve
 ONNX_FILE = "model.onnx"
 INPUT_NAME = "x"
 OUTPUT_NAME = "probability"
+HEATMAP_NAME = "heatmap"
+THRESHOLD_NAME = "logit_threshold"
 
 
 def embed_card(onnx_path: Path, card: dict) -> None:
@@ -27,6 +29,24 @@ def embed_card(onnx_path: Path, card: dict) -> None:
     model.metadata_props.extend(kept)
     entry = model.metadata_props.add()
     entry.key, entry.value = CARD_METADATA_KEY, json.dumps(card, sort_keys=True)
+    onnx.save(model, str(onnx_path))
+
+
+def give_input_default(onnx_path: Path, name: str, value: float) -> None:
+    """Make graph input ``name`` optional: an initializer of the same name holds its default ``value``.
+
+    ONNX Runtime then feeds the default when a caller (another tool, an older engine) passes only ``x``.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    if name not in {i.name for i in model.graph.input}:
+        raise ValueError(f"{onnx_path} has no input {name!r}")
+    kept = [t for t in model.graph.initializer if t.name != name]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept + [numpy_helper.from_array(np.array(value, np.float32), name)])
     onnx.save(model, str(onnx_path))
 
 

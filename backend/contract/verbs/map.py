@@ -41,13 +41,15 @@ VERB = Verb(
         Option("device", "choice", "Device", "where the model runs", default="auto",
                choices=("auto", "cpu", "cuda"), group="mapping", advanced=True),
         Option("tile", "int", "Tile size (pixels)", "tile size in pixels (a multiple of the model's size "
-               "multiple)", default=DEFAULT_TILE, minimum=16, maximum=MAX_TILE, group="mapping", advanced=True),
+               "multiple; the tile used may grow by up to 1/8 when that covers the scene with fewer model "
+               "pixels)", default=DEFAULT_TILE, minimum=16, maximum=MAX_TILE, group="mapping", advanced=True),
         Option("overlap", "int", "Tile overlap (pixels)", "overlap between tiles in pixels; at most half the "
                "tile", default=DEFAULT_OVERLAP, minimum=0, maximum=MAX_TILE // 2, group="mapping", advanced=True),
         Option("batch", "int", "Tiles per model call", "tiles per model call", default=1, minimum=1,
                maximum=64, group="mapping", advanced=True),
         threads_option(group="mapping"),
-        Option("heatmap", "bool", "Write the heat map", "write heatmap.tif (Grad-CAM costs a backward pass)",
+        Option("heatmap", "bool", "Write the heat map", "write heatmap.tif (a forward-only Grad-CAM output of "
+               "the ONNX graph, computed in the same model call)",
                default=True, flag="--no-heatmap", group="mapping"),
         OUT_OPTION,
         OVERWRITE_OPTION,
