@@ -40,10 +40,13 @@ def _kwargs(opt: Option) -> dict[str, Any]:
         return kwargs
     if opt.kind in _TYPES:
         kwargs["type"] = _number_parser(opt)
+    if opt.kind == "bbox":
+        kwargs["type"] = _number_parser(Option(opt.key, "float", opt.label, opt.help))
+        kwargs["nargs"] = 4
     if opt.kind == "choice":
         kwargs["metavar"] = "{" + ",".join(opt.choices) + "}"
     elif opt.metavar:
-        kwargs["metavar"] = tuple(opt.metavar.split()) if opt.kind == "date_range" else opt.metavar
+        kwargs["metavar"] = tuple(opt.metavar.split()) if opt.kind in ("date_range", "bbox") else opt.metavar
     if opt.kind == "files":
         kwargs["nargs"] = "+"
     elif opt.kind == "date_range":

@@ -12,7 +12,8 @@ EXIT_CODES = {"ok": EXIT_OK, "internal_error": EXIT_INTERNAL, "user_error": EXIT
               "cancelled": EXIT_CANCELLED}
 
 # Value kinds every front end knows how to show and pass on the command line.
-KINDS = ("int", "float", "str", "bool", "choice", "date", "date_range", "file", "files", "folder", "model")
+KINDS = ("int", "float", "str", "bool", "choice", "date", "date_range", "file", "files", "folder", "model",
+         "bbox")  # bbox: four numbers MINX MINY MAXX MAXY
 
 
 @dataclass(frozen=True)
