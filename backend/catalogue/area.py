@@ -88,12 +88,21 @@ def _crs(value: str | int, option: str) -> str:
 
 
 def _to_lonlat(geometry: Any, crs: str) -> Any:
-    import shapely.ops
+    return _reproject(geometry, crs, LONLAT)
+
+
+def _reproject(geometry: Any, source: str, target: str) -> Any:
+    """``geometry`` in ``target``, densified first so long edges follow the projection."""
+    import numpy as np
+    import shapely
     from pyproj import Transformer
 
-    transformer = Transformer.from_crs(crs, LONLAT, always_xy=True)
-    densified = geometry.segmentize(_segment(geometry))
-    return shapely.ops.transform(transformer.transform, densified)
+    transformer = Transformer.from_crs(source, target, always_xy=True)
+
+    def move(xy: Any) -> Any:
+        return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+
+    return shapely.transform(geometry.segmentize(_segment(geometry)), move)
 
 
 def _segment(geometry: Any) -> float:
@@ -143,12 +152,7 @@ def output_crs(area: Area, crs: str | int | None) -> tuple[str, list[str]]:
 
 def grid_bounds(area: Area, crs: str, pixel_size: float) -> tuple[float, float, float, float]:
     """The area's bounds in ``crs``, snapped outwards to whole pixels (so reruns land on one grid)."""
-    import shapely.ops
-    from pyproj import Transformer
-
-    transformer = Transformer.from_crs(LONLAT, crs, always_xy=True)
-    projected = shapely.ops.transform(transformer.transform, area.lonlat.segmentize(_segment(area.lonlat)))
-    minx, miny, maxx, maxy = projected.bounds
+    minx, miny, maxx, maxy = _reproject(area.lonlat, LONLAT, crs).bounds
     snap = pixel_size
     return (math.floor(minx / snap + 1e-9) * snap, math.floor(miny / snap + 1e-9) * snap,
             math.ceil(maxx / snap - 1e-9) * snap, math.ceil(maxy / snap - 1e-9) * snap)

@@ -59,7 +59,7 @@ class Cache:
 
     def __init__(self, out_dir: Path, signature: dict) -> None:
         self.folder = Path(out_dir) / CACHE_DIR
-        self.signature = signature
+        self.signature = json.loads(json.dumps(signature, default=str))  # as it reads back from disk
 
     def open(self) -> list[str]:
         """Create the folder; drop files of a different query. Returns the keys already complete."""

@@ -92,7 +92,11 @@ def _calling(where: str, call: Callable[[], Any]) -> Any:
     try:
         return call()
     except APIError as exc:
-        raise UserError(_http_message(where, getattr(exc, "status_code", None), str(exc)), param="stac_url") from exc
+        cause = _network_cause(exc)
+        if cause is None:
+            raise UserError(_http_message(where, getattr(exc, "status_code", None), str(exc)),
+                            param="stac_url") from exc
+        return _calling(where, lambda: _reraise(cause))
     except requests.exceptions.RetryError as exc:
         raise UserError(f"STAC API {where} kept failing after {RETRIES} retries with backoff ({_reason(exc)}); "
                         "the service may be down: try again later", param="stac_url") from exc
@@ -108,6 +112,33 @@ def _calling(where: str, call: Callable[[], Any]) -> Any:
     except (ValueError, KeyError) as exc:  # JSON that is not a STAC API landing page
         raise UserError(f"{where} did not answer like a STAC API ({exc}); check --stac-url",
                         param="stac_url") from exc
+
+
+def _network_cause(exc: BaseException) -> BaseException | None:
+    """The requests/urllib3 failure pystac-client wrapped into an APIError, if any."""
+    import requests
+    import urllib3.exceptions
+
+    seen = exc.__cause__ or exc.__context__
+    while seen is not None:
+        if isinstance(seen, urllib3.exceptions.MaxRetryError):
+            reason = seen.reason
+            if isinstance(reason, urllib3.exceptions.ResponseError):
+                return requests.exceptions.RetryError(str(seen))
+            return requests.exceptions.ConnectionError(str(reason or seen))
+        if isinstance(seen, requests.exceptions.RequestException):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    if "Max retries exceeded" in text:
+        if "error responses" in text:
+            return requests.exceptions.RetryError(text)
+        return requests.exceptions.ConnectionError(text)
+    return None
+
+
+def _reraise(exc: BaseException) -> None:
+    raise exc
 
 
 def _reason(exc: Exception) -> str:
