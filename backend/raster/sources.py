@@ -14,7 +14,7 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from backend.errors import UserError
-from backend.raster import names, units
+from backend.raster import exports, names, units
 
 SAMPLE_SIZE = 64
 _GRID = 4
@@ -35,7 +35,7 @@ class BandRef:
 def open_raster(path: str) -> DatasetReader:
     """Open ``path`` for reading or stop with a message saying what is wrong with it."""
     file = Path(path)
-    if not file.exists():
+    if not path.startswith("/vsi") and not file.exists():  # /vsizip/...: a raster inside a zip product
         raise UserError(f"{path}: file not found; check the path (and that the disk is mounted)")
     if file.is_dir():
         raise UserError(f"{path}: is a folder, not a raster; give the GeoTIFF files inside it")
@@ -63,9 +63,16 @@ def band_polarization(dataset: DatasetReader, band: int) -> str | None:
 def band_date(dataset: DatasetReader, band: int, path: str) -> dt.date | None:
     """Date from the band description, its tags, or (single-band files) the file name."""
     found = names.find_date(band_label(dataset, band)) or names.date_from_tags(dataset.tags(band))
-    if found is None and dataset.count == 1:
-        found = names.date_from_filename(path) or names.date_from_tags(dataset.tags())
+    if found is None and _one_date_per_file(dataset):
+        found = (names.date_from_filename(path) or names.date_from_tags(dataset.tags())
+                 or exports.dimap_date(path))
     return found
+
+
+def _one_date_per_file(dataset: DatasetReader) -> bool:
+    """One band, or one band per polarization (openEO writes one VV+VH file per date)."""
+    pols = [band_polarization(dataset, b) for b in range(1, dataset.count + 1)]
+    return dataset.count == 1 or (None not in pols and len(set(pols)) == dataset.count)
 
 
 def file_polarization(dataset: DatasetReader, path: str) -> str | None:
@@ -128,6 +135,9 @@ def file_unit(dataset: DatasetReader, path: str, samples: list[np.ndarray]) -> t
     declared.discard(None)
     if len(declared) == 1:
         return declared.pop(), zero_fraction
+    named = exports.unit_from_name(path, [band_label(dataset, b) for b in range(1, dataset.count + 1)])
+    if named:
+        return named, zero_fraction
     informative = pooled[~zeros] if (~zeros).any() else pooled
     return units.guess_unit(informative, Path(path).name), zero_fraction
 
