@@ -9,10 +9,11 @@ from ..settings import plugin_version
 from .area_stats import RiceAreaStatsAlgorithm
 from .base import ICON
 from .evaluate import EvaluateAlgorithm
+from .fetch import FetchAlgorithm
 from .finetune import FineTuneAlgorithm
 from .map_rice import MapRiceAlgorithm
 
-ALGORITHMS = (MapRiceAlgorithm, FineTuneAlgorithm, EvaluateAlgorithm, RiceAreaStatsAlgorithm)
+ALGORITHMS = (MapRiceAlgorithm, FineTuneAlgorithm, EvaluateAlgorithm, RiceAreaStatsAlgorithm, FetchAlgorithm)
 
 
 class RiceMapperProvider(QgsProcessingProvider):

@@ -22,8 +22,6 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
 COLLECTION = "sentinel-1-rtc"
@@ -130,7 +128,8 @@ def server_url(server: ThreadingHTTPServer) -> str:
 @contextlib.contextmanager
 def stac_api(items: list[dict], folder: Path) -> Iterator[str]:
     """``rustac serve`` (in-memory backend) loaded with one collection and ``items``; yields the API URL."""
-    rustac = shutil.which("rustac") or str(Path(sys.executable).with_name("rustac"))
+    rustac = next(p for p in (Path(sys.executable).with_name("rustac"), REPO / ".venv" / "bin" / "rustac",
+                              Path(shutil.which("rustac") or "rustac")) if p.exists())
     folder.mkdir(parents=True, exist_ok=True)
     collection = _collection(items)
     (folder / "collection.json").write_text(json.dumps(collection))
@@ -190,6 +189,7 @@ def write_cog(source: Path, target: Path, rows: slice, nodata: float = PC_NODATA
 
     Returns the frame's proj:* fields.
     """
+    import numpy as np
     import rasterio
     from rasterio.io import MemoryFile
     from rasterio.windows import Window
@@ -286,3 +286,13 @@ def scene_bounds(scene: Path) -> tuple[list[str], str]:
     with rasterio.open(sorted(scene.glob("S1_VV_*.tif"))[0]) as src:
         bounds = src.bounds
         return [repr(float(v)) for v in bounds], str(src.crs.to_epsg())
+
+
+if __name__ == "__main__":  # for the plugin tests, which run in QGIS's Python: build a catalogue here
+    root, base_url, first, last = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    scene = synth_scene(root / "scene", size=48)
+    (root / "cogs").mkdir(parents=True, exist_ok=True)
+    items = build_catalogue(scene, root / "cogs", base_url, first, last)
+    bbox, epsg = scene_bounds(scene)
+    print(json.dumps({"scene": str(scene), "items": items, "bbox": bbox, "epsg": epsg,
+                      "dates": sorted({a["date"] for a in scene_acquisitions(scene) if first <= a["date"] <= last})}))
