@@ -1,5 +1,5 @@
 """`make package`'s zip: the right files, a clean bandit scan, and it installs into a fresh QGIS profile
-where qgis_process finds all four algorithms."""
+where qgis_process finds all five algorithms."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def test_qgis_process_lists_all_algorithms_from_the_installed_zip(profile_env):
     assert listing.returncode == 0, listing.stderr
     ours = {line.split()[0] for line in listing.stdout.splitlines() if line.strip().startswith("s1ricemapper:")}
     assert ours == {"s1ricemapper:maprice", "s1ricemapper:finetune", "s1ricemapper:evaluate",
-                    "s1ricemapper:riceareastats"}
+                    "s1ricemapper:riceareastats", "s1ricemapper:fetch"}
 
 
 def test_qgis_process_runs_the_installed_plugin(profile_env, scene, tmp_path):  # noqa: F811
