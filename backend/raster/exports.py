@@ -54,6 +54,7 @@ _HYP3_SCALE = {"p": "linear", "d": "dB", "a": AMPLITUDE}
 _AUXILIARY = re.compile(r"(^|_)(angle|incidence|inc_map|ls_map|mask|area|dem|rgb)$", re.IGNORECASE)
 _DIMAP_START = re.compile(r"<PRODUCT_SCENE_RASTER_START_TIME>\s*([^<]+?)\s*</PRODUCT_SCENE_RASTER_START_TIME>")
 _RASTER_SUFFIXES = (".tif", ".tiff", ".img")
+_EE_TILE = re.compile(r"^(?P<prefix>.+)-\d{10}-\d{10}$")  # Earth Engine splits big exports into tiles
 _DATE_LIKE = re.compile(r"\d{1,4}[-_./]\d{1,2}[-_./]\d{1,4}|\d{1,2}[-_]?[A-Za-z]{3}[-_]?\d{2,4}|(?<!\d)\d{6,8}(?!\d)")
 
 
@@ -77,7 +78,44 @@ def expand_inputs(paths: list[str], pol: str | None = None) -> list[str]:
         if pol:
             found = [p for p in found if names.find_polarization(_band_name(p)) == pol]
         expanded += found or [path]  # nothing found: the reader says what is wrong with the path
-    return expanded
+    return _mosaic_ee_tiles(expanded)
+
+
+def _mosaic_ee_tiles(paths: list[str]) -> list[str]:
+    """Earth Engine's ``<name>-0000000000-0000023296.tif`` tiles of one export become one mosaic (a VRT)."""
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        match = _EE_TILE.match(Path(path).stem)
+        groups.setdefault(match.group("prefix") if match else path, []).append(path)
+    result = []
+    for key, members in groups.items():
+        result.append(_ee_mosaic(key, members) if len(members) > 1 else members[0])
+    return result
+
+
+def _ee_mosaic(prefix: str, tiles: list[str]) -> str:
+    import rasterio
+
+    from backend.raster import vrt
+
+    with rasterio.open(tiles[0]) as first:
+        crs, count, descriptions = first.crs, first.count, first.descriptions
+        res_x, res_y = first.transform.a, first.transform.e
+    sources, lefts, tops, rights, bottoms = [], [], [], [], []
+    for tile in sorted(tiles):
+        with rasterio.open(tile) as dataset:
+            sources.append((tile, dataset.transform, dataset.width, dataset.height, dataset.nodata))
+            left, bottom, right, top = dataset.bounds
+            lefts.append(left), tops.append(top), rights.append(right), bottoms.append(bottom)
+    from affine import Affine
+
+    transform = Affine(res_x, 0, min(lefts), 0, res_y, max(tops))
+    width = round((max(rights) - min(lefts)) / res_x)
+    height = round((min(bottoms) - max(tops)) / res_y)
+    bands = [vrt.Band(descriptions[b - 1] or "", [vrt.Source(path, b, t, w, h, nd) for path, t, w, h, nd in sources])
+             for b in range(1, count + 1)]
+    xml = vrt.mosaic_xml(crs.to_wkt(), transform, width, height, bands, resampling="nearest")
+    return vrt.memory_vrt(xml, f"{Path(prefix).name}.vrt")
 
 
 def _band_name(path: str) -> str:

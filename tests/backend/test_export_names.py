@@ -36,10 +36,11 @@ def snap_date(date: str) -> str:
 
 
 def write(path: Path, bands: list[np.ndarray], descriptions: list[str] | None = None, driver: str = "GTiff",
-          tags: list[dict] | None = None, nodata: float | None = None) -> Path:
+          tags: list[dict] | None = None, nodata: float | None = None, transform=TRANSFORM) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver=driver, width=SIZE, height=SIZE, count=len(bands), dtype="float32",
-                       crs="EPSG:32648", transform=TRANSFORM, nodata=nodata) as dst:
+    height, width = bands[0].shape
+    with rasterio.open(path, "w", driver=driver, width=width, height=height, count=len(bands), dtype="float32",
+                       crs="EPSG:32648", transform=transform, nodata=nodata) as dst:
         for number, band in enumerate(bands, start=1):
             dst.write(band, number)
             if descriptions:
@@ -65,6 +66,21 @@ def gee_stack(folder: Path) -> list[str]:
         bands.append(np.full((SIZE, SIZE), 39.5, np.float32))
         names.append(f"{index}_angle")
     return [str(write(folder / "gee_s1_grd_toBands.tif", bands, names))]
+
+
+def gee_tiles(folder: Path) -> list[str]:
+    """A large toBands() export, which Earth Engine splits into <name>-<row offset>-<col offset>.tif tiles."""
+    with rasterio.open(gee_stack(folder / "whole")[0]) as whole:
+        data, names = whole.read(), list(whole.descriptions)
+    half = SIZE // 2
+    paths = []
+    for row in (0, half):
+        for col in (0, half):
+            tile = data[:, row:row + half, col:col + half]
+            transform = TRANSFORM * rasterio.Affine.translation(col, row)
+            paths.append(str(write(folder / f"S1_export-{row:010d}-{col:010d}.tif", list(tile), names,
+                                   transform=transform)))
+    return paths
 
 
 def gee_split(folder: Path) -> list[str]:
@@ -165,6 +181,7 @@ def band_metadata(folder: Path) -> list[str]:
 
 SCHEMES = {
     "gee-toBands-stack": (gee_stack, "dB"), "gee-toBands-split": (gee_split, "dB"),
+    "gee-toBands-tiles": (gee_tiles, "dB"),
     "hyp3-zip-power": (hyp3_zips, "linear"),
     "hyp3-folder-db": (lambda f: hyp3_folders(f, "d"), "dB"),
     "hyp3-folder-amplitude": (lambda f: hyp3_folders(f, "a"), "amplitude"),
