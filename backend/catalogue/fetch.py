@@ -38,11 +38,12 @@ class FetchRequest:
     out: Path
     assets: dict[str, str]
     overwrite: bool = False
+    catalogue_only: bool = False  # write fetch.json only; map streams the COGs (backend.catalogue.streaming)
 
 
 def request_from(preset: Preset, url: str | None, collection: str | None, area: areas.Area, season: tuple,
                  orbit: str, pixel_size: float, crs: str | None, out: str, assets: str | None,
-                 overwrite: bool) -> FetchRequest:
+                 overwrite: bool, catalogue_only: bool = False) -> FetchRequest:
     """Fill what the user left out from the preset and check it.
 
     Raises:
@@ -57,7 +58,7 @@ def request_from(preset: Preset, url: str | None, collection: str | None, area: 
     if start > end:
         raise UserError(f"--season {start} {end}: the start is after the end; give START END", param="season")
     return FetchRequest(preset, url, collection, area, start, end, orbit, float(pixel_size), crs, Path(out),
-                        parse_asset_map(assets, preset.assets), overwrite)
+                        parse_asset_map(assets, preset.assets), overwrite, catalogue_only)
 
 
 def fetch(request: FetchRequest, reporter: Reporter) -> dict:
@@ -84,6 +85,8 @@ def fetch(request: FetchRequest, reporter: Reporter) -> dict:
     pols = [p for p in ("VV", "VH") if p in request.assets]
     acquisitions, asset_problems = dl.check_assets(acquisitions, request.assets)
     problems += asset_problems
+    if request.catalogue_only:
+        return _catalogue_only(request, query, grid, orbits, counts, acquisitions, problems)
     needed = dl.estimate_bytes(grid, len(acquisitions), len(pols))
     free = dl.check_free_space(request.out, needed)
     signature = {"query": _query_record(query), "grid": _grid_record(grid), "assets": request.assets,
@@ -102,10 +105,29 @@ def fetch(request: FetchRequest, reporter: Reporter) -> dict:
             "grouping": [a.describe() for a in acquisitions]}
 
 
+def _catalogue_only(request: FetchRequest, query: Query, grid: dl.Grid, orbits: list[str], counts: dict,
+                    acquisitions: list, problems: list[str]) -> dict:
+    """fetch.json alone: what `map --vv fetch.json --vh fetch.json` streams from the catalogue."""
+    import json
+
+    from backend.atomic import AtomicOutputs
+
+    record = _record(request, query, grid, orbits, counts, acquisitions, problems, 0, 0, 0, 0)
+    with AtomicOutputs(request.out, request.overwrite) as outputs:
+        outputs.path("fetch.json").write_text(json.dumps(record, indent=2, default=str))
+        files = [p.name for p in outputs.commit()]
+    return {"out": str(request.out.resolve()), "files": files, "dates": len(acquisitions),
+            "items": sum(len(a.items) for a in acquisitions), "orbits": orbits, "orbit_counts": counts,
+            "crs": grid.crs, "width": grid.width, "height": grid.height, "pixel_size": grid.pixel_size,
+            "bytes_downloaded_to_cache": 0, "dates_resumed": 0, "problems": problems,
+            "grouping": [a.describe() for a in acquisitions]}
+
+
 def _check_outputs(request: FetchRequest) -> None:
     if request.overwrite:
         return
-    existing = [n for n in OUTPUT_NAMES if (request.out / n).exists()]
+    names = ("fetch.json",) if request.catalogue_only else OUTPUT_NAMES
+    existing = [n for n in names if (request.out / n).exists()]
     if existing:
         raise UserError(f"{request.out / existing[0]} already exists; pass --overwrite to replace it or choose "
                         "another --out", param="out")
@@ -178,13 +200,21 @@ def _record(request: FetchRequest, query: Query, grid: dl.Grid, orbits: list[str
                    "orbit_state": i.properties.get("sat:orbit_state"),
                    "relative_orbit": i.properties.get("sat:relative_orbit"),
                    "platform": i.properties.get("platform"),
-                   "assets": {role: _unsigned(i.assets[key].href) for role, key in request.assets.items()}}
+                   "assets": {role: _unsigned(i.assets[key].href) for role, key in request.assets.items()},
+                   "nodata": {role: _nodata(i.assets[key]) for role, key in request.assets.items()},
+                   "proj": {"epsg": i.properties.get("proj:epsg"), "transform": i.properties.get("proj:transform"),
+                            "shape": i.properties.get("proj:shape")}}
                   for i in items],
         "licence": _licence(request, items), "provenance": request.preset.note,
         "disk": {"estimated_bytes": needed, "free_bytes_before": free, "bytes_written_to_cache": written,
                  "dates_resumed": reused},
         "problems": problems,
     }
+
+
+def _nodata(asset: Any) -> float | None:
+    bands = asset.extra_fields.get("raster:bands") or [{}]
+    return bands[0].get("nodata")
 
 
 def _unsigned(href: str) -> str:

@@ -33,5 +33,5 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     preset = get_preset(args.preset or ("planetary-computer" if not args.stac_url else "custom"))
     season = tuple(dt.date.fromisoformat(v) for v in args.season)
     request = request_from(preset, args.stac_url, args.collection, area, season, args.orbit, args.pixel_size,
-                           args.crs, args.out, args.assets, args.overwrite)
+                           args.crs, args.out, args.assets, args.overwrite, args.catalogue_only)
     return fetch(request, reporter)

@@ -66,6 +66,9 @@ def expand_inputs(paths: list[str], pol: str | None = None) -> list[str]:
     expanded: list[str] = []
     for path in paths:
         file = Path(path)
+        if file.suffix.lower() == ".json":  # a fetch.json: stream the catalogue's COGs (docs/catalogues.md)
+            expanded += _fetch_record(path, pol)
+            continue
         if file.suffix.lower() == ".zip" and file.is_file():
             found = _zip_members(file)
         elif file.suffix.lower() == ".dim" and file.is_file():
@@ -79,6 +82,14 @@ def expand_inputs(paths: list[str], pol: str | None = None) -> list[str]:
             found = [p for p in found if names.find_polarization(_band_name(p)) == pol]
         expanded += found or [path]  # nothing found: the reader says what is wrong with the path
     return _mosaic_ee_tiles(expanded)
+
+
+def _fetch_record(path: str, pol: str | None) -> list[str]:
+    from backend.catalogue.streaming import is_fetch_record, series_from_record
+
+    if not is_fetch_record(path):
+        return [path]  # the reader says it is not a raster
+    return series_from_record(path, (pol,) if pol else ("VV", "VH"))
 
 
 def _mosaic_ee_tiles(paths: list[str]) -> list[str]:

@@ -113,3 +113,27 @@ def test_fetch_then_map_equals_mapping_the_synthetic_files(catalogue, tmp_path):
     assert probability_gap < 1e-3  # same inputs on the same grid: only float rounding may differ
     direct_metrics, fetched_metrics = maps["direct"][1], maps["fetched"][1]
     assert direct_metrics["f1"] == pytest.approx(fetched_metrics["f1"], abs=1e-3)
+
+
+def test_map_streams_from_fetch_json_without_downloading_the_series(catalogue, tmp_path):
+    scene, url, cogs, _ = catalogue
+    listed = tmp_path / "listed"
+    proc = run_backend(*fetch_args(url, scene, listed, "--orbit", "both", "--catalogue-only"))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in listed.iterdir()) == ["fetch.json"]
+    record = listed / "fetch.json"
+    served = cogs.bytes_served
+    info = run_backend("info", "--vv", str(record), "--vh", str(record))
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["dates"]["VV"] == season_dates(scene)
+    streamed, fetched = tmp_path / "map-streamed", tmp_path / "fetched"
+    run = run_backend("map", "--vv", str(record), "--vh", str(record), "--season", *SEASON, "--no-heatmap",
+                      "--out", str(streamed))
+    assert run.returncode == 0, run.stderr
+    assert cogs.bytes_served > served  # the windows came from the COG server
+    assert run_backend(*fetch_args(url, scene, fetched, "--orbit", "both")).returncode == 0
+    direct = run_backend("map", "--vv", str(fetched / "VV.tif"), "--vh", str(fetched / "VH.tif"), "--season",
+                         *SEASON, "--no-heatmap", "--out", str(tmp_path / "map-fetched"))
+    assert direct.returncode == 0, direct.stderr
+    with rasterio.open(streamed / "probability.tif") as a, rasterio.open(tmp_path / "map-fetched" / "probability.tif") as b:
+        assert np.nanmax(np.abs(a.read(1) - b.read(1))) < 1e-3

@@ -37,6 +37,9 @@ VERB = Verb(
                minimum=1.0, maximum=1000.0, group="grid"),
         Option("crs", "str", "Output CRS", "output CRS as an EPSG code (default: the UTM zone of the area)",
                metavar="EPSG", group="grid"),
+        Option("catalogue_only", "bool", "Only list the items (fetch.json)", "write fetch.json only, without "
+               "downloading; map then streams the COG windows: map --vv fetch.json --vh fetch.json",
+               default=False, group="output", advanced=True),
         OUT_OPTION,
         OVERWRITE_OPTION,
     ),
