@@ -34,12 +34,12 @@ def area_from_bbox(values: Sequence[float], crs: str | int | None) -> Area:
 
     minx, miny, maxx, maxy = (float(v) for v in values)
     if not (minx < maxx and miny < maxy):
-        raise UserError(f"--bbox {minx} {miny} {maxx} {maxy}: give MINX MINY MAXX MAXY with min < max",
+        raise UserError(f"{{param:bbox}} {minx} {miny} {maxx} {maxy}: give MINX MINY MAXX MAXY with min < max",
                         param="bbox")
-    source_crs = _crs(crs or 4326, "--bbox-crs")
+    source_crs = _crs(crs or 4326, "{param:bbox_crs}")
     box = shapely.geometry.box(minx, miny, maxx, maxy)
     lonlat = _to_lonlat(box, source_crs)
-    _check_lonlat(lonlat, f"--bbox {minx} {miny} {maxx} {maxy} (CRS {source_crs})")
+    _check_lonlat(lonlat, f"{{param:bbox}} {minx} {miny} {maxx} {maxy} (CRS {source_crs})")
     return Area(lonlat, f"bbox {[minx, miny, maxx, maxy]} in {source_crs}")
 
 
@@ -54,23 +54,23 @@ def area_from_file(path: str) -> Area:
 
     file = Path(path)
     if not file.exists():
-        raise UserError(f"--area {path}: file not found; give a GeoPackage, shapefile or GeoJSON", param="area")
+        raise UserError(f"{{param:area}} {path}: file not found; give a GeoPackage, shapefile or GeoJSON", param="area")
     try:
         meta = pyogrio.read_info(path)
         _, _, wkb, _ = pyogrio.raw.read(path, read_geometry=True, columns=[])
     except Exception as exc:  # pyogrio raises its own DataSourceError family
-        raise UserError(f"--area {path}: not a readable vector file ({exc}); give a GeoPackage, shapefile or "
+        raise UserError(f"{{param:area}} {path}: not a readable vector file ({exc}); give a GeoPackage, shapefile or "
                         "GeoJSON", param="area") from exc
     geometries = [g for g in shapely.from_wkb(wkb) if g is not None and not g.is_empty] if wkb is not None else []
     if not geometries:
-        raise UserError(f"--area {path}: holds no geometry; draw the area as a polygon", param="area")
+        raise UserError(f"{{param:area}} {path}: holds no geometry; draw the area as a polygon", param="area")
     if not meta.get("crs"):
-        raise UserError(f"--area {path}: has no CRS; set one (e.g. in QGIS: Layer > Set CRS) and save it again",
+        raise UserError(f"{{param:area}} {path}: has no CRS; set one (e.g. in QGIS: Layer > Set CRS) and save it again",
                         param="area")
     union = shapely.union_all(geometries)
     union = union if union.area > 0 else union.buffer(1e-9)
     lonlat = _to_lonlat(union, meta["crs"])
-    _check_lonlat(lonlat, f"--area {path}")
+    _check_lonlat(lonlat, f"{{param:area}} {path}")
     return Area(lonlat, f"file {file.resolve()}")
 
 
@@ -115,7 +115,7 @@ def _check_lonlat(geometry: Any, where: str) -> None:
     if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or minx < -180 or maxx > 180 \
             or miny < -90 or maxy > 90:
         raise UserError(f"{where}: lies outside longitude -180..180 / latitude -90..90; check the "
-                        "coordinates and their CRS (--bbox-crs)", param="bbox")
+                        "coordinates and their CRS ({param:bbox_crs})", param="bbox")
 
 
 def utm_epsg(lon: float, lat: float) -> int:
@@ -139,7 +139,7 @@ def output_crs(area: Area, crs: str | int | None) -> tuple[str, list[str]]:
     degrees of longitude); the problem says so and how to choose another zone.
     """
     if crs:
-        return _crs(crs, "--crs"), []
+        return _crs(crs, "{param:crs}"), []
     centre = area.lonlat.centroid
     epsg = utm_epsg(centre.x, centre.y)
     problems = []

@@ -131,7 +131,7 @@ def check_assets(acquisitions: list[Acquisition], assets: dict[str, str]) -> tup
             kept.append(acquisition)
     if not kept:
         raise UserError(f"no item has the assets {', '.join(wanted)} (they have: {', '.join(sorted(seen_keys))}); "
-                        "name the right ones with --assets VV=<key>,VH=<key>", param="assets")
+                        "name the right ones with {param:assets} VV=<key>,VH=<key>", param="assets")
     return kept, problems
 
 
@@ -221,6 +221,6 @@ def check_free_space(folder: Path, needed: int) -> int:
     free = shutil.disk_usage(probe).free
     if free < needed:
         raise UserError(f"the fetch needs up to {needed / 1e9:.1f} GB but {probe} has {free / 1e9:.1f} GB free; "
-                        "choose a smaller area or season, a coarser --pixel-size, or an --out on a larger disk",
+                        "choose a smaller area or season, a coarser {param:pixel_size}, or an {param:out} on a larger disk",
                         param="out")
     return free

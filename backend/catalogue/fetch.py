@@ -52,11 +52,11 @@ def request_from(preset: Preset, url: str | None, collection: str | None, area: 
     url = (url or preset.url).rstrip("/")
     collection = collection or preset.collection
     if not url or not collection:
-        raise UserError("give the catalogue with --stac-url URL and --collection NAME (or --preset "
+        raise UserError("give the catalogue with {param:stac_url} URL and {param:collection} NAME (or {param:preset} "
                         "planetary-computer)", param="stac_url")
     start, end = season
     if start > end:
-        raise UserError(f"--season {start} {end}: the start is after the end; give START END", param="season")
+        raise UserError(f"{{param:season}} {start} {end}: the start is after the end; give START END", param="season")
     return FetchRequest(preset, url, collection, area, start, end, orbit, float(pixel_size), crs, Path(out),
                         parse_asset_map(assets, preset.assets), overwrite, catalogue_only)
 
@@ -129,8 +129,8 @@ def _check_outputs(request: FetchRequest) -> None:
     names = ("fetch.json",) if request.catalogue_only else OUTPUT_NAMES
     existing = [n for n in names if (request.out / n).exists()]
     if existing:
-        raise UserError(f"{request.out / existing[0]} already exists; pass --overwrite to replace it or choose "
-                        "another --out", param="out")
+        raise UserError(f"{request.out / existing[0]} already exists; pass {{param:overwrite}} to replace it or choose "
+                        "another {param:out}", param="out")
 
 
 def _orbit(item: Any) -> str:

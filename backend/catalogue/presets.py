@@ -54,8 +54,8 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise UserError(f"--preset {name!r} is unknown; choose one of {', '.join(PRESETS)}",
-                        ) from None
+        raise UserError(f"{{param:preset}} {name!r} is unknown; choose one of {', '.join(PRESETS)}",
+                        param="preset") from None
 
 
 def parse_asset_map(text: str | None, default: dict[str, str]) -> dict[str, str]:
@@ -78,7 +78,7 @@ def parse_asset_map(text: str | None, default: dict[str, str]) -> dict[str, str]
         role, sep, key = entry.partition("=")
         role = role.strip().upper()
         if not sep or not key.strip() or role not in (*POLS, "MASK"):
-            raise UserError(f"--assets entry {entry!r} is not ROLE=ASSET with ROLE one of VV, VH, MASK; "
-                            "write e.g. --assets VV=vv,VH=vh")
+            raise UserError(f"{{param:assets}} entry {entry!r} is not ROLE=ASSET with ROLE one of VV, VH, MASK; "
+                            "write e.g. {param:assets} VV=vv,VH=vh", param="assets")
         mapping[role] = key.strip()
     return mapping

@@ -16,7 +16,8 @@ from backend.errors import UserError
 
 TOKEN_ENV = "S1RM_STAC_TOKEN"  # bearer token for private catalogues (sent to the API and the asset hosts)
 RETRIES = 4
-BACKOFF_S = 0.5  # urllib3 sleeps 0, 1, 2, 4 s ... (backoff_factor * 2**(n-1))
+BACKOFF_S = 0.5  # urllib3 sleeps 0.5, 1, 2, 4 s (backoff_factor * 2**(n-1))
+BACKOFF_ENV = "S1RM_STAC_BACKOFF_S"  # another backoff factor, e.g. for a slow proxy (or fast tests)
 TIMEOUT_S = 30
 ORBITS = ("ascending", "descending")
 _RETRY_STATUS = (429, 500, 502, 503, 504)
@@ -53,7 +54,8 @@ def open_client(url: str, signer: str | None) -> Any:
     from pystac_client.stac_api_io import StacApiIO
     from urllib3.util.retry import Retry
 
-    retry = Retry(total=RETRIES, backoff_factor=BACKOFF_S, status_forcelist=_RETRY_STATUS,
+    backoff = float(os.environ.get(BACKOFF_ENV, BACKOFF_S))
+    retry = Retry(total=RETRIES, backoff_factor=backoff, status_forcelist=_RETRY_STATUS,
                   allowed_methods=None, raise_on_status=True)
     stac_io = StacApiIO(headers=token_headers(), max_retries=retry, timeout=TIMEOUT_S)
     modifier = _signer(signer)
@@ -110,7 +112,7 @@ def _calling(where: str, call: Callable[[], Any]) -> Any:
         raise UserError(f"STAC API {where} did not answer within {TIMEOUT_S} s; try again later",
                         param="stac_url") from exc
     except (ValueError, KeyError) as exc:  # JSON that is not a STAC API landing page
-        raise UserError(f"{where} did not answer like a STAC API ({exc}); check --stac-url",
+        raise UserError(f"{where} did not answer like a STAC API ({exc}); check {{param:stac_url}}",
                         param="stac_url") from exc
 
 
@@ -151,7 +153,7 @@ def _http_message(where: str, status: int | None, detail: str) -> str:
         return (f"STAC API {where} refused access (HTTP {status}): the token is missing, expired or not valid "
                 f"for this collection; set a valid one in the environment variable {TOKEN_ENV} and run again")
     if status == 404:
-        return (f"STAC API {where}: not found (HTTP 404); check --stac-url and --collection "
+        return (f"STAC API {where}: not found (HTTP 404); check {{param:stac_url}} and {{param:collection}} "
                 f"({_reason(detail)})")
     return f"STAC API {where} answered HTTP {status or '?'}: {_reason(detail)}; check the request or try later"
 
@@ -194,7 +196,7 @@ def no_data_message(query: Query, nearby: list[dt.date], what: str = "acquisitio
     season = f"{query.start} - {query.end}"
     if not nearby:
         return (f"no {what} of {query.collection} over the area between {season} nor within two years of it; "
-                "check the area (--bbox/--area and --bbox-crs) and the collection")
+                "check the area ({param:bbox}/{param:area} and {param:bbox_crs}) and the collection")
     length = query.end - query.start
     before = [d for d in nearby if d < query.start]
     after = [d for d in nearby if d > query.end]
@@ -202,7 +204,7 @@ def no_data_message(query: Query, nearby: list[dt.date], what: str = "acquisitio
                  ([(after[0] - query.end, after[0], after[0] + length)] if after else [])
     _, start, end = min(candidates)
     return (f"no {what} of {query.collection} over the area between {season}; the nearest season of the same "
-            f"length with some is --season {start} {end} ({_count_between(nearby, start, end)} dates)")
+            f"length with some is {{param:season}} {start} {end} ({_count_between(nearby, start, end)} dates)")
 
 
 def _count_between(dates: list[dt.date], start: dt.date, end: dt.date) -> int:

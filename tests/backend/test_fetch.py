@@ -46,12 +46,35 @@ def season_dates(scene, orbit=None):
                    and (orbit is None or a["orbit"] == orbit)})
 
 
-def test_fetch_gives_back_the_synthetic_series_with_frames_mosaicked(catalogue, tmp_path):
-    scene, url, cogs, items = catalogue
-    out = tmp_path / "fetched"
+@pytest.fixture(scope="module")
+def fetched(catalogue, tmp_path_factory):
+    """(output folder, JSON events) of one fetch of both orbit directions."""
+    scene, url, _, _ = catalogue
+    out = tmp_path_factory.mktemp("fetched") / "series"
     proc = run_backend(*fetch_args(url, scene, out, "--orbit", "both"))
     assert proc.returncode == 0, proc.stderr
-    result = events(proc.stdout)[-1]
+    return out, events(proc.stdout)
+
+
+def map_probability(out, *inputs):
+    """Map ``--vv ... --vh ...`` inputs with the default model; returns (probability array, map folder)."""
+    run = run_backend("map", *inputs, "--season", *SEASON, "--no-heatmap", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    with rasterio.open(out / "probability.tif") as ds:
+        return ds.read(1), out
+
+
+@pytest.fixture(scope="module")
+def fetched_map(fetched, tmp_path_factory):
+    out, _ = fetched
+    return map_probability(tmp_path_factory.mktemp("map") / "fetched", "--vv", str(out / "VV.tif"), "--vh",
+                           str(out / "VH.tif"))
+
+
+def test_fetch_gives_back_the_synthetic_series_with_frames_mosaicked(catalogue, fetched):
+    scene, url, cogs, items = catalogue
+    out, lines = fetched
+    result = lines[-1]
     assert result["event"] == "result"
     dates = season_dates(scene)
     assert result["dates"] == len(dates) and result["items"] == len(items) == 2 * len(dates)
@@ -61,17 +84,18 @@ def test_fetch_gives_back_the_synthetic_series_with_frames_mosaicked(catalogue, 
         with rasterio.open(out / f"{pol}.tif") as ds:
             assert ds.count == len(dates) and np.isnan(ds.nodata) and ds.crs.to_epsg() == 32648
             assert [d.split("_")[1] for d in ds.descriptions] == dates
-            fetched = ds.read()
+            fetched_values = ds.read()
             transform = ds.transform
         for band, date in enumerate(dates):
             with rasterio.open(scene / f"S1_{pol}_{date}.tif") as src:
                 assert src.transform == transform
-                np.testing.assert_allclose(fetched[band], src.read(1), rtol=1e-6, equal_nan=True)
+                np.testing.assert_allclose(fetched_values[band], src.read(1), rtol=1e-6, equal_nan=True)
     record = json.loads((out / "fetch.json").read_text())
     assert sorted(i["id"] for i in record["items"]) == sorted(i["id"] for i in items)
     assert record["orbits"] == ["ascending", "descending"] and record["query"]["collection"] == "sentinel-1-rtc"
     assert "Sentinel_Data_Legal_Notice" in record["licence"]
-    progress = [e for e in events(proc.stdout) if e["event"] == "fetch_progress"]
+    assert any("mixed" in p for p in result["problems"])  # both directions on one series: warned
+    progress = [e for e in lines if e["event"] == "fetch_progress"]
     assert progress[-1]["items_done"] == progress[-1]["items_total"] == len(items)
     assert progress[-1]["bytes_written"] > 0
     info = run_backend("info", str(out / "VV.tif"), str(out / "VH.tif"))
@@ -82,7 +106,7 @@ def test_fetch_gives_back_the_synthetic_series_with_frames_mosaicked(catalogue, 
 
 def test_default_orbit_is_the_one_with_more_dates_and_is_reported(catalogue, tmp_path):
     scene, url, _, _ = catalogue
-    proc = run_backend(*fetch_args(url, scene, tmp_path / "out"))
+    proc = run_backend(*fetch_args(url, scene, tmp_path / "out", "--catalogue-only"))  # the choice, no download
     assert proc.returncode == 0, proc.stderr
     result = events(proc.stdout)[-1]
     counts = {o: len(season_dates(scene, o)) for o in ("ascending", "descending")}
@@ -92,30 +116,22 @@ def test_default_orbit_is_the_one_with_more_dates_and_is_reported(catalogue, tmp
     assert any("orbit: " + best in e.get("message", "") for e in events(proc.stdout) if e["event"] == "log")
 
 
-def test_fetch_then_map_equals_mapping_the_synthetic_files(catalogue, tmp_path):
-    scene, url, _, _ = catalogue
-    fetched = tmp_path / "fetched"
-    proc = run_backend(*fetch_args(url, scene, fetched, "--orbit", "both"))
-    assert proc.returncode == 0, proc.stderr
+def test_fetch_then_map_equals_mapping_the_synthetic_files(catalogue, fetched_map, tmp_path):
+    scene = catalogue[0]
     direct = {pol: [str(scene / f"S1_{pol}_{d}.tif") for d in season_dates(scene)] for pol in ("VV", "VH")}
-    maps = {}
-    for name, vv, vh in (("direct", direct["VV"], direct["VH"]),
-                         ("fetched", [str(fetched / "VV.tif")], [str(fetched / "VH.tif")])):
-        out = tmp_path / f"map-{name}"
-        run = run_backend("map", "--vv", *vv, "--vh", *vh, "--season", *SEASON, "--no-heatmap", "--out", str(out))
-        assert run.returncode == 0, run.stderr
+    maps = {"direct": map_probability(tmp_path / "direct", "--vv", *direct["VV"], "--vh", *direct["VH"]),
+            "fetched": fetched_map}
+    assert np.nanmax(np.abs(maps["direct"][0] - maps["fetched"][0])) < 1e-3  # same inputs: float rounding only
+    scores = {}
+    for name, (_, out) in maps.items():
         evaluation = run_backend("evaluate", "--pred", str(out / "rice.tif"), "--reference",
                                  str(scene / "truth.tif"), "--out", str(tmp_path / f"eval-{name}"))
         assert evaluation.returncode == 0, evaluation.stderr
-        with rasterio.open(out / "probability.tif") as ds:
-            maps[name] = (ds.read(1), json.loads(evaluation.stdout))
-    probability_gap = np.nanmax(np.abs(maps["direct"][0] - maps["fetched"][0]))
-    assert probability_gap < 1e-3  # same inputs on the same grid: only float rounding may differ
-    direct_metrics, fetched_metrics = maps["direct"][1], maps["fetched"][1]
-    assert direct_metrics["f1"] == pytest.approx(fetched_metrics["f1"], abs=1e-3)
+        scores[name] = json.loads(evaluation.stdout)["f1"]
+    assert scores["direct"] == pytest.approx(scores["fetched"], abs=1e-3)
 
 
-def test_map_streams_from_fetch_json_without_downloading_the_series(catalogue, tmp_path):
+def test_map_streams_from_fetch_json_without_downloading_the_series(catalogue, fetched_map, tmp_path):
     scene, url, cogs, _ = catalogue
     listed = tmp_path / "listed"
     proc = run_backend(*fetch_args(url, scene, listed, "--orbit", "both", "--catalogue-only"))
@@ -126,14 +142,6 @@ def test_map_streams_from_fetch_json_without_downloading_the_series(catalogue, t
     info = run_backend("info", "--vv", str(record), "--vh", str(record))
     assert info.returncode == 0, info.stderr
     assert json.loads(info.stdout)["dates"]["VV"] == season_dates(scene)
-    streamed, fetched = tmp_path / "map-streamed", tmp_path / "fetched"
-    run = run_backend("map", "--vv", str(record), "--vh", str(record), "--season", *SEASON, "--no-heatmap",
-                      "--out", str(streamed))
-    assert run.returncode == 0, run.stderr
+    streamed, _ = map_probability(tmp_path / "streamed", "--vv", str(record), "--vh", str(record))
     assert cogs.bytes_served > served  # the windows came from the COG server
-    assert run_backend(*fetch_args(url, scene, fetched, "--orbit", "both")).returncode == 0
-    direct = run_backend("map", "--vv", str(fetched / "VV.tif"), "--vh", str(fetched / "VH.tif"), "--season",
-                         *SEASON, "--no-heatmap", "--out", str(tmp_path / "map-fetched"))
-    assert direct.returncode == 0, direct.stderr
-    with rasterio.open(streamed / "probability.tif") as a, rasterio.open(tmp_path / "map-fetched" / "probability.tif") as b:
-        assert np.nanmax(np.abs(a.read(1) - b.read(1))) < 1e-3
+    assert np.nanmax(np.abs(streamed - fetched_map[0])) < 1e-3
