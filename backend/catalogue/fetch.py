@@ -69,7 +69,7 @@ def fetch(request: FetchRequest, reporter: Reporter) -> dict:
     query = Query(request.url, request.collection, request.area.bounds, request.area.lonlat.__geo_interface__,
                   request.start, request.end)
     reporter.stage("search", 1, f"{request.collection} at {request.url}")
-    client = open_client(request.url, request.preset.signer)
+    client = open_client(request.url)
     items = search(client, query)
     reporter.advance(1, f"{len(items)} items")
     if not items:

@@ -44,8 +44,11 @@ def token_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def open_client(url: str, signer: str | None) -> Any:
-    """A pystac-client ``Client`` with retries and, for Planetary Computer, asset signing.
+def open_client(url: str) -> Any:
+    """A pystac-client ``Client`` with retries and the bearer token, if any.
+
+    Assets are not signed here: Planetary Computer's SAS tokens expire, so they are added when the COGs
+    are read (:func:`backend.catalogue.fetch._patch_url`) and never stored.
 
     Raises:
         UserError: unreachable API, HTTP error, not a STAC API.
@@ -58,16 +61,7 @@ def open_client(url: str, signer: str | None) -> Any:
     retry = Retry(total=RETRIES, backoff_factor=backoff, status_forcelist=_RETRY_STATUS,
                   allowed_methods=None, raise_on_status=True)
     stac_io = StacApiIO(headers=token_headers(), max_retries=retry, timeout=TIMEOUT_S)
-    modifier = _signer(signer)
-    return _calling(url, lambda: pystac_client.Client.open(url, stac_io=stac_io, modifier=modifier))
-
-
-def _signer(name: str | None) -> Callable | None:
-    if name != "planetary-computer":
-        return None
-    import planetary_computer
-
-    return planetary_computer.sign_inplace
+    return _calling(url, lambda: pystac_client.Client.open(url, stac_io=stac_io))
 
 
 def search(client: Any, query: Query, limit: int = 100) -> list[Any]:

@@ -167,7 +167,7 @@ def test_recorded_planetary_computer_item_is_accepted_unchanged(tmp_path):
         geometry = {"type": "Polygon", "coordinates": [[[box[0], box[1]], [box[2], box[1]], [box[2], box[3]],
                                                         [box[0], box[3]], [box[0], box[1]]]]}
         query = Query(url, "sentinel-1-rtc", box, geometry, dt.date(2024, 4, 1), dt.date(2024, 4, 30))
-        found = search(open_client(url, None), query)
+        found = search(open_client(url), query)
     assert [i.id for i in found] == [item["id"]]
     served = found[0].to_dict()
     assert served["assets"]["vv"]["href"] == item["assets"]["vv"]["href"]  # the API may normalise datetimes
