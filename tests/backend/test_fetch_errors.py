@@ -21,7 +21,7 @@ def catalogue(tmp_path_factory):
     scene = synth_scene(root / "scene", size=48)
     (root / "cogs").mkdir()
     with http_server(root / "cogs") as cogs:
-        items = build_catalogue(scene, root / "cogs", server_url(cogs), *SEASON)
+        items = build_catalogue(scene, root / "cogs", server_url(cogs), *SEASON, mask=True)
         with stac_api(items, root / "api") as url:
             yield scene, url, cogs
 
@@ -71,6 +71,24 @@ def test_items_without_the_asset_names_list_the_names_they_have(catalogue, tmp_p
     scene, url, _ = catalogue
     message = failed(run_backend(*fetch_args(url, scene, tmp_path / "out", "--assets", "VV=VV_gamma0,VH=VH_gamma0")))
     assert "VV_gamma0" in message and "vh, vv" in message and "--assets" in message
+
+
+def test_mask_asset_is_read_nearest_and_blanks_what_it_flags(catalogue, tmp_path):
+    import numpy as np
+    import rasterio
+
+    from test_fetch_fixtures import MASKED_COLUMNS
+
+    scene, url, _ = catalogue
+    out = tmp_path / "out"
+    proc = run_backend(*fetch_args(url, scene, out, "--assets", "VV=vv,VH=vh,MASK=mask"))
+    assert proc.returncode == 0, proc.stderr
+    with rasterio.open(out / "VH.tif") as ds:
+        values, date = ds.read(1), ds.descriptions[0].split("_")[1]
+    with rasterio.open(scene / f"S1_VH_{date}.tif") as src:
+        expected = src.read(1)
+    assert np.isnan(values[:, :MASKED_COLUMNS]).all()
+    np.testing.assert_allclose(values[:, MASKED_COLUMNS:], expected[:, MASKED_COLUMNS:], rtol=1e-6)
 
 
 def test_missing_token_is_reported_and_a_valid_one_is_used(catalogue, tmp_path):

@@ -184,9 +184,13 @@ def scene_acquisitions(scene: Path) -> list[dict]:
     return [a for a in json.loads((scene / "scene.json").read_text())["acquisitions"] if not a["missing"]]
 
 
-def write_cog(source: Path, target: Path, rows: slice, nodata: float = PC_NODATA) -> dict:
+MASKED_COLUMNS = 4  # the mask asset (when built) flags the scene's first columns, like a layover strip
+
+
+def write_cog(source: Path, target: Path, rows: slice, nodata: float = PC_NODATA, as_mask: bool = False) -> dict:
     """Rows ``rows`` of a synthetic file as a float32 COG with nodata -32768 (NaN replaced), as PC serves.
 
+    ``as_mask``: instead, a mask of the same frame, 1 in the first :data:`MASKED_COLUMNS` columns, else 0.
     Returns the frame's proj:* fields.
     """
     import numpy as np
@@ -204,6 +208,9 @@ def write_cog(source: Path, target: Path, rows: slice, nodata: float = PC_NODATA
                    "height": window.height, "crs": src.crs, "transform": transform, "nodata": nodata}
         epsg = src.crs.to_epsg()
     data = np.where(np.isfinite(data), data, nodata).astype(np.float32)
+    if as_mask:
+        data = np.zeros_like(data)
+        data[:, :MASKED_COLUMNS] = 1
     target.parent.mkdir(parents=True, exist_ok=True)
     with MemoryFile() as memory:
         with memory.open(**profile) as dst:
@@ -251,8 +258,11 @@ def rtc_item(item_id: str, when: dt.datetime, orbit: str, proj: dict, base_url: 
 
 
 def build_catalogue(scene: Path, cogs: Path, base_url: str, first: str, last: str,
-                    assets: tuple[str, str] = ("vv", "vh")) -> list[dict]:
-    """Two adjacent, overlapping frames per acquisition of ``scene`` between ``first`` and ``last``."""
+                    assets: tuple[str, str] = ("vv", "vh"), mask: bool = False) -> list[dict]:
+    """Two adjacent, overlapping frames per acquisition of ``scene`` between ``first`` and ``last``.
+
+    ``mask``: items also get a ``mask`` asset (see :func:`write_cog`).
+    """
     height = _height(scene)
     half = height // 2
     frames = (("N", slice(0, half + OVERLAP_ROWS // 2)), ("S", slice(half - OVERLAP_ROWS // 2, height)))
@@ -267,7 +277,10 @@ def build_catalogue(scene: Path, cogs: Path, base_url: str, first: str, last: st
             item_id = f"S1A_IW_GRDH_1SDV_{when:%Y%m%dT%H%M%S}_{frame}_rtc"
             for key, pol in zip(assets, ("VV", "VH")):
                 proj = write_cog(scene / f"S1_{pol}_{acquisition['date']}.tif", cogs / item_id / f"{key}.tif", rows)
-            items.append(rtc_item(item_id, when, acquisition["orbit"], proj, base_url, assets))
+            if mask:
+                write_cog(scene / f"S1_VV_{acquisition['date']}.tif", cogs / item_id / "mask.tif", rows, as_mask=True)
+            items.append(rtc_item(item_id, when, acquisition["orbit"], proj, base_url,
+                                  (*assets, "mask") if mask else assets))
     return items
 
 
