@@ -73,7 +73,7 @@ def test_items_without_the_asset_names_list_the_names_they_have(catalogue, tmp_p
     assert "VV_gamma0" in message and "vh, vv" in message and "--assets" in message
 
 
-def test_mask_asset_is_read_nearest_and_blanks_what_it_flags(catalogue, tmp_path):
+def test_mask_asset_blanks_the_pixels_it_flags(catalogue, tmp_path):
     import numpy as np
     import rasterio
 
