@@ -12,8 +12,21 @@ from pathlib import Path
 from qgis.core import Qgis, QgsApplication, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsExtentGroupBox, QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import QDate
-from qgis.PyQt.QtWidgets import (QComboBox, QDateEdit, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
-                                 QGroupBox, QLabel, QLineEdit, QProgressBar, QRadioButton, QVBoxLayout, QWidget)
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..backend.contract.verbs.fetch import ORBITS, PRESETS, VERB
 from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from backend import __version__
+from backend.atomic import AtomicOutputs
 from backend.catalogue import area as areas
 from backend.catalogue import download as dl
 from backend.catalogue.grouping import PASS_GAP, acquisition_dates, group_by_pass
 from backend.catalogue.presets import Preset, parse_asset_map
-from backend.catalogue.search import (Query, choose_orbit, count_by_orbit, nearest_acquisitions, no_data_message,
-                                      open_client, search)
+from backend.catalogue.search import (
+    Query,
+    choose_orbit,
+    nearest_acquisitions,
+    no_data_message,
+    open_client,
+    orbit_of,
+    search,
+)
 from backend.catalogue.writer import publish
 from backend.errors import UserError
 from backend.progress import Reporter
@@ -80,7 +89,7 @@ def fetch(request: FetchRequest, reporter: Reporter) -> dict:
     if len(orbits) > 1:
         problems.append("ascending and descending passes are mixed on one series (--orbit both): their "
                         "incidence angles and backscatter levels differ; prefer one direction")
-    kept = [i for i in items if _orbit(i) in orbits]
+    kept = [i for i in items if orbit_of(i) in orbits]
     acquisitions = group_by_pass(kept)
     pols = [p for p in ("VV", "VH") if p in request.assets]
     acquisitions, asset_problems = dl.check_assets(acquisitions, request.assets)
@@ -108,10 +117,6 @@ def fetch(request: FetchRequest, reporter: Reporter) -> dict:
 def _catalogue_only(request: FetchRequest, query: Query, grid: dl.Grid, orbits: list[str], counts: dict,
                     acquisitions: list, problems: list[str]) -> dict:
     """fetch.json alone: what `map --vv fetch.json --vh fetch.json` streams from the catalogue."""
-    import json
-
-    from backend.atomic import AtomicOutputs
-
     record = _record(request, query, grid, orbits, counts, acquisitions, problems, 0, 0, 0, 0)
     with AtomicOutputs(request.out, request.overwrite) as outputs:
         outputs.path("fetch.json").write_text(json.dumps(record, indent=2, default=str))
@@ -131,12 +136,6 @@ def _check_outputs(request: FetchRequest) -> None:
     if existing:
         raise UserError(f"{request.out / existing[0]} already exists; pass {{param:overwrite}} to replace it or choose "
                         "another {param:out}", param="out")
-
-
-def _orbit(item: Any) -> str:
-    from backend.catalogue.search import orbit_of
-
-    return orbit_of(item)
 
 
 def _download_all(acquisitions: list, grid: dl.Grid, request: FetchRequest, cache: dl.Cache, pols: list[str],
@@ -186,7 +185,7 @@ def _record(request: FetchRequest, query: Query, grid: dl.Grid, orbits: list[str
     """fetch.json: enough to know where every pixel came from and to rerun the same query."""
     items = [i for a in acquisitions for i in a.items]
     return {
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "software": f"S1 Rice Mapper backend {__version__}",
         "preset": request.preset.name, "query": _query_record(query), "area": request.area.source,
         "season": [request.start.isoformat(), request.end.isoformat()], "orbit_requested": request.orbit,

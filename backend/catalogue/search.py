@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -76,7 +75,7 @@ def search(client: Any, query: Query, limit: int = 100) -> list[Any]:
         return list(found.items())
 
     items = _calling(f"{query.url} (collection {query.collection})", run)
-    return sorted(items, key=lambda item: (item.datetime or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
+    return sorted(items, key=lambda item: (item.datetime or dt.datetime.min.replace(tzinfo=dt.UTC),
                                            item.id))
 
 
@@ -203,7 +202,3 @@ def no_data_message(query: Query, nearby: list[dt.date], what: str = "acquisitio
 
 def _count_between(dates: list[dt.date], start: dt.date, end: dt.date) -> int:
     return len([d for d in dates if start <= d <= end])
-
-
-def count_by_orbit(items: list[Any]) -> dict[str, int]:
-    return dict(Counter(orbit_of(i) for i in items))

@@ -14,10 +14,11 @@ import json
 import os
 from pathlib import Path
 
+from affine import Affine
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from backend.catalogue.search import TOKEN_ENV, token_headers
+from backend.catalogue.search import token_headers
 from backend.errors import UserError
 from backend.raster import vrt
 
@@ -63,8 +64,6 @@ def series_from_record(path: str, pols: tuple[str, ...] = ("VV", "VH")) -> list[
 
 
 def _source(item: dict, pol: str, crs: CRS, record_path: str, sign) -> vrt.Source:
-    from affine import Affine
-
     proj = item.get("proj") or {}
     if not proj.get("transform") or not proj.get("shape"):
         raise UserError(f"{record_path}: item {item['id']} has no proj:transform/proj:shape, so its windows cannot "
@@ -92,6 +91,3 @@ def _pass_token() -> None:
     if header:
         os.environ["GDAL_HTTP_HEADERS"] = f"Authorization: {header}"  # GDAL reads config from the environment
     os.environ.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
-
-
-__all__ = ["is_fetch_record", "series_from_record", "TOKEN_ENV"]

@@ -21,7 +21,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.raster import names
+from affine import Affine
+
+from backend.raster import names, vrt
 
 AMPLITUDE = "amplitude"
 
@@ -107,22 +109,18 @@ def _mosaic_ee_tiles(paths: list[str]) -> list[str]:
 def _ee_mosaic(prefix: str, tiles: list[str]) -> str:
     import rasterio
 
-    from backend.raster import vrt
-
     with rasterio.open(tiles[0]) as first:
         crs, count, descriptions = first.crs, first.count, first.descriptions
         res_x, res_y = first.transform.a, first.transform.e
-    sources, lefts, tops, rights, bottoms = [], [], [], [], []
+    sources, bounds = [], []
     for tile in sorted(tiles):
         with rasterio.open(tile) as dataset:
             sources.append((tile, dataset.transform, dataset.width, dataset.height, dataset.nodata))
-            left, bottom, right, top = dataset.bounds
-            lefts.append(left), tops.append(top), rights.append(right), bottoms.append(bottom)
-    from affine import Affine
-
-    transform = Affine(res_x, 0, min(lefts), 0, res_y, max(tops))
-    width = round((max(rights) - min(lefts)) / res_x)
-    height = round((min(bottoms) - max(tops)) / res_y)
+            bounds.append(dataset.bounds)
+    left, top = min(b.left for b in bounds), max(b.top for b in bounds)
+    transform = Affine(res_x, 0, left, 0, res_y, top)
+    width = round((max(b.right for b in bounds) - left) / res_x)
+    height = round((min(b.bottom for b in bounds) - top) / res_y)
     bands = [vrt.Band(descriptions[b - 1] or "", [vrt.Source(path, b, t, w, h, nd) for path, t, w, h, nd in sources])
              for b in range(1, count + 1)]
     xml = vrt.mosaic_xml(crs.to_wkt(), transform, width, height, bands, resampling="nearest")

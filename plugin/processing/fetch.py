@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from qgis.core import (QgsProcessing, QgsProcessingContext, QgsProcessingException, QgsProcessingOutputFile,
-                       QgsProcessingOutputNumber, QgsProcessingOutputRasterLayer, QgsProcessingParameterBoolean,
-                       QgsProcessingParameterCrs, QgsProcessingParameterEnum, QgsProcessingParameterExtent,
-                       QgsProcessingParameterFolderDestination, QgsProcessingParameterNumber,
-                       QgsProcessingParameterString, QgsProcessingParameterVectorLayer)
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterCrs,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+    QgsProcessingParameterVectorLayer,
+)
 
 from ...backend.contract.verbs.fetch import ORBITS, PRESETS, VERB
 from ..layer_inputs import InputProblem, vector_file_for
-from .base import BackendAlgorithm, parse_date, tr
+from .base import BackendAlgorithm, tr
 from .runner import run_backend
 
 
@@ -69,22 +80,13 @@ class FetchAlgorithm(BackendAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("DATES", tr("Acquisition dates")))
 
     def problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
-        problems = []
-        dates = [self.parameterAsString(parameters, name, context) for name in ("SEASON_START", "SEASON_END")]
-        for name, text in zip(("SEASON_START", "SEASON_END"), dates):
-            if parse_date(text) is None:
-                problems.append(tr("{}: '{}' is not a date; write it as YYYY-MM-DD.").format(name, text))
-        if all(parse_date(d) for d in dates) and parse_date(dates[0]) > parse_date(dates[1]):
-            problems.append(tr("SEASON_START is after SEASON_END; swap them."))
+        """Only what QGIS alone knows: which of the two area parameters is set (dates, URL and the rest
+        are checked by the backend, which names the parameter)."""
         has_extent = bool(parameters.get("EXTENT"))
         has_area = self.parameterAsVectorLayer(parameters, "AREA", context) is not None
         if has_extent == has_area:
-            problems.append(tr("Give the area either as EXTENT or as AREA polygons (exactly one)."))
-        preset = PRESETS[self.parameterAsEnum(parameters, "PRESET", context)]
-        if preset == "custom" and not (self.parameterAsString(parameters, "STAC_URL", context)
-                                       and self.parameterAsString(parameters, "COLLECTION", context)):
-            problems.append(tr("PRESET custom needs STAC_URL and COLLECTION."))
-        return problems
+            return [tr("Give the area either as EXTENT or as AREA polygons (exactly one).")]
+        return []
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
         out_dir = self.output_folder(parameters, "OUTPUT_FOLDER", context)

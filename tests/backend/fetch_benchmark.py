@@ -14,7 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from test_fetch_fixtures import build_catalogue, http_server, run_backend, scene_bounds, server_url, stac_api, synth_scene
+from test_fetch_fixtures import (
+    build_catalogue,
+    http_server,
+    run_backend,
+    scene_bounds,
+    server_url,
+    stac_api,
+    synth_scene,
+)
 
 SEASON = ("2022-04-01", "2022-05-31")
 

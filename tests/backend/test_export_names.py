@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
+from test_fetch_fixtures import run_backend
 
 from backend.raster.series import detect
-from test_fetch_fixtures import run_backend
 
 DATES = ("2022-01-04", "2022-01-16", "2022-01-28")
 SIZE = 16
@@ -154,11 +154,11 @@ def dimap(folder: Path, name: str, date: str, t: int) -> Path:
     write(data / "projectedLocalIncidenceAngle.img", [np.full((SIZE, SIZE), 40.0, np.float32)], driver="ENVI")
     start = __import__("datetime").date.fromisoformat(date).strftime("%d-%b-%Y").upper()
     (folder / f"{name}.dim").write_text(
-        '<?xml version="1.0" encoding="ISO-8859-1"?>\n<Dimap_Document name="{0}.dim">\n'
-        "  <Dataset_Id><DATASET_NAME>{0}</DATASET_NAME></Dataset_Id>\n"
-        "  <PRODUCT_SCENE_RASTER_START_TIME>{1} 22:46:06.000000</PRODUCT_SCENE_RASTER_START_TIME>\n"
-        "  <PRODUCT_SCENE_RASTER_STOP_TIME>{1} 22:46:31.000000</PRODUCT_SCENE_RASTER_STOP_TIME>\n"
-        "</Dimap_Document>\n".format(name, start))
+        f'<?xml version="1.0" encoding="ISO-8859-1"?>\n<Dimap_Document name="{name}.dim">\n'
+        f"  <Dataset_Id><DATASET_NAME>{name}</DATASET_NAME></Dataset_Id>\n"
+        f"  <PRODUCT_SCENE_RASTER_START_TIME>{start} 22:46:06.000000</PRODUCT_SCENE_RASTER_START_TIME>\n"
+        f"  <PRODUCT_SCENE_RASTER_STOP_TIME>{start} 22:46:31.000000</PRODUCT_SCENE_RASTER_STOP_TIME>\n"
+        "</Dimap_Document>\n")
     return folder / f"{name}.dim"
 
 

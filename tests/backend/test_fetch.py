@@ -12,9 +12,16 @@ import json
 import numpy as np
 import pytest
 import rasterio
-
-from test_fetch_fixtures import (build_catalogue, http_server, run_backend, scene_acquisitions, scene_bounds,
-                                 server_url, stac_api, synth_scene)
+from test_fetch_fixtures import (
+    build_catalogue,
+    http_server,
+    run_backend,
+    scene_acquisitions,
+    scene_bounds,
+    server_url,
+    stac_api,
+    synth_scene,
+)
 
 SEASON = ("2022-04-01", "2022-06-30")
 

@@ -6,13 +6,22 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-
 from test_fetch import SEASON, events, fetch_args, season_dates
-from test_fetch_fixtures import (DATA, REPO, StatusHandler, build_catalogue, free_port, http_server, run_backend,
-                                 scene_bounds, server_url, stac_api, synth_scene)
+from test_fetch_fixtures import (
+    DATA,
+    REPO,
+    StatusHandler,
+    build_catalogue,
+    free_port,
+    http_server,
+    run_backend,
+    scene_bounds,
+    server_url,
+    stac_api,
+    synth_scene,
+)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +85,6 @@ def test_items_without_the_asset_names_list_the_names_they_have(catalogue, tmp_p
 def test_mask_asset_blanks_the_pixels_it_flags(catalogue, tmp_path):
     import numpy as np
     import rasterio
-
     from test_fetch_fixtures import MASKED_COLUMNS
 
     scene, url, _ = catalogue
@@ -171,13 +179,12 @@ def test_recorded_planetary_computer_item_is_accepted_unchanged(tmp_path):
     """A real sentinel-1-rtc item (recorded JSON) served by a real STAC API goes through search and checks."""
     import datetime as dt
 
-    from backend.catalogue.download import check_assets
-    from backend.catalogue.grouping import group_by_pass
-    from backend.catalogue.presets import PRESETS
-    from backend.catalogue.search import Query, choose_orbit, open_client, search
-    from backend.catalogue.grouping import acquisition_dates
-    from backend.catalogue.search import orbit_of
     import pystac
+
+    from backend.catalogue.download import check_assets
+    from backend.catalogue.grouping import acquisition_dates, group_by_pass
+    from backend.catalogue.presets import PRESETS
+    from backend.catalogue.search import Query, choose_orbit, open_client, orbit_of, search
 
     item = json.loads((DATA / "planetary-computer-sentinel-1-rtc-item.json").read_text())
     with stac_api([item], tmp_path / "api") as url:
