@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from typing import Any
 
-from backend.contract import cli_args, param_token
+from backend.contract import param_token
 from backend.contract.verbs.fetch import VERB as CONTRACT
 from backend.errors import UserError
 from backend.progress import Reporter
 
-HELP = CONTRACT.help
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    cli_args.add_arguments(parser, CONTRACT)
-
-
-def run(args: argparse.Namespace, reporter: Reporter) -> dict:
+def _request(args: argparse.Namespace) -> Any:
+    """The parsed request (area read, preset filled in); everything checkable without the network."""
     from backend.catalogue import area as areas
-    from backend.catalogue.fetch import fetch, request_from
+    from backend.catalogue.fetch import request_from
     from backend.catalogue.presets import get_preset
 
-    cli_args.validate(CONTRACT, vars(args))
     if not args.out:
         raise UserError(f"{param_token('out')} DIR is required: the folder for VV.tif, VH.tif and fetch.json",
                         param="out")
@@ -32,6 +27,20 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     area = areas.area_from_bbox(args.bbox, args.bbox_crs) if args.bbox else areas.area_from_file(args.area)
     preset = get_preset(args.preset or ("planetary-computer" if not args.stac_url else "custom"))
     season = tuple(dt.date.fromisoformat(v) for v in args.season)
-    request = request_from(preset, args.stac_url, args.collection, area, season, args.orbit, args.pixel_size,
-                           args.crs, args.out, args.assets, args.overwrite, args.catalogue_only)
-    return fetch(request, reporter)
+    return request_from(preset, args.stac_url, args.collection, area, season, args.orbit, args.pixel_size,
+                        args.crs, args.out, args.assets, args.overwrite, args.catalogue_only)
+
+
+def check(args: argparse.Namespace, reporter: Reporter) -> dict:
+    """``--check-only``: the area, the preset and asset map, the output folder; no request is made."""
+    from backend.atomic import check_outputs
+
+    request = _request(args)
+    check_outputs(args.out, ("fetch.json",) if args.catalogue_only else CONTRACT.outputs, args.overwrite)
+    return {"url": request.url, "collection": request.collection, "area_bounds": list(request.area.bounds)}
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> dict:
+    from backend.catalogue.fetch import fetch
+
+    return fetch(_request(args), reporter)

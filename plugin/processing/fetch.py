@@ -9,20 +9,22 @@ from qgis.core import (
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
     QgsProcessingOutputRasterLayer,
-    QgsProcessingParameterBoolean,
     QgsProcessingParameterCrs,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFolderDestination,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterString,
     QgsProcessingParameterVectorLayer,
 )
 
-from ...backend.contract.verbs.fetch import ORBITS, PRESETS, VERB
+from ..contract_view import label
 from ..layer_inputs import InputProblem, vector_file_for
 from .base import BackendAlgorithm, tr
+from .contract_params import add_parameters, cli_args, name_of, values
 from .runner import run_backend
+
+VERB = "fetch"
+# the scalar options of `fetch` offered in Processing (the area, CRS and folder are QGIS parameters)
+FETCH_KEYS = ("season", "orbit", "pixel_size", "preset", "stac_url", "collection", "assets", "catalogue_only",
+              "overwrite")
 
 
 def bbox_args(extent, crs) -> list[str]:
@@ -33,82 +35,62 @@ def bbox_args(extent, crs) -> list[str]:
 
 
 def catalogue_args(preset: str, url: str, collection: str, assets: str) -> list[str]:
-    args = ["--preset", preset] if preset else []
-    for flag, value in (("--stac-url", url), ("--collection", collection), ("--assets", assets)):
-        if value:
-            args += [flag, value]
-    return args
+    """``--preset``/``--stac-url``/``--collection``/``--assets`` for the values given (the dialog's)."""
+    return cli_args(VERB, {"preset": preset or None, "stac_url": url or None, "collection": collection or None,
+                           "assets": assets or None})
 
 
 class FetchAlgorithm(BackendAlgorithm):
     NAME = "fetch"
+    VERB = VERB
+    KEYS = FETCH_KEYS
     DISPLAY = "Get Sentinel-1 from a STAC catalogue"
     HELP = ("Searches a STAC catalogue (Microsoft Planetary Computer sentinel-1-rtc by default, Copernicus Data "
             "Space, or any STAC API) for Sentinel-1 over an area and a season, mosaics the frames of each pass "
             "into one date on one grid (the UTM zone of the area, 10 m by default) and writes VV.tif and VH.tif "
             "(one band per date, linear power) and fetch.json (items, query, licence). An interrupted run "
-            "resumes where it stopped. The layers feed 'Map rice' directly.")
+            "resumes where it stopped. The layers feed 'Map rice' directly. Every default and range is the "
+            "backend's.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterExtent("EXTENT", tr("Area (extent)"), optional=True))
         self.addParameter(QgsProcessingParameterVectorLayer(
             "AREA", tr("Area (polygons; instead of the extent)"), [QgsProcessing.TypeVectorPolygon], optional=True))
-        self.addParameter(QgsProcessingParameterString("SEASON_START", tr("Season start (YYYY-MM-DD)")))
-        self.addParameter(QgsProcessingParameterString("SEASON_END", tr("Season end (YYYY-MM-DD)")))
-        self.addParameter(QgsProcessingParameterEnum("ORBIT", tr(VERB.option("orbit").label), list(ORBITS),
-                                                     defaultValue=ORBITS.index(VERB.default("orbit"))))
-        pixel = VERB.option("pixel_size")
-        self.addParameter(QgsProcessingParameterNumber(
-            "PIXEL_SIZE", tr(pixel.label), QgsProcessingParameterNumber.Double, defaultValue=pixel.default,
-            minValue=pixel.minimum, maxValue=pixel.maximum))
-        self.addParameter(QgsProcessingParameterCrs("CRS", tr("Output CRS (empty: UTM zone of the area)"),
-                                                     optional=True))
-        self.addParameter(QgsProcessingParameterEnum("PRESET", tr(VERB.option("preset").label), list(PRESETS),
-                                                     defaultValue=0))
-        self.addParameter(QgsProcessingParameterString("STAC_URL", tr("STAC API URL (empty: the preset's)"),
-                                                       optional=True))
-        self.addParameter(QgsProcessingParameterString("COLLECTION", tr("Collection (empty: the preset's)"),
-                                                       optional=True))
-        self.addParameter(QgsProcessingParameterString("ASSETS", tr("Asset names, e.g. VV=vv,VH=vh"),
-                                                       optional=True))
-        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", tr("Output folder")))
-        self.addParameter(QgsProcessingParameterBoolean("OVERWRITE", tr("Replace results already in the folder"),
-                                                        defaultValue=False))
+        add_parameters(self, VERB, FETCH_KEYS[:-1])
+        self.addParameter(QgsProcessingParameterCrs("CRS", tr(label(VERB, "crs")), optional=True))
+        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", tr(label(VERB, "out"))))
+        add_parameters(self, VERB, FETCH_KEYS[-1:])
         self.addOutput(QgsProcessingOutputRasterLayer("VV", tr("VV series")))
         self.addOutput(QgsProcessingOutputRasterLayer("VH", tr("VH series")))
         self.addOutput(QgsProcessingOutputFile("FETCH_JSON", tr("Provenance (fetch.json)")))
         self.addOutput(QgsProcessingOutputNumber("DATES", tr("Acquisition dates")))
 
     def problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
-        """Only what QGIS alone knows: which of the two area parameters is set (dates, URL and the rest
-        are checked by the backend, which names the parameter)."""
+        """Which of the two area parameters is set (QGIS knows), then the backend's checks."""
         has_extent = bool(parameters.get("EXTENT"))
         has_area = self.parameterAsVectorLayer(parameters, "AREA", context) is not None
         if has_extent == has_area:
             return [tr("Give the area either as EXTENT or as AREA polygons (exactly one).")]
-        return []
+        return super().problems(parameters, context)
+
+    def backend_args(self, parameters: dict, context: QgsProcessingContext) -> list:
+        """``fetch``'s arguments: the area, the CRS, the output folder and every scalar option given."""
+        args = [*self._area_args(parameters, context),
+                "--out", self.parameterAsString(parameters, "OUTPUT_FOLDER", context),
+                *cli_args(VERB, values(self, VERB, FETCH_KEYS, parameters, context))]
+        crs = self.parameterAsCrs(parameters, "CRS", context)
+        return args + (["--crs", crs.authid()] if crs.isValid() else [])
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
         out_dir = self.output_folder(parameters, "OUTPUT_FOLDER", context)
-        args = self._area_args(parameters, context)
-        args += catalogue_args(PRESETS[self.parameterAsEnum(parameters, "PRESET", context)],
-                               *(self.parameterAsString(parameters, n, context)
-                                 for n in ("STAC_URL", "COLLECTION", "ASSETS")))
-        args += ["--season", *(self.parameterAsString(parameters, n, context).strip()
-                               for n in ("SEASON_START", "SEASON_END")),
-                 "--orbit", ORBITS[self.parameterAsEnum(parameters, "ORBIT", context)],
-                 "--pixel-size", repr(self.parameterAsDouble(parameters, "PIXEL_SIZE", context)), "--out", out_dir]
-        crs = self.parameterAsCrs(parameters, "CRS", context)
-        if crs.isValid():
-            args += ["--crs", crs.authid()]
-        if self.parameterAsBoolean(parameters, "OVERWRITE", context):
-            args.append("--overwrite")
-        result = run_backend("fetch", args, feedback)
+        result = run_backend(VERB, self.backend_args(parameters, context), feedback, name_of=name_of(VERB))
         for problem in result.get("problems", []):
             feedback.pushWarning(problem)
         feedback.pushInfo(tr("{} dates ({} items), orbit {}").format(
             result.get("dates"), result.get("items"), ", ".join(result.get("orbits", []))))
         outputs = {"FETCH_JSON": f"{out_dir}/fetch.json", "DATES": result.get("dates")}
+        if self.parameterAsBoolean(parameters, "CATALOGUE_ONLY", context):
+            return outputs
         for pol in ("VV", "VH"):
             path = f"{out_dir}/{pol}.tif"
             context.addLayerToLoadOnCompletion(path, QgsProcessingContext.LayerDetails(pol, context.project(), pol))
