@@ -28,7 +28,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..backend.contract.verbs.fetch import ORBITS, PRESETS, VERB
+from ..backend.contract.verbs.fetch import ORBITS, PRESETS, SERIES_FILES, VERB
 from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
 from .diagnostics import TITLE, guarded, push_failure, tr, warn
 from .layer_inputs import InputProblem, check_output_folder, vector_file_for
@@ -198,8 +198,8 @@ class FetchDialog(QDialog):
         self.last_layers = []
         group = QgsProject.instance().layerTreeRoot().insertGroup(0, tr("Sentinel-1 {} dates").format(
             result.get("dates")))
-        for pol in ("VV", "VH"):
-            layer = QgsRasterLayer(str(Path(self.out_dir) / f"{pol}.tif"), pol)
+        for pol, name in SERIES_FILES.items():
+            layer = QgsRasterLayer(str(Path(self.out_dir) / name), pol)
             QgsProject.instance().addMapLayer(layer, False)
             group.addLayer(layer)
             self.last_layers.append(layer)

@@ -25,10 +25,10 @@ from backend.catalogue.search import (
     search,
 )
 from backend.catalogue.writer import publish
+from backend.contract.verbs.fetch import RECORD_FILE
+from backend.contract.verbs.fetch import VERB as CONTRACT
 from backend.errors import UserError
 from backend.progress import Reporter
-
-OUTPUT_NAMES = ("VV.tif", "VH.tif", "fetch.json")
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def _catalogue_only(request: FetchRequest, query: Query, grid: dl.Grid, orbits: 
     """fetch.json alone: what `map --vv fetch.json --vh fetch.json` streams from the catalogue."""
     record = _record(request, query, grid, orbits, counts, acquisitions, problems, 0, 0, 0, 0)
     with AtomicOutputs(request.out, request.overwrite) as outputs:
-        outputs.path("fetch.json").write_text(json.dumps(record, indent=2, default=str))
+        outputs.path(RECORD_FILE).write_text(json.dumps(record, indent=2, default=str))
         files = [p.name for p in outputs.commit()]
     return {"out": str(request.out.resolve()), "files": files, "dates": len(acquisitions),
             "items": sum(len(a.items) for a in acquisitions), "orbits": orbits, "orbit_counts": counts,
@@ -131,7 +131,7 @@ def _catalogue_only(request: FetchRequest, query: Query, grid: dl.Grid, orbits: 
 def _check_outputs(request: FetchRequest) -> None:
     if request.overwrite:
         return
-    names = ("fetch.json",) if request.catalogue_only else OUTPUT_NAMES
+    names = (RECORD_FILE,) if request.catalogue_only else CONTRACT.outputs
     existing = [n for n in names if (request.out / n).exists()]
     if existing:
         raise UserError(f"{request.out / existing[0]} already exists; pass {{param:overwrite}} to replace it or choose "

@@ -67,11 +67,12 @@ def _source(item: dict, pol: str, crs: CRS, record_path: str, sign) -> vrt.Sourc
     proj = item.get("proj") or {}
     if not proj.get("transform") or not proj.get("shape"):
         raise UserError(f"{record_path}: item {item['id']} has no proj:transform/proj:shape, so its windows cannot "
-                        "be placed; map the files `fetch` writes instead (run it without --catalogue-only)")
+                        "be placed; map the files `fetch` writes instead (run fetch without the catalogue-only "
+                        "option)")
     if proj.get("epsg") and CRS.from_epsg(proj["epsg"]) != crs:
         raise UserError(f"{record_path}: item {item['id']} is in EPSG:{proj['epsg']} but the grid is {crs}; "
-                        "mapping straight from the catalogue needs one CRS: run fetch without --catalogue-only "
-                        "(it reprojects) or pass --crs EPSG:{0}".format(proj["epsg"]))
+                        "mapping straight from the catalogue needs one CRS: run fetch without the catalogue-only "
+                        "option (it reprojects), or again with the output CRS EPSG:{0}".format(proj["epsg"]))
     height, width = proj["shape"]
     href = sign(item["assets"][pol])
     return vrt.Source(f"/vsicurl/{href}", 1, Affine(*proj["transform"][:6]), width, height,

@@ -1,4 +1,4 @@
-"""The fetched series as ``info``/``map`` read it: ``VV.tif`` and ``VH.tif`` COGs, one band per date.
+"""The fetched series as ``info``/``map`` read it: ``S1_VV.tif`` and ``S1_VH.tif`` COGs, one band per date.
 
 Bands are described ``VV_2022-04-03`` and carry ``date``/``polarization``/``units`` tags, values are
 linear power (float32, NaN = no data, declared). Each stack is assembled from the cache files through a
@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 from backend.atomic import AtomicOutputs
 from backend.catalogue.download import Cache, Grid
 from backend.catalogue.grouping import Acquisition
+from backend.contract.verbs.fetch import RECORD_FILE, SERIES_FILES
 
 
 def stack_vrt(cache: Cache, acquisitions: list[Acquisition], pol: str, grid: Grid) -> Path:
@@ -52,10 +53,10 @@ def write_cog(vrt: Path, target: Path) -> None:
 
 def publish(out_dir: Path, overwrite: bool, cache: Cache, acquisitions: list[Acquisition], pols: list[str],
             grid: Grid, record: dict) -> list[str]:
-    """Write ``<POL>.tif`` stacks and ``fetch.json`` atomically; returns the final file names."""
+    """Write the ``S1_<POL>.tif`` stacks and ``fetch.json`` atomically; returns the final file names."""
     with AtomicOutputs(out_dir, overwrite) as outputs:
         for pol in pols:
-            write_cog(stack_vrt(cache, acquisitions, pol, grid), outputs.path(f"{pol}.tif"))
-        outputs.path("fetch.json").write_text(json.dumps(record, indent=2, default=str))
+            write_cog(stack_vrt(cache, acquisitions, pol, grid), outputs.path(SERIES_FILES[pol]))
+        outputs.path(RECORD_FILE).write_text(json.dumps(record, indent=2, default=str))
         done = outputs.commit()
     return [p.name for p in done]

@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from backend.contract import param_token
+from backend.contract.verbs.fetch import RECORD_FILE
 from backend.contract.verbs.fetch import VERB as CONTRACT
 from backend.errors import UserError
 from backend.progress import Reporter
@@ -19,7 +20,7 @@ def _request(args: argparse.Namespace) -> Any:
     from backend.catalogue.presets import get_preset
 
     if not args.out:
-        raise UserError(f"{param_token('out')} DIR is required: the folder for VV.tif, VH.tif and fetch.json",
+        raise UserError(f"{param_token('out')} DIR is required: the folder for the series and {RECORD_FILE}",
                         param="out")
     if bool(args.bbox) == bool(args.area):
         raise UserError(f"give the area either with {param_token('bbox')} or with {param_token('area')} "
@@ -36,7 +37,7 @@ def check(args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.atomic import check_outputs
 
     request = _request(args)
-    check_outputs(args.out, ("fetch.json",) if args.catalogue_only else CONTRACT.outputs, args.overwrite)
+    check_outputs(args.out, (RECORD_FILE,) if args.catalogue_only else CONTRACT.outputs, args.overwrite)
     return {"url": request.url, "collection": request.collection, "area_bounds": list(request.area.bounds)}
 
 

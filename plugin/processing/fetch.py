@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from ...backend.contract.verbs.fetch import RECORD_FILE, SERIES_FILES
 from ..contract_view import label
 from ..layer_inputs import InputProblem, vector_file_for
 from .base import BackendAlgorithm, tr
@@ -47,8 +48,8 @@ class FetchAlgorithm(BackendAlgorithm):
     DISPLAY = "Get Sentinel-1 from a STAC catalogue"
     HELP = ("Searches a STAC catalogue (Microsoft Planetary Computer sentinel-1-rtc by default, Copernicus Data "
             "Space, or any STAC API) for Sentinel-1 over an area and a season, mosaics the frames of each pass "
-            "into one date on one grid (the UTM zone of the area, 10 m by default) and writes VV.tif and VH.tif "
-            "(one band per date, linear power) and fetch.json (items, query, licence). An interrupted run "
+            "into one date on one grid (the UTM zone of the area, 10 m by default) and writes S1_VV.tif and "
+            "S1_VH.tif (one band per date, linear power) and fetch.json (items, query, licence). An interrupted run "
             "resumes where it stopped. The layers feed 'Map rice' directly. Every default and range is the "
             "backend's.")
 
@@ -88,11 +89,11 @@ class FetchAlgorithm(BackendAlgorithm):
             feedback.pushWarning(problem)
         feedback.pushInfo(tr("{} dates ({} items), orbit {}").format(
             result.get("dates"), result.get("items"), ", ".join(result.get("orbits", []))))
-        outputs = {"FETCH_JSON": f"{out_dir}/fetch.json", "DATES": result.get("dates")}
+        outputs = {"FETCH_JSON": f"{out_dir}/{RECORD_FILE}", "DATES": result.get("dates")}
         if self.parameterAsBoolean(parameters, "CATALOGUE_ONLY", context):
             return outputs
-        for pol in ("VV", "VH"):
-            path = f"{out_dir}/{pol}.tif"
+        for pol, name in SERIES_FILES.items():
+            path = f"{out_dir}/{name}"
             context.addLayerToLoadOnCompletion(path, QgsProcessingContext.LayerDetails(pol, context.project(), pol))
             outputs[pol] = path
         return outputs

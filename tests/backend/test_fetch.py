@@ -74,8 +74,8 @@ def map_probability(out, *inputs):
 @pytest.fixture(scope="module")
 def fetched_map(fetched, tmp_path_factory):
     out, _ = fetched
-    return map_probability(tmp_path_factory.mktemp("map") / "fetched", "--vv", str(out / "VV.tif"), "--vh",
-                           str(out / "VH.tif"))
+    return map_probability(tmp_path_factory.mktemp("map") / "fetched", "--vv", str(out / "S1_VV.tif"), "--vh",
+                           str(out / "S1_VH.tif"))
 
 
 def test_fetch_gives_back_the_synthetic_series_with_frames_mosaicked(catalogue, fetched):
@@ -86,9 +86,9 @@ def test_fetch_gives_back_the_synthetic_series_with_frames_mosaicked(catalogue, 
     dates = season_dates(scene)
     assert result["dates"] == len(dates) and result["items"] == len(items) == 2 * len(dates)
     assert all(len(group["items"]) == 2 for group in result["grouping"])  # two frames -> one date
-    assert sorted(p.name for p in out.iterdir()) == ["VH.tif", "VV.tif", "fetch.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["S1_VH.tif", "S1_VV.tif", "fetch.json"]
     for pol in ("VV", "VH"):
-        with rasterio.open(out / f"{pol}.tif") as ds:
+        with rasterio.open(out / f"S1_{pol}.tif") as ds:
             assert ds.count == len(dates) and np.isnan(ds.nodata) and ds.crs.to_epsg() == 32648
             assert [d.split("_")[1] for d in ds.descriptions] == dates
             fetched_values = ds.read()
@@ -105,7 +105,7 @@ def test_fetch_gives_back_the_synthetic_series_with_frames_mosaicked(catalogue, 
     progress = [e for e in lines if e["event"] == "fetch_progress"]
     assert progress[-1]["items_done"] == progress[-1]["items_total"] == len(items)
     assert progress[-1]["bytes_written"] > 0
-    info = run_backend("info", str(out / "VV.tif"), str(out / "VH.tif"))
+    info = run_backend("info", str(out / "S1_VV.tif"), str(out / "S1_VH.tif"))
     assert info.returncode == 0, info.stderr
     described = json.loads(info.stdout)
     assert described["units"] == {"VV": "linear", "VH": "linear"} and described["dates"]["VH"] == dates

@@ -91,7 +91,7 @@ def test_mask_asset_blanks_the_pixels_it_flags(catalogue, tmp_path):
     out = tmp_path / "out"
     proc = run_backend(*fetch_args(url, scene, out, "--assets", "VV=vv,VH=vh,MASK=mask"))
     assert proc.returncode == 0, proc.stderr
-    with rasterio.open(out / "VH.tif") as ds:
+    with rasterio.open(out / "S1_VH.tif") as ds:
         values, date = ds.read(1), ds.descriptions[0].split("_")[1]
     with rasterio.open(scene / f"S1_VH_{date}.tif") as src:
         expected = src.read(1)
@@ -105,7 +105,7 @@ def test_missing_token_is_reported_and_a_valid_one_is_used(catalogue, tmp_path):
     try:
         message = failed(run_backend(*fetch_args(url, scene, tmp_path / "a")))
         assert "token" in message and "S1RM_STAC_TOKEN" in message
-        assert not (tmp_path / "a" / "VV.tif").exists()
+        assert not (tmp_path / "a" / "S1_VV.tif").exists()
         proc = run_backend(*fetch_args(url, scene, tmp_path / "b"), env={"S1RM_STAC_TOKEN": "s3cret"})
         assert proc.returncode == 0, proc.stderr
     finally:
@@ -119,7 +119,7 @@ def test_area_too_large_for_the_disk_stops_before_downloading(catalogue, tmp_pat
                        "15", "--season", *SEASON, "--out", str(tmp_path / "out"), "--progress", "json")
     message = failed(proc)
     assert "GB free" in message and "smaller area" in message
-    assert cogs.bytes_served == served and not (tmp_path / "out" / "VV.tif").exists()
+    assert cogs.bytes_served == served and not (tmp_path / "out" / "S1_VV.tif").exists()
 
 
 def test_bad_bbox_and_missing_area_name_the_parameter(tmp_path):
@@ -146,14 +146,14 @@ def test_cancelled_fetch_leaves_no_final_file_and_resumes_without_reading_again(
             break
     proc.stdout.read()
     assert proc.wait(timeout=60) == 130
-    assert not (out / "VV.tif").exists() and not (out / "fetch.json").exists()
+    assert not (out / "S1_VV.tif").exists() and not (out / "fetch.json").exists()
     before = cogs.bytes_served
     rerun = run_backend(*args[3:])
     assert rerun.returncode == 0, rerun.stderr
     resumed_bytes, before = cogs.bytes_served - before, cogs.bytes_served
     result = events(rerun.stdout)[-1]
     assert result["dates_resumed"] >= 1 and result["dates"] == result["orbit_counts"][result["orbits"][0]]
-    assert not (out / ".fetch-cache").exists() and (out / "VV.tif").exists()
+    assert not (out / ".fetch-cache").exists() and (out / "S1_VV.tif").exists()
     fresh = run_backend(*args[3:-4], "--out", str(tmp_path / "fresh"), "--progress", "json")
     assert fresh.returncode == 0, fresh.stderr
     fresh_bytes = cogs.bytes_served - before

@@ -8,11 +8,14 @@ from ..shared import OUT_OPTION, OVERWRITE_OPTION
 PRESETS = ("planetary-computer", "cdse", "custom")
 ORBITS = ("auto", "ascending", "descending", "both")
 DEFAULT_PIXEL_SIZE = 10.0  # m: the native RTC/GRD pixel spacing
+# S1_ prefix: a synthetic scene's VV.tif/VH.tif are another verb's files, so these names stay distinct
+SERIES_FILES = {"VV": "S1_VV.tif", "VH": "S1_VH.tif"}
+RECORD_FILE = "fetch.json"
 
 VERB = Verb(
     name="fetch",
-    help="get Sentinel-1 VV/VH for an area and a season from a STAC API: writes VV.tif, VH.tif (one band "
-         "per date, linear power) and fetch.json",
+    help="get Sentinel-1 VV/VH for an area and a season from a STAC API: writes S1_VV.tif, S1_VH.tif (one "
+         "band per date, linear power) and fetch.json",
     options=(
         Option("preset", "choice", "Catalogue", "built-in catalogue: planetary-computer (sentinel-1-rtc, "
                "signed automatically), cdse (Copernicus Data Space), custom (give the URL and collection)",
@@ -43,7 +46,7 @@ VERB = Verb(
         OUT_OPTION,
         OVERWRITE_OPTION,
     ),
-    outputs=("VV.tif", "VH.tif", "fetch.json"),
+    outputs=(*SERIES_FILES.values(), RECORD_FILE),
     result_keys=("out", "files", "dates", "items", "orbits", "orbit_counts", "crs", "width", "height",
                  "pixel_size", "bytes_downloaded_to_cache", "dates_resumed", "problems", "grouping"),
     events=(Event("fetch_progress", ("date", "items_done", "items_total", "bytes_written", "resumed"),
