@@ -95,14 +95,24 @@ def _fetch_record(path: str, pol: str | None) -> list[str]:
 
 
 def _mosaic_ee_tiles(paths: list[str]) -> list[str]:
-    """Earth Engine's ``<name>-0000000000-0000023296.tif`` tiles of one export become one mosaic (a VRT)."""
-    groups: dict[str, list[str]] = {}
+    """Earth Engine's ``<name>-0000000000-0000023296.tif`` tiles of one export become one mosaic (a VRT).
+
+    Other paths pass unchanged and in order (a path given twice stays twice, for the reader to refuse).
+    """
+    tiles: dict[str, list[str]] = {}
     for path in paths:
         match = _EE_TILE.match(Path(path).stem)
-        groups.setdefault(match.group("prefix") if match else path, []).append(path)
-    result = []
-    for key, members in groups.items():
-        result.append(_ee_mosaic(key, members) if len(members) > 1 else members[0])
+        if match:
+            tiles.setdefault(match.group("prefix"), []).append(path)
+    result, done = [], set()
+    for path in paths:
+        match = _EE_TILE.match(Path(path).stem)
+        group = tiles.get(match.group("prefix"), []) if match else []
+        if len(group) < 2:
+            result.append(path)
+        elif match.group("prefix") not in done:
+            done.add(match.group("prefix"))
+            result.append(_ee_mosaic(match.group("prefix"), group))
     return result
 
 
