@@ -15,7 +15,7 @@ from backend.errors import UserError
 
 TOKEN_ENV = "S1RM_STAC_TOKEN"  # bearer token for private catalogues (sent to the API and the asset hosts)
 RETRIES = 4
-BACKOFF_S = 0.5  # urllib3 sleeps 0.5, 1, 2, 4 s (backoff_factor * 2**(n-1))
+BACKOFF_S = 0.5  # urllib3 sleeps 0, 1, 2, 4 s between the tries (backoff_factor * 2**(n-1), none before the 2nd)
 BACKOFF_ENV = "S1RM_STAC_BACKOFF_S"  # another backoff factor, e.g. for a slow proxy (or fast tests)
 TIMEOUT_S = 30
 ORBITS = ("ascending", "descending")
