@@ -42,6 +42,13 @@ def check(args: argparse.Namespace, reporter: Reporter) -> dict:
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
+    try:
+        import odc.stac  # noqa: F401
+        import pystac_client  # noqa: F401
+        import rio_cogeo  # noqa: F401
+    except ImportError as exc:  # the lean mapping environment has no catalogue libraries
+        raise UserError(f"fetch needs the catalogue libraries ({exc.name} is missing): install "
+                        "requirements/catalogue.txt into the backend environment") from exc
     from backend.catalogue.fetch import fetch
 
     return fetch(_request(args), reporter)
