@@ -11,15 +11,15 @@ from qgis.core import (
     QgsProcessingOutputRasterLayer,
     QgsProcessingParameterCrs,
     QgsProcessingParameterExtent,
-    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterVectorLayer,
 )
 
 from ...backend.contract.verbs.fetch import RECORD_FILE, SERIES_FILES
-from ..contract_view import label
+from ...backend.contract.verbs.fetch import VERB as VERB_CONTRACT
+from ..contract_view import cli_args
 from ..layer_inputs import InputProblem, vector_file_for
 from .base import BackendAlgorithm, tr
-from .contract_params import add_parameters, cli_args, name_of, values
+from .contract_params import add_parameters, name_of, output_folder_parameter, values
 from .runner import run_backend
 
 VERB = "fetch"
@@ -58,8 +58,8 @@ class FetchAlgorithm(BackendAlgorithm):
         self.addParameter(QgsProcessingParameterVectorLayer(
             "AREA", tr("Area (polygons; instead of the extent)"), [QgsProcessing.TypeVectorPolygon], optional=True))
         add_parameters(self, VERB, FETCH_KEYS[:-1])
-        self.addParameter(QgsProcessingParameterCrs("CRS", tr(label(VERB, "crs")), optional=True))
-        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", tr(label(VERB, "out"))))
+        self.addParameter(QgsProcessingParameterCrs("CRS", tr(VERB_CONTRACT.option("crs").label), optional=True))
+        self.addParameter(output_folder_parameter(VERB))
         add_parameters(self, VERB, FETCH_KEYS[-1:])
         self.addOutput(QgsProcessingOutputRasterLayer("VV", tr("VV series")))
         self.addOutput(QgsProcessingOutputRasterLayer("VH", tr("VH series")))
