@@ -34,9 +34,17 @@ def catalogue(tmp_path_factory):
             yield url, description
 
 
-def make_dialog(qgis_iface):
+@pytest.fixture
+def dialog(qgis_iface):
+    """A Get Sentinel-1 dialog, deleted after the test (it is a child of QGIS's main window)."""
+    from qgis.PyQt.QtCore import QCoreApplication, QEvent
+
     module = __import__(f"{plugin_package().__name__}.plugin.fetch_dialog", fromlist=["FetchDialog"])
-    return module.FetchDialog(qgis_iface)
+    made = module.FetchDialog(qgis_iface)
+    yield made
+    made.shutdown()
+    made.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
 
 
 def fill(dialog, url, description, out):
@@ -52,10 +60,9 @@ def fill(dialog, url, description, out):
     dialog.outputFolder.setFilePath(str(out))
 
 
-def test_dialog_fetches_in_the_background_and_adds_the_series(qgis_iface, qgis_new_project, catalogue,
+def test_dialog_fetches_in_the_background_and_adds_the_series(dialog, qgis_new_project, catalogue,
                                                              backend_python_setting, tmp_path):
     url, description = catalogue
-    dialog = make_dialog(qgis_iface)
     fill(dialog, url, description, tmp_path / "s1")
     dialog.start_run()
     assert dialog.is_running()  # start_run returned at once: the download runs in a subprocess
@@ -65,11 +72,9 @@ def test_dialog_fetches_in_the_background_and_adds_the_series(qgis_iface, qgis_n
         assert layer.isValid() and layer.bandCount() == len(description["dates"])
         assert layer.id() in QgsProject.instance().mapLayers()
     assert f"{len(description['dates'])} dates" in dialog.statusLabel.text()
-    dialog.shutdown()
 
 
-def test_dialog_refuses_a_custom_catalogue_without_url(qgis_iface, qgis_new_project, tmp_path):
-    dialog = make_dialog(qgis_iface)
+def test_dialog_refuses_a_custom_catalogue_without_url(dialog, qgis_new_project, tmp_path):
     dialog.presetCombo.setCurrentIndex(dialog.presetCombo.findData("custom"))
     dialog.outputFolder.setFilePath(str(tmp_path / "o"))
     dialog.start_run()
