@@ -14,7 +14,7 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from backend.errors import UserError
-from backend.raster import names, units
+from backend.raster import exports, names, units
 
 SAMPLE_SIZE = 64
 _GRID = 4
@@ -35,7 +35,7 @@ class BandRef:
 def open_raster(path: str) -> DatasetReader:
     """Open ``path`` for reading or stop with a message saying what is wrong with it."""
     file = Path(path)
-    if not file.exists():
+    if not path.startswith("/vsi") and not file.exists():  # /vsizip/...: a raster inside a zip product
         raise UserError(f"{path}: file not found; check the path (and that the disk is mounted)")
     if file.is_dir():
         raise UserError(f"{path}: is a folder, not a raster; give the GeoTIFF files inside it")
@@ -67,9 +67,16 @@ def band_polarization(dataset: DatasetReader, band: int) -> str | None:
 def band_date(dataset: DatasetReader, band: int, path: str) -> dt.date | None:
     """Date from the band description, its tags, or (single-band files) the file name."""
     found = names.find_date(band_label(dataset, band)) or names.date_from_tags(dataset.tags(band))
-    if found is None and dataset.count == 1:
-        found = names.date_from_filename(path) or names.date_from_tags(dataset.tags())
+    if found is None and _one_date_per_file(dataset):
+        found = (names.date_from_filename(path) or names.date_from_tags(dataset.tags())
+                 or exports.dimap_date(path))
     return found
+
+
+def _one_date_per_file(dataset: DatasetReader) -> bool:
+    """One band, or one band per polarization (openEO writes one VV+VH file per date)."""
+    pols = [band_polarization(dataset, b) for b in range(1, dataset.count + 1)]
+    return dataset.count == 1 or (None not in pols and len(set(pols)) == dataset.count)
 
 
 def file_polarization(dataset: DatasetReader, path: str) -> str | None:
@@ -132,7 +139,10 @@ def file_unit(dataset: DatasetReader, path: str, samples: list[np.ndarray]) -> t
     declared = {units.declared_unit(u) for u in dataset.units}
     declared.discard(None)
     informative = pooled[~zeros] if (~zeros).any() else pooled
-    unit, note = units.reconcile(declared.pop() if len(declared) == 1 else None, informative, Path(path).name)
+    # a unit in the export's own naming scheme counts as declared, and is checked against the values like one
+    stated = declared.pop() if len(declared) == 1 else exports.unit_from_name(
+        path, [band_label(dataset, b) for b in range(1, dataset.count + 1)])
+    unit, note = units.reconcile(stated, informative, Path(path).name)
     return unit, zero_fraction, note
 
 

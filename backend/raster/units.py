@@ -14,6 +14,7 @@ from backend.errors import UserError
 
 DB = "dB"
 LINEAR = "linear"
+AMPLITUDE = "amplitude"  # ASF HyP3's amplitude scale
 
 _LINEAR_MAX_MEDIAN = 1.5
 _MAX_NEGATIVE_FRACTION_LINEAR = 0.05
@@ -88,7 +89,8 @@ def to_db(values: np.ndarray, unit: str) -> np.ndarray:
     values = np.asarray(values, dtype=np.float32)
     if unit == DB:
         return values
+    factor = 20.0 if unit == AMPLITUDE else 10.0  # amplitude is the square root of power
     with np.errstate(divide="ignore", invalid="ignore"):
-        db = 10.0 * np.log10(values)
+        db = factor * np.log10(values)
     db[~(values > 0)] = np.nan
     return db.astype(np.float32, copy=False)
