@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-heatmap", action="store_true", help="skip heatmap.tif (Grad-CAM costs a backward pass)")
     group.add_argument("--out", metavar="DIR", help="output folder")
     group.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    group.add_argument("--cluster", metavar="ADDRESS|local[:N]",
+                       help="run the blocks on a Dask cluster: a scheduler address (tcp://host:8786) or "
+                            "local[:N] worker processes on this machine")
+    group.add_argument("--block", type=int, default=2048,
+                       help="with --cluster: side of one block (one Dask task) in pixels (default 2048)")
     group.add_argument("--manifest", metavar="CSV",
                        help="batch run: CSV with columns vv, vh, out[, season_start, season_end]; several files "
                             "in one cell are separated by ';'; relative paths are relative to the CSV")
@@ -77,10 +82,20 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> dict:
         rows = read_manifest(args.manifest, required=("out",))
     elif not args.out:
         raise UserError("--out DIR is required: the folder for rice.tif, probability.tif, heatmap.tif, run.json")
+    if getattr(args, "cluster", None):
+        return _map_on_cluster(args, reporter)
     model = load_model(args.model, args.engine, args.device, args.threads, heatmap=not args.no_heatmap)
     if args.manifest:
         return _run_manifest(rows, model, args, reporter)
     return _map_one(args, model, args.out, _season(args.season), reporter)
+
+
+def _map_on_cluster(args: argparse.Namespace, reporter: Reporter) -> dict:
+    from backend.distributed.mapping import map_on_cluster
+
+    if args.manifest:
+        raise UserError("--cluster maps one scene at a time; drop --manifest or run each row with --cluster")
+    return map_on_cluster(args, _options(args, _season(args.season)), args.out, reporter, args.block)
 
 
 def _map_one(args: argparse.Namespace, model: Any, out: str, season: Any, reporter: Reporter) -> dict:
