@@ -9,7 +9,7 @@ from typing import Any
 
 from backend.errors import UserError
 
-CONNECT_TIMEOUT_S = 20
+CONNECT_TIMEOUT_S = 10
 WORKER_WAIT_S = 60
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 
