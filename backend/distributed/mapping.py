@@ -130,9 +130,7 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
         pixel_km2 = pixel_area_m2(reader.grid) / 1e6
         totals = _run_blocks(client, job, blocks, store, reporter, pixel_km2)
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        _close(client, cluster)
     writer = MapWriter(outputs, reader.grid, placeholder.threshold, with_heatmap)
     try:
         from backend.distributed.assemble import assemble
@@ -153,6 +151,21 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
     run["distributed"] = {"cluster": args.cluster, "scheduler": address, "workers": len(workers), "dashboard": link, "block_px": block_px,
                           "blocks": len(blocks), **{k: v for k, v in totals.items() if k != "seconds"}}
     return run
+
+
+def _close(client: Any, cluster: Any) -> None:
+    """Leave a shared scheduler as found: unregister the model plugin (workers joining later without the
+    backend could not start with it), then disconnect; a LocalCluster is shut down."""
+    from backend.distributed.worker import PLUGIN_NAME
+
+    if cluster is None:
+        try:
+            client.unregister_worker_plugin(PLUGIN_NAME)
+        except (ValueError, KeyError, OSError):
+            pass  # never registered (the checks failed first) or the scheduler is gone
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def _run_blocks(client: Any, job: BlockJob, blocks: list[Block], store: BlockStore, reporter: Reporter,
