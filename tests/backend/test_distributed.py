@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import pytest
@@ -96,3 +97,38 @@ def test_unreachable_scheduler_is_a_clear_error_within_30_s(setting, tmp_path):
     assert time.monotonic() - start < 30
     assert proc.returncode == 2 and "cannot reach a Dask scheduler" in proc.stderr, proc.stderr[-1500:]
     assert "Traceback" not in proc.stderr and final_names(tmp_path / "o") == []
+
+
+def test_riceareastats_sums_hundreds_of_zones_block_wise_here_and_on_a_cluster(setting, tmp_path):
+    import csv
+
+    import numpy as np
+    import pyogrio.raw
+    import rasterio
+    import shapely
+
+    _, _, env, reference = setting
+    rice = reference / "rice.tif"
+    with rasterio.open(rice) as dataset:
+        values, t, (h, w) = dataset.read(1), dataset.transform, dataset.shape
+    step = 32  # 22 x 20 square zones of 32 px, in the map's CRS: the truth is a reshape of the raster
+    boxes = [shapely.box(t.c + c * 10, t.f - (r + step) * 10, t.c + (c + step) * 10, t.f - r * 10)
+             for r in range(0, h - h % step, step) for c in range(0, w - w % step, step)]
+    zones = tmp_path / "zones.gpkg"
+    pyogrio.raw.write(zones, shapely.to_wkb(np.array(boxes)), [np.arange(len(boxes))], ["unit"], driver="GPKG",
+                      geometry_type="Polygon", crs="EPSG:32648", layer="zones")
+    cut = values[:h - h % step, :w - w % step].reshape(h // step, step, w // step, step)
+    truth_ha = ((cut == 1).sum(axis=(1, 3)) * 100 / 1e4).ravel()
+    tables = []
+    for extra in ([], ["--cluster", "local:1"]):
+        out = tmp_path / f"stats{len(extra)}"
+        proc = run([sys.executable, "-m", "backend", "riceareastats", "--rice", str(rice), "--zones", str(zones),
+                    "--out", str(out), "--block", "256", *extra], env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        with (out / "zones_rice.csv").open() as fh:
+            tables.append(list(csv.DictReader(fh)))
+        assert (out / "zones_rice.gpkg").is_file()
+    assert len(tables[0]) == len(boxes) and tables[0] == tables[1]
+    assert np.allclose([float(r["rice_ha"]) for r in tables[0]], truth_ha, atol=1e-3)
+    shares = [float(r["rice_pct"]) for r in tables[0]]
+    assert np.allclose(shares, 100 * truth_ha / (step * step * 100 / 1e4), atol=1e-2)
