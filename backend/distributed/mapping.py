@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.atomic import AtomicOutputs
+from backend.distributed.assemble import assemble
 from backend.distributed.blocks import DEFAULT_BLOCK_PX, Block, plan_blocks
 from backend.distributed.cluster import check_workers, connect, dashboard_link, load_on_workers
 from backend.distributed.store import BlockStore, RunLock, run_key
@@ -131,15 +132,15 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
         totals = _run_blocks(client, job, blocks, store, reporter, pixel_km2)
     finally:
         _close(client, cluster)
+    assembly_start = time.perf_counter()
     writer = MapWriter(outputs, reader.grid, placeholder.threshold, with_heatmap)
     try:
-        from backend.distributed.assemble import assemble
-
         assemble(store, blocks, writer, with_heatmap, reporter)
         writer.close()
     except BaseException:
         writer.abort()
         raise
+    totals["assemble_seconds"] = round(time.perf_counter() - assembly_start, 3)
     if writer.valid_pixels == 0:
         raise UserError(f"every pixel of the input is nodata in the season {season[0]} to {season[1]}; "
                         "check the files' nodata value and the season")
@@ -149,7 +150,7 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
     run = _run_record(reader, model, options, grid, stats, writer, season, time.perf_counter() - start,
                       with_heatmap, outputs.out_dir)
     run["distributed"] = {"cluster": args.cluster, "scheduler": address, "workers": len(workers), "dashboard": link, "block_px": block_px,
-                          "blocks": len(blocks), **{k: v for k, v in totals.items() if k != "seconds"}}
+                          "blocks": len(blocks), "blocks_seconds": round(totals.pop("seconds"), 3), **totals}
     return run
 
 
