@@ -24,6 +24,8 @@ from typing import Any
 
 import backend.commands
 from backend import __version__
+from backend.contract import VERBS, render
+from backend.contract.cli_args import cli_name, validate
 from backend.errors import EXIT_INTERNAL, EXIT_OK, Cancelled, UserError
 from backend.progress import Reporter, emit_json, install_signal_handlers
 
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         mode = _progress_mode(args)
         json_mode = mode == "json"
+        if args.verb in VERBS:
+            validate(VERBS[args.verb], vars(args))
         install_signal_handlers()
         result = args._module.run(args, Reporter(mode))
         if result is not None:
@@ -84,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(json.dumps(result, indent=2, default=str))
         return EXIT_OK
-    except (UserError, Cancelled) as err:
+    except UserError as err:
+        _report_error(str(err), err.exit_code, json_mode, kind=type(err).__name__, param=err.param,
+                      verb=_verb_in(argv))
+        return err.exit_code
+    except Cancelled as err:
         _report_error(str(err), err.exit_code, json_mode, kind=type(err).__name__)
         return err.exit_code
     except KeyboardInterrupt:
@@ -97,7 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-def _report_error(message: str, code: int, json_mode: bool, kind: str) -> None:
+def _verb_in(argv: list[str]) -> str | None:
+    return next((a for a in argv if a in VERBS), None)
+
+
+def _report_error(message: str, code: int, json_mode: bool, kind: str, param: str | None = None,
+                  verb: str | None = None) -> None:
+    """Print the error; ``{param:KEY}`` tokens become CLI flags, the JSON event also keeps the template."""
+    contract = VERBS.get(verb) if verb else None
+    text = render(message, lambda key: cli_name(contract, key) if contract else f"--{key.replace('_', '-')}")
     if json_mode:
-        emit_json({"event": "error", "kind": kind, "exit_code": code, "message": message})
-    print(f"error: {message}", file=sys.stderr)
+        emit_json({"event": "error", "kind": kind, "exit_code": code, "message": text, "param": param,
+                   "template": message})
+    print(f"error: {text}", file=sys.stderr)

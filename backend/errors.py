@@ -5,6 +5,8 @@ Its message names the file or parameter and says what to do; the CLI prints it w
 and exits with :data:`EXIT_USER_ERROR`. Anything else is a bug and exits with :data:`EXIT_INTERNAL`.
 """
 
+from __future__ import annotations
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USER_ERROR = 2
@@ -12,9 +14,19 @@ EXIT_CANCELLED = 130
 
 
 class UserError(Exception):
-    """A problem with the input that the user can fix; ``str(err)`` is the whole message."""
+    """A problem with the input that the user can fix; ``str(err)`` is the whole message.
+
+    Args:
+        message: what is wrong and what to do. A parameter is named by the token ``{param:KEY}``
+            (:func:`backend.contract.param_token`), which each front end renders in its own terms.
+        param: the contract key of the parameter at fault, if one is (for example ``"season"``).
+    """
 
     exit_code = EXIT_USER_ERROR
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class Cancelled(Exception):

@@ -7,43 +7,16 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from backend.contract import cli_args
+from backend.contract.verbs.map import VERB as CONTRACT
 from backend.errors import UserError
 from backend.progress import Reporter
 
-HELP = ("map rice over whole scenes: tiled streaming inference, writes rice.tif, probability.tif, heatmap.tif, "
-        "their QML styles and run.json")
+HELP = CONTRACT.help
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from backend.inference.mapping import DEFAULT_OVERLAP, DEFAULT_TILE
-    from backend.raster.options import add_series_arguments
-
-    add_series_arguments(parser)
-    group = parser.add_argument_group("mapping")
-    group.add_argument("--season", nargs=2, metavar=("START", "END"),
-                       help="season to composite, YYYY-MM-DD YYYY-MM-DD (default: the model's season length "
-                            "ending at the last acquisition)")
-    group.add_argument("--as-of", metavar="DATE", help="early-season map: ignore acquisitions after DATE")
-    group.add_argument("--model", metavar="NAME|PATH", help="model name or folder (default: the bundled default)")
-    group.add_argument("--engine", choices=["auto", "onnx", "torch"], default="auto",
-                       help="auto: PyTorch on a CUDA GPU when present, else ONNX Runtime on the CPU")
-    group.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    group.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"tile size in pixels (default {DEFAULT_TILE})")
-    group.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
-                       help=f"overlap between tiles in pixels (default {DEFAULT_OVERLAP})")
-    group.add_argument("--batch", type=int, default=1, help="tiles per model call (default 1)")
-    group.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
-    group.add_argument("--no-heatmap", action="store_true", help="skip heatmap.tif (Grad-CAM costs a backward pass)")
-    group.add_argument("--out", metavar="DIR", help="output folder")
-    group.add_argument("--overwrite", action="store_true", help="replace results already in --out")
-    group.add_argument("--cluster", metavar="ADDRESS|local[:N]",
-                       help="run the blocks on a Dask cluster: a scheduler address (tcp://host:8786) or "
-                            "local[:N] worker processes on this machine")
-    group.add_argument("--block", type=int, default=2048,
-                       help="with --cluster: side of one block (one Dask task) in pixels (default 2048)")
-    group.add_argument("--manifest", metavar="CSV",
-                       help="batch run: CSV with columns vv, vh, out[, season_start, season_end]; several files "
-                            "in one cell are separated by ';'; relative paths are relative to the CSV")
+    cli_args.add_arguments(parser, CONTRACT)
 
 
 def _season(values: list[str] | None, option: str = "--season") -> tuple[dt.date, dt.date] | None:
@@ -58,7 +31,7 @@ def _options(args: argparse.Namespace, season: tuple[dt.date, dt.date] | None) -
     from backend.inference.manifest import parse_date
 
     return MapOptions(season=season, as_of=parse_date(args.as_of, "--as-of") if args.as_of else None,
-                      tile=args.tile, overlap=args.overlap, batch=args.batch, heatmap=not args.no_heatmap)
+                      tile=args.tile, overlap=args.overlap, batch=args.batch, heatmap=args.heatmap)
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
@@ -84,7 +57,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> dict:
         raise UserError("--out DIR is required: the folder for rice.tif, probability.tif, heatmap.tif, run.json")
     if getattr(args, "cluster", None):
         return _map_on_cluster(args, reporter)
-    model = load_model(args.model, args.engine, args.device, args.threads, heatmap=not args.no_heatmap)
+    model = load_model(args.model, args.engine, args.device, args.threads, heatmap=args.heatmap)
     if args.manifest:
         return _run_manifest(rows, model, args, reporter)
     return _map_one(args, model, args.out, _season(args.season), reporter)
@@ -94,7 +67,8 @@ def _map_on_cluster(args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.distributed.mapping import map_on_cluster
 
     if args.manifest:
-        raise UserError("--cluster maps one scene at a time; drop --manifest or run each row with --cluster")
+        raise UserError("{param:cluster} maps one scene at a time; drop {param:manifest} or run each row with "
+                        "{param:cluster}", param="cluster")
     return map_on_cluster(args, _options(args, _season(args.season)), args.out, reporter, args.block)
 
 

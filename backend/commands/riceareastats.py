@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+from backend.contract import cli_args
+from backend.contract.verbs.riceareastats import VERB as CONTRACT
+from backend.errors import UserError
 from backend.progress import Reporter
 
-HELP = ("rice area and share per zone (districts, provinces) of a polygon layer, summed block by block within "
-        "a fixed memory bound; writes zones_rice.gpkg and zones_rice.csv")
+HELP = CONTRACT.help
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("rice area per zone")
-    group.add_argument("--rice", required=True, metavar="TIF", help="rice.tif from `map` (1 rice, 0 other)")
-    group.add_argument("--zones", required=True, metavar="FILE", help="polygon layer (any CRS): one row per zone")
-    group.add_argument("--out", required=True, metavar="DIR", help="folder for zones_rice.gpkg and zones_rice.csv")
-    group.add_argument("--overwrite", action="store_true", help="replace results already in --out")
-    group.add_argument("--cluster", metavar="ADDRESS|local[:N]", help="sum the blocks on a Dask cluster")
-    group.add_argument("--block", type=int, default=2048, help="block side in pixels (default 2048)")
+    cli_args.add_arguments(parser, CONTRACT)
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.distributed.zonal import zonal_rice
 
+    if not args.out:
+        raise UserError("{param:out} is required: the folder for zones_rice.gpkg and zones_rice.csv", param="out")
     if not args.cluster:
         return zonal_rice(args.rice, args.zones, args.out, args.overwrite, None, args.block, reporter)
     from backend.distributed.cluster import connect

@@ -7,7 +7,10 @@ import logging
 import re
 from typing import Any
 
+from backend.contract import param_token
 from backend.errors import UserError
+
+CLUSTER = param_token("cluster")
 
 CONNECT_TIMEOUT_S = 10
 WORKER_WAIT_S = 60
@@ -21,12 +24,12 @@ def parse_cluster(spec: str) -> tuple[str, int | None]:
     if match:
         n = int(match.group(1)) if match.group(1) else None
         if n is not None and n < 1:
-            raise UserError(f"--cluster {spec}: give at least one worker, for example local:2")
+            raise UserError(f"{CLUSTER} {spec}: give at least one worker, for example local:2", param="cluster")
         return "local", n
     if re.match(r"^(tcp|tls|ws|wss|inproc|ucx)://[^/\s]+$", spec) or re.match(r"^[\w.\-]+:\d+$", spec):
         return "remote", None
-    raise UserError(f"--cluster {spec!r}: give a Dask scheduler address such as tcp://host:8786, or local, "
-                    "or local:N for N worker processes on this machine")
+    raise UserError(f"{CLUSTER} {spec!r}: give a Dask scheduler address such as tcp://host:8786, or local, "
+                    "or local:N for N worker processes on this machine", param="cluster")
 
 
 def connect(spec: str) -> tuple[Any, Any]:
@@ -55,15 +58,16 @@ def connect(spec: str) -> tuple[Any, Any]:
     try:
         client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
     except (OSError, TimeoutError) as exc:
-        raise UserError(f"--cluster {spec}: cannot reach a Dask scheduler there within {CONNECT_TIMEOUT_S} s "
+        raise UserError(f"{CLUSTER} {spec}: cannot reach a Dask scheduler there within {CONNECT_TIMEOUT_S} s "
                         f"({type(exc).__name__}: {exc}); check the address and port, that `dask scheduler` "
-                        "is running and that this machine can reach it") from None
+                        "is running and that this machine can reach it", param="cluster") from None
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT_S)
     except (OSError, TimeoutError):
         client.close()
-        raise UserError(f"--cluster {spec}: the scheduler has no worker after {WORKER_WAIT_S} s; start "
-                        "workers with `dask worker ADDRESS --nthreads 1` (see docs/distributed.md)") from None
+        raise UserError(f"{CLUSTER} {spec}: the scheduler has no worker after {WORKER_WAIT_S} s; start "
+                        "workers with `dask worker ADDRESS --nthreads 1` (see docs/distributed.md)",
+                        param="cluster") from None
     return client, None
 
 
@@ -95,7 +99,7 @@ def check_workers(client: Any, model: str, checksum: str) -> list[str]:
     problems = [p for address, result in sorted(results.items())
                 if (p := _problem(address, result, checksum, __version__))]
     if problems:
-        raise UserError("; ".join(problems) + ". No block was run.")
+        raise UserError("; ".join(problems) + ". No block was run.", param="cluster")
     return sorted(results)
 
 
@@ -111,7 +115,7 @@ def load_on_workers(client: Any, spec: Any) -> dict:
     results = client.run(loaded_engine, on_error="return")
     failed = [f"worker {a}: {r}" for a, r in sorted(results.items()) if isinstance(r, BaseException)]
     if failed:
-        raise UserError("the model did not load on " + "; ".join(failed) + ". No block was run.")
+        raise UserError("the model did not load on " + "; ".join(failed) + ". No block was run.", param="model")
     infos = list(results.values())
     return {**infos[0], "heatmap": all(i["heatmap"] for i in infos)}
 

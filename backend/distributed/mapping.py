@@ -106,7 +106,7 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
     check_dates_match(reader, placeholder.pols)
     season = resolve_season(reader, placeholder, options.season, options.as_of)
     if options.batch < 1:
-        raise UserError(f"--batch {options.batch}: give at least 1 tile per run")
+        raise UserError(f"{{param:batch}} {options.batch}: give at least 1 tile per run", param="batch")
     grid = TileGrid.for_scene(reader.grid.height, reader.grid.width, options.tile, options.overlap,
                               placeholder.size_multiple)
     checksum = model_checksum(card)
@@ -213,7 +213,8 @@ def _result(future: Any, block: Block) -> tuple[Any, dict]:
     except KilledWorker as exc:
         raise UserError(f"block {block.key} (rows {block.row0}-{block.row1}, columns {block.col0}-{block.col1}) "
                         f"killed its worker several times ({exc}); give the workers more memory, or a smaller "
-                        "--tile; finished blocks are kept, so rerunning the same command resumes") from None
+                        "{param:block}; finished blocks are kept, so rerunning the same command resumes",
+                        param="block") from None
 
 
 def _add(totals: dict, stats: dict) -> None:

@@ -108,7 +108,7 @@ class RunLock:
             holder = fh.read().strip() or "another process"
             fh.close()
             raise UserError(f"another map run ({holder}) is writing into {self.path.parent}; wait for it to "
-                            "finish or choose another --out") from None
+                            "finish or choose another {param:out}", param="out") from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()}")

@@ -92,15 +92,17 @@ class Zones:
         try:
             self.meta, _, self.wkb, self.values = pyogrio.raw.read(path)
         except Exception as exc:
-            raise UserError(f"--zones {path}: cannot be read as a vector layer ({exc}); give a GeoPackage or "
-                            "shapefile of polygons") from exc
+            raise UserError(f"{{param:zones}} {path}: cannot be read as a vector layer ({exc}); give a GeoPackage or "
+                            "shapefile of polygons", param="zones") from exc
         self.names = list(self.meta["fields"])
         clashes = [f for f in (AREA_FIELD, SHARE_FIELD, MAPPED_FIELD) if f in self.names]
         if clashes:
-            raise UserError(f"--zones {path} already has field(s) {', '.join(clashes)}; rename or delete them")
+            raise UserError(f"{{param:zones}} {path} already has field(s) {', '.join(clashes)}; rename or delete them",
+                            param="zones")
         geometries = shapely.from_wkb(self.wkb)
         if not len(geometries) or shapely.is_missing(geometries).all():
-            raise UserError(f"--zones {path} holds no polygon; give a layer of administrative units")
+            raise UserError(f"{{param:zones}} {path} holds no polygon; give a layer of administrative units",
+                            param="zones")
         self.in_grid = VectorReference.to_grid_crs(path, self.meta.get("crs"), geometries, grid)
         self.tree = shapely.STRtree(self.in_grid)
 
@@ -150,7 +152,8 @@ def zonal_rice(rice: str, zones_path: str, out_dir: str, overwrite: bool = False
     try:
         dataset = rasterio.open(rice)
     except rasterio.errors.RasterioIOError as exc:
-        raise UserError(f"--rice {rice}: cannot open it ({exc}); give rice.tif from `map`") from None
+        raise UserError(f"{{param:rice}} {rice}: cannot open it ({exc}); give rice.tif from `map`",
+                        param="rice") from None
     with dataset:
         zones = Zones(zones_path, dataset)
         blocks = _blocks(str(rice), dataset, zones, block_px)

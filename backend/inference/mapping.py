@@ -20,9 +20,10 @@ from backend.inference.outputs import MapWriter
 from backend.inference.pipeline import stream_scene
 from backend.inference.tiling import TileGrid, Window
 from backend.progress import Reporter
+from backend.contract.verbs.map import VERB as MAP_VERB
 
-DEFAULT_TILE = 256
-DEFAULT_OVERLAP = 32
+DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
+DEFAULT_OVERLAP = MAP_VERB.default("overlap")
 
 
 @dataclass

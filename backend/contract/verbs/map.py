@@ -1,0 +1,58 @@
+"""``map``: the rice map of a series with one model."""
+
+from __future__ import annotations
+
+from ..schema import Event, Option, Verb
+from ..shared import OUT_OPTION, OVERWRITE_OPTION, SERIES_OPTIONS, styled
+
+DEFAULT_TILE = 256  # px; the tile-size sweep in docs/mapping.md
+DEFAULT_OVERLAP = 32  # px; measured: no seam excess at 32 (docs/mapping.md)
+
+VERB = Verb(
+    name="map",
+    help="map rice over whole scenes: tiled streaming inference, writes rice.tif, probability.tif, heatmap.tif, "
+         "their QML styles and run.json",
+    options=(
+        *SERIES_OPTIONS,
+        Option("season", "date_range", "Season", "season to composite, YYYY-MM-DD YYYY-MM-DD (default: the "
+               "model's season length ending at the last acquisition)", metavar="START END", group="mapping"),
+        Option("as_of", "date", "Early-season map as of", "early-season map: ignore acquisitions after DATE",
+               metavar="DATE", group="mapping", advanced=True),
+        Option("model", "model", "Model", "model name or folder (default: the bundled default)",
+               metavar="NAME|PATH", group="mapping"),
+        Option("engine", "choice", "Engine", "auto: PyTorch on a CUDA GPU when present, else ONNX Runtime on "
+               "the CPU", default="auto", choices=("auto", "onnx", "torch"), group="mapping", advanced=True),
+        Option("device", "choice", "Device", "where the model runs", default="auto",
+               choices=("auto", "cpu", "cuda"), group="mapping", advanced=True),
+        Option("tile", "int", "Tile size (pixels)", "tile size in pixels", default=DEFAULT_TILE, minimum=16,
+               maximum=8192, group="mapping", advanced=True),
+        Option("overlap", "int", "Tile overlap (pixels)", "overlap between tiles in pixels; less than half "
+               "the tile", default=DEFAULT_OVERLAP, minimum=0, maximum=4095, group="mapping", advanced=True),
+        Option("batch", "int", "Tiles per model call", "tiles per model call", default=1, minimum=1,
+               maximum=64, group="mapping", advanced=True),
+        Option("threads", "int", "CPU threads", "CPU threads (default: physical cores)", minimum=1,
+               maximum=256, group="mapping", advanced=True),
+        Option("heatmap", "bool", "Write the heat map", "write heatmap.tif (Grad-CAM costs a backward pass)",
+               default=True, flag="--no-heatmap", group="mapping"),
+        OUT_OPTION,
+        OVERWRITE_OPTION,
+        Option("cluster", "str", "Dask cluster", "run the blocks on a Dask cluster: a scheduler address "
+               "(tcp://host:8786) or local[:N] worker processes on this machine (default: no cluster, one "
+               "process)", metavar="ADDRESS|local[:N]", group="cluster", advanced=True),
+        Option("block", "int", "Block size on the cluster (pixels)", "with a cluster: side of one block, one "
+               "Dask task; larger blocks recompute fewer border tiles, smaller ones keep more workers busy",
+               default=2048, minimum=256, maximum=65536, group="cluster", advanced=True),
+        Option("manifest", "file", "Batch manifest (CSV)",
+               "batch run: CSV with columns vv, vh, out[, season_start, season_end]; several files in one "
+               "cell are separated by ';'; relative paths are relative to the CSV", metavar="CSV",
+               group="batch", advanced=True),
+    ),
+    outputs=(*styled("rice", "probability", "heatmap"), "run.json"),
+    result_keys=("model", "engine", "device", "threads", "batch", "tile", "tile_requested", "overlap", "n_tiles",
+                 "tiles_inferred", "seconds", "model_seconds", "km2_per_minute", "scene_km2", "width", "height",
+                 "rice_area_ha", "valid_area_ha", "rice_pixels", "valid_pixels", "threshold", "inputs",
+                 "outputs"),
+    events=(Event("manifest_row", ("line", "out", "status", "message"), "one manifest row finished"),
+            Event("cluster", ("address", "workers", "dashboard"), "connected to the Dask cluster (--cluster)"),
+            Event("blocks", ("done", "total", "km2_per_minute", "eta"), "a block finished on the cluster")),
+)
