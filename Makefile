@@ -26,6 +26,7 @@ test-plugin:
 
 bench: setup
 	$(VENV_PY) -m backend bench --out bench_output
+	$(VENV_PY) -m backend.distributed.benchmark --out bench_output
 
 pretrain: setup
 	$(VENV_PY) -m backend pretrain

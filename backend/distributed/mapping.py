@@ -86,9 +86,7 @@ def map_on_cluster(args: argparse.Namespace, options: MapOptions, out: str, repo
                     run_json.write_text(json.dumps(run, indent=2))
                     outputs.commit()
                     BlockStore.discard(outputs.out_dir)
-        except OSError as exc:
-            raise disk_full_error(out, exc) or exc
-        except Exception as exc:  # GDAL reports a full disk as its own error types
+        except Exception as exc:  # OSError, or GDAL's own error types for a full disk
             full = disk_full_error(out, exc)
             if full is not None:
                 raise full from exc

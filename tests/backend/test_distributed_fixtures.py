@@ -74,3 +74,52 @@ def interrupt_after(cmd: list[str], env: dict, blocks: int) -> tuple[int, list[d
 def backend_env(cache: Path, **extra: str) -> dict:
     """Environment for a process that imports the backend from this checkout."""
     return {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": str(REPO), **extra}
+
+
+class RangeServer:
+    """A real HTTP server on 127.0.0.1 serving one folder with byte ranges, as object stores do for GDAL's
+    /vsicurl/ (Python's own SimpleHTTPRequestHandler ignores Range headers)."""
+
+    def __init__(self, folder: Path) -> None:
+        import http.server
+        import threading
+
+        root = folder
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_HEAD(self) -> None:  # noqa: N802
+                self._serve(body=False)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._serve(body=True)
+
+            def _serve(self, body: bool) -> None:
+                path = root / self.path.lstrip("/")
+                if not path.is_file():
+                    self.send_error(404)
+                    return
+                data = path.read_bytes()
+                first, last = 0, len(data) - 1
+                ranged = self.headers.get("Range", "").startswith("bytes=")
+                if ranged:
+                    start, _, end = self.headers["Range"][6:].partition("-")
+                    first, last = int(start), min(int(end) if end else last, last)
+                self.send_response(206 if ranged else 200)
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("Content-Length", str(last - first + 1))
+                if ranged:
+                    self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
+                self.end_headers()
+                if body:
+                    self.wfile.write(data[first:last + 1])
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,6 +1,7 @@
 """`map --cluster tcp://...` through a real `dask scheduler` and `dask worker` processes on 127.0.0.1.
 
-One scheduler and two workers map the scene while one worker is killed mid-run (its block is re-run
+One scheduler and two workers map the scene, read by the workers over HTTP (``/vsicurl/`` from a real
+range-serving server, as from object storage), while one worker is killed mid-run (its block is re-run
 elsewhere, the result is still bit-identical); then a worker with a different model and one without the
 backend join, and the run is refused before any block, naming both workers.
 """
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from test_distributed_fixtures import assert_same_outputs, backend_env, big_scene, map_cmd, result_of, run
+from test_distributed_fixtures import (RangeServer, assert_same_outputs, backend_env, big_scene, map_cmd, result_of,
+                                       run)
 from test_map_fixtures import REPO, final_names, save_tiny_model
 
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -79,7 +81,7 @@ def _wait_workers(address: str, n: int, cwd: Path) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=cwd, check=True, timeout=90)
 
 
-def test_tcp_cluster_survives_a_killed_worker_and_refuses_mismatched_workers(tmp_path, cluster):
+def test_tcp_cluster_reads_urls_survives_a_killed_worker_and_refuses_mismatched_workers(tmp_path, cluster, request):
     models_a, models_b = tmp_path / "models_a", tmp_path / "models_b"
     save_tiny_model(models_a)
     shutil.copytree(models_a, models_b)
@@ -96,7 +98,10 @@ def test_tcp_cluster_survives_a_killed_worker_and_refuses_mismatched_workers(tmp
     cluster.worker("w2", env)
     _wait_workers(cluster.address, 2, tmp_path)
     out = tmp_path / "tcp"
-    proc = subprocess.Popen(map_cmd("tiny-unet", inputs, out, "--cluster", cluster.address, "--progress", "json"),
+    server = RangeServer(tmp_path / "scene")
+    request.addfinalizer(server.close)
+    remote = ["--vv", f"/vsicurl/{server.url}/VV.tif", "--vh", f"/vsicurl/{server.url}/VH.tif"]
+    proc = subprocess.Popen(map_cmd("tiny-unet", remote, out, "--cluster", cluster.address, "--progress", "json"),
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = False
     events = []
@@ -110,6 +115,7 @@ def test_tcp_cluster_survives_a_killed_worker_and_refuses_mismatched_workers(tmp
     assert killed and result["event"] == "result" and result["distributed"]["workers"] == 2
     assert result["distributed"]["blocks_run"] == 9
     assert_same_outputs(reference, out)
+    assert json.loads((out / "run.json").read_text())["inputs"]["files"]["VV"] == [remote[1]]
 
     bad_model = cluster.worker("w3", {**env, "S1RM_MODEL_DIR": str(models_b)})
     no_backend = cluster.worker("w4", {k: v for k, v in env.items() if k != "PYTHONPATH"}, cwd=tmp_path)
