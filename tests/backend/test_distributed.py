@@ -132,3 +132,16 @@ def test_riceareastats_sums_hundreds_of_zones_block_wise_here_and_on_a_cluster(s
     assert np.allclose([float(r["rice_ha"]) for r in tables[0]], truth_ha, atol=1e-3)
     shares = [float(r["rice_pct"]) for r in tables[0]]
     assert np.allclose(shares, 100 * truth_ha / (step * step * 100 / 1e4), atol=1e-2)
+
+
+def test_country_projection_keeps_the_task_graph_small_and_scales_with_workers():
+    from backend.distributed.benchmark import WORKER_COUNTS, project
+
+    projection = project(seconds_per_tile=0.4, assemble_mpx_s=20.0)
+    for region in projection["regions"].values():
+        rows = [region["workers"][str(n)] for n in WORKER_COUNTS]
+        assert all(r["tasks"] <= 100_000 and 0 < r["busy_fraction"] <= 1 for r in rows)
+        hours = [r["hours_blocks"] for r in rows]
+        assert hours == sorted(hours, reverse=True) and hours[0] > hours[-1]
+    india, mekong = projection["regions"]["india"], projection["regions"]["mekong_delta"]
+    assert india["single_grid_tiles"] > 10 * mekong["single_grid_tiles"]
