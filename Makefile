@@ -7,7 +7,7 @@ QGIS_PY := .venv-qgis/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test test-backend test-plugin bench pretrain package clean
+.PHONY: setup demo test test-backend test-plugin lint bench pretrain package clean
 
 setup:
 	scripts/setup.sh system backend qgistest
@@ -23,6 +23,11 @@ test-backend:
 
 test-plugin:
 	QT_QPA_PLATFORM=offscreen $(QGIS_PY) -m pytest -q tests/plugin -p no:cacheprovider
+
+# ruff and mypy settings are in pyproject.toml (both tools are pinned in requirements/backend.txt)
+lint:
+	$(VENV_PY) -m ruff check backend plugin tests
+	$(VENV_PY) -m mypy backend plugin
 
 bench: setup
 	$(VENV_PY) -m backend bench --out bench_output

@@ -18,6 +18,32 @@ from backend.errors import UserError
 PARTIAL_SUFFIX = ".partial"
 
 
+def _refuse_existing(final: Path, overwrite: bool) -> None:
+    if final.exists() and not overwrite:
+        raise UserError(f"{final} already exists; turn on {{param:overwrite}} to replace it or choose another "
+                        "{param:out}", param="overwrite")
+
+
+def check_outputs(out_dir: str | os.PathLike, names: list[str] | tuple[str, ...], overwrite: bool) -> None:
+    """What :class:`AtomicOutputs` would refuse for ``names`` in ``out_dir``, checked without writing anything
+    (``--check-only``): a file in the way of the folder, a folder that cannot be written or created, and
+    results already there without ``overwrite``.
+
+    Raises:
+        UserError: the first problem, naming the output folder or the overwrite switch.
+    """
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"output folder {folder} exists and is not a folder; choose another {{param:out}}",
+                        param="out")
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise UserError(f"output folder {folder} cannot be written or created; choose another {{param:out}}",
+                        param="out")
+    for name in names:
+        _refuse_existing(folder / name, overwrite)
+
+
 class AtomicOutputs:
     """Collect outputs for one folder; publish them together or not at all.
 
@@ -30,25 +56,26 @@ class AtomicOutputs:
         self._pending: dict[Path, Path] = {}
         self._created_dir = False
 
-    def __enter__(self) -> "AtomicOutputs":
+    def __enter__(self) -> AtomicOutputs:
         if self.out_dir.exists() and not self.out_dir.is_dir():
-            raise UserError(f"output folder {self.out_dir} exists and is not a folder; choose another --out")
+            raise UserError(f"output folder {self.out_dir} exists and is not a folder; choose another {{param:out}}",
+                            param="out")
         if not self.out_dir.exists():
             try:
                 self.out_dir.mkdir(parents=True)
             except OSError as exc:
                 raise UserError(f"cannot create output folder {self.out_dir}: {exc.strerror}; "
-                                "choose a folder you can write to with --out") from exc
+                                "choose a folder you can write to with {param:out}", param="out") from exc
             self._created_dir = True
         if not os.access(self.out_dir, os.W_OK):
-            raise UserError(f"output folder {self.out_dir} is not writable; choose another --out")
+            raise UserError(f"output folder {self.out_dir} is not writable; choose another {{param:out}}",
+                            param="out")
         return self
 
     def path(self, name: str) -> Path:
         """Temporary path for final file ``name``; the file appears under ``name`` on commit."""
         final = self.out_dir / name
-        if final.exists() and not self.overwrite:
-            raise UserError(f"{final} already exists; pass --overwrite to replace it or choose another --out")
+        _refuse_existing(final, self.overwrite)
         # hidden name that keeps the extension, so GDAL/OGR still infer the driver
         tmp = final.with_name(f".{final.stem}{PARTIAL_SUFFIX}{final.suffix}")
         self._pending[final] = tmp

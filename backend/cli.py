@@ -1,15 +1,17 @@
 """Command-line interface: ``python -m backend <verb> [options]``.
 
-Each verb lives in its own module under :mod:`backend.commands` and exposes
+Each verb is described once in :mod:`backend.contract` (options, outputs, results) and implemented in
+its own module under :mod:`backend.commands`, which exposes
 
-* ``HELP``: one line for ``--help``;
-* ``add_arguments(parser)``: its options;
-* ``run(args, reporter) -> dict | None``: does the work; a returned dict is the verb's result.
+* ``run(args, reporter) -> dict | None``: does the work; a returned dict is the verb's result;
+* optionally ``check(args, reporter) -> dict | None``: the verb's own input checks without doing the work
+  and without writing anything (``--check-only``; the contract's range and choice checks always run).
 
-Results are printed as JSON on stdout (one ``{"event": "result", ...}`` line with
-``--progress json``, pretty JSON otherwise). A :class:`~backend.errors.UserError` prints its message
-(JSON ``error`` event or plain stderr) and exits 2; a cancel exits 130; a bug exits 1 with the
-traceback on stderr only, so stdout stays clean for the JSON-lines protocol.
+The parser is built from the contract, so a flag, default or range is written once. Results are printed
+as JSON on stdout (one ``{"event": "result", ...}`` line with ``--progress json``, pretty JSON otherwise).
+A :class:`~backend.errors.UserError` prints its message (JSON ``error`` event or plain stderr) and exits 2;
+a cancel exits 130; a bug exits 1 with the traceback on stderr only, so stdout stays clean for the
+JSON-lines protocol. A reader that closes stdout early (``info … | head``) ends the run quietly.
 """
 
 from __future__ import annotations
@@ -17,27 +19,27 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import sys
 import traceback
-from typing import Any
+from types import ModuleType
 
 import backend.commands
 from backend import __version__
-from backend.contract import VERBS, render
-from backend.contract.cli_args import cli_name, validate
+from backend.contract import VERBS, Verb, render
+from backend.contract.cli_args import add_arguments, cli_name, validate
 from backend.errors import EXIT_INTERNAL, EXIT_OK, Cancelled, UserError
 from backend.progress import Reporter, emit_json, install_signal_handlers
 
 
-def _discover_verbs() -> dict[str, Any]:
-    verbs = {}
+def _discover_commands() -> dict[str, ModuleType]:
+    """Command modules that implement a contract verb, by verb name."""
+    commands = {}
     for info in pkgutil.iter_modules(backend.commands.__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"backend.commands.{info.name}")
-        verbs[getattr(module, "VERB", info.name)] = module
-    return dict(sorted(verbs.items()))
+        if not info.name.startswith("_"):
+            commands[info.name] = importlib.import_module(f"backend.commands.{info.name}")
+    return dict(sorted(commands.items()))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,17 +50,28 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole CLI, one sub-parser per contract verb that has a command module."""
     parser = _Parser(prog="python -m backend", description="S1 Rice Mapper backend")
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
-    for name, module in _discover_verbs().items():
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        p.add_argument("--progress", choices=["json", "bar", "none"], default=None,
-                       help="progress as JSON lines on stdout (for the QGIS plugin), a terminal bar, or none "
-                            "(default: bar on a terminal, else none)")
-        module.add_arguments(p)
+    for name, module in _discover_commands().items():
+        if name not in VERBS:
+            raise RuntimeError(f"backend/commands/{name}.py has no contract: add backend/contract/verbs/{name}.py")
+        contract = VERBS[name]
+        p = sub.add_parser(name, help=contract.help, description=contract.help)
+        _add_common_arguments(p)
+        add_arguments(p, contract)
         p.set_defaults(_module=module)
     return parser
+
+
+def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", choices=["json", "bar", "none"], default=None,
+                        help="progress as JSON lines on stdout (for the QGIS plugin), a terminal bar, or none "
+                             "(default: bar on a terminal, else none)")
+    parser.add_argument("--check-only", action="store_true", dest="check_only",
+                        help="only check the options and inputs (ranges, files, dates, model) and print what was "
+                             "checked; do no work and write nothing")
 
 
 def _progress_mode(args: argparse.Namespace) -> str:
@@ -68,6 +81,7 @@ def _progress_mode(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one verb; returns the exit code (see :data:`backend.contract.EXIT_CODES`)."""
     argv = sys.argv[1:] if argv is None else argv
     json_mode = "--progress" in argv and "json" in argv
     try:
@@ -76,20 +90,16 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "verb", None):
             parser.print_help(sys.stderr)
             return 2
-        mode = _progress_mode(args)
-        json_mode = mode == "json"
-        if args.verb in VERBS:
-            validate(VERBS[args.verb], vars(args))
-        install_signal_handlers()
-        result = args._module.run(args, Reporter(mode))
+        json_mode = _progress_mode(args) == "json"
+        contract = VERBS[args.verb]
+        result = _run(args, Reporter(_progress_mode(args), name_of=lambda key: cli_name(contract, key)))
         if result is not None:
-            if json_mode:
-                emit_json({"event": "result", **result})
-            else:
-                print(json.dumps(result, indent=2, default=str))
+            _print_result(result, json_mode)
         return EXIT_OK
+    except BrokenPipeError:
+        return _reader_went_away()
     except UserError as err:
-        _report_error(str(err), err.exit_code, json_mode, kind=type(err).__name__, param=err.param,
+        _report_error(err.template, err.exit_code, json_mode, kind=type(err).__name__, param=err.param,
                       verb=_verb_in(argv))
         return err.exit_code
     except Cancelled as err:
@@ -103,6 +113,42 @@ def main(argv: list[str] | None = None) -> int:
         _report_error(f"internal error: {type(err).__name__}: {err} (details on stderr)", EXIT_INTERNAL,
                       json_mode, kind="InternalError")
         return EXIT_INTERNAL
+
+
+def _run(args: argparse.Namespace, reporter: Reporter) -> dict | None:
+    """The contract's checks, then the verb's own checks (``--check-only``) or its work."""
+    contract = VERBS[args.verb]
+    validate(contract, vars(args))
+    if args.check_only:
+        return check_only(contract, args._module, args, reporter)
+    install_signal_handlers()
+    return args._module.run(args, reporter)
+
+
+def check_only(contract: Verb, module: ModuleType, args: argparse.Namespace, reporter: Reporter) -> dict:
+    """``--check-only``: the verb's own checks (inputs opened, dates and model looked at), nothing written."""
+    check = getattr(module, "check", None)
+    details = check(args, reporter) if check is not None else None
+    checked = ["options"] + (["inputs"] if check is not None else [])
+    return {"ok": True, "verb": contract.name, "checked": checked, "details": details or {}}
+
+
+def _print_result(result: dict, json_mode: bool) -> None:
+    if json_mode:
+        emit_json({"event": "result", **result})
+    else:
+        print(json.dumps(result, indent=2, default=str))
+        sys.stdout.flush()
+
+
+def _reader_went_away() -> int:
+    """stdout was closed by its reader (``| head``): stop quietly, as other command-line tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    except OSError:
+        pass
+    return EXIT_OK
 
 
 def _verb_in(argv: list[str]) -> str | None:

@@ -7,18 +7,25 @@ and exits with :data:`EXIT_USER_ERROR`. Anything else is a bug and exits with :d
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_USER_ERROR = 2
-EXIT_CANCELLED = 130
+# relative: inside QGIS this package is <plugin>.backend, and the contract is pure standard library
+from .contract.messages import render
+from .contract.schema import EXIT_CANCELLED, EXIT_INTERNAL, EXIT_OK, EXIT_USER_ERROR
+
+__all__ = ["EXIT_CANCELLED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USER_ERROR", "Cancelled", "UserError", "cli_flag"]
+
+
+def cli_flag(key: str) -> str:
+    """The CLI flag most verbs give parameter ``key`` (``as_of`` -> ``--as-of``)."""
+    return "--" + key.replace("_", "-")
 
 
 class UserError(Exception):
-    """A problem with the input that the user can fix; ``str(err)`` is the whole message.
+    """A problem with the input that the user can fix.
 
     Args:
         message: what is wrong and what to do. A parameter is named by the token ``{param:KEY}``
-            (:func:`backend.contract.param_token`), which each front end renders in its own terms.
+            (:func:`backend.contract.param_token`), which each front end renders in its own terms; it is
+            kept as :attr:`template`. ``str(err)`` renders the tokens as CLI flags (for logs and tests).
         param: the contract key of the parameter at fault, if one is (for example ``"season"``).
     """
 
@@ -26,7 +33,11 @@ class UserError(Exception):
 
     def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
+        self.template = message
         self.param = param
+
+    def __str__(self) -> str:
+        return render(self.template, cli_flag)
 
 
 class Cancelled(Exception):

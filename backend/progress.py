@@ -12,8 +12,9 @@ import json
 import signal
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
+from backend.contract.messages import params_in, render
 from backend.errors import Cancelled
 
 _cancel_requested = False
@@ -44,10 +45,12 @@ def emit_json(obj: dict[str, Any], stream: TextIO | None = None) -> None:
 class Reporter:
     """Reports stages and steps as JSON lines (``mode='json'``), a terminal bar (``'bar'``) or not at all."""
 
-    def __init__(self, mode: str = "none") -> None:
+    def __init__(self, mode: str = "none", name_of: Callable[[str], str] | None = None) -> None:
         if mode not in ("json", "bar", "none"):
             raise ValueError(f"unknown progress mode {mode!r}")
         self.mode = mode
+        # how ``{param:KEY}`` tokens in log messages are shown here (the CLI: its flags)
+        self.name_of = name_of or (lambda key: "--" + key.replace("_", "-"))
         self.stage_name = ""
         self.total = 0
         self.done = 0
@@ -66,11 +69,16 @@ class Reporter:
         self.check_cancel()
 
     def log(self, message: str) -> None:
-        """A human-readable note: a ``log`` event in JSON mode, a stderr line otherwise."""
+        """A human-readable note: a ``log`` event in JSON mode, a stderr line otherwise.
+
+        A message may name parameters with ``{param:KEY}`` tokens; the JSON event then also carries the
+        ``template``, so each front end names them its own way (as for errors).
+        """
+        text = render(message, self.name_of)
         if self.mode == "json":
-            emit_json({"event": "log", "message": message})
+            emit_json({"event": "log", "message": text, **({"template": message} if params_in(message) else {})})
         else:
-            print(message, file=sys.stderr)
+            print(text, file=sys.stderr)
 
     def event(self, name: str, **fields: Any) -> None:
         """A free-form event (for example per-epoch metrics); JSON mode only prints it to stdout."""

@@ -9,56 +9,33 @@ what a diagnostics report needs: command line, exit code and the last lines of s
 
 from __future__ import annotations
 
-import json
-import os
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from qgis.core import QgsTask
 from qgis.PyQt.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSignal
 
+from .backend_session import (
+    CANCEL_GRACE_MS,
+    EXIT_CANCELLED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    SETUP_HINT,
+    STDERR_TAIL_LINES,
+    BackendFailure,
+    Session,
+    backend_arguments,
+    backend_environment,
+    interpreter_problem,
+)
+from .contract_view import render_message
 from .settings import PLUGIN_DIR, backend_python
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USER_ERROR, EXIT_CANCELLED = 0, 1, 2, 130
-STDERR_TAIL_LINES = 40
-CANCEL_GRACE_MS = 5000
-SETUP_HINT = "Open S1 Rice Mapper > Settings and press 'Check backend' (it can create the backend environment)."
-
-
-def parse_protocol_line(line: str, stderr_tail) -> dict | None:
-    """One JSON-lines message from the backend's stdout, or None; stray text joins the stderr tail."""
-    if not line:
-        return None
-    try:
-        message = json.loads(line)
-    except ValueError:
-        stderr_tail.append(f"(stdout) {line}")
-        return None
-    return message if isinstance(message, dict) else None
-
-
-@dataclass
-class BackendFailure:
-    """Why a backend run did not produce a result, with the facts a bug report needs."""
-
-    message: str
-    kind: str = "Error"  # UserError, Cancelled, InternalError, Crashed, NotStarted, Timeout, Protocol
-    exit_code: int | None = None
-    command: list[str] = field(default_factory=list)
-    stderr_tail: list[str] = field(default_factory=list)
-
-    @property
-    def cancelled(self) -> bool:
-        return self.kind == "Cancelled"
-
-    def details(self) -> str:
-        """The run-specific part of a diagnostics report."""
-        lines = [f"kind: {self.kind}", f"exit code: {self.exit_code}",
-                 "command: " + " ".join(_quote(a) for a in self.command), "", "last stderr lines:"]
-        lines += self.stderr_tail or ["(none)"]
-        return "\n".join(lines)
+__all__ = ["CANCEL_GRACE_MS", "EXIT_CANCELLED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USER_ERROR", "SETUP_HINT",
+           "STDERR_TAIL_LINES", "BackendClient", "BackendError", "BackendFailure", "BackendRun", "BackendTask",
+           "interpreter_problem"]
 
 
 class BackendError(Exception):
@@ -69,25 +46,11 @@ class BackendError(Exception):
         self.failure = failure
 
 
-def _quote(arg: str) -> str:
-    return f'"{arg}"' if (" " in arg or not arg) else arg
-
-
-def interpreter_problem(python: Path) -> str | None:
-    """Why ``python`` cannot be the backend interpreter, or None when it looks usable."""
-    if not str(python):
-        return "No backend interpreter is set. " + SETUP_HINT
-    if not python.exists():
-        return f"The backend interpreter {python} does not exist. " + SETUP_HINT
-    if not os.access(python, os.X_OK):
-        return f"The backend interpreter {python} is not executable. " + SETUP_HINT
-    return None
-
-
 class BackendRun(QObject):
-    """One backend process. Connect to the signals, then call :meth:`start`.
+    """One backend process driven by a :class:`QProcess` (the GUI transport of a :class:`Session`).
 
-    Exactly one of ``result`` or ``failed`` is emitted, then ``finished(ok)``.
+    Connect to the signals, then call :meth:`start`. Exactly one of ``result`` or ``failed`` is emitted,
+    then ``finished(ok)``. ``name_of`` renders parameter keys in messages (default: the contract's labels).
     """
 
     progress = pyqtSignal(dict)  # {"stage", "done", "total", "eta", "message"}
@@ -98,24 +61,22 @@ class BackendRun(QObject):
     finished = pyqtSignal(bool)
 
     def __init__(self, python: Path, verb: str, args: list[str], cwd: Path = PLUGIN_DIR,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, name_of: Callable[[str], str] | None = None) -> None:
         super().__init__(parent)
         self.python = Path(python)
         self.verb = verb
-        self.arguments = ["-m", "backend", verb, *[str(a) for a in args], "--progress", "json"]
+        self.arguments = backend_arguments(verb, args)
         self.cwd = cwd
-        self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
-        self._stdout_buffer = b""
-        self._stderr_buffer = b""
-        self._result: dict | None = None
-        self._error_event: dict | None = None
-        self._cancel_requested = False
+        self.session = Session(verb, self.command, name_of or _label_of(verb), on_progress=self.progress.emit,
+                               on_log=self.log.emit, on_event=self.other_event.emit)
         self._done = False
         self.process = QProcess(self)
         self.process.setWorkingDirectory(str(cwd))
-        self.process.setProcessEnvironment(_backend_environment())
-        self.process.readyReadStandardOutput.connect(self._read_stdout)
-        self.process.readyReadStandardError.connect(self._read_stderr)
+        self.process.setProcessEnvironment(_qprocess_environment())
+        self.process.readyReadStandardOutput.connect(
+            lambda: self.session.feed("stdout", bytes(self.process.readAllStandardOutput())))
+        self.process.readyReadStandardError.connect(
+            lambda: self.session.feed("stderr", bytes(self.process.readAllStandardError())))
         self.process.finished.connect(self._on_finished)
         self.process.errorOccurred.connect(self._on_error)
         self._kill_timer = QTimer(self)
@@ -126,12 +87,15 @@ class BackendRun(QObject):
     def command(self) -> list[str]:
         return [str(self.python), *self.arguments]
 
+    @property
+    def stderr_tail(self) -> deque:
+        return self.session.stderr_tail
+
     def start(self) -> None:
         problem = interpreter_problem(self.python)
         if problem:
             # deferred, so callers that connect right after start() still get the signals
-            QTimer.singleShot(0, lambda: self._finish_failed(BackendFailure(problem, "NotStarted",
-                                                                            command=self.command)))
+            QTimer.singleShot(0, lambda: self._finish_failed(self.session.not_started(problem)))
             return
         self.process.start(str(self.python), self.arguments)
 
@@ -140,10 +104,10 @@ class BackendRun(QObject):
 
     def cancel(self) -> None:
         """Ask the backend to stop (SIGTERM); kill it if it is still alive after a grace period."""
-        if self._done or self._cancel_requested:
+        if self._done or self.session.cancel_requested:
             return
-        self._cancel_requested = True
-        if self.process.state() == QProcess.NotRunning:
+        self.session.cancel()
+        if self.process.state() == QProcess.ProcessState.NotRunning:
             return
         self.process.terminate()
         self._kill_timer.start(CANCEL_GRACE_MS)
@@ -156,82 +120,30 @@ class BackendRun(QObject):
         clock.start()
         while not self._done and clock.elapsed() < timeout_s * 1000:
             self.process.waitForFinished(50)
-            QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
         QCoreApplication.processEvents()
         return self._done
 
     # --- process callbacks -------------------------------------------------------------------
 
-    def _read_stdout(self) -> None:
-        self._stdout_buffer += bytes(self.process.readAllStandardOutput())
-        *lines, self._stdout_buffer = self._stdout_buffer.split(b"\n")
-        for line in lines:
-            self._handle_line(line.decode("utf-8", "replace").strip())
-
-    def _read_stderr(self) -> None:
-        self._stderr_buffer += bytes(self.process.readAllStandardError())
-        *lines, self._stderr_buffer = self._stderr_buffer.split(b"\n")
-        for line in lines:
-            text = line.decode("utf-8", "replace").rstrip()
-            if text and "\r" not in text:
-                self.stderr_tail.append(text)
-
-    def _handle_line(self, line: str) -> None:
-        message = parse_protocol_line(line, self.stderr_tail)
-        if message is None:
-            return
-        kind = message.get("event")
-        if kind == "progress":
-            self.progress.emit(message)
-        elif kind == "log":
-            self.log.emit(str(message.get("message", "")))
-        elif kind == "result":
-            self._result = {k: v for k, v in message.items() if k != "event"}
-        elif kind == "error":
-            self._error_event = message
-        else:
-            self.other_event.emit(message)
-
     def _on_error(self, error: QProcess.ProcessError) -> None:
-        if error == QProcess.FailedToStart:
-            self._finish_failed(BackendFailure(
+        if error == QProcess.ProcessError.FailedToStart:
+            self._finish_failed(self.session.not_started(
                 f"The backend interpreter {self.python} could not be started ({self.process.errorString()}). "
-                + SETUP_HINT, "NotStarted", command=self.command))
+                + SETUP_HINT))
 
     def _on_finished(self, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
         self._kill_timer.stop()
-        self._read_stdout()
-        self._read_stderr()
-        if self._stdout_buffer.strip():
-            self._handle_line(self._stdout_buffer.decode("utf-8", "replace").strip())
-        if exit_status == QProcess.NormalExit and exit_code == EXIT_OK and self._result is not None:
-            self._done = True
-            self.result.emit(self._result)
-            self.finished.emit(True)
+        self.session.feed("stdout", bytes(self.process.readAllStandardOutput()))
+        self.session.feed("stderr", bytes(self.process.readAllStandardError()))
+        self.session.close()
+        failure = self.session.failure(exit_code, crashed=exit_status == QProcess.ExitStatus.CrashExit)
+        if failure is not None:
+            self._finish_failed(failure)
             return
-        self._finish_failed(self._failure_for_exit(exit_code, exit_status))
-
-    def _failure_for_exit(self, exit_code: int, exit_status: QProcess.ExitStatus) -> BackendFailure:
-        tail = list(self.stderr_tail)
-        if self._cancel_requested:
-            return BackendFailure("Cancelled; no output was kept.", "Cancelled", exit_code, self.command, tail)
-        if exit_status == QProcess.CrashExit:
-            return BackendFailure(
-                f"The backend process stopped unexpectedly while running '{self.verb}' (it crashed or was "
-                "killed, for example for lack of memory; try a smaller tile size).", "Crashed", exit_code,
-                self.command, tail)
-        if self._error_event:
-            return BackendFailure(str(self._error_event.get("message", "unknown error")),
-                                  str(self._error_event.get("kind", "Error")), exit_code, self.command, tail)
-        if any("No module named" in line for line in tail):
-            return BackendFailure(f"The backend environment {self.python} is incomplete ({tail[-1]}). "
-                                  + SETUP_HINT, "NotStarted", exit_code, self.command, tail)
-        if exit_code == EXIT_OK:
-            return BackendFailure(f"The backend finished '{self.verb}' without a result.", "Protocol",
-                                  exit_code, self.command, tail)
-        last = tail[-1] if tail else "no message"
-        return BackendFailure(f"The backend failed running '{self.verb}' (exit code {exit_code}): {last}",
-                              "InternalError", exit_code, self.command, tail)
+        self._done = True
+        self.result.emit(self.session.result)
+        self.finished.emit(True)
 
     def _finish_failed(self, failure: BackendFailure) -> None:
         if self._done:
@@ -241,17 +153,21 @@ class BackendRun(QObject):
         self.finished.emit(False)
 
     def _kill(self) -> None:
-        if self.process.state() != QProcess.NotRunning:
+        if self.process.state() != QProcess.ProcessState.NotRunning:
             self.process.kill()
 
 
-def _backend_environment() -> QProcessEnvironment:
-    """QGIS's environment without the variables that would make the backend venv load QGIS's packages."""
-    env = QProcessEnvironment.systemEnvironment()
-    for name in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV"):
-        env.remove(name)
-    env.insert("PYTHONUNBUFFERED", "1")
-    env.insert("PYTHONIOENCODING", "utf-8")
+def _label_of(verb: str) -> Callable[[str], str]:
+    """Parameter keys named by the contract's labels (the dialog's words), quoted."""
+    return lambda key: render_message("{param:" + key + "}", verb)
+
+
+def _qprocess_environment() -> QProcessEnvironment:
+    """QGIS's environment as the backend needs it (:func:`.backend_session.backend_environment`)."""
+    system = QProcessEnvironment.systemEnvironment()
+    env = QProcessEnvironment()
+    for name, value in backend_environment({k: system.value(k) for k in system.keys()}).items():
+        env.insert(name, value)
     return env
 
 

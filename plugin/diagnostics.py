@@ -16,8 +16,15 @@ from typing import Any, Callable
 
 from qgis.core import Qgis, QgsMessageLog
 from qgis.PyQt.QtCore import QT_VERSION_STR, QCoreApplication
-from qgis.PyQt.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QPlainTextEdit, QPushButton,
-                                 QVBoxLayout, QWidget)
+from qgis.PyQt.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDialogButtonBox,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .settings import backend_python, plugin_version
 

@@ -13,8 +13,17 @@ import re
 import tempfile
 from pathlib import Path
 
-from qgis.core import (QgsCoordinateTransformContext, QgsProject, QgsProviderRegistry, QgsRasterBandStats,
-                       QgsRasterFileWriter, QgsRasterLayer, QgsRasterPipe, QgsVectorFileWriter, QgsVectorLayer)
+from qgis.core import (
+    QgsCoordinateTransformContext,
+    QgsProject,
+    QgsProviderRegistry,
+    QgsRasterBandStats,
+    QgsRasterFileWriter,
+    QgsRasterLayer,
+    QgsRasterPipe,
+    QgsVectorFileWriter,
+    QgsVectorLayer,
+)
 
 from .diagnostics import tr
 

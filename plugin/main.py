@@ -6,6 +6,8 @@ plugin leaves no actions, docks or map tools behind.
 
 from __future__ import annotations
 
+from typing import Any
+
 from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
@@ -24,11 +26,12 @@ class S1RiceMapperPlugin:
     def __init__(self, iface) -> None:
         self.iface = iface
         self.actions: list[QAction] = []
-        self.map_dialog = None
-        self.finetune_dock = None
-        self.profile_tool = None
+        # created on first use (their modules import the heavier GUI parts)
+        self.map_dialog: Any = None
+        self.finetune_dock: Any = None
+        self.profile_tool: Any = None
         self.profile_action: QAction | None = None
-        self.processing_provider = None
+        self.processing_provider: Any = None
         self.translator = install_translator()
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name; qgis_process calls it too)

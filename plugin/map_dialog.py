@@ -17,11 +17,24 @@ from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QWidget
 
 from .backend_client import BackendClient, BackendFailure
 from .diagnostics import TITLE, gpu_summary, guarded, push_failure, remember_backend_versions, tr, warn
-from .layer_inputs import (InputProblem, check_output_folder, preselect_by_name, raster_file_for, swap_warning,
-                           vector_file_for)
+from .layer_inputs import (
+    InputProblem,
+    check_output_folder,
+    preselect_by_name,
+    raster_file_for,
+    swap_warning,
+    vector_file_for,
+)
 from .map_job import MapJob, MapRequest
-from .model_cards import (FUSION_METHODS, FUSION_SCHEMES, CardViewer, ModelCard, cards_from_result,
-                          fill_option_combo, is_enabled)
+from .model_cards import (
+    FUSION_METHODS,
+    FUSION_SCHEMES,
+    CardViewer,
+    ModelCard,
+    cards_from_result,
+    fill_option_combo,
+    is_enabled,
+)
 from .results import load_results, summary
 from .settings import get_value, set_value
 

@@ -14,10 +14,12 @@ from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
 from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
+from .contract_view import output_name, verb
 from .diagnostics import tr
 
 OUTPUT_NAMES = ("rice", "probability", "heatmap", "error")
-OUTPUT_FILES = [f"{n}.{ext}" for n in OUTPUT_NAMES for ext in ("tif", "qml")] + ["run.json", "metrics.json"]
+# every file a job may write, as the backend's contract names them
+OUTPUT_FILES = [*verb("map").outputs, *verb("evaluate").outputs]
 
 
 @dataclass
@@ -48,7 +50,7 @@ class MapRequest:
         return args + self.extra
 
     def evaluate_args(self) -> list[str]:
-        args = ["--pred", str(Path(self.out_dir) / "rice.tif"), "--reference", self.reference,
+        args = ["--pred", str(Path(self.out_dir) / output_name("map", "rice", "tif")), "--reference", self.reference,
                 "--out", self.out_dir]
         if self.class_field:
             args += ["--class-field", self.class_field, "--rice-value", self.rice_value]

@@ -14,13 +14,20 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsPointXY, QgsProject, QgsRaster,
-                       QgsRasterLayer)
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsPointXY,
+    QgsProject,
+    QgsRaster,
+    QgsRasterLayer,
+)
 from qgis.gui import QgsMapToolEmitPoint
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QDialog, QVBoxLayout
 
 from .charts import LineChart, Series, Span
+from .contract_view import output_name
 from .diagnostics import guarded, tr
 from .layer_inputs import band_label, find_date, looks_linear, to_db
 from .results import read_json
@@ -75,7 +82,7 @@ def profile_at(point: QgsPointXY, crs: QgsCoordinateReferenceSystem, project: Qg
     """VV/VH series in dB, rice probability and season at a map point, from the project's layers."""
     project = project or QgsProject.instance()
     profile = Profile()
-    raster_layers = [l for l in project.mapLayers().values() if isinstance(l, QgsRasterLayer) and l.isValid()]
+    raster_layers = [lyr for lyr in project.mapLayers().values() if isinstance(lyr, QgsRasterLayer) and lyr.isValid()]
     for layer in raster_layers:
         pol = polarization_of(layer)
         if pol:
@@ -83,12 +90,12 @@ def profile_at(point: QgsPointXY, crs: QgsCoordinateReferenceSystem, project: Qg
     for pol, pairs in profile.series.items():
         linear = looks_linear([v for _, v in pairs])
         profile.series[pol] = sorted((d, to_db(v, linear)) for d, v in pairs)
-    probability_layers = [l for l in raster_layers if l.name() == "probability"]
+    probability_layers = [lyr for lyr in raster_layers if lyr.name() == "probability"]
     if probability_layers:
         layer = probability_layers[-1]
         value = values_at(layer, point, crs).get(1)
         profile.probability = value if value is not None and math.isfinite(value) else None
-        _season_from_run(profile, Path(layer.source()).parent / "run.json")
+        _season_from_run(profile, Path(layer.source()).parent / output_name("map", "run"))
     return profile
 
 

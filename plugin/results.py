@@ -10,10 +10,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qgis.core import (QgsColorRampShader, QgsPalettedRasterRenderer, QgsProject, QgsRasterLayer,
-                       QgsRasterShader, QgsSingleBandPseudoColorRenderer, QgsStyle)
+from qgis.core import (
+    QgsColorRampShader,
+    QgsPalettedRasterRenderer,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRasterShader,
+    QgsSingleBandPseudoColorRenderer,
+    QgsStyle,
+)
 from qgis.PyQt.QtGui import QColor
 
+from .contract_view import output_name
 from .diagnostics import tr
 from .settings import PLUGIN_DIR
 
@@ -105,8 +113,8 @@ def find_number(data: dict, *names: str):
 def summary(out_dir: str | Path) -> str:
     """'Rice area: 123.4 ha · F1 0.912 · IoU 0.838' from run.json and metrics.json."""
     out_dir = Path(out_dir)
-    run = read_json(out_dir / "run.json")
-    metrics = read_json(out_dir / "metrics.json")
+    run = read_json(out_dir / output_name("map", "run"))
+    metrics = read_json(out_dir / output_name("evaluate", "metrics"))
     parts = []
     area = find_number(run, "rice_area_ha", "rice_ha", "area_ha")
     if area is not None:

@@ -15,7 +15,7 @@ from qgis.PyQt import uic
 from qgis.PyQt.QtWidgets import QDialog, QWidget
 
 from .backend_client import BackendClient, BackendFailure, BackendRun, interpreter_problem
-from .diagnostics import TITLE, guarded, gpu_summary, remember_backend_versions, tr
+from .diagnostics import TITLE, gpu_summary, guarded, remember_backend_versions, tr
 from .settings import PLUGIN_DIR, backend_python, default_backend_python, set_backend_python
 
 FORM, _ = uic.loadUiType(str(Path(__file__).parent / "ui" / "settings_dialog.ui"))

@@ -31,7 +31,7 @@ def load_cubes(data_dir: Path = DATA_DIR) -> dict[str, np.ndarray]:
     path = Path(data_dir) / "train_cubes.npz"
     if not path.is_file():
         raise UserError(f"{path} not found; the real-data check needs shared/data/ey2023-angiang beside the "
-                        "repository (pass --data DIR)")
+                        "repository (pass {param:data} DIR)", param="data")
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
 

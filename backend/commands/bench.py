@@ -8,32 +8,15 @@ import platform
 import tempfile
 from pathlib import Path
 
+from backend.contract.verbs.bench import SCENE_SIZES
+from backend.contract.verbs.bench import VERB as CONTRACT
 from backend.errors import UserError
 from backend.inference.mapping import DEFAULT_OVERLAP, DEFAULT_TILE
 from backend.progress import Reporter
 
-HELP = ("benchmark the default model: ONNX fp32/int8 and PyTorch tiles/s and km²/min, roofline ratio, int8 F1 "
-        "change, tile-size dependence, peak memory of map on 1k²/4k²/10k² scenes (JSON)")
-
 TILE = DEFAULT_TILE
 PIXEL_KM2 = 100 / 1e6  # 10 m pixels
-SCENE_SIZES = (1024, 4096, 10240)
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for bench.json")
-    parser.add_argument("--model", metavar="NAME|PATH", help="model to benchmark (default: the bundled default)")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
-    parser.add_argument("--batch", type=int, default=1, help="tiles per model call (default 1)")
-    parser.add_argument("--quick", action="store_true", help="skip the 10k² scene and shorten the timings")
-    parser.add_argument("--skip-memory", action="store_true", help="skip the whole-scene peak-memory runs")
-    parser.add_argument("--memory-only", action="store_true",
-                        help="only the whole-scene peak-memory runs (no throughput, int8 or tile-size checks)")
-    parser.add_argument("--scene-sizes", type=int, nargs="+", metavar="PX",
-                        help=f"scene sides for the peak-memory runs (default {' '.join(map(str, SCENE_SIZES))}; "
-                             "--quick: the first two)")
-    parser.add_argument("--tile-sizes", type=int, nargs="+", default=[128, 256, 512],
-                        help="tile sizes for the tile-size dependence check (default 128 256 512)")
 
 
 def _machine(threads: int) -> dict:
@@ -47,17 +30,21 @@ def _machine(threads: int) -> dict:
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
+def check(args: argparse.Namespace, reporter: Reporter) -> None:
+    """Options that exclude each other (ranges are the contract's)."""
+    if args.memory_only and args.skip_memory:
+        raise UserError("{param:memory_only} and {param:skip_memory} exclude each other: pick one",
+                        param="memory_only")
+
+
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.atomic import AtomicOutputs
     from backend.inference.loader import default_model_name
 
     model = args.model or default_model_name()
-    if args.memory_only and args.skip_memory:
-        raise UserError("--memory-only and --skip-memory exclude each other: pick one")
-    if args.scene_sizes and min(args.scene_sizes) < 64:
-        raise UserError(f"--scene-sizes {min(args.scene_sizes)}: a scene side must be at least 64 px")
+    check(args, reporter)
     with AtomicOutputs(args.out, overwrite=True) as outputs:
-        bench_json = outputs.path("bench.json")
+        bench_json = outputs.path(CONTRACT.output("bench"))
         result = _measure_memory_only(model, args, reporter) if args.memory_only else _measure(model, args, reporter)
         bench_json.write_text(json.dumps(result, indent=2))
         outputs.commit()

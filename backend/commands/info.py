@@ -6,14 +6,6 @@ import argparse
 
 from backend.progress import Reporter
 
-HELP = "describe a Sentinel-1 VV/VH series as JSON: layout, polarizations, dates, units, grid, problems"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from backend.raster.options import add_series_arguments
-
-    add_series_arguments(parser, positional=True)
-
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.raster.options import series_from_args

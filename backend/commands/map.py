@@ -7,31 +7,17 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from backend.contract import cli_args
+from backend.commands._args import date_value, season_value
 from backend.contract.verbs.map import VERB as CONTRACT
 from backend.errors import UserError
 from backend.progress import Reporter
-
-HELP = CONTRACT.help
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    cli_args.add_arguments(parser, CONTRACT)
-
-
-def _season(values: list[str] | None, option: str = "--season") -> tuple[dt.date, dt.date] | None:
-    from backend.inference.manifest import parse_date
-
-    return (parse_date(values[0], option), parse_date(values[1], option)) if values else None
 
 
 def _options(args: argparse.Namespace, season: tuple[dt.date, dt.date] | None) -> Any:
     from backend.inference.mapping import MapOptions
 
-    from backend.inference.manifest import parse_date
-
-    return MapOptions(season=season, as_of=parse_date(args.as_of, "--as-of") if args.as_of else None,
-                      tile=args.tile, overlap=args.overlap, batch=args.batch, heatmap=args.heatmap)
+    return MapOptions(season=season, as_of=date_value(args.as_of), tile=args.tile, overlap=args.overlap,
+                      batch=args.batch, heatmap=args.heatmap)
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
@@ -44,32 +30,60 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
         return _run(args, reporter)
 
 
-def _run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.inference.loader import load_model
+def _rows(args: argparse.Namespace) -> list | None:
+    """The manifest's rows, or None for a single scene; the input and output options that must be given."""
+    from backend.inference.manifest import read_manifest
 
     if args.manifest:
         if args.vv or args.vh or args.stack or args.out:
-            raise UserError("--manifest lists inputs and outputs itself; drop --vv/--vh/--stack/--out")
-        from backend.inference.manifest import read_manifest
+            raise UserError("{param:manifest} lists inputs and outputs itself; leave {param:vv}, {param:vh}, "
+                            "{param:stack} and {param:out} empty", param="manifest")
+        return read_manifest(args.manifest, required=("out",))
+    if not args.out:
+        raise UserError("{param:out} is required: the folder for " + ", ".join(CONTRACT.outputs), param="out")
+    return None
 
-        rows = read_manifest(args.manifest, required=("out",))
-    elif not args.out:
-        raise UserError("--out DIR is required: the folder for rice.tif, probability.tif, heatmap.tif, run.json")
-    if getattr(args, "cluster", None):
-        return _map_on_cluster(args, reporter)
+
+def _run(args: argparse.Namespace, reporter: Reporter) -> dict:
+    from backend.inference.loader import load_model
+
+    rows = _rows(args)
+    if args.cluster:
+        return _map_on_cluster(args, rows, reporter)
     model = load_model(args.model, args.engine, args.device, args.threads, heatmap=args.heatmap)
-    if args.manifest:
+    if rows is not None:
         return _run_manifest(rows, model, args, reporter)
-    return _map_one(args, model, args.out, _season(args.season), reporter)
+    return _map_one(args, model, args.out, season_value(args.season), reporter)
 
 
-def _map_on_cluster(args: argparse.Namespace, reporter: Reporter) -> dict:
+def check(args: argparse.Namespace, reporter: Reporter) -> dict:
+    """``--check-only``: the model, the series, its dates against the season, the tiles; nothing is written."""
+    from backend.atomic import check_outputs
+    from backend.inference.loader import check_model
+    from backend.inference.mapping import check_series
+    from backend.raster.options import series_from_args
+
+    rows = _rows(args)
+    if args.cluster:
+        from backend.distributed.cluster import parse_cluster
+
+        parse_cluster(args.cluster)
+    model = check_model(args.model, args.engine, args.device)
+    if rows is not None:
+        return {"model": model.name, "rows": len(rows)}
+    with series_from_args(args, require=model.pols) as reader:
+        season = check_series(reader, model, _options(args, season_value(args.season)))
+        check_outputs(args.out, CONTRACT.outputs, args.overwrite)
+        return {"model": model.name, "season": [d.isoformat() for d in season], "series": reader.info()}
+
+
+def _map_on_cluster(args: argparse.Namespace, rows: list | None, reporter: Reporter) -> dict:
     from backend.distributed.mapping import map_on_cluster
 
-    if args.manifest:
+    if rows is not None:
         raise UserError("{param:cluster} maps one scene at a time; drop {param:manifest} or run each row with "
                         "{param:cluster}", param="cluster")
-    return map_on_cluster(args, _options(args, _season(args.season)), args.out, reporter, args.block)
+    return map_on_cluster(args, _options(args, season_value(args.season)), args.out, reporter, args.block)
 
 
 def _map_one(args: argparse.Namespace, model: Any, out: str, season: Any, reporter: Reporter) -> dict:
@@ -89,14 +103,15 @@ def _run_manifest(rows: list, model: Any, args: argparse.Namespace, reporter: Re
         out = str(manifest_dir / row.cells["out"])
         reporter.log(f"manifest line {row.line}: mapping into {out}")
         try:
-            run = _map_one(row_args, model, out, row.season or _season(args.season), reporter)
+            run = _map_one(row_args, model, out, row.season or season_value(args.season), reporter)
             entry = {"line": row.line, "out": out, "status": "ok", "run": run}
         except UserError as err:
-            entry = {"line": row.line, "out": out, "status": "error", "message": str(err)}
+            entry = {"line": row.line, "out": out, "status": "error", "message": err.template}
             failed.append(entry)
         results.append(entry)
         reporter.event("manifest_row", **{k: v for k, v in entry.items() if k != "run"})
     if failed:
         details = "; ".join(f"line {e['line']}: {e['message']}" for e in failed)
-        raise UserError(f"{len(failed)} of {len(rows)} manifest rows failed (the others were written): {details}")
+        raise UserError(f"{len(failed)} of {len(rows)} manifest rows failed (the others were written): {details}",
+                        param="manifest")
     return {"model": model.describe(), "rows": results}

@@ -6,17 +6,9 @@ import argparse
 
 from backend.progress import Reporter
 
-HELP = "list installed models with their cards (JSON), or show one model's card by name or path"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", nargs="?", metavar="NAME|PATH",
-                        help="one model's name or folder; omit to list every installed model")
-    parser.add_argument("--verify", action="store_true",
-                        help="also check every model file's size and SHA-256 against its card")
-
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
+    from backend.inference.loader import find_default_model
     from backend.modelstore import list_models, load_card, model_dirs, resolve
 
     if args.model:
@@ -27,7 +19,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
         for entry in models:
             if "error" not in entry:
                 _verify_entry(entry)
-    return {"model_dirs": [str(d) for d in model_dirs()], "verified": bool(args.verify), "models": models}
+    return {"model_dirs": [str(d) for d in model_dirs()], "verified": bool(args.verify), "models": models,
+            "default": find_default_model()}
 
 
 def _verify_entry(entry: dict) -> None:

@@ -7,17 +7,6 @@ from pathlib import Path
 
 from backend.progress import Reporter
 
-HELP = "zero-shot check of a model on real Sentinel-1 cubes (An Giang 2022) with a site-grouped RF reference"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None, help="model name or folder (default: the bundled default)")
-    parser.add_argument("--data", default=None, help="folder with train_cubes.npz (default: ../shared/data/ey2023-angiang)")
-    parser.add_argument("--engine", choices=["onnx", "torch"], default="onnx")
-    parser.add_argument("--no-rf", action="store_true", help="skip the Random Forest reference")
-    parser.add_argument("--update-card", action="store_true",
-                        help="write the result into the model card's metrics (pretraining does this)")
-
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.benchmarks import angiang
@@ -25,7 +14,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     cubes = angiang.load_cubes(Path(args.data) if args.data else angiang.DATA_DIR)
     reporter.log(f"{len(cubes['label'])} real cubes; season {angiang.SEASON[0]}..{angiang.SEASON[1]}")
     result = {"zero_shot": angiang.zero_shot(args.model, cubes, args.engine, log=reporter.log)}
-    if not args.no_rf:
+    if args.rf:
         result["random_forest_site_cv"] = angiang.random_forest_grouped_cv(cubes)
     if args.update_card:
         from backend.modelstore import load_card, update_card

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import argparse
 
-from backend.contract import cli_args
-from backend.contract.verbs.riceareastats import VERB as CONTRACT
-from backend.errors import UserError
 from backend.progress import Reporter
 
-HELP = CONTRACT.help
 
+def check(args: argparse.Namespace, reporter: Reporter) -> dict:
+    """``--check-only``: the rice map and the zones open, the output folder takes the results."""
+    from backend.atomic import check_outputs
+    from backend.contract.verbs.riceareastats import VERB as CONTRACT
+    from backend.distributed.cluster import parse_cluster
+    from backend.distributed.zonal import open_inputs
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    cli_args.add_arguments(parser, CONTRACT)
+    if args.cluster:
+        parse_cluster(args.cluster)
+    dataset, zones = open_inputs(args.rice, args.zones)
+    dataset.close()
+    check_outputs(args.out, CONTRACT.outputs, args.overwrite)
+    return {"zones": len(zones), "width": dataset.width, "height": dataset.height}
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.distributed.zonal import zonal_rice
 
-    if not args.out:
-        raise UserError("{param:out} is required: the folder for zones_rice.gpkg and zones_rice.csv", param="out")
     if not args.cluster:
         return zonal_rice(args.rice, args.zones, args.out, args.overwrite, None, args.block, reporter)
     from backend.distributed.cluster import connect

@@ -9,12 +9,6 @@ import sys
 from backend import __version__
 from backend.progress import Reporter
 
-HELP = "report backend, library and GPU versions (used by the plugin's 'Check backend')"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
-
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     import numpy

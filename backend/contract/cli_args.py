@@ -7,14 +7,13 @@ Range and choice checks happen here, after parsing, so that every failure is a
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from typing import Any
 
 from ..errors import UserError
 from .messages import param_token
 from .schema import Option, Verb
 
-_TYPES = {"int": int, "float": float}
+_TYPES = {"int": int, "float": float, "ints": int}
 
 
 def add_arguments(parser: argparse.ArgumentParser, verb: Verb) -> None:
@@ -28,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser, verb: Verb) -> None:
 
 
 def _names(opt: Option) -> list[str]:
-    return [opt.key] if opt.positional else [opt.flag]
+    return [opt.key] if opt.positional else [opt.flag, *opt.aliases]
 
 
 def _kwargs(opt: Option) -> dict[str, Any]:
@@ -38,30 +37,35 @@ def _kwargs(opt: Option) -> dict[str, Any]:
     if opt.kind == "bool":
         kwargs["action"] = "store_false" if opt.flag.startswith("--no-") else "store_true"
         return kwargs
-    if opt.kind in _TYPES:
+    if opt.kind in _TYPES or opt.kind == "ints":
         kwargs["type"] = _number_parser(opt)
-    if opt.kind == "choice":
+    elif opt.upper:
+        kwargs["type"] = str.upper
+    if opt.choices:
         kwargs["metavar"] = "{" + ",".join(opt.choices) + "}"
     elif opt.metavar:
         kwargs["metavar"] = tuple(opt.metavar.split()) if opt.kind == "date_range" else opt.metavar
-    if opt.kind == "files":
-        kwargs["nargs"] = "+"
+    # positionals are optional for argparse too: validate() reports a missing one, naming the parameter
+    if opt.kind in ("files", "ints", "strs"):
+        kwargs["nargs"] = "*" if opt.positional else "+"
     elif opt.kind == "date_range":
         kwargs["nargs"] = 2
-    if opt.positional and not opt.required:
+    elif opt.positional:
         kwargs["nargs"] = "?"
-    kwargs["default"] = opt.default
-    if opt.required and not opt.positional:
-        kwargs["required"] = True
+    kwargs["default"] = list(opt.default) if isinstance(opt.default, tuple) else opt.default
+    # required options are checked by validate(), so the error names the parameter (argparse would not)
     return kwargs
 
 
 def _help(opt: Option) -> str:
     text = f"turn off: {opt.help}" if opt.flag.startswith("--no-") else opt.help
+    if opt.required and not opt.positional:
+        text += " (required)"
     if opt.default is not None and opt.kind != "bool":
-        text += f" (default {opt.default})"
+        shown = " ".join(map(str, opt.default)) if isinstance(opt.default, (list, tuple)) else opt.default
+        text += f" (default {shown})"
     if opt.kind in _TYPES and (opt.minimum is not None or opt.maximum is not None):
-        text += f" [{opt._range()}]"
+        text += f" [{opt.range_text()}]"
     return text.replace("%", "%%")
 
 
@@ -70,35 +74,21 @@ def _number_parser(opt: Option):  # noqa: ANN202 (argparse type callable)
         try:
             return _TYPES[opt.kind](text)
         except ValueError:
-            kind = "a whole number" if opt.kind == "int" else "a number"
+            kind = "a number" if opt.kind == "float" else "a whole number"
             raise UserError(f"{param_token(opt.key)} must be {kind}, got {text!r}", param=opt.key) from None
     return parse
 
 
 def validate(verb: Verb, values: dict[str, Any]) -> None:
-    """Check ranges, choices, dates and required options of parsed ``values`` (key -> value).
+    """Check ranges, choices, dates, required options and the checks across options of ``values``.
 
     Raises:
         UserError: the first problem, naming the parameter by its key.
     """
-    for opt in verb.options:
-        value = values.get(opt.key)
-        problem = opt.problem(value)
-        if problem is None and value is not None and opt.kind in ("date", "date_range"):
-            problem = _date_problem(value)
-        if problem:
-            raise UserError(f"{param_token(opt.key)} {problem}", param=opt.key)
-
-
-def _date_problem(value: Any) -> str | None:
-    for text in (value if isinstance(value, (list, tuple)) else [value]):
-        try:
-            dt.date.fromisoformat(str(text))
-        except ValueError:
-            return f"must be a date as YYYY-MM-DD, got {text!r}"
-    if isinstance(value, (list, tuple)) and len(value) == 2 and str(value[0]) > str(value[1]):
-        return f"starts after it ends ({value[0]} > {value[1]}); give START before END"
-    return None
+    problems = verb.problems(values)
+    if problems:
+        key, template = problems[0]
+        raise UserError(template, param=key)
 
 
 def cli_name(verb: Verb, key: str) -> str:

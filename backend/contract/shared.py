@@ -1,4 +1,4 @@
-"""Options and outputs several verbs share (the input series, output folder, overwrite)."""
+"""Options and outputs several verbs share (the input series, output folder, overwrite, model, threads)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,28 @@ SERIES_OPTIONS = (
            group="input series", advanced=True),
 )
 
+# ``info`` also takes bare file names and detects their layout and polarization.
+PATHS_OPTION = Option("paths", "files", "Raster files", "raster files; their layout and polarization are detected",
+                      metavar="PATH", positional=True)
+
 OUT_OPTION = Option("out", "folder", "Output folder", "output folder", metavar="DIR", group="output")
 OVERWRITE_OPTION = Option("overwrite", "bool", "Replace results already in the folder",
                           "replace results already in the output folder", default=False, group="output")
+
+MAX_THREADS = 256
+
+
+def threads_option(help_text: str = "CPU threads (default: physical cores)", group: str = "") -> Option:
+    """``--threads``: at least 1 (0 is refused by the contract's range, before any work)."""
+    return Option("threads", "int", "CPU threads", help_text, minimum=1, maximum=MAX_THREADS, group=group,
+                  advanced=True)
+
+
+def model_option(key: str = "model", label: str = "Model", help_text: str = "model name or folder (default: the "
+                 "bundled default)", group: str = "") -> Option:
+    """A model by installed name or folder; empty means the default model (:mod:`.models`)."""
+    return Option(key, "model", label, help_text, metavar="NAME|PATH", group=group)
+
 
 # Every styled raster output has a .qml beside it.
 def styled(*names: str) -> tuple[str, ...]:

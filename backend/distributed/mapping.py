@@ -25,7 +25,7 @@ from backend.evaluation.area import pixel_area_m2
 from backend.inference.engines import Engine
 from backend.inference.geotiff import disk_full_error
 from backend.inference.loader import LoadedModel, default_model_name
-from backend.inference.mapping import MapOptions, _run_record, check_dates_match, resolve_season
+from backend.inference.mapping import MapOptions, _run_record, check_series
 from backend.inference.outputs import MapWriter
 from backend.inference.pipeline import StreamStats
 from backend.inference.tiling import TileGrid
@@ -96,15 +96,11 @@ def map_on_cluster(args: argparse.Namespace, options: MapOptions, out: str, repo
 
 def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict, folder: Path, model_ref: str,
          series: dict, outputs: AtomicOutputs, reporter: Reporter, block_px: int) -> dict:
-    from backend.modelstore import check_inputs, physical_cores
+    from backend.modelstore import physical_cores
 
     start = time.perf_counter()
     placeholder = LoadedModel(card["name"], folder, card, Engine("pending", "cpu", 0, lambda x: x))
-    check_inputs(card, reader.pols)
-    check_dates_match(reader, placeholder.pols)
-    season = resolve_season(reader, placeholder, options.season, options.as_of)
-    if options.batch < 1:
-        raise UserError(f"{{param:batch}} {options.batch}: give at least 1 tile per run", param="batch")
+    season = check_series(reader, placeholder, options)
     grid = TileGrid.for_scene(reader.grid.height, reader.grid.width, options.tile, options.overlap,
                               placeholder.size_multiple)
     checksum = model_checksum(card)

@@ -130,6 +130,26 @@ def _blocks(rice: str, dataset: Any, zones: Zones, block_px: int) -> list[ZoneBl
     return blocks
 
 
+def open_inputs(rice: str, zones_path: str) -> tuple[Any, Zones]:
+    """The open rice map (a rasterio dataset, to close) and the zones in its CRS.
+
+    Raises:
+        UserError: either cannot be read, naming it.
+    """
+    import rasterio
+
+    try:
+        dataset = rasterio.open(rice)
+    except rasterio.errors.RasterioIOError as exc:
+        raise UserError(f"{{param:rice}} {rice}: cannot open it ({exc}); give rice.tif from `map`",
+                        param="rice") from None
+    try:
+        return dataset, Zones(zones_path, dataset)
+    except BaseException:
+        dataset.close()
+        raise
+
+
 def zonal_rice(rice: str, zones_path: str, out_dir: str, overwrite: bool = False, client: Any = None,
                block_px: int = DEFAULT_BLOCK_PX, reporter: Reporter | None = None) -> dict:
     """Write ``zones_rice.gpkg`` and ``zones_rice.csv``: each zone with rice_ha, rice_pct and mapped_ha.
@@ -146,16 +166,9 @@ def zonal_rice(rice: str, zones_path: str, out_dir: str, overwrite: bool = False
     Returns:
         Totals and output paths.
     """
-    import rasterio
-
     reporter = reporter or Reporter("none")
-    try:
-        dataset = rasterio.open(rice)
-    except rasterio.errors.RasterioIOError as exc:
-        raise UserError(f"{{param:rice}} {rice}: cannot open it ({exc}); give rice.tif from `map`",
-                        param="rice") from None
+    dataset, zones = open_inputs(rice, zones_path)
     with dataset:
-        zones = Zones(zones_path, dataset)
         blocks = _blocks(str(rice), dataset, zones, block_px)
     rice_m2, mapped_m2 = np.zeros(len(zones) + 1), np.zeros(len(zones) + 1)
     reporter.stage("zones", len(blocks), f"{len(zones)} zones over {len(blocks)} blocks")

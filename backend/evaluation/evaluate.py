@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from backend.atomic import AtomicOutputs
+from backend.contract.verbs.evaluate import VERB as EVALUATE
 from backend.errors import UserError
 from backend.evaluation.area import pixel_area_m2
 from backend.evaluation.metrics import binary_metrics, confusion_matrix, error_codes
@@ -24,15 +25,15 @@ def _open_prediction(path: str) -> Any:
     from backend.raster.grid import Grid
 
     if not Path(path).exists():
-        raise UserError(f"--pred {path} does not exist; give the rice.tif written by `map`")
+        raise UserError(f"{{param:pred}} {path} does not exist; give the rice.tif written by `map`", param="pred")
     try:
         dataset = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
-        raise UserError(f"--pred {path} cannot be opened as a raster ({exc})") from exc
+        raise UserError(f"{{param:pred}} {path} cannot be opened as a raster ({exc})", param="pred") from exc
     if dataset.count != 1 or dataset.dtypes[0] != "uint8":
         dataset.close()
-        raise UserError(f"--pred {path} must be a one-band uint8 rice map (1 rice, 0 other, 255 nodata) "
-                        "such as the rice.tif written by `map`")
+        raise UserError(f"{{param:pred}} {path} must be a one-band uint8 rice map (1 rice, 0 other, 255 nodata) "
+                        "such as the rice.tif written by `map`", param="pred")
     return dataset, Grid.of(dataset)
 
 
@@ -40,6 +41,20 @@ def _strip_windows(height: int, width: int) -> list:
     from rasterio.windows import Window
 
     return [Window(0, row, width, min(STRIP_ROWS, height - row)) for row in range(0, height, STRIP_ROWS)]
+
+
+def check_inputs(pred: str, reference: str, class_field: str | None = None,
+                 rice_values: Sequence[str] | None = None) -> None:
+    """Open the rice map and the reference as :func:`evaluate_map` does, then close them; nothing is written.
+
+    Raises:
+        UserError: the map or the reference cannot be used, naming the parameter.
+    """
+    dataset, grid = _open_prediction(pred)
+    try:
+        open_reference(reference, grid, class_field, rice_values).close()
+    finally:
+        dataset.close()
 
 
 def evaluate_map(pred: str, reference: str, out_dir: str, class_field: str | None = None,
@@ -58,7 +73,7 @@ def evaluate_map(pred: str, reference: str, out_dir: str, class_field: str | Non
         raise
     try:
         with AtomicOutputs(out_dir, overwrite) as outputs:
-            writer = StripWriter(outputs.path("error.tif"), grid, "uint8", 0, "nearest")
+            writer = StripWriter(outputs.path(EVALUATE.output("error", "tif")), grid, "uint8", 0, "nearest")
             try:
                 matrix, predicted_rice, reference_rice = _compare_strips(dataset, labels, writer, reporter)
                 writer.close()
@@ -69,11 +84,11 @@ def evaluate_map(pred: str, reference: str, out_dir: str, class_field: str | Non
             if result["pixels"]["evaluated"] == 0:
                 raise UserError(f"no pixel of {pred} has both a prediction and a reference label in "
                                 f"{reference}; check that they overlap and share a CRS")
-            write_style("error", outputs.path("error.qml"))
-            outputs.path("metrics.json").write_text(json.dumps(result, indent=2))
+            write_style("error", outputs.path(EVALUATE.output("error", "qml")))
+            outputs.path(EVALUATE.output("metrics")).write_text(json.dumps(result, indent=2))
             outputs.commit()
     except OSError as exc:
-        raise disk_full_error(out_dir, exc) or exc
+        raise disk_full_error(out_dir, exc) or exc  # noqa: B904 (the same error, or its disk-full reading)
     finally:
         labels.close()
         dataset.close()

@@ -48,9 +48,9 @@ class RasterReference:
         try:
             self.dataset = rasterio.open(path)
         except rasterio.errors.RasterioIOError as exc:
-            raise UserError(f"--reference {path}: cannot be opened as a raster or vector file ({exc})") from exc
+            raise UserError(f"{{param:reference}} {path}: cannot be opened as a raster or vector file ({exc})", param="reference") from exc
         if self.dataset.crs is None and grid.crs is not None:
-            raise UserError(f"--reference {path} has no CRS; assign the prediction's CRS to it first")
+            raise UserError(f"{{param:reference}} {path} has no CRS; assign the prediction's CRS to it first", param="reference")
         same = (self.dataset.crs == grid.crs and self.dataset.transform == grid.transform
                 and (self.dataset.width, self.dataset.height) == (grid.width, grid.height))
         self.source = self.dataset if same else WarpedVRT(
@@ -81,13 +81,13 @@ class VectorReference:
         try:
             meta, _, wkb, fields = pyogrio.raw.read(path)
         except Exception as exc:
-            raise UserError(f"--reference {path}: cannot be read as a vector layer ({exc})") from exc
+            raise UserError(f"{{param:reference}} {path}: cannot be read as a vector layer ({exc})", param="reference") from exc
         names = list(meta["fields"])
         field = self.class_field_of(path, names, class_field)
         geometries = shapely.from_wkb(wkb)
         keep = ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
         if not keep.any():
-            raise UserError(f"--reference {path} holds no geometry; give a layer with labelled polygons")
+            raise UserError(f"{{param:reference}} {path} holds no geometry; give a layer with labelled polygons", param="reference")
         rice = is_rice(np.asarray(fields[names.index(field)], dtype=object), rice_values)
         geometries = self.to_grid_crs(path, meta.get("crs"), geometries[keep], grid)
         self.grid, self.field = grid, field
@@ -98,15 +98,15 @@ class VectorReference:
     def class_field_of(path: str, names: list[str], class_field: str | None) -> str:
         if class_field:
             if class_field not in names:
-                raise UserError(f"--class-field {class_field} is not a field of {path}; "
-                                f"its fields are: {', '.join(names) or 'none'}")
+                raise UserError(f"{{param:class_field}} {class_field} is not a field of {path}; "
+                                f"its fields are: {', '.join(names) or 'none'}", param="class_field")
             return class_field
         by_name = {n.lower(): n for n in names}
         for guess in CLASS_FIELD_GUESSES:  # in order of preference
             if guess in by_name:
                 return by_name[guess]
-        raise UserError(f"{path}: say which field holds the class with --class-field "
-                        f"(fields: {', '.join(names) or 'none'}) and the rice value(s) with --rice-value")
+        raise UserError(f"{path}: say which field holds the class with {{param:class_field}} "
+                        f"(fields: {', '.join(names) or 'none'}) and the rice value(s) with {{param:rice_values}}", param="class_field")
 
     @staticmethod
     def to_grid_crs(path: str, crs_text: str | None, geometries: np.ndarray, grid: Any) -> np.ndarray:
@@ -142,7 +142,7 @@ def open_reference(path: str, grid: Any, class_field: str | None = None,
                    rice_values: Sequence[str] | None = None) -> RasterReference | VectorReference:
     """A reader of reference labels for ``path`` (raster or vector) on ``grid``."""
     if not Path(path).exists():
-        raise UserError(f"--reference {path} does not exist; give a truth raster or a labelled vector file")
+        raise UserError(f"{{param:reference}} {path} does not exist; give a truth raster or a labelled vector file", param="reference")
     rice_values = list(rice_values or DEFAULT_RICE_VALUES)
     if Path(path).suffix.lower() in VECTOR_SUFFIXES:
         return VectorReference(path, grid, class_field, rice_values)

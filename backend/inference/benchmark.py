@@ -132,8 +132,13 @@ def quantize_int8(fp32_path: Path, out_dir: Path, calibration: list[np.ndarray])
     Only dense convolutions and matrix products are quantized: the input normalization (NaN handling),
     the attention gates, depthwise and very thin convolutions stay fp32, where int8 is no faster.
     """
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Tiles(CalibrationDataReader):
@@ -170,7 +175,7 @@ def tiles_per_second(engines: dict[str, Engine], batch: np.ndarray, min_seconds:
     best = dict.fromkeys(engines, 0.0)
     for _ in range(rounds):
         for name, engine in engines.items():
-            rate = batch.shape[0] / seconds_per_call(lambda: engine.predict(batch), min_seconds=min_seconds)
+            rate = batch.shape[0] / seconds_per_call(lambda e=engine: e.predict(batch), min_seconds=min_seconds)
             best[name] = max(best[name], rate)
     return best
 

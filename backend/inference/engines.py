@@ -70,11 +70,12 @@ def resolve_engine(engine: str, device: str) -> tuple[str, str]:
 
     cuda = torch.cuda.is_available()
     if device == "cuda" and not cuda:
-        raise UserError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu or auto")
+        raise UserError("{param:device} cuda: no CUDA GPU is visible to PyTorch; choose cpu or auto", param="device")
     if engine == "auto":
         engine = "torch" if (cuda and device != "cpu") else "onnx"
     if engine == "onnx":
         if device == "cuda":
-            raise UserError("--engine onnx runs on the CPU only; use --engine torch for --device cuda")
+            raise UserError("{param:engine} onnx runs on the CPU only; choose torch for {param:device} cuda",
+                            param="engine")
         return "onnx", "cpu"
     return "torch", ("cuda" if cuda and device != "cpu" else "cpu")

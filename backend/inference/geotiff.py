@@ -66,7 +66,7 @@ def disk_full_error(path: str | Path, exc: BaseException) -> UserError | None:
     full = getattr(exc, "errno", None) in codes or "no space left" in text or "file too large" in text
     if full or (("write failed" in text or "write error" in text) and _storage_is_short(path)):
         return UserError(f"could not write to {path}: the disk is full (or a file-size limit was hit); "
-                         "free some space or choose another --out folder, then run again")
+                         "free some space or choose another {param:out} folder, then run again", param="out")
     return None
 
 

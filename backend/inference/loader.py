@@ -7,33 +7,78 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.contract.verbs.models import DEFAULT_POINTER as DEFAULT_FILE
+from backend.contract.verbs.models import default_model_name as default_model_rule
 from backend.errors import UserError
 from backend.inference.engines import Engine, onnx_engine, resolve_engine, torch_engine
 
-DEFAULT_FILE = "default.json"
 WEIGHTS_FILE = "weights.safetensors"
 BASELINE_ARCHS = ("random_forest", "phenology_rules")
 
 
-def default_model_name() -> str:
-    """``default`` in ``models/default.json``, else the installed model whose card says ``"default": true``."""
+def find_default_model() -> str | None:
+    """The default model by the contract's one rule (:func:`backend.contract.verbs.models.default_model_name`),
+    or None when none is installed.
+
+    Raises:
+        UserError: ``models/default.json`` exists but does not name a model.
+    """
     from backend.modelstore import BUNDLED_DIR
     from backend.modelstore.paths import installed_folders
 
-    pointer = BUNDLED_DIR / DEFAULT_FILE
-    if pointer.is_file():
+    pointer_file = BUNDLED_DIR / DEFAULT_FILE
+    pointer = None
+    if pointer_file.is_file():
         try:
-            return str(json.loads(pointer.read_text())["default"])
+            pointer = json.loads(pointer_file.read_text())
+            return default_model_rule(pointer, [])
         except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{pointer} does not name a default model ({exc}); fix it or pass --model") from exc
+            raise UserError(f"{pointer_file} does not name a default model ({exc}); fix it or name a model",
+                            param="model") from exc
+    installed = []
     for folder in installed_folders():
         try:
-            if json.loads((folder / "card.json").read_text()).get("default") is True:
-                return folder.name
+            installed.append((folder.name, json.loads((folder / "card.json").read_text())))
         except (OSError, ValueError):
             continue
-    raise UserError("no default model is installed; run `make pretrain` to build the bundled models, "
-                    "or pass --model NAME|PATH")
+    return default_model_rule(pointer, installed)
+
+
+def default_model_name() -> str:
+    """The default model's name.
+
+    Raises:
+        UserError: no default model is installed.
+    """
+    name = find_default_model()
+    if name is None:
+        raise UserError("no default model is installed; run `make pretrain` to build the bundled models, "
+                        "or name a model in {param:model}", param="model")
+    return name
+
+
+def check_model(model: str | None, engine: str = "auto", device: str = "auto", key: str = "model") -> LoadedModel:
+    """``model`` resolved and its card read, without loading weights (for ``--check-only``).
+
+    Args:
+        key: the contract key of the option that names the model (``model``, ``base_model``).
+
+    Raises:
+        UserError: unknown model, unreadable card, or an engine/device that cannot run here.
+    """
+    from backend import modelstore
+
+    try:
+        folder = modelstore.resolve(model or default_model_name())
+        card = modelstore.load_card(folder, verify=False)
+    except UserError as err:
+        if err.param in (None, "model"):  # the default model's message names {param:model}
+            err.template = err.template.replace("{param:model}", "{param:" + key + "}")
+            err.param = key
+        raise
+    if card["arch"] not in BASELINE_ARCHS and (engine == "torch" or device == "cuda"):
+        resolve_engine(engine, device)
+    return LoadedModel(card["name"], folder, card, None)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -92,7 +137,7 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
     folder = modelstore.resolve(name)
     threads = int(threads) if threads else modelstore.physical_cores()
     if threads < 1:
-        raise UserError(f"--threads {threads}: give at least 1")
+        raise UserError(f"{{param:threads}} {threads}: give at least 1", param="threads")
     card = modelstore.load_card(folder, verify=True)
     if card["arch"] in BASELINE_ARCHS:
         return LoadedModel(card["name"], folder, card, _baseline_engine(folder, card, threads))

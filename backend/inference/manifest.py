@@ -36,28 +36,28 @@ def read_manifest(path: str, required: tuple[str, ...]) -> list[ManifestRow]:
     """
     manifest = Path(path)
     if not manifest.is_file():
-        raise UserError(f"--manifest {path} does not exist; give a CSV with columns vv, vh, {', '.join(required)}")
+        raise UserError(f"{{param:manifest}} {path} does not exist; give a CSV with columns vv, vh, {', '.join(required)}", param="manifest")
     header = ",".join(("vv", "vh") + required) + "[,season_start,season_end]"
     with manifest.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         columns = [c.strip().lower() for c in reader.fieldnames or []]
         missing = [c for c in ("vv", "vh") + required if c not in columns]
         if missing:
-            raise UserError(f"--manifest {path} lacks column(s) {', '.join(missing)}; the header must be {header}")
+            raise UserError(f"{{param:manifest}} {path} lacks column(s) {', '.join(missing)}; the header must be {header}", param="manifest")
         rows = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in reader]
     if not rows:
-        raise UserError(f"--manifest {path} has no rows; add one line per scene")
+        raise UserError(f"{{param:manifest}} {path} has no rows; add one line per scene", param="manifest")
     return [_row(cells, line, manifest, required) for line, cells in enumerate(rows, start=2)]
 
 
 def _row(cells: dict[str, str], line: int, manifest: Path, required: tuple[str, ...]) -> ManifestRow:
-    where = f"--manifest {manifest} line {line}"
+    where = f"{{param:manifest}} {manifest} line {line}"
     if any(not cells.get(c) for c in required) or not (cells.get("vv") or cells.get("vh")):
-        raise UserError(f"{where}: give {', '.join(required)} and at least one of vv, vh")
+        raise UserError(f"{where}: give {', '.join(required)} and at least one of vv, vh", param="manifest")
     season = None
     if cells.get("season_start") or cells.get("season_end"):
         if not (cells.get("season_start") and cells.get("season_end")):
-            raise UserError(f"{where}: give both season_start and season_end, or neither")
+            raise UserError(f"{where}: give both season_start and season_end, or neither", param="manifest")
         season = (parse_date(cells["season_start"], f"{where} season_start"),
                   parse_date(cells["season_end"], f"{where} season_end"))
     return ManifestRow(line, cells, _files(cells.get("vv", ""), manifest), _files(cells.get("vh", ""), manifest),

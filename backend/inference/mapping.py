@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 
 from backend.atomic import AtomicOutputs
+from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.errors import UserError
 from backend.evaluation.area import pixel_area_m2
 from backend.inference.geotiff import disk_full_error
 from backend.inference.loader import LoadedModel
 from backend.inference.outputs import MapWriter
 from backend.inference.pipeline import stream_scene
-from backend.inference.tiling import TileGrid, Window
+from backend.inference.tiling import TileGrid, Window, check_tile
 from backend.progress import Reporter
-from backend.contract.verbs.map import VERB as MAP_VERB
 
 DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
 DEFAULT_OVERLAP = MAP_VERB.default("overlap")
@@ -86,15 +86,16 @@ def resolve_season(reader: Any, model: LoadedModel, season: tuple[dt.date, dt.da
         season = (start, last)
     start, end = season
     if end < start:
-        raise UserError(f"--season {start} {end}: the end is before the start; swap them")
+        raise UserError(f"{{param:season}} {start} {end}: the end is before the start; swap them", param="season")
     if (end - start).days + 1 < model.steps:
-        raise UserError(f"--season {start} {end} is shorter than the model's {model.steps} composite steps; "
-                        "give a season of at least that many days")
+        raise UserError(f"{{param:season}} {start} {end} is shorter than the model's {model.steps} composite "
+                        "steps; give a season of at least that many days", param="season")
     if start > last or end < first or not any(start <= d <= end for d in dates):
-        raise UserError(f"--season {start} {end} holds no acquisition: the data cover {first} to {last}; "
-                        "choose a season inside the data's dates")
+        raise UserError(f"{{param:season}} {start} {end} holds no acquisition: the data cover {first} to {last}; "
+                        "choose a season inside the data's dates", param="season")
     if as_of is not None and not start <= as_of <= end:
-        raise UserError(f"--as-of {as_of} is outside the season {start} to {end}; give a date inside it")
+        raise UserError(f"{{param:as_of}} {as_of} is outside the season {start} to {end}; give a date inside it",
+                        param="as_of")
     return start, end
 
 
@@ -115,17 +116,31 @@ def _versions() -> dict:
     return found
 
 
-def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: str | Path,
-               overwrite: bool = False, reporter: Reporter | None = None) -> dict:
-    """Write rice/probability/heatmap GeoTIFFs, their QML styles and run.json to ``out_dir``."""
+def check_series(reader: Any, model: LoadedModel, options: MapOptions) -> tuple[dt.date, dt.date]:
+    """Every check :func:`map_series` makes before any work: polarizations, dates, season, tiles.
+
+    Returns:
+        The season that will be composited.
+
+    Raises:
+        UserError: the first problem, naming its parameter.
+    """
     from backend.modelstore import check_inputs
 
-    reporter = reporter or Reporter("none")
     check_inputs(model.card, reader.pols)
     check_dates_match(reader, model.pols)
     season = resolve_season(reader, model, options.season, options.as_of)
     if options.batch < 1:
-        raise UserError(f"--batch {options.batch}: give at least 1 tile per run")
+        raise UserError(f"{{param:batch}} {options.batch}: give at least 1 tile per run", param="batch")
+    check_tile(options.tile, options.overlap, model.size_multiple)
+    return season
+
+
+def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: str | Path,
+               overwrite: bool = False, reporter: Reporter | None = None) -> dict:
+    """Write rice/probability/heatmap GeoTIFFs, their QML styles and run.json to ``out_dir``."""
+    reporter = reporter or Reporter("none")
+    season = check_series(reader, model, options)
     grid = TileGrid.for_scene(reader.grid.height, reader.grid.width, options.tile, options.overlap,
                               model.size_multiple)
     source = SeriesSource(reader, model.pols, season, model.steps, options.as_of)
@@ -133,7 +148,7 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
     start = time.perf_counter()
     try:
         with AtomicOutputs(out_dir, overwrite) as outputs:
-            run_json = outputs.path("run.json")  # claimed first: refuses old results before any work
+            run_json = outputs.path(MAP_VERB.output("run"))  # claimed first: refuses old results before any work
             writer = MapWriter(outputs, reader.grid, model.threshold, with_heatmap)
             try:
                 stats = stream_scene(source, model.engine, grid, writer, reporter, options.batch,
@@ -150,7 +165,7 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
             run_json.write_text(json.dumps(run, indent=2))
             outputs.commit()
     except OSError as exc:
-        raise disk_full_error(out_dir, exc) or exc
+        raise disk_full_error(out_dir, exc) or exc  # noqa: B904 (the same error, or its disk-full reading)
     except Exception as exc:  # GDAL reports a full disk as its own error types
         full = disk_full_error(out_dir, exc)
         if full is not None:
@@ -168,7 +183,7 @@ def _run_record(reader: Any, model: LoadedModel, options: MapOptions, grid: Tile
                 out_dir: Path) -> dict:
     pixel_m2 = pixel_area_m2(reader.grid)
     scene_km2 = pixel_m2 * reader.grid.width * reader.grid.height / 1e6
-    outputs = ["rice.tif", "probability.tif"] + (["heatmap.tif"] if with_heatmap else [])
+    outputs = [MAP_VERB.output(n, "tif") for n in ("rice", "probability", "heatmap") if with_heatmap or n != "heatmap"]
     return {
         "model": model.describe(), "engine": model.engine.name, "device": model.engine.device,
         "threads": model.engine.threads, "batch": options.batch,
@@ -187,7 +202,7 @@ def _run_record(reader: Any, model: LoadedModel, options: MapOptions, grid: Tile
         "as_of": options.as_of.isoformat() if options.as_of else None,
         "heatmap": "Grad-CAM of the rice class on the bottleneck features, per-tile max-normalised to [0, 1]"
                    if with_heatmap else None,
-        "outputs": {name: str(Path(out_dir) / name) for name in outputs + ["run.json"]},
+        "outputs": {name: str(Path(out_dir) / name) for name in outputs + [MAP_VERB.output("run")]},
         "versions": _versions(),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from backend.atomic import AtomicOutputs
+from backend.contract.verbs.map import VERB as MAP
 from backend.inference.geotiff import StripWriter
 from backend.inference.styles import write_style
 from backend.inference.tiling import threshold as apply_threshold
@@ -21,14 +22,15 @@ class MapWriter:
         self.cut = cut
         self.valid_pixels = 0
         self.rice_pixels = 0
-        self.writers = {"rice": StripWriter(outputs.path("rice.tif"), grid, "uint8", RICE_NODATA, "nearest"),
-                        "probability": StripWriter(outputs.path("probability.tif"), grid, "float32",
+        self.writers = {"rice": StripWriter(outputs.path(MAP.output("rice", "tif")), grid, "uint8", RICE_NODATA,
+                                            "nearest"),
+                        "probability": StripWriter(outputs.path(MAP.output("probability", "tif")), grid, "float32",
                                                    float("nan"), "average")}
         if with_heatmap:
-            self.writers["heatmap"] = StripWriter(outputs.path("heatmap.tif"), grid, "float32",
+            self.writers["heatmap"] = StripWriter(outputs.path(MAP.output("heatmap", "tif")), grid, "float32",
                                                   float("nan"), "average")
         for name in self.writers:
-            write_style(name, outputs.path(f"{name}.qml"))
+            write_style(name, outputs.path(MAP.output(name, "qml")))
 
     def write(self, probability: np.ndarray, heatmap: np.ndarray | None, valid: np.ndarray) -> None:
         labels = apply_threshold(probability, valid, self.cut, RICE_NODATA)

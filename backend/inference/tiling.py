@@ -19,9 +19,9 @@ from typing import Iterator
 
 import numpy as np
 
+from backend.contract.verbs.map import MAX_TILE
 from backend.errors import UserError
 
-MAX_TILE = 2048
 WEIGHT_FLOOR = 1e-4
 
 
@@ -33,14 +33,16 @@ def snap_up(n: int, multiple: int) -> int:
 def check_tile(tile: int, overlap: int, multiple: int) -> None:
     """Refuse a tile/overlap the model cannot take, naming sizes that work."""
     if tile < multiple or tile > MAX_TILE or tile % multiple:
-        lower = max(multiple, tile // multiple * multiple)
-        examples = sorted({lower, snap_up(tile, multiple), 128 if 128 % multiple == 0 else lower,
+        largest = MAX_TILE // multiple * multiple
+        lower = min(largest, max(multiple, tile // multiple * multiple))
+        examples = sorted({lower, min(largest, snap_up(tile, multiple)), 128 if 128 % multiple == 0 else lower,
                            256 if 256 % multiple == 0 else lower})
-        raise UserError(f"--tile {tile}: this model takes square tiles that are multiples of {multiple} "
-                        f"pixels, from {multiple} to {MAX_TILE} (for example {', '.join(map(str, examples))}); "
-                        "choose one of those")
+        raise UserError(f"{{param:tile}} {tile}: this model takes square tiles that are multiples of {multiple} "
+                        f"pixels, from {multiple} to {largest} (for example {', '.join(map(str, examples))}); "
+                        "choose one of those", param="tile")
     if overlap < 0 or overlap > tile // 2:
-        raise UserError(f"--overlap {overlap}: must be between 0 and half the tile ({tile // 2} for --tile {tile})")
+        raise UserError(f"{{param:overlap}} {overlap}: must be between 0 and half the tile ({tile // 2} for "
+                        f"{{param:tile}} {tile})", param="overlap")
 
 
 def axis_origins(length: int, tile: int, overlap: int) -> list[int]:
@@ -68,7 +70,7 @@ class TileGrid:
     overlap: int
 
     @classmethod
-    def for_scene(cls, height: int, width: int, tile: int, overlap: int, multiple: int) -> "TileGrid":
+    def for_scene(cls, height: int, width: int, tile: int, overlap: int, multiple: int) -> TileGrid:
         """Shrink the tile (to a multiple of ``multiple``) when the scene plus halo is smaller than it."""
         check_tile(tile, overlap, multiple)
         needed = snap_up(max(height, width) + 2 * (overlap // 2), multiple)

@@ -4,8 +4,7 @@ A model is a folder ``<name>/`` holding ``card.json``, ``weights.safetensors`` (
 ``model.onnx`` (card embedded in its metadata). Heavy libraries load lazily inside the functions.
 """
 
-from backend.modelstore.card import (check_inputs, list_models, load_card, new_card, update_card,
-                                     verify_files)
+from backend.modelstore.card import check_inputs, list_models, load_card, new_card, update_card, verify_files
 from backend.modelstore.onnx_io import open_onnx, physical_cores
 from backend.modelstore.paths import BUNDLED_DIR, model_dirs, resolve, user_model_dir
 from backend.modelstore.writer import write_model_folder

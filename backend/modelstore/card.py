@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -33,7 +33,7 @@ def new_card(**fields: Any) -> dict:
             "inputs": {"polarizations": [], "steps": 0, "season_days": None, "units": "dB", "normalization": {},
                        "size_multiple": 1, "composite": COMPOSITE},
             "classes": dict(CLASSES), "threshold": 0.5, "training": {}, "metrics": {}, "files": {},
-            "size_bytes": 0, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "size_bytes": 0, "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "base_model": None}
     card.update(fields)
     return card

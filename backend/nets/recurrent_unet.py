@@ -16,8 +16,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backend.nets.blocks import (DEFAULT_NORMALIZATION, DoubleConv, Normalizer, RiceNet, UNetDecoder,
-                                 check_polarizations, fold_time, level_channels, stage_chain, unfold_time)
+from backend.nets.blocks import (
+    DEFAULT_NORMALIZATION,
+    DoubleConv,
+    Normalizer,
+    RiceNet,
+    UNetDecoder,
+    check_polarizations,
+    fold_time,
+    level_channels,
+    stage_chain,
+    unfold_time,
+)
 
 
 class RecurrentStage(nn.Module):

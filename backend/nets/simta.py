@@ -17,15 +17,24 @@ are the skips and the bottleneck), ``decision`` (:class:`DecisionFusion` of a VV
 from __future__ import annotations
 
 import copy
-
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backend.nets.blocks import (ConvNeXtBlock, RiceNet, SqueezeExcite, UNetDecoder, conv_bn_relu, fold_time,
-                                 level_channels, run_stages, stage_chain, time_into_channels)
+from backend.nets.blocks import (
+    ConvNeXtBlock,
+    RiceNet,
+    SqueezeExcite,
+    UNetDecoder,
+    conv_bn_relu,
+    fold_time,
+    level_channels,
+    run_stages,
+    stage_chain,
+    time_into_channels,
+)
 from backend.nets.fusion import FUSION_METHODS, build_fusion
 
 FUSION_SCHEMES = ("vv", "vh", "data", "feature", "decision")

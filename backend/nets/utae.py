@@ -19,8 +19,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backend.nets.blocks import (ChannelLayerNorm, DoubleConv, RiceNet, UNetDecoder, fold_time, level_channels,
-                                 run_stages, stage_chain, unfold_time)
+from backend.nets.blocks import (
+    ChannelLayerNorm,
+    DoubleConv,
+    RiceNet,
+    UNetDecoder,
+    fold_time,
+    level_channels,
+    run_stages,
+    stage_chain,
+    unfold_time,
+)
 
 
 def sinusoidal_positions(steps: int, dim: int, period: float = 1000.0) -> torch.Tensor:

@@ -11,7 +11,7 @@ from rasterio.crs import CRS
 
 from backend.errors import UserError
 
-_ALIGN_HINT = "pass --align to resample onto the first layer's grid"
+_ALIGN_HINT = "pass {param:align} to resample onto the first layer's grid"
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Grid:
     height: int
 
     @classmethod
-    def of(cls, dataset: Any) -> "Grid":
+    def of(cls, dataset: Any) -> Grid:
         return cls(dataset.crs, dataset.transform, dataset.width, dataset.height)
 
     @property
@@ -85,7 +85,8 @@ def check_same_grid(path: str, grid: Grid, reference_path: str, reference: Grid)
     """Stop with a message naming ``path`` and the difference when its grid is not the reference's."""
     difference = grid_difference(grid, reference)
     if difference:
-        raise UserError(f"{Path(path).name}: {difference} like {Path(reference_path).name}; {_ALIGN_HINT}")
+        raise UserError(f"{Path(path).name}: {difference} like {Path(reference_path).name}; {_ALIGN_HINT}",
+                        param="align")
 
 
 def check_georeferenced(path: str, grid: Grid) -> None:

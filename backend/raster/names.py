@@ -77,20 +77,21 @@ def parse_dates_option(text: str) -> list[dt.date]:
     source = Path(text)
     if source.is_file():
         entries = [line.split("#", 1)[0].strip() for line in source.read_text().splitlines()]
-        where = f"--dates file {text}"
+        where = f"{{param:dates}} file {text}"
     else:
         if "," not in text and find_date(text) is None:
-            raise UserError(f"--dates {text!r}: no such file, and not a comma-separated list of dates; "
-                            "give a file with one date per line or e.g. --dates 2022-01-09,2022-01-21")
+            raise UserError(f"{{param:dates}} {text!r}: no such file, and not a comma-separated list of dates; "
+                            "give a file with one date per line or a list such as 2022-01-09,2022-01-21", param="dates")
         entries = [part.strip() for part in text.split(",")]
-        where = "--dates"
+        where = "{param:dates}"
     entries = [e for e in entries if e]
     dates = []
     for number, entry in enumerate(entries, start=1):
         found = find_date(entry)
         if found is None:
-            raise UserError(f"{where}: entry {number} {entry!r} is not a date; write dates as YYYY-MM-DD")
+            raise UserError(f"{where}: entry {number} {entry!r} is not a date; write dates as YYYY-MM-DD",
+                            param="dates")
         dates.append(found)
     if not dates:
-        raise UserError(f"{where}: no dates found; give one date per band, e.g. --dates 2022-01-09,2022-01-21")
+        raise UserError(f"{where}: no dates found; give one date per band, e.g. 2022-01-09,2022-01-21", param="dates")
     return dates

@@ -32,8 +32,8 @@ from backend.raster.names import POLARIZATIONS
 from backend.raster.sources import BandRef
 
 _ZERO_FILL_WARNING = 0.1
-_DATES_HINT = ("pass the acquisition dates with --dates FILE (one date per line) or "
-               "--dates 2022-01-09,2022-01-21,... (one per band, in band order)")
+_DATES_HINT = ("give the acquisition dates in {param:dates}: a file with one date per line, or "
+               "2022-01-09,2022-01-21,... (one per band, in band order)")
 
 
 class SeriesReader:
@@ -134,7 +134,7 @@ class SeriesReader:
         for dataset in self._datasets.values():
             dataset.close()
 
-    def __enter__(self) -> "SeriesReader":
+    def __enter__(self) -> SeriesReader:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -155,9 +155,9 @@ def open_series(vv: Sequence[str] | str | None = None, vh: Sequence[str] | str |
     """
     vv_paths, vh_paths = _as_list(vv), _as_list(vh)
     if stack and (vv_paths or vh_paths):
-        raise UserError("give either --stack or --vv/--vh, not both")
+        raise UserError("give either {param:stack} or {param:vv}/{param:vh}, not both", param="stack")
     if not (stack or vv_paths or vh_paths):
-        raise UserError("no input rasters: give --vv and/or --vh files, or one --stack file")
+        raise UserError("no input rasters: give {param:vv} and/or {param:vh} files, or one {param:stack} file", param="vv")
     paths = [stack] if stack else vv_paths + vh_paths
     datasets = _open_all(paths)
     try:
@@ -203,7 +203,7 @@ def _guess_role(path: str, single: bool) -> str:
         name = Path(path)
         raise UserError(f"{path}: cannot tell whether it holds VV or VH (nothing in its band descriptions, "
                         f"metadata or file name); rename it, e.g. {name.stem}_VV{name.suffix}, "
-                        "or give it with --vv / --vh")
+                        "or give it with {param:vv} / {param:vh}", param="vv")
     return pol
 
 
@@ -258,7 +258,7 @@ def _pol_bands(pol: str, paths: list[str], datasets: dict[str, DatasetReader]) -
             labelled = sources.band_polarization(dataset, band)
             if labelled and labelled != pol and _is_stack(dataset):
                 raise UserError(f"{path}: holds both VV and VH bands (an interleaved stack); "
-                                "give it with --stack instead")
+                                "give it with {param:stack} instead", param="stack")
             if labelled and labelled != pol:
                 raise UserError(f"{path}: band {band} is labelled {labelled} "
                                 f"({sources.band_label(dataset, band)!r}) but the file was given as {pol}; "
@@ -275,7 +275,7 @@ def _stack_bands(path: str, dataset: DatasetReader) -> dict[str, list[BandRef]]:
         if pol is None:
             raise UserError(f"{path}: band {band} ({sources.band_label(dataset, band)!r}) names no polarization; "
                             "a stack needs band descriptions like VV_20220109 and VH_20220109, "
-                            "otherwise give one file per polarization with --vv and --vh")
+                            "otherwise give one file per polarization with {param:vv} and {param:vh}", param="vv")
         bands[pol].append(BandRef(path, band, pol, sources.band_date(dataset, band, path),
                                   sources.band_label(dataset, band)))
     return dict(bands)
@@ -294,9 +294,9 @@ def _apply_dates(bands: dict[str, list[BandRef]], dates: Sequence[dt.date]) -> d
     result = {}
     for pol, refs in bands.items():
         if len(refs) != len(dates):
-            raise UserError(f"--dates has {len(dates)} dates but {pol} has {len(refs)} bands "
+            raise UserError(f"{{param:dates}} has {len(dates)} dates but {pol} has {len(refs)} bands "
                             f"({', '.join(dict.fromkeys(Path(r.path).name for r in refs))}); "
-                            "give exactly one date per band of each polarization")
+                            "give exactly one date per band of each polarization", param="dates")
         result[pol] = [BandRef(r.path, r.band, r.pol, d, r.description) for r, d in zip(refs, dates)]
     return result
 
@@ -307,7 +307,7 @@ def _check_dates_found(bands: dict[str, list[BandRef]]) -> None:
             if ref.date is None:
                 label = f" ({ref.description!r})" if ref.description else ""
                 raise UserError(f"{ref.path}: no acquisition date found for band {ref.band}{label} "
-                                f"in its description, metadata or file name; {_DATES_HINT}")
+                                f"in its description, metadata or file name; {_DATES_HINT}", param="dates")
 
 
 def _grids(datasets: dict[str, DatasetReader], align: bool) -> tuple[Grid, dict[str, Any], list[str]]:

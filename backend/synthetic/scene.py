@@ -14,7 +14,7 @@ when only the season or the number of looks changes):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import shapely
@@ -71,18 +71,18 @@ class Scene:
 def _check_inputs(region: str, size: int, start: date | None, end: date | None, looks: float,
                   pixel_size: float, revisit_days: int | None, missing_rate: float) -> tuple[Region, date, date]:
     if region not in REGIONS:
-        raise UserError(f"--region {region!r} is unknown; choose one of: {', '.join(sorted(REGIONS))}")
+        raise UserError(f"{{param:region}} {region!r} is unknown; choose one of: {', '.join(sorted(REGIONS))}", param="region")
     spec = REGIONS[region]
     if not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
-        raise UserError(f"--size {size} is out of range; give a whole number of pixels from {MIN_SIZE} to {MAX_SIZE}")
+        raise UserError(f"{{param:size}} {size} is out of range; give a whole number of pixels from {MIN_SIZE} to {MAX_SIZE}", param="size")
     default_start, default_end = spec.default_season(start.year if start else (end.year if end else 2022))
     start, end = start or default_start, end or default_end
     if end <= start:
-        raise UserError(f"--end {end} is not after --start {start}; give a season end later than its start")
+        raise UserError(f"{{param:end}} {end} is not after {{param:start}} {start}; give a season end later than its start", param="end")
     if (end - start).days > MAX_SEASON_DAYS:
-        raise UserError(f"season {start}..{end} is longer than 3 years; shorten --start/--end")
+        raise UserError(f"season {start}..{end} is longer than 3 years; shorten {{param:start}}/{{param:end}}", param="start")
     if not looks > 0:
-        raise UserError(f"--looks {looks} must be positive (Sentinel-1 IW GRD has about 4.4 looks)")
+        raise UserError(f"{{param:looks}} {looks} must be positive (Sentinel-1 IW GRD has about 4.4 looks)", param="looks")
     if not pixel_size > 0:
         raise UserError(f"pixel_size {pixel_size} must be positive (metres)")
     if revisit_days is not None and not 1 <= revisit_days <= 60:
@@ -205,7 +205,7 @@ def generate_scene(region: str, size: int, seed: int, start: date | None = None,
     acq = sensor.plan_acquisitions(sensor_rng, start, end, revisit_days or spec.revisit_days,
                                    missing_rate, edge_rate, acquisition_dates)
     if len(acq.dates) < 2:
-        raise UserError(f"season {start}..{end} holds fewer than 2 acquisitions; widen --start/--end")
+        raise UserError(f"season {start}..{end} holds fewer than 2 acquisitions; widen {{param:start}}/{{param:end}}", param="start")
     shift = (float(calendar_rng.uniform(-spec.shift_range, spec.shift_range))
              if calendar_shift_days is None else float(calendar_shift_days))
     days = np.asarray([d.toordinal() for d in acq.dates], dtype=np.float64)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.atomic import AtomicOutputs
+from backend.contract.verbs.synth import VERB as SYNTH
 from backend.progress import Reporter
 from backend.synthetic.scene import Scene
 
@@ -148,13 +149,14 @@ def write_scene(scene: Scene, out_dir: Path, layout: str, units: str = "linear",
     with AtomicOutputs(out_dir, overwrite=overwrite) as out:
         reporter.stage("write", steps)
         files = _write_backscatter(out, scene, layout, units, keep, reporter)
-        _write_truth(out.path("truth.tif"), scene)
-        reporter.advance(1, "truth.tif")
-        _write_labels(out.path("labels.gpkg"), scene)
-        reporter.advance(1, "labels.gpkg")
+        truth, labels, record = (SYNTH.output(stem) for stem in ("truth", "labels", "scene"))
+        _write_truth(out.path(truth), scene)
+        reporter.advance(1, truth)
+        _write_labels(out.path(labels), scene)
+        reporter.advance(1, labels)
         written = [d.isoformat() for d, k in zip(scene.dates, keep) if k]
-        summary = scene_summary(scene, written, files + ["truth.tif", "labels.gpkg", "scene.json"], layout, units)
-        out.path("scene.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-        reporter.advance(1, "scene.json")
+        summary = scene_summary(scene, written, files + [truth, labels, record], layout, units)
+        out.path(record).write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        reporter.advance(1, record)
         out.commit()
     return summary

@@ -26,7 +26,7 @@ def season_windows(start: dt.date, end: dt.date, steps: int) -> list[tuple[dt.da
     days = (end - start).days + 1
     if days < steps:
         raise UserError(f"season {start} to {end} has {max(days, 0)} days, fewer than the {steps} steps "
-                        "needed; give a later --end or an earlier --start")
+                        "needed; give a longer {param:season}", param="season")
     edges = [start + dt.timedelta(days=(k * days) // steps) for k in range(steps + 1)]
     return [(edges[k], edges[k + 1] - dt.timedelta(days=1)) for k in range(steps)]
 
@@ -45,8 +45,8 @@ def composite(cube_db: np.ndarray, dates: Sequence[dt.date], start: dt.date, end
     if cube_db.ndim != 3 or cube_db.shape[0] != len(dates):
         raise ValueError(f"cube of shape {cube_db.shape} does not match {len(dates)} dates; expected (T, h, w)")
     if as_of is not None and as_of < start:
-        raise UserError(f"--as-of {as_of} is before the season start {start}; "
-                        "give an --as-of date inside the season")
+        raise UserError(f"{{param:as_of}} {as_of} is before the season start {start}; "
+                        "give a date inside the season", param="as_of")
     windows = season_windows(start, end, steps)
     _check_season_has_data(dates, start, end)
     linear = _window_means(cube_db, dates, windows, as_of)
@@ -81,7 +81,8 @@ def _check_season_has_data(dates: Sequence[dt.date], start: dt.date, end: dt.dat
 def _raise_no_acquisition(dates: Sequence[dt.date], start: dt.date, end: dt.date) -> None:
     span = f"{min(dates)} to {max(dates)}" if dates else "no dates at all"
     raise UserError(f"season {start} to {end} holds no acquisition (the data cover {span}); "
-                    "choose --start/--end inside the data's dates or add acquisitions for that season")
+                    "choose a {param:season} inside the data's dates or add acquisitions for that season",
+                    param="season")
 
 
 def _window_means(cube_db: np.ndarray, dates: Sequence[dt.date], windows: list[tuple[dt.date, dt.date]],

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Time-shift augmentation of fine-tuning, in composite steps (``finetune --time-shift``; 0 = off). With
-#: the default 13 steps over a season, 4 steps are about 6 weeks; chosen on the An Giang learning curve
-#: (docs/finetuning.md), whose two rice sites are about 5 steps apart.
-DEFAULT_TIME_SHIFT = 4
+from backend.contract.verbs.finetune import VERB as FINETUNE
+
+#: Time-shift augmentation of fine-tuning, in composite steps (``finetune --time-shift``; 0 = off), defined
+#: in the contract. With the default 13 steps over a season, 4 steps are about 6 weeks; chosen on the An Giang
+#: learning curve (docs/finetuning.md), whose two rice sites are about 5 steps apart.
+DEFAULT_TIME_SHIFT = FINETUNE.default("time_shift")
 
 
 def shift_time(x: np.ndarray, shifts: np.ndarray) -> np.ndarray:

@@ -58,8 +58,8 @@ def trainable_part(mode: str) -> set[str]:
 def check_mode(mode: str) -> str:
     upper = str(mode).upper()
     if upper not in MODES:
-        raise UserError(f"--mode {mode}: choose one of {', '.join(MODES)} (RI random init, FT all weights, "
-                        "FTE encoder only, FTD decoder only)")
+        raise UserError(f"{{param:mode}} {mode}: choose one of {', '.join(MODES)} (RI random init, FT all weights, "
+                        "FTE encoder only, FTD decoder only)", param="mode")
     return upper
 
 
@@ -97,13 +97,13 @@ def add_vv_input(net: RiceNet, vv_stats: dict[str, float]) -> RiceNet:
     from backend.nets.recurrent_unet import expand_first_layer
 
     if list(net.polarizations) != ["VH"]:
-        raise UserError(f"--add-vv adapts a VH-only model, but the base model takes {', '.join(net.polarizations)}; "
-                        "pick a VH model (e.g. rnn-unet-vh) or drop --add-vv")
+        raise UserError(f"{{param:add_vv}} adapts a VH-only model, but the base model takes {', '.join(net.polarizations)}; "
+                        "pick a VH model (e.g. rnn-unet-vh) or drop {param:add_vv}", param="add_vv")
     try:
         expanded = expand_first_layer(net, 2)
     except ValueError as exc:
-        raise UserError(f"--add-vv: the base model's architecture ({net.arch}) has no single input convolution to "
-                        "split (paper Eq. 3 needs one); use a recurrent U-Net VH model such as rnn-unet-vh") from exc
+        raise UserError(f"{{param:add_vv}}: the base model's architecture ({net.arch}) has no single input convolution to "
+                        "split (paper Eq. 3 needs one); use a recurrent U-Net VH model such as rnn-unet-vh", param="add_vv") from exc
     expanded.set_normalization({**expanded.normalization(), "VV": vv_stats})
     return expanded
 

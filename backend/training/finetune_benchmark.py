@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.contract.verbs.synth import VERB as SYNTH
+
 REPO = Path(__file__).resolve().parents[2]
 SEASON = ("2022-04-01", "2022-08-31")
 SCENE_DATES = ("2022-03-20", "2022-09-10")
@@ -39,7 +41,7 @@ def write_scene(folder: Path, size: int, seed: int) -> None:
     from backend.synthetic import scene as synthetic_scene
     from backend.synthetic.writer import write_scene as write_synthetic
 
-    if (folder / "labels.gpkg").is_file():
+    if (folder / SYNTH.output("labels")).is_file():
         return
     synthetic_scene.MAX_SIZE = max(synthetic_scene.MAX_SIZE, size)
     start, end = (dt.date.fromisoformat(d) for d in SCENE_DATES)
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     write_scene(scene, args.size, args.seed)
     synth_seconds = time.perf_counter() - t0
-    labels = pick_polygons(scene / "labels.gpkg", out / "labels50.gpkg", args.polygons // 2, args.seed, 100.0)
+    labels = pick_polygons(scene / SYNTH.output("labels"), out / "labels50.gpkg", args.polygons // 2, args.seed, 100.0)
     command = ["finetune", "--vv", str(scene / "VV.tif"), "--vh", str(scene / "VH.tif"), "--labels",
                str(out / "labels50.gpkg"), "--class-field", "class", "--rice-values", "rice", "--season", *SEASON,
                "--name", "bench-finetune", "--out", str(out / "models"), "--overwrite", "--threads",

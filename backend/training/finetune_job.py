@@ -22,8 +22,15 @@ from backend.progress import Reporter
 from backend.training.augment import DEFAULT_TIME_SHIFT
 from backend.training.finetune import DEFAULT_MODE, check_mode, fine_tune, initial_network
 from backend.training.labels import check_both_classes, read_labels
-from backend.training.patches import (LabelledScene, PatchReader, PatchSet, band_statistics, plan_patches,
-                                      read_patches, split_groups)
+from backend.training.patches import (
+    LabelledScene,
+    PatchReader,
+    PatchSet,
+    band_statistics,
+    plan_patches,
+    read_patches,
+    split_groups,
+)
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 METRIC_KEYS = ("oa", "precision", "recall", "f1", "iou_rice", "miou", "kappa")
@@ -74,18 +81,18 @@ class _SeasonNeeds:
 
 def check_options(opts: FinetuneOptions) -> None:
     opts.mode = check_mode(opts.mode)
-    for option, value, lowest in (("--epochs", opts.epochs, 1), ("--patch", opts.patch, 8),
-                                  ("--batch", opts.batch, 1), ("--max-patches", opts.max_patches, 2)):
+    for option, value, lowest in (("epochs", opts.epochs, 1), ("patch", opts.patch, 8),
+                                  ("batch", opts.batch, 1), ("max_patches", opts.max_patches, 2)):
         if value < lowest:
-            raise UserError(f"{option} {value}: give at least {lowest}")
+            raise UserError(f"{{param:{option}}} {value}: give at least {lowest}", param=option)
     if not opts.lr > 0:
-        raise UserError(f"--lr {opts.lr}: the learning rate must be positive (e.g. 1e-3)")
+        raise UserError(f"{{param:lr}} {opts.lr}: the learning rate must be positive (e.g. 1e-3)", param="lr")
     if opts.time_shift < 0:
-        raise UserError(f"--time-shift {opts.time_shift}: give 0 (off) or a number of composite steps")
+        raise UserError(f"{{param:time_shift}} {opts.time_shift}: give 0 (off) or a number of composite steps", param="time_shift")
     if opts.l2sp < 0:
-        raise UserError(f"--l2sp {opts.l2sp}: give 0 (off) or a positive strength")
+        raise UserError(f"{{param:l2sp}} {opts.l2sp}: give 0 (off) or a positive strength", param="l2sp")
     if opts.block is not None and opts.block < 1:
-        raise UserError(f"--block {opts.block}: give a block size of at least 1 pixel")
+        raise UserError(f"{{param:block}} {opts.block}: give a block size of at least 1 pixel", param="block")
 
 
 def target_folder(opts: FinetuneOptions) -> Path:
@@ -93,18 +100,18 @@ def target_folder(opts: FinetuneOptions) -> Path:
     from backend.modelstore import BUNDLED_DIR
 
     if not NAME_PATTERN.match(opts.name or ""):
-        raise UserError(f"--name {opts.name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
-                        "or digit (it becomes a folder name)")
+        raise UserError(f"{{param:name}} {opts.name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+                        "or digit (it becomes a folder name)", param="name")
     if (BUNDLED_DIR / opts.name).exists():
-        raise UserError(f"--name {opts.name}: a bundled model has that name and bundled models are never replaced "
-                        "or shadowed; choose another name")
+        raise UserError(f"{{param:name}} {opts.name}: a bundled model has that name and bundled models are never replaced "
+                        "or shadowed; choose another name", param="name")
     out = Path(opts.out).expanduser()
     if out.resolve() == BUNDLED_DIR.resolve():
-        raise UserError(f"--out {out} is the bundled model folder; fine-tuned models go elsewhere "
-                        "(default: the user model folder)")
+        raise UserError(f"{{param:out}} {out} is the bundled model folder; fine-tuned models go elsewhere "
+                        "(default: the user model folder)", param="out")
     folder = out / opts.name
     if folder.exists() and not opts.overwrite:
-        raise UserError(f"model {folder} already exists; pass --overwrite to replace it or choose another --name")
+        raise UserError(f"model {folder} already exists; pass {{param:overwrite}} to replace it or choose another {{param:name}}", param="overwrite")
     return folder
 
 
@@ -136,6 +143,34 @@ def _collect_patches(scenes: list[LabelledScene], pols: list[str], steps: int, o
     return patches, split
 
 
+def check_finetune(scene_inputs: Sequence[SceneInput], opts: FinetuneOptions, reporter: Reporter) -> dict:
+    """The checks :func:`run_finetune` makes before training, without loading weights or writing anything.
+
+    Returns:
+        What was checked: the new model's folder, the base model, and per scene its season and labels.
+
+    Raises:
+        UserError: the first problem, naming its parameter.
+    """
+    from backend.inference.loader import check_model
+
+    check_options(opts)
+    folder = target_folder(opts)
+    base = check_model(opts.base_model, key="base_model")
+    multiple = base.size_multiple
+    if opts.patch % multiple:
+        raise UserError(f"{{param:patch}} {opts.patch}: model {base.name!r} takes sizes that are multiples of "
+                        f"{multiple}", param="patch")
+    pols = ["VH", "VV"] if opts.add_vv else base.pols
+    needs = _SeasonNeeds(pols, base.steps, base.season_days)
+    with contextlib.ExitStack() as stack:
+        scenes = [_open_scene(s, pols, needs, opts, opts.block or opts.patch, reporter, stack) for s in scene_inputs]
+        check_both_classes([s.labels for s in scenes], opts.rice_values)
+        return {"model_folder": str(folder), "base_model": base.name,
+                "scenes": [{"season": [d.isoformat() for d in s.season], "labels": s.labels.summary()}
+                           for s in scenes]}
+
+
 def run_finetune(scene_inputs: Sequence[SceneInput], opts: FinetuneOptions, reporter: Reporter) -> dict:
     """Fine-tune ``opts.base_model`` on the labels of ``scene_inputs``; returns the saved card's summary."""
     from backend.inference.loader import default_model_name
@@ -147,9 +182,9 @@ def run_finetune(scene_inputs: Sequence[SceneInput], opts: FinetuneOptions, repo
     base, base_card = load_torch(opts.base_model or default_model_name())
     multiple = base.size_multiple
     if opts.patch % multiple:
-        raise UserError(f"--patch {opts.patch}: model {base_card['name']!r} takes sizes that are multiples of "
+        raise UserError(f"{{param:patch}} {opts.patch}: model {base_card['name']!r} takes sizes that are multiples of "
                         f"{multiple}; use e.g. {max(opts.patch // multiple, 1) * multiple} or "
-                        f"{(opts.patch // multiple + 1) * multiple}")
+                        f"{(opts.patch // multiple + 1) * multiple}", param="patch")
     pols = _training_pols(base, opts.add_vv)
     needs = _SeasonNeeds(pols, base.steps, base_card["inputs"].get("season_days"))
     with contextlib.ExitStack() as stack:
@@ -204,5 +239,5 @@ def _card(opts: FinetuneOptions, base_card: dict, seasons: list, labels: list[di
             "base_model": base_card["name"], "training": training,
             "metrics": {"validation": {**metrics, "note": "held-out label groups of the fine-tuning scenes"}},
             "inputs": {"season_days": season_days}, "default": False,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 

@@ -61,8 +61,8 @@ def read_labels(path: str, grid: Any, class_field: str | None, rice_values: Sequ
     ``block_px`` is the side of the spatial blocks that group points and raster labels.
     """
     if not Path(path).exists():
-        raise UserError(f"--labels {path} does not exist; give a polygon/point layer (.gpkg, .shp) or a "
-                        "label raster (.tif)")
+        raise UserError(f"{{param:labels}} {path} does not exist; give a polygon/point layer (.gpkg, .shp) or a "
+                        "label raster (.tif)", param="labels")
     rice_values = [str(v) for v in (rice_values or DEFAULT_RICE_VALUES)]
     if Path(path).suffix.lower() in VECTOR_SUFFIXES:
         labels = _read_vector(path, grid, class_field, rice_values, block_px)
@@ -82,20 +82,20 @@ def _read_vector(path: str, grid: Any, class_field: str | None, rice_values: lis
     try:
         meta, _, wkb, columns = pyogrio.raw.read(path)
     except Exception as exc:  # pyogrio raises several driver-specific types
-        raise UserError(f"--labels {path}: cannot be read as a vector layer ({exc}); export it as "
-                        "GeoPackage or shapefile") from exc
+        raise UserError(f"{{param:labels}} {path}: cannot be read as a vector layer ({exc}); export it as "
+                        "GeoPackage or shapefile", param="labels") from exc
     names = list(meta["fields"])
     chosen = VectorReference.class_field_of(path, names, class_field)
     values = np.asarray(columns[names.index(chosen)], dtype=object)
     geometries = shapely.from_wkb(wkb)
     present = ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
     if not present.any():
-        raise UserError(f"--labels {path} holds no geometry; digitize rice and non-rice polygons or points")
+        raise UserError(f"{{param:labels}} {path} holds no geometry; digitize rice and non-rice polygons or points", param="labels")
     _check_geometries(path, geometries, present)
     classified = present & np.array([not _is_null(v) for v in values])
     notes = []
     if not meta.get("crs"):
-        notes.append(f"--labels {path} has no CRS; assuming the raster's ({grid.crs_label()})")
+        notes.append(f"{{param:labels}} {path} has no CRS; assuming the raster's ({grid.crs_label()})")
     in_grid = VectorReference.to_grid_crs(path, meta.get("crs"), geometries[classified], grid)
     rice = is_rice(values[classified], rice_values)
     source_ids = np.flatnonzero(classified)
@@ -106,9 +106,9 @@ def _read_vector(path: str, grid: Any, class_field: str | None, rice_values: lis
     labels = LabelSet(path, features, chosen, outside=int((~inside).sum()),
                       unclassified=int(present.sum() - classified.sum()), notes=notes)
     if labels.outside:
-        notes.append(f"--labels {path}: {labels.outside} feature(s) lie outside the rasters and are ignored")
+        notes.append(f"{{param:labels}} {path}: {labels.outside} feature(s) lie outside the rasters and are ignored")
     if labels.unclassified:
-        notes.append(f"--labels {path}: {labels.unclassified} feature(s) have no value in field {chosen!r} "
+        notes.append(f"{{param:labels}} {path}: {labels.unclassified} feature(s) have no value in field {chosen!r} "
                      "and are ignored")
     labels.values_found = sorted({str(v) for v in values[classified]})
     return labels
@@ -124,13 +124,13 @@ def _check_geometries(path: str, geometries: np.ndarray, present: np.ndarray) ->
     kinds = shapely.get_type_id(geometries[present])
     lines = np.isin(kinds, [1, 2, 5])  # LineString, LinearRing, MultiLineString
     if lines.any():
-        raise UserError(f"--labels {path} holds line features; lines cannot label pixels: digitize "
-                        "polygons (fields) or points instead")
+        raise UserError(f"{{param:labels}} {path} holds line features; lines cannot label pixels: digitize "
+                        "polygons (fields) or points instead", param="labels")
     invalid = np.flatnonzero(present & ~shapely.is_valid(geometries))
     if len(invalid):
         reasons = "; ".join(f"feature {i}: {shapely.is_valid_reason(geometries[i])}" for i in invalid[:MAX_REASONS])
-        raise UserError(f"--labels {path} has {len(invalid)} invalid geometr{'y' if len(invalid) == 1 else 'ies'} "
-                        f"({reasons}); repair them (QGIS: Processing > Fix geometries) and try again")
+        raise UserError(f"{{param:labels}} {path} has {len(invalid)} invalid geometr{'y' if len(invalid) == 1 else 'ies'} "
+                        f"({reasons}); repair them (QGIS: Processing > Fix geometries) and try again", param="labels")
 
 
 def scene_box(grid: Any) -> Any:
@@ -145,7 +145,7 @@ def _outside_message(path: str, geometries: np.ndarray, grid: Any) -> str:
 
     left, bottom, right, top = shapely.total_bounds(geometries)
     box = grid.info()["bounds"]
-    return (f"--labels {path}: no label lies on the rasters (labels span {left:.0f}, {bottom:.0f}, {right:.0f}, "
+    return (f"{{param:labels}} {path}: no label lies on the rasters (labels span {left:.0f}, {bottom:.0f}, {right:.0f}, "
             f"{top:.0f}; the rasters {box[0]:.0f}, {box[1]:.0f}, {box[2]:.0f}, {box[3]:.0f} in "
             f"{grid.crs_label()}); check that the labels belong to this scene and carry the right CRS")
 
@@ -155,13 +155,13 @@ def _vector_features(geometries: np.ndarray, rice: np.ndarray, source_ids: np.nd
     import shapely
 
     features = []
-    for geom, is_rice, source_id in zip(geometries, rice, source_ids):
+    for geom, rice_flag, source_id in zip(geometries, rice, source_ids):
         if geom.geom_type in POINT_TYPES:
             for point in shapely.get_parts(geom):
-                features.append(LabelFeature(point, bool(is_rice), block_group(point.x, point.y, grid, block_px),
+                features.append(LabelFeature(point, bool(rice_flag), block_group(point.x, point.y, grid, block_px),
                                              int(source_id), "point"))
         else:
-            features.append(LabelFeature(geom, bool(is_rice), -1 - int(source_id), int(source_id), "polygon"))
+            features.append(LabelFeature(geom, bool(rice_flag), -1 - int(source_id), int(source_id), "polygon"))
     return features
 
 
@@ -183,10 +183,10 @@ def check_both_classes(label_sets: Sequence[LabelSet], rice_values: Sequence[str
     distinct = sorted({v for labels in label_sets for v in labels.values_found})
     found = f"; values found: {', '.join(distinct[:10])}{' ...' if len(distinct) > 10 else ''}" if distinct else ""
     missing = "non-rice" if n_rice else "rice"
-    raise UserError(f"--labels {files}: every label on the rasters is {'rice' if n_rice else 'non-rice'} "
+    raise UserError(f"{{param:labels}} {files}: every label on the rasters is {'rice' if n_rice else 'non-rice'} "
                     f"(class field {fields or 'raster value'}, rice values "
                     f"{', '.join(rice_values or DEFAULT_RICE_VALUES)}{found}); add {missing} examples, or fix "
-                    "--class-field / --rice-values")
+                    "{param:class_field} / {param:rice_values}", param="labels")
 
 
 # --- label rasters --------------------------------------------------------------------------------------
@@ -199,15 +199,15 @@ def _read_raster(path: str, grid: Any, rice_values: list[str], block_px: int) ->
         with rasterio.open(path):
             pass
     except rasterio.errors.RasterioIOError as exc:
-        raise UserError(f"--labels {path}: cannot be opened as a raster or vector file ({exc})") from exc
+        raise UserError(f"{{param:labels}} {path}: cannot be opened as a raster or vector file ({exc})", param="labels") from exc
     reference = RasterReference(path, grid, rice_values)
     try:
         features = _raster_features(reference, grid, block_px)
     finally:
         reference.close()
     if not features:
-        raise UserError(f"--labels {path}: no labelled pixel lies on the rasters; check that the label raster "
-                        "covers this scene and has a nodata value for unlabelled pixels")
+        raise UserError(f"{{param:labels}} {path}: no labelled pixel lies on the rasters; check that the label raster "
+                        "covers this scene and has a nodata value for unlabelled pixels", param="labels")
     return LabelSet(path, features, None)
 
 
@@ -225,8 +225,8 @@ def _raster_features(reference: Any, grid: Any, block_px: int) -> list[LabelFeat
             labels = reference.read(window)
             if not (labels != 255).any():
                 continue
-            centre = grid.transform @ (col + window.width / 2, row + window.height / 2)
-            group = block_group(*centre, grid, block_px)
+            x, y = grid.transform @ (col + window.width / 2, row + window.height / 2)
+            group = block_group(x, y, grid, block_px)
             for geom, value in shapes(labels, mask=labels != 255, transform=window_transform(window, grid.transform)):
                 features.append(LabelFeature(shapely.geometry.shape(geom), int(value) == 1, group, len(features),
                                              "raster"))

@@ -69,9 +69,9 @@ def split_groups(scenes: Sequence[LabelledScene], val_share: float, seed: int) -
         keys = sorted(k for k, votes in rice_votes.items() if (np.mean(votes) >= 0.5) == is_rice)
         if len(keys) < 2:
             name = "rice" if is_rice else "non-rice"
-            raise UserError(f"--labels: only {len(keys)} separate {name} group(s) (a polygon, or a block of points "
-                            "closer than --block pixels); fine-tuning needs at least 2 per class, one to train on "
-                            f"and one to validate on: digitize more {name} fields or points further apart")
+            raise UserError(f"{{param:labels}}: only {len(keys)} separate {name} group(s) (a polygon, or a block of points "
+                            "closer than {param:block} pixels); fine-tuning needs at least 2 per class, one to train on "
+                            f"and one to validate on: digitize more {name} fields or points further apart", param="labels")
         n_val = min(len(keys) - 1, max(1, round(val_share * len(keys))))
         val.update(keys[i] for i in rng.choice(len(keys), n_val, replace=False))
     return val
@@ -80,8 +80,8 @@ def split_groups(scenes: Sequence[LabelledScene], val_share: float, seed: int) -
 def feature_pixels(feature: LabelFeature, grid: Any, limit: int = 256, seed: int = 0) -> np.ndarray:
     """``(k, 2)`` row/col of up to ``limit`` scene pixels the feature labels (empty when it labels none)."""
     from rasterio.features import rasterize
-    from rasterio.windows import transform as window_transform
     from rasterio.windows import Window
+    from rasterio.windows import transform as window_transform
 
     inverse = ~grid.transform
     left, bottom, right, top = feature.geometry.bounds
@@ -129,8 +129,8 @@ def plan_patches(scenes: Sequence[LabelledScene], val_groups: set[GroupKey], pat
             else:
                 train.append((s, pixels))
     if not train or not specs:
-        raise UserError("--labels: the labels cover too few pixels of the rasters to cut training and "
-                        "validation patches; digitize larger fields or more points")
+        raise UserError("{param:labels}: the labels cover too few pixels of the rasters to cut training and "
+                        "validation patches; digitize larger fields or more points", param="labels")
     specs += _train_patches(scenes, train, patch, min_train, max_train, rng)
     return specs
 
@@ -225,8 +225,8 @@ def read_patches(reader: PatchReader, specs: Sequence[PatchSpec], reporter: Any)
             parts[spec.split][1].append(y)
         reporter.advance(1)
     if not parts["train"][0] or not parts["val"][0]:
-        raise UserError("--labels: the labelled pixels hold no valid data in the season (nodata or outside the "
-                        "acquisitions); check --season and the rasters' nodata value")
+        raise UserError("{param:labels}: the labelled pixels hold no valid data in the season (nodata or outside the "
+                        "acquisitions); check {param:season} and the rasters' nodata value", param="labels")
     return PatchSet(np.stack(parts["train"][0]), np.stack(parts["train"][1]), np.stack(parts["val"][0]),
                     np.stack(parts["val"][1]))
 

@@ -83,8 +83,8 @@ class Pretrainer:
     def _prepare(self, r: ModelRecipe, data: dict):
         from backend.modelstore import load_torch
         from backend.nets import build_model
-        from backend.nets.registry import build_decision
         from backend.nets.recurrent_unet import expand_first_layer
+        from backend.nets.registry import build_decision
 
         cfg = TrainConfig(epochs=1 if self.quick else r.epochs, lr=r.lr, seed=self.seed)
         if r.kind == "decision":

@@ -8,11 +8,28 @@ pixel at the zone's centre.
 
 from __future__ import annotations
 
-from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsDistanceArea, QgsFeature, QgsFeatureSink, QgsField, QgsFields, QgsGeometry, QgsPointXY,
-                       QgsProcessing, QgsProcessingContext, QgsProcessingException,
-                       QgsProcessingMultiStepFeedback, QgsProcessingParameterFeatureSink,
-                       QgsProcessingParameterFeatureSource, QgsProcessingParameterRasterLayer,
-                       QgsProcessingUtils, QgsRasterLayer, QgsRectangle, QgsUnitTypes)
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsDistanceArea,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsPointXY,
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingMultiStepFeedback,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingUtils,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsUnitTypes,
+)
 from qgis.PyQt.QtCore import QVariant
 
 from .base import BackendAlgorithm, tr
@@ -85,7 +102,7 @@ class RiceAreaStatsAlgorithm(BackendAlgorithm):
         return {"OUTPUT": dest_id}
 
 
-def _with_stats(zone: QgsFeature, counts: QgsFeature, fields: QgsFields, pixel_area: "PixelArea") -> QgsFeature:
+def _with_stats(zone: QgsFeature, counts: QgsFeature, fields: QgsFields, pixel_area: PixelArea) -> QgsFeature:
     """``zone`` (the zonal histogram keeps the source's feature order) plus rice area and share."""
     names = counts.fields().names()
     rice = _count(counts, names, f"{PREFIX}1")

@@ -8,21 +8,28 @@ and in the modeler alike.
 
 from __future__ import annotations
 
-import datetime as dt
+import os
 from pathlib import Path
 
-from qgis.core import (QgsMapLayer, QgsProcessingAlgorithm, QgsProcessingContext, QgsProcessingException,
-                       QgsProcessingLayerPostProcessorInterface, QgsProcessingUtils, QgsRasterLayer)
+from qgis.core import (
+    QgsMapLayer,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingUtils,
+    QgsRasterLayer,
+)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..layer_inputs import InputProblem, check_output_folder, raster_file_for, vector_file_for
 from ..results import ensure_style
 from ..settings import PLUGIN_DIR
+from .contract_params import backend_check, contract_problems, missing_season_half, values
 
 LAYER_PARAMETER_TYPES = {"multilayer", "raster", "vector", "layer", "source"}
 ICON = PLUGIN_DIR / "resources" / "icons" / "icon.svg"
-DATE_FORMAT_HINT = "YYYY-MM-DD"
 
 
 def tr(text: str) -> str:
@@ -32,7 +39,7 @@ def tr(text: str) -> str:
 class StyledResult(QgsProcessingLayerPostProcessorInterface):
     """Applies the result's style once Processing has loaded the layer into the project."""
 
-    keep_alive: list["StyledResult"] = []  # Processing does not own post-processors
+    keep_alive: list[StyledResult] = []  # Processing does not own post-processors
 
     def __init__(self, style_name: str) -> None:
         super().__init__()
@@ -47,18 +54,25 @@ class StyledResult(QgsProcessingLayerPostProcessorInterface):
             layer.triggerRepaint()
 
     @classmethod
-    def create(cls, style_name: str) -> "StyledResult":
+    def create(cls, style_name: str) -> StyledResult:
         processor = cls(style_name)
         cls.keep_alive.append(processor)
         return processor
 
 
 class BackendAlgorithm(QgsProcessingAlgorithm):
-    """Base class: the subclass sets ``NAME``, ``DISPLAY``, ``HELP`` and defines the parameters."""
+    """Base class: the subclass sets ``NAME``, ``DISPLAY``, ``HELP`` and defines the parameters.
+
+    An algorithm that runs a backend verb sets ``VERB`` and ``KEYS`` (the contract options it offers as
+    scalar parameters, built by :func:`.contract_params.add_parameters`) and implements
+    :meth:`backend_args`; its checks are then the contract's and the backend's own (``--check-only``).
+    """
 
     NAME = ""
     DISPLAY = ""
     HELP = ""
+    VERB = ""
+    KEYS: tuple[str, ...] = ()
 
     def name(self) -> str:
         return self.NAME
@@ -84,11 +98,12 @@ class BackendAlgorithm(QgsProcessingAlgorithm):
     # --- checks before any work ---------------------------------------------------------------
 
     def checkParameterValues(self, parameters: dict, context: QgsProcessingContext):  # noqa: N802
-        """Layers that cannot be opened first (QGIS alone would only say 'Incorrect parameter value'),
-        then QGIS's own checks, then every problem the subclass finds, all in one message."""
-        missing = self.missing_layer_problems(parameters, context)
-        if missing:
-            return False, "\n".join(missing)
+        """Layers that cannot be opened first (QGIS alone would only say 'Incorrect parameter value'), then
+        the contract's checks (which name the valid range), then QGIS's own, then the backend's and the
+        subclass's, all in one message."""
+        problems = self.missing_layer_problems(parameters, context) or self.contract_problems(parameters, context)
+        if problems:
+            return False, "\n".join(problems)
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
@@ -97,14 +112,33 @@ class BackendAlgorithm(QgsProcessingAlgorithm):
 
     def prepareAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback) -> bool:  # noqa: N802
         """The same checks again: batch rows and modeler steps run without checkParameterValues."""
-        problems = self.missing_layer_problems(parameters, context) or self.problems(parameters, context)
+        problems = (self.missing_layer_problems(parameters, context) or self.contract_problems(parameters, context)
+                    or self.problems(parameters, context))
         if problems:
             raise QgsProcessingException("\n".join(problems))
         return True
 
+    def contract_problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
+        """What the backend's contract refuses in the scalar parameters (ranges, choices, dates)."""
+        if not self.VERB:
+            return []
+        given = values(self, self.VERB, self.KEYS, parameters, context)
+        return missing_season_half(self.VERB, given, parameters) + contract_problems(self.VERB, given)
+
     def problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
-        """Every wrong parameter value, in the user's words (the subclass adds its own checks)."""
-        return []
+        """The backend's own checks of the inputs (``--check-only``); subclasses add QGIS-side ones."""
+        if not self.VERB:
+            return []
+        try:
+            args = [str(a) for a in self.backend_args(parameters, context)]
+        except QgsProcessingException as error:
+            return [str(error)]
+        problem = backend_check(self.VERB, args, files=[a for a in args if os.path.isfile(a)])
+        return [problem] if problem else []
+
+    def backend_args(self, parameters: dict, context: QgsProcessingContext) -> list:
+        """The backend verb's arguments for these parameter values (subclasses of a verb define it)."""
+        raise NotImplementedError
 
     def missing_layer_problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
         problems = []
@@ -164,15 +198,3 @@ class BackendAlgorithm(QgsProcessingAlgorithm):
         details = QgsProcessingContext.LayerDetails(layer_name, context.project(), output_name)
         details.setPostProcessor(StyledResult.create(style_name))
         context.addLayerToLoadOnCompletion(path, details)
-
-
-def parse_date(text: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        return None
-
-
-def split_values(text: str) -> list[str]:
-    """'1, 2' or '1;2' or 'rice paddy' -> separate values (commas and semicolons separate)."""
-    return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]

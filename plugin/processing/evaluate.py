@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from qgis.core import (QgsFeature, QgsFeatureSink, QgsField, QgsFields, QgsProcessing, QgsProcessingContext,
-                       QgsProcessingOutputFile, QgsProcessingOutputNumber, QgsProcessingOutputRasterLayer,
-                       QgsProcessingParameterBoolean, QgsProcessingParameterFeatureSink,
-                       QgsProcessingParameterFolderDestination, QgsProcessingParameterMapLayer,
-                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString, QgsWkbTypes)
+from pathlib import Path
+
+from qgis.core import (
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterRasterLayer,
+    QgsWkbTypes,
+)
 from qgis.PyQt.QtCore import QVariant
 
-from .base import BackendAlgorithm, split_values, tr
+from ..contract_view import label, output_name, tooltip
+from .base import BackendAlgorithm, tr
 from .checks import field_problem
+from .contract_params import add_parameters, cli_args, name_of, values
 from .runner import run_backend
+
+VERB = "evaluate"
 
 METRIC_OUTPUTS = {"F1": "f1", "IOU_RICE": "iou_rice", "OA": "oa", "KAPPA": "kappa"}
 TABLE_METRICS = ["oa", "precision", "recall", "f1", "iou_rice", "iou_other", "miou", "kappa"]
@@ -19,14 +36,12 @@ TABLE_METRICS = ["oa", "precision", "recall", "f1", "iou_rice", "iou_other", "mi
 
 def add_reference_parameters(algorithm: BackendAlgorithm, optional: bool) -> None:
     """REFERENCE (raster or polygons), CLASS_FIELD, RICE_VALUES: shared by maprice and evaluate."""
-    algorithm.addParameter(QgsProcessingParameterMapLayer(
-        "REFERENCE", tr("Reference (truth raster, or polygons with a class field)"), optional=optional,
-        types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]))
-    algorithm.addParameter(QgsProcessingParameterString(
-        "CLASS_FIELD", tr("Reference class field (polygons only; empty: a field named class/label/rice)"),
-        optional=True))
-    algorithm.addParameter(QgsProcessingParameterString(
-        "RICE_VALUES", tr("Value(s) meaning rice, comma-separated (empty: 1 or 'rice')"), optional=True))
+    reference = QgsProcessingParameterMapLayer(
+        "REFERENCE", tr("{} (truth raster, or polygons with a class field)").format(label(VERB, "reference")),
+        optional=optional, types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon])
+    reference.setHelp(tooltip(VERB, "reference"))
+    algorithm.addParameter(reference)
+    add_parameters(algorithm, VERB, ("class_field", "rice_values"))
 
 
 def add_metric_outputs(algorithm: BackendAlgorithm) -> None:
@@ -45,21 +60,16 @@ def reference_problems(algorithm: BackendAlgorithm, parameters: dict, context: Q
 
 def evaluation_args(algorithm: BackendAlgorithm, parameters: dict, context: QgsProcessingContext,
                     prediction: str, reference: str, out_dir: str, overwrite: bool) -> list[str]:
-    args = ["--pred", prediction, "--reference", reference, "--out", out_dir]
-    field = algorithm.parameterAsString(parameters, "CLASS_FIELD", context)
-    values = split_values(algorithm.parameterAsString(parameters, "RICE_VALUES", context))
-    if field:
-        args += ["--class-field", field]
-    if values:
-        args += ["--rice-value", *values]
-    return args + (["--overwrite"] if overwrite else [])
+    given = values(algorithm, VERB, ("class_field", "rice_values"), parameters, context)
+    return cli_args(VERB, {"pred": prediction, "reference": reference, "out": out_dir, **given,
+                           "overwrite": overwrite})
 
 
 def metric_results(result: dict, out_dir: str, context: QgsProcessingContext) -> dict:
     """Processing outputs of an evaluate result; the error raster is loaded styled."""
-    error_path = f"{out_dir}/error.tif"
+    error_path = str(Path(out_dir) / output_name(VERB, "error", "tif"))
     BackendAlgorithm.load_styled(context, error_path, "error", "ERROR", "error")
-    outputs = {"ERROR": error_path, "METRICS_JSON": f"{out_dir}/metrics.json"}
+    outputs = {"ERROR": error_path, "METRICS_JSON": str(Path(out_dir) / output_name(VERB, "metrics"))}
     outputs.update({name: result.get(key) for name, key in METRIC_OUTPUTS.items()})
     return outputs
 
@@ -74,33 +84,42 @@ def metric_rows(result: dict) -> list[tuple[str, float | None]]:
 
 class EvaluateAlgorithm(BackendAlgorithm):
     NAME = "evaluate"
+    VERB = VERB
+    KEYS = ("class_field", "rice_values", "overwrite")
     DISPLAY = "Evaluate rice map"
-    HELP = ("Compares a rice map (rice.tif from 'Map rice') with a reference: a truth raster, or polygons "
-            "with a class field. Writes error.tif (true/false positives and negatives, styled) and "
-            "metrics.json, and returns the metrics as a table and as numbers (F1, rice IoU, overall "
+    HELP = ("Compares a rice map (from 'Map rice') with a reference: a truth raster, or polygons "
+            "with a class field. Writes an error map (true/false positives and negatives, styled) and "
+            "the metrics, and returns the metrics as a table and as numbers (F1, rice IoU, overall "
             "accuracy, kappa) for use in models.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer("PREDICTION", tr("Rice map (rice.tif)")))
+        prediction = QgsProcessingParameterRasterLayer("PREDICTION", tr(label(VERB, "pred")))
+        prediction.setHelp(tooltip(VERB, "pred"))
+        self.addParameter(prediction)
         add_reference_parameters(self, optional=False)
-        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", tr("Output folder")))
-        self.addParameter(QgsProcessingParameterBoolean("OVERWRITE", tr("Replace results already in the folder"),
-                                                        defaultValue=False))
+        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", tr(label(VERB, "out"))))
+        add_parameters(self, VERB, ("overwrite",))
         self.addParameter(QgsProcessingParameterFeatureSink("METRICS", tr("Metrics table"),
                                                             QgsProcessing.TypeVector, optional=True,
                                                             createByDefault=True))
         add_metric_outputs(self)
 
     def problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
-        return reference_problems(self, parameters, context)
+        return reference_problems(self, parameters, context) or super().problems(parameters, context)
+
+    def backend_args(self, parameters: dict, context: QgsProcessingContext) -> list:
+        return evaluation_args(self, parameters, context, self.raster_path(parameters, "PREDICTION", context),
+                               self.reference_path(parameters, "REFERENCE", context),
+                               self.parameterAsString(parameters, "OUTPUT_FOLDER", context),
+                               self.parameterAsBoolean(parameters, "OVERWRITE", context))
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
         prediction = self.raster_path(parameters, "PREDICTION", context)
         reference = self.reference_path(parameters, "REFERENCE", context)
         out_dir = self.output_folder(parameters, "OUTPUT_FOLDER", context)
         overwrite = self.parameterAsBoolean(parameters, "OVERWRITE", context)
-        result = run_backend("evaluate", evaluation_args(self, parameters, context, prediction, reference,
-                                                         out_dir, overwrite), feedback)
+        result = run_backend(VERB, evaluation_args(self, parameters, context, prediction, reference,
+                                                   out_dir, overwrite), feedback, name_of=name_of(VERB))
         outputs = metric_results(result, out_dir, context)
         table = self._write_table(parameters, context, result)
         if table:

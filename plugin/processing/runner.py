@@ -1,27 +1,35 @@
-"""Blocking backend runs for Processing algorithms.
+"""Blocking backend runs for Processing algorithms (the blocking transport of a backend :class:`Session`).
 
 Processing runs an algorithm in a worker thread (or in qgis_process's main thread) and expects
 ``processAlgorithm`` to return only when the work is done, so a Qt event loop around a QProcess does
-not fit here. This runner starts ``python -m backend <verb> --progress json`` with the same
-interpreter lookup, environment and failure wording as :mod:`..backend_client`, feeds the JSON lines
-into a :class:`QgsProcessingFeedback`, and terminates the process as soon as the user cancels: the
-backend then discards its half-written outputs, so nothing appears under a final name.
+not fit here. This runner starts ``python -m backend <verb> --progress json`` with the same interpreter
+lookup and environment as the GUI, feeds its output into the shared :class:`~..backend_session.Session`
+(protocol, failure classification, exit codes) and the events into a :class:`QgsProcessingFeedback`, and
+terminates the process as soon as the user cancels: the backend then discards its half-written outputs,
+so nothing appears under a final name. Messages name parameters as Processing does (``name_of``).
 """
 
 from __future__ import annotations
 
+import os
 import queue
+
 # the plugin's own backend interpreter runs with an argument list, never through a shell
 import subprocess  # nosec B404
 import threading
-from collections import deque
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
-from ..backend_client import (CANCEL_GRACE_MS, EXIT_CANCELLED, EXIT_OK, SETUP_HINT, STDERR_TAIL_LINES,
-                              _backend_environment, interpreter_problem, parse_protocol_line)
+from ..backend_session import (
+    CANCEL_GRACE_MS,
+    BackendFailure,
+    Session,
+    backend_arguments,
+    backend_environment,
+    interpreter_problem,
+)
 from ..settings import PLUGIN_DIR, backend_python
 
 POLL_S = 0.1
@@ -31,130 +39,112 @@ class BackendCancelled(QgsProcessingException):
     """The user cancelled; the backend discarded its partial outputs."""
 
 
-def backend_environment() -> dict[str, str]:
-    """The plugin client's backend environment (no QGIS PYTHONPATH) as a plain dict for subprocess."""
-    env = _backend_environment()
-    return {name: env.value(name) for name in env.keys()}
+class BackendProcessingError(QgsProcessingException):
+    """A backend failure inside Processing; ``failure`` holds the parameter key and diagnostics."""
+
+    def __init__(self, failure: BackendFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
 def backend_command(verb: str, args: Iterable[Any], python: Path | None = None) -> list[str]:
-    python = python or backend_python()
-    return [str(python), "-m", "backend", verb, *[str(a) for a in args], "--progress", "json"]
+    """The full command line of one backend verb with the JSON-lines protocol."""
+    return [str(python or backend_python()), *backend_arguments(verb, list(args))]
 
 
 def run_backend(verb: str, args: Iterable[Any], feedback: QgsProcessingFeedback | None = None,
-                python: Path | None = None) -> dict:
-    """Run one backend verb to completion and return its result; raise QgsProcessingException otherwise."""
+                python: Path | None = None, name_of: Callable[[str], str] | None = None) -> dict:
+    """Run one backend verb to completion and return its result.
+
+    Raises:
+        BackendCancelled: the user cancelled.
+        BackendProcessingError: any other failure; its message names parameters by ``name_of``.
+    """
     python = Path(python or backend_python())
+    command = backend_command(verb, args, python)
+    session = Session(verb, command, name_of, on_log=feedback.pushInfo if feedback else None,
+                      on_progress=_ProgressReport(feedback) if feedback else None,
+                      on_event=(lambda m: _report_event(feedback, m)) if feedback else None)
     problem = interpreter_problem(python)
     if problem:
-        raise QgsProcessingException(problem)
-    command = backend_command(verb, args, python)
+        raise BackendProcessingError(session.not_started(problem))
     if feedback is not None:
         feedback.pushCommandInfo(" ".join(command))
     process = subprocess.Popen(  # nosec B603
-        command, cwd=str(PLUGIN_DIR), env=backend_environment(), stdout=subprocess.PIPE,
+        command, cwd=str(PLUGIN_DIR), env=backend_environment(os.environ), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", bufsize=1)
-    session = _Session(process, feedback)
-    return session.finish(verb)
+    exit_code = _pump(process, session, feedback)
+    failure = session.failure(exit_code)
+    if failure is None:
+        return session.result or {}
+    if failure.cancelled:
+        raise BackendCancelled(failure.message)
+    raise BackendProcessingError(failure)
 
 
-class _Session:
-    """Reads one backend process's stdout (JSON lines) and stderr (tail) until it exits or is cancelled."""
+def _pump(process: subprocess.Popen, session: Session, feedback: QgsProcessingFeedback | None) -> int:
+    """Feed stdout lines to the session in this thread (feedback is not thread-safe), stderr from a helper
+    thread; terminate the process when the user cancels. Returns the exit code."""
+    lines: queue.Queue[str | None] = queue.Queue()
 
-    def __init__(self, process: subprocess.Popen, feedback: QgsProcessingFeedback | None) -> None:
-        self.process = process
-        self.feedback = feedback
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
-        self.result: dict | None = None
-        self.error: dict | None = None
-        self.stage = ""
-        self.cancelled = False
-        threading.Thread(target=self._pump_stdout, daemon=True).start()
-        self._stderr_thread = threading.Thread(target=self._pump_stderr, daemon=True)
-        self._stderr_thread.start()
+    def pump_stdout() -> None:
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
 
-    def _pump_stdout(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
+    def pump_stderr() -> None:
+        for line in process.stderr:
+            session.line("stderr", line)
 
-    def _pump_stderr(self) -> None:
-        for line in self.process.stderr:
-            text = line.rstrip()
-            if text and "\r" not in text:
-                self.stderr_tail.append(text)
-
-    def finish(self, verb: str) -> dict:
-        while True:
-            if self.feedback is not None and self.feedback.isCanceled() and not self.cancelled:
-                self._cancel()
-            try:
-                line = self.lines.get(timeout=POLL_S)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            self._handle(line.strip())
-        exit_code = self.process.wait()
-        self._stderr_thread.join(timeout=2)
-        for stream in (self.process.stdout, self.process.stderr):
-            stream.close()
-        return self._outcome(verb, exit_code)
-
-    def _cancel(self) -> None:
-        self.cancelled = True
-        self.process.terminate()
+    threading.Thread(target=pump_stdout, daemon=True).start()
+    stderr_thread = threading.Thread(target=pump_stderr, daemon=True)
+    stderr_thread.start()
+    while True:
+        if feedback is not None and feedback.isCanceled() and not session.cancel_requested:
+            session.cancel()
+            _stop(process)
         try:
-            self.process.wait(timeout=CANCEL_GRACE_MS / 1000)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+            line = lines.get(timeout=POLL_S)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        session.line("stdout", line)
+    exit_code = process.wait()
+    stderr_thread.join(timeout=2)
+    for stream in (process.stdout, process.stderr):
+        stream.close()
+    return exit_code
 
-    def _handle(self, line: str) -> None:
-        message = parse_protocol_line(line, self.stderr_tail)
-        if message is None:
-            return
-        kind = message.pop("event", None)
-        if kind == "result":
-            self.result = message
-        elif kind == "error":
-            self.error = message
-        elif self.feedback is not None:
-            self._report(kind, message)
 
-    def _report(self, kind: str | None, message: dict) -> None:
-        feedback = self.feedback
-        if kind == "progress":
-            stage = str(message.get("stage", ""))
-            if stage != self.stage:
-                self.stage = stage
-                feedback.setProgressText(stage)
-            total = float(message.get("total") or 0)
-            if total > 0:
-                feedback.setProgress(min(100.0, 100.0 * float(message.get("done", 0)) / total))
-        elif kind == "log":
-            feedback.pushInfo(str(message.get("message", "")))
-        else:
-            fields = ", ".join(f"{k} {_short(v)}" for k, v in message.items())
-            feedback.pushInfo(f"{kind}: {fields}")
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=CANCEL_GRACE_MS / 1000)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
-    def _outcome(self, verb: str, exit_code: int) -> dict:
-        tail = list(self.stderr_tail)
-        if self.cancelled or exit_code == EXIT_CANCELLED:
-            raise BackendCancelled("Cancelled; the backend kept no output.")
-        if exit_code == EXIT_OK and self.result is not None:
-            return self.result
-        if self.error:
-            raise QgsProcessingException(str(self.error.get("message", "unknown error")))
-        if any("No module named" in line for line in tail):
-            raise QgsProcessingException(f"The backend environment is incomplete ({tail[-1]}). " + SETUP_HINT)
-        if exit_code < 0:
-            raise QgsProcessingException(
-                f"The backend process stopped unexpectedly while running '{verb}' (killed by signal "
-                f"{-exit_code}, for example for lack of memory; try a smaller tile size).")
-        last = tail[-1] if tail else "no message"
-        raise QgsProcessingException(f"The backend failed running '{verb}' (exit code {exit_code}): {last}")
+
+class _ProgressReport:
+    """Progress events -> the feedback's progress bar and, per new stage, its progress text."""
+
+    def __init__(self, feedback: QgsProcessingFeedback) -> None:
+        self.feedback = feedback
+        self.stage = ""
+
+    def __call__(self, message: dict) -> None:
+        stage = str(message.get("stage", ""))
+        if stage != self.stage:
+            self.stage = stage
+            self.feedback.setProgressText(stage)
+        total = float(message.get("total") or 0)
+        if total > 0:
+            self.feedback.setProgress(min(100.0, 100.0 * float(message.get("done", 0)) / total))
+
+
+def _report_event(feedback: QgsProcessingFeedback, message: dict) -> None:
+    fields = ", ".join(f"{k} {_short(v)}" for k, v in message.items() if k != "event")
+    feedback.pushInfo(f"{message.get('event')}: {fields}")
 
 
 def _short(value: Any) -> str:

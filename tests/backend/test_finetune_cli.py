@@ -6,9 +6,15 @@ import json
 import os
 
 import pytest
-
-from test_finetune_fixtures import (SEASON, finetune_args, points_from_truth, run_backend, save_tiny_models,
-                                    scene_inputs, synth_scene)
+from test_finetune_fixtures import (
+    SEASON,
+    finetune_args,
+    points_from_truth,
+    run_backend,
+    save_tiny_models,
+    scene_inputs,
+    synth_scene,
+)
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import shapely
 import torch
+from test_finetune_fixtures import PATCH, SEASON, polygons_subset, save_tiny_models, synth_scene, write_layer
 
 from backend.errors import UserError
 from backend.progress import Reporter
 from backend.raster import open_series
 from backend.training.finetune_job import FinetuneOptions, SceneInput, run_finetune
-
-from test_finetune_fixtures import PATCH, SEASON, polygons_subset, save_tiny_models, synth_scene, write_layer
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_finetune_fixtures import save_tiny_models
 
 from backend.benchmarks import angiang
 from backend.training.learning_curve import CurveConfig, holdout, learning_curve, markdown_table, stratified_sample
-
-from test_finetune_fixtures import save_tiny_models
 
 
 def test_sampling_is_stratified_and_holdout_keeps_both_classes():

@@ -5,14 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_finetune_fixtures import PATCH, SEASON, STEPS, points_from_truth, synth_scene
 
 from backend.errors import UserError
 from backend.nets import build_model
-from backend.training.finetune import (add_vv_input, fine_tune, frozen_parts, initial_network, is_decoder,
-                                       parameter_groups)
+from backend.training.finetune import (
+    add_vv_input,
+    fine_tune,
+    frozen_parts,
+    initial_network,
+    is_decoder,
+    parameter_groups,
+)
 from backend.training.loop import TrainConfig
-
-from test_finetune_fixtures import PATCH, SEASON, STEPS, points_from_truth, synth_scene
 
 
 def _simta():

@@ -96,4 +96,4 @@ def test_info_bad_input_exits_2_with_message(tmp_path, case, expected):
     assert error["event"] == "error" and error["exit_code"] == 2
     assert expected in error["message"]
     if case == "no_dates":
-        assert "--dates FILE" in error["message"]
+        assert "--dates: a file with one date per line" in error["message"]

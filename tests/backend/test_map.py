@@ -10,9 +10,17 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 import rasterio
-
 from test_map_fixtures import (  # env and model are module-scoped fixtures
-    env, model, REPO, SEASON, TRANSFORM, final_names, map_args, run_backend, scene)
+    REPO,
+    SEASON,
+    TRANSFORM,
+    env,  # noqa: F401 (fixture)
+    final_names,
+    map_args,
+    model,  # noqa: F401 (fixture)
+    run_backend,
+    scene,
+)
 
 
 def test_map_writes_styled_georeferenced_outputs(tmp_path, model, env):

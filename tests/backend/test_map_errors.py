@@ -6,9 +6,16 @@ import datetime as dt
 
 import pytest
 from rasterio.transform import from_origin
-
 from test_map_fixtures import (  # env and model are module-scoped fixtures
-    env, model, DATES, final_names, map_args, run_backend, scene, write_series)
+    DATES,
+    env,  # noqa: F401 (fixture)
+    final_names,
+    map_args,
+    model,  # noqa: F401 (fixture)
+    run_backend,
+    scene,
+    write_series,
+)
 
 
 @pytest.mark.parametrize("case", ["season", "dates", "grid", "tile", "nodata"])

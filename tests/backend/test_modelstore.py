@@ -15,8 +15,18 @@ import pytest
 import torch
 
 from backend.errors import UserError
-from backend.modelstore import (BUNDLED_DIR, check_inputs, list_models, load_card, load_torch, open_onnx,
-                                resolve, save_model, update_card, write_model_folder)
+from backend.modelstore import (
+    BUNDLED_DIR,
+    check_inputs,
+    list_models,
+    load_card,
+    load_torch,
+    open_onnx,
+    resolve,
+    save_model,
+    update_card,
+    write_model_folder,
+)
 from backend.modelstore.card import sha256_file
 from backend.nets import build_model
 

@@ -5,8 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from backend.modelstore.torch_io import (PARITY_TOLERANCE, ProbabilityWrapper, example_input, export_onnx,
-                                         export_side, onnx_parity)
+from backend.modelstore.torch_io import (
+    PARITY_TOLERANCE,
+    ProbabilityWrapper,
+    example_input,
+    export_onnx,
+    export_side,
+    onnx_parity,
+)
 from backend.nets import build_model, model_variants
 
 torch.set_num_threads(1)

@@ -40,7 +40,7 @@ def test_no_date_found_says_to_use_dates(tmp_path):
         open_series(vv=str(paths["VV"]), vh=str(paths["VH"]))
     message = str(err.value)
     assert "vv_stack.tif: no acquisition date found for band 1" in message
-    assert "--dates FILE" in message and "--dates 2022-01-09,2022-01-21" in message
+    assert "--dates: a file with one date per line" in message and "2022-01-09,2022-01-21" in message
 
 
 def test_dates_option_with_wrong_count(tmp_path):

@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 from rasterio.transform import from_origin
 from rasterio.windows import Window
-from test_reader_fixtures import (DATES, HEIGHT, TRANSFORM, WIDTH, layout_a, layout_b, layout_c,
-                                  series_values, speckled_linear, write_raster)
+from test_reader_fixtures import (
+    DATES,
+    HEIGHT,
+    TRANSFORM,
+    WIDTH,
+    layout_a,
+    layout_b,
+    layout_c,
+    series_values,
+    speckled_linear,
+    write_raster,
+)
 
 from backend.raster import detect, open_series, parse_dates_option
 

@@ -133,11 +133,13 @@ def test_bad_parameters_exit_2_and_write_nothing(tmp_path: Path, args: list[str]
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_help_lists_every_region() -> None:
-    from backend.commands.synth import REGION_NAMES
-    from backend.synthetic import REGIONS
+def test_contract_lists_every_region() -> None:
+    from backend.contract.verbs.synth import MAX_SIZE, MIN_SIZE
+    from backend.contract.verbs.synth import REGIONS as CONTRACT_REGIONS
+    from backend.synthetic import REGIONS, scene
 
-    assert set(REGION_NAMES) == set(REGIONS)
+    assert set(CONTRACT_REGIONS) == set(REGIONS)
+    assert (MIN_SIZE, MAX_SIZE) == (scene.MIN_SIZE, scene.MAX_SIZE)
 
 
 def test_non_empty_out_needs_overwrite(tmp_path: Path) -> None:

@@ -9,8 +9,17 @@ import torch
 from backend.errors import UserError
 from backend.inference.engines import torch_engine
 from backend.inference.pipeline import ArraySink, ArraySource, stream_scene
-from backend.inference.tiling import (TileGrid, StripBlender, axis_origins, blend_window, check_tile,
-                                      reflect_pad, snap_up, threshold, tile_window)
+from backend.inference.tiling import (
+    StripBlender,
+    TileGrid,
+    axis_origins,
+    blend_window,
+    check_tile,
+    reflect_pad,
+    snap_up,
+    threshold,
+    tile_window,
+)
 from backend.progress import Reporter
 
 torch.set_num_threads(1)

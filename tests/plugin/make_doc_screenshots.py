@@ -13,8 +13,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import conftest  # noqa: E402  (sets up the package import)
-from qgis.core import (QgsApplication, QgsContrastEnhancement, QgsMultiBandColorRenderer, QgsProject,  # noqa: E402
-                       QgsRasterLayer, QgsRasterMinMaxOrigin)
+from qgis.core import (  # noqa: E402
+    QgsApplication,
+    QgsContrastEnhancement,
+    QgsMultiBandColorRenderer,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRasterMinMaxOrigin,
+)
 
 
 def main(scene: Path, run: Path, out: Path) -> None:

@@ -89,3 +89,60 @@ def test_killed_process_is_reported_as_crash(real_client):
     assert run.wait(20)
     assert failures and failures[0].kind == "Crashed"
     assert "memory" in failures[0].message and "version" in failures[0].details()
+
+
+# --- the one session core both transports use -------------------------------------------------------------
+
+@pytest.fixture
+def session_module(qgis_app):
+    plugin_package()
+    return importlib.import_module("s1ricemapper.plugin.backend_session")
+
+
+def _real_output(*argv: str):
+    """What the real backend prints for ``argv`` (stdout bytes, stderr bytes, exit code)."""
+    import subprocess
+
+    done = subprocess.run([str(REPO_BACKEND_PYTHON), "-m", "backend", *argv, "--progress", "json"], cwd=REPO,
+                          capture_output=True)
+    return done.stdout, done.stderr, done.returncode
+
+
+def test_session_renders_errors_in_the_callers_names(session_module):
+    if not REPO_BACKEND_PYTHON.exists():
+        pytest.skip("no backend environment")
+    stdout, stderr, code = _real_output("map", "--tile", "0", "--out", "o")
+    session = session_module.Session("map", ["python"], name_of=lambda key: f"<{key}>")
+    for start in range(0, len(stdout), 7):  # the transport may hand over any piece of a line
+        session.feed("stdout", stdout[start:start + 7])
+    session.feed("stderr", stderr)
+    session.close()
+    failure = session.failure(code)
+    assert code == session_module.EXIT_USER_ERROR == 2
+    assert failure.kind == "UserError" and failure.param == "tile"
+    assert failure.message.startswith("<tile> must be at least 16") and "--" not in failure.message
+    assert failure.template.startswith("{param:tile}")
+    assert any("--tile" in line for line in failure.stderr_tail)  # the CLI's wording stays for diagnostics
+
+
+def test_session_keeps_stray_stdout_out_of_the_protocol(session_module):
+    session = session_module.Session("version", ["python"])
+    logs = []
+    session.on_log = logs.append
+    session.feed("stdout", b'not json\n{"event": "log", "message": "a", "template": "{param:as_of} a"}\n')
+    session.feed("stdout", b'{"event": "result", "ok": true}')
+    session.close()
+    assert session.failure(0) is None and session.result == {"ok": True}
+    assert logs == ["as of a"] and "(stdout) not json" in session.stderr_tail
+    assert session.failure(session_module.EXIT_CANCELLED).kind == "Cancelled"
+    assert session.failure(-9).kind == "Crashed"
+
+
+def test_gui_run_names_the_dialog_field(real_client):
+    run = real_client.run("map", ["--tile", "0", "--out", "o"])
+    failures = []
+    run.failed.connect(failures.append)
+    run.start()
+    assert run.wait(60) and failures
+    failure = failures[0]
+    assert failure.param == "tile" and failure.message.startswith("'Tile size (pixels)' must be at least 16")

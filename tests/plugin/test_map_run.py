@@ -1,7 +1,7 @@
 """A full "Map rice" run through the real backend: styled layers, metrics, a refused second run, cancel."""
 
 import pytest
-from conftest import ARTIFACTS, render_map, wait_until, write_series
+from conftest import render_map, wait_until, write_series
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 from test_map_dialog import make_dialog
 

@@ -7,11 +7,20 @@ import json
 import processing
 import pytest
 from conftest import plugin_package
-from qgis.core import (QgsApplication, QgsFeature, QgsGeometry, QgsProcessingContext, QgsProcessingException,
-                       QgsProcessingFeedback, QgsProject, QgsRasterLayer, QgsRectangle, QgsVectorFileWriter,
-                       QgsVectorLayer)
-from test_processing_fixtures import (final_names, map_parameters, provider, read_band, scene,  # noqa: F401
-                                      tiny_model)
+from qgis.core import (
+    QgsApplication,
+    QgsFeature,
+    QgsGeometry,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsVectorFileWriter,
+    QgsVectorLayer,
+)
+from test_processing_fixtures import final_names, map_parameters, provider, read_band, scene, tiny_model  # noqa: F401
 
 EXPECTED_RENDERERS = {"rice": "paletted", "probability": "singlebandpseudocolor",
                       "heatmap": "singlebandpseudocolor", "error": "paletted"}
@@ -161,11 +170,18 @@ def _problems(name: str, parameters: dict) -> str:
 def test_parameter_errors_are_reported_before_any_work(provider, scene, tiny_model, tmp_path):  # noqa: F811
     message = _problems("maprice", map_parameters(scene, tiny_model, tmp_path / "a", VV=[str(scene / "nope.tif")]))
     assert "VV: cannot open" in message and "nope.tif" in message
-    message = _problems("maprice", map_parameters(scene, "no-such-model", tmp_path / "b", SEASON_START="2023-05-01",
-                                                  SEASON_END="2023-09-30", AS_OF="yesterday"))
-    assert "outside the data's acquisitions (2022-03-" in message
-    assert "AS_OF: write the date as YYYY-MM-DD" in message
-    assert "MODEL:" in message and "no-such-model" in message
+    # the contract's checks come first, all at once, in Processing's names
+    message = _problems("maprice", map_parameters(scene, tiny_model, tmp_path / "b", AS_OF="yesterday", TILE=8))
+    assert "AS_OF must be a date as YYYY-MM-DD, got 'yesterday'" in message
+    assert "TILE must be at least 16, got 8 (valid range 16–2048)" in message and "--" not in message
+    # then the backend's own (--check-only): the data's dates, the model
+    message = _problems("maprice", map_parameters(scene, tiny_model, tmp_path / "b", SEASON_START="2023-05-01",
+                                                  SEASON_END="2023-09-30"))
+    assert "SEASON_START/SEASON_END 2023-05-01 2023-09-30 holds no acquisition: the data cover 2022-03-" in message
+    assert "--" not in message
+    message = _problems("maprice", map_parameters(scene, "no-such-model", tmp_path / "b"))
+    assert message.startswith("MODEL: model 'no-such-model' not found") and "--" not in message
+    assert not (tmp_path / "b").exists()
     message = _problems("evaluate", {"PREDICTION": str(scene / "truth.tif"), "REFERENCE": str(scene / "labels.gpkg"),
                                      "CLASS_FIELD": "crop", "OUTPUT_FOLDER": str(tmp_path / "c")})
     assert "no field 'crop'" in message and "class_id" in message

@@ -6,11 +6,20 @@ from __future__ import annotations
 import json
 
 import processing
-from qgis.core import (QgsProcessing, QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
-                       QgsProcessingModelChildParameterSource, QgsProcessingModelParameter,
-                       QgsProcessingFeedback, QgsProcessingParameterFile, QgsProcessingParameterMultipleLayers,
-                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
-                       QgsProcessingParameterVectorLayer, QgsVectorLayer)
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingFeedback,
+    QgsProcessingModelAlgorithm,
+    QgsProcessingModelChildAlgorithm,
+    QgsProcessingModelChildParameterSource,
+    QgsProcessingModelParameter,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingParameterVectorLayer,
+    QgsVectorLayer,
+)
 from test_processing_fixtures import SEASON, final_names, provider, scene, scenes, tiny_model  # noqa: F401
 
 Source = QgsProcessingModelChildParameterSource
@@ -54,18 +63,18 @@ def test_model_runs_over_two_scenes(provider, scenes, tiny_model, tmp_path):  # 
     assert model.fromFile(str(saved))
     assert [model.childAlgorithm(c).algorithmId() for c in ("map", "evaluate", "stats")] == [
         "s1ricemapper:maprice", "s1ricemapper:evaluate", "s1ricemapper:riceareastats"]
-    for index, scene in enumerate(scenes):
+    for index, folder in enumerate(scenes):
         out = tmp_path / f"run{index}"
         stats = tmp_path / f"stats{index}.gpkg"
-        processing.run(model, {"vv": [str(scene / "VV.tif")], "vh": [str(scene / "VH.tif")],
-                               "truth": str(scene / "truth.tif"), "zones": str(scene / "labels.gpkg"),
+        processing.run(model, {"vv": [str(folder / "VV.tif")], "vh": [str(folder / "VH.tif")],
+                               "truth": str(folder / "truth.tif"), "zones": str(folder / "labels.gpkg"),
                                "out": str(out), "stats": str(stats)})
         assert {"rice.tif", "probability.tif", "error.tif", "metrics.json"} <= set(final_names(out))
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["inputs"]["pred"] == str(out / "rice.tif")
         assert metrics["pixels"]["evaluated"] == 64 * 64
         zones = QgsVectorLayer(str(stats), "stats", "ogr")
-        assert zones.featureCount() == QgsVectorLayer(str(scene / "labels.gpkg"), "l", "ogr").featureCount()
+        assert zones.featureCount() == QgsVectorLayer(str(folder / "labels.gpkg"), "l", "ogr").featureCount()
         assert all(f["rice_pct"] is not None for f in zones.getFeatures())
 
 

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import processing
 import pytest
-from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingFeedback
-from test_processing_fixtures import (SEASON, final_names, map_parameters, provider, scene,  # noqa: F401
-                                      tiny_model)
-
 from conftest import REPO
+from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingFeedback
+from test_processing_fixtures import SEASON, final_names, map_parameters, provider, scene, tiny_model  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not (REPO / "backend" / "commands" / "finetune.py").exists(),
                                 reason="the backend has no finetune verb in this checkout")

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from ..schema import Event, Option, Verb
-from ..shared import OUT_OPTION, OVERWRITE_OPTION, SERIES_OPTIONS, styled
+from ..shared import OUT_OPTION, OVERWRITE_OPTION, SERIES_OPTIONS, model_option, styled, threads_option
 
 DEFAULT_TILE = 256  # px; the tile-size sweep in docs/mapping.md
 DEFAULT_OVERLAP = 32  # px; measured: no seam excess at 32 (docs/mapping.md)
+MAX_TILE = 2048  # px; backend.inference.tiling refuses larger tiles (memory per tile)
+
+
+def _overlap_fits_tile(values: dict) -> tuple[str, str] | None:
+    """The overlap may be at most half the tile (each tile must add new pixels)."""
+    tile, overlap = values.get("tile"), values.get("overlap")
+    if isinstance(tile, int) and isinstance(overlap, int) and overlap > tile // 2:
+        return "overlap", (f"{{param:overlap}} {overlap} is more than half of {{param:tile}} {tile}; give at most "
+                           f"{tile // 2} or a larger tile")
+    return None
 
 VERB = Verb(
     name="map",
@@ -18,20 +28,18 @@ VERB = Verb(
                "model's season length ending at the last acquisition)", metavar="START END", group="mapping"),
         Option("as_of", "date", "Early-season map as of", "early-season map: ignore acquisitions after DATE",
                metavar="DATE", group="mapping", advanced=True),
-        Option("model", "model", "Model", "model name or folder (default: the bundled default)",
-               metavar="NAME|PATH", group="mapping"),
+        model_option(group="mapping"),
         Option("engine", "choice", "Engine", "auto: PyTorch on a CUDA GPU when present, else ONNX Runtime on "
                "the CPU", default="auto", choices=("auto", "onnx", "torch"), group="mapping", advanced=True),
         Option("device", "choice", "Device", "where the model runs", default="auto",
                choices=("auto", "cpu", "cuda"), group="mapping", advanced=True),
-        Option("tile", "int", "Tile size (pixels)", "tile size in pixels", default=DEFAULT_TILE, minimum=16,
-               maximum=8192, group="mapping", advanced=True),
-        Option("overlap", "int", "Tile overlap (pixels)", "overlap between tiles in pixels; less than half "
-               "the tile", default=DEFAULT_OVERLAP, minimum=0, maximum=4095, group="mapping", advanced=True),
+        Option("tile", "int", "Tile size (pixels)", "tile size in pixels (a multiple of the model's size "
+               "multiple)", default=DEFAULT_TILE, minimum=16, maximum=MAX_TILE, group="mapping", advanced=True),
+        Option("overlap", "int", "Tile overlap (pixels)", "overlap between tiles in pixels; at most half the "
+               "tile", default=DEFAULT_OVERLAP, minimum=0, maximum=MAX_TILE // 2, group="mapping", advanced=True),
         Option("batch", "int", "Tiles per model call", "tiles per model call", default=1, minimum=1,
                maximum=64, group="mapping", advanced=True),
-        Option("threads", "int", "CPU threads", "CPU threads (default: physical cores)", minimum=1,
-               maximum=256, group="mapping", advanced=True),
+        threads_option(group="mapping"),
         Option("heatmap", "bool", "Write the heat map", "write heatmap.tif (Grad-CAM costs a backward pass)",
                default=True, flag="--no-heatmap", group="mapping"),
         OUT_OPTION,
@@ -52,7 +60,9 @@ VERB = Verb(
                  "tiles_inferred", "seconds", "model_seconds", "km2_per_minute", "scene_km2", "width", "height",
                  "rice_area_ha", "valid_area_ha", "rice_pixels", "valid_pixels", "threshold", "inputs",
                  "outputs"),
-    events=(Event("manifest_row", ("line", "out", "status", "message"), "one manifest row finished"),
-            Event("cluster", ("address", "workers", "dashboard"), "connected to the Dask cluster (--cluster)"),
+    events=(Event("manifest_row", ("line", "out", "status", "message"), "one manifest row finished; an error's "
+                  "message names parameters with {param:KEY} tokens"),
+            Event("cluster", ("address", "workers", "dashboard"), "connected to the Dask cluster (cluster)"),
             Event("blocks", ("done", "total", "km2_per_minute", "eta"), "a block finished on the cluster")),
+    checks=(_overlap_fits_tile,),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..schema import Option, Verb
-from ..shared import OUT_OPTION, OVERWRITE_OPTION
+from ..shared import OVERWRITE_OPTION
 from .map import VERB as MAP
 
 VERB = Verb(
@@ -15,7 +15,8 @@ VERB = Verb(
                required=True, group="rice area per zone"),
         Option("zones", "file", "Zones", "polygon layer (any CRS), one feature per zone; zones should not "
                "overlap", metavar="FILE", required=True, group="rice area per zone"),
-        OUT_OPTION,
+        Option("out", "folder", "Output folder", "folder for zones_rice.gpkg and zones_rice.csv", required=True,
+               metavar="DIR", group="output"),
         OVERWRITE_OPTION,
         MAP.option("cluster"),
         Option("block", "int", "Block size (pixels)", "side of one block of the rice map summed at a time",

@@ -1,0 +1,33 @@
+"""``bench``: throughput, int8 accuracy, roofline ratio, tile-size dependence and peak memory of `map`."""
+
+from __future__ import annotations
+
+from ..schema import Option, Verb
+from ..shared import model_option, threads_option
+from .map import MAX_TILE
+
+SCENE_SIZES = (1024, 4096, 10240)
+
+VERB = Verb(
+    name="bench",
+    help="benchmark the default model: ONNX fp32/int8 and PyTorch tiles/s and km²/min, roofline ratio, int8 F1 "
+         "change, tile-size dependence, peak memory of map on 1k²/4k²/10k² scenes (JSON)",
+    options=(
+        Option("out", "folder", "Output folder", "folder for bench.json", required=True, metavar="DIR"),
+        model_option(help_text="model to benchmark (default: the bundled default)"),
+        threads_option(),
+        Option("batch", "int", "Tiles per model call", "tiles per model call", default=1, minimum=1, maximum=64),
+        Option("quick", "bool", "Quick", "skip the 10k² scene and shorten the timings", default=False),
+        Option("skip_memory", "bool", "Skip memory runs", "skip the whole-scene peak-memory runs", default=False),
+        Option("memory_only", "bool", "Only memory runs", "only the whole-scene peak-memory runs (no throughput, "
+               "int8 or tile-size checks)", default=False),
+        Option("scene_sizes", "ints", "Scene sides (pixels)", "scene sides for the peak-memory runs (default "
+               f"{' '.join(map(str, SCENE_SIZES))}; quick: the first two)", minimum=64, maximum=65536,
+               metavar="PX"),
+        Option("tile_sizes", "ints", "Tile sizes (pixels)", "tile sizes for the tile-size dependence check",
+               default=(128, 256, 512), minimum=16, maximum=MAX_TILE, metavar="PX"),
+    ),
+    outputs=("bench.json",),
+    result_keys=("model", "machine", "tile", "overlap", "batch", "engines", "int8", "roofline", "ratios",
+                 "tile_dependence", "cuda", "memory", "targets"),
+)
