@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.distributed.blocks import plan_blocks
 from backend.inference.bigscene import bench_dates, measure_map_run, write_bench_scene
 from backend.inference.mapping import DEFAULT_OVERLAP, DEFAULT_TILE
@@ -100,7 +101,7 @@ def project(seconds_per_tile: float, assemble_mpx_s: float) -> dict:
 
 
 def _cluster_figures(out: Path) -> dict:
-    run = json.loads((out / "run.json").read_text())
+    run = json.loads((out / MAP_VERB.output("run")).read_text())
     dist = run["distributed"]
     return {"seconds": run["seconds"], "blocks": dist["blocks"], "blocks_seconds": dist["blocks_seconds"], "tiles_computed": dist["tiles_computed"],
             "n_tiles": run["n_tiles"], "assemble_seconds": dist["assemble_seconds"],

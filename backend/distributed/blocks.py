@@ -18,6 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from backend.inference.geotiff import BLOCK
+from backend.inference.pipeline import WindowSource
 from backend.inference.tiling import TileGrid, Window
 
 #: default core side: 2048 px (41.9 km² at 10 m); a 256-px tile adds ~12 % recomputed halo tiles per axis
@@ -113,7 +114,7 @@ def plan_blocks(grid: TileGrid, block_px: int = DEFAULT_BLOCK_PX) -> list[Block]
 class OffsetSource:
     """A window source restricted to a block's extent: windows are shifted into scene coordinates."""
 
-    def __init__(self, source: object, extent: tuple[int, int, int, int]) -> None:
+    def __init__(self, source: WindowSource, extent: tuple[int, int, int, int]) -> None:
         self.source = source
         self.row_off, self.col_off, self.height, self.width = extent
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.atomic import AtomicOutputs
+from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.distributed.assemble import assemble
 from backend.distributed.blocks import DEFAULT_BLOCK_PX, Block, plan_blocks
 from backend.distributed.cluster import check_workers, connect, dashboard_link, load_on_workers
@@ -80,7 +81,7 @@ def map_on_cluster(args: argparse.Namespace, options: MapOptions, out: str, repo
     with series_from_args(argparse.Namespace(**series), require=card["inputs"]["polarizations"]) as reader:
         try:
             with AtomicOutputs(out, args.overwrite) as outputs:
-                run_json = outputs.path("run.json")  # claimed first: refuses old results before any work
+                run_json = outputs.path(MAP_VERB.output("run"))  # claimed first: refuses old results before any work
                 with RunLock(outputs.out_dir):
                     run = _map(args, options, reader, card, folder, model_ref, series, outputs, reporter, block_px)
                     run_json.write_text(json.dumps(run, indent=2))

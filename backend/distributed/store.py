@@ -97,7 +97,7 @@ class RunLock:
         self.path = Path(out_dir) / LOCK_FILE
         self._fh: IO[str] | None = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         import fcntl
 
         fh = self.path.open("a+")

@@ -148,7 +148,9 @@ def map_block(job: BlockJob, block: Block) -> tuple[np.ndarray, dict]:
         UserError: the worker cannot read the inputs (named, with the worker's address).
     """
     worker = get_worker()
-    model = worker.plugins[PLUGIN_NAME].get()
+    plugin = worker.plugins[PLUGIN_NAME]
+    assert isinstance(plugin, ModelPlugin)
+    model = plugin.get()
     start = time.perf_counter()
     try:
         reader = series_from_args(argparse.Namespace(**job.series), require=model.pols)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from backend.atomic import AtomicOutputs
+from backend.contract.verbs.riceareastats import VERB as STATS_VERB
 from backend.distributed.blocks import DEFAULT_BLOCK_PX
 from backend.errors import UserError
 from backend.evaluation.area import EARTH_RADIUS_M, pixel_area_m2
@@ -26,7 +27,7 @@ from backend.evaluation.reference import VectorReference
 from backend.progress import Reporter
 
 AREA_FIELD, SHARE_FIELD, MAPPED_FIELD = "rice_ha", "rice_pct", "mapped_ha"
-OUTPUT_NAMES = ("zones_rice.gpkg", "zones_rice.csv")
+OUTPUT_NAMES = (STATS_VERB.output("zones_rice", "gpkg"), STATS_VERB.output("zones_rice", "csv"))
 RICE, OTHER = 1, 0
 
 

@@ -7,15 +7,22 @@ import sys
 import time
 
 import pytest
+from test_distributed_fixtures import (
+    assert_same_outputs,
+    backend_env,
+    big_scene,
+    interrupt_after,
+    map_cmd,
+    result_of,
+    run,
+)
+from test_map_fixtures import final_names, model  # noqa: F401  (fixture)
 
 from backend.distributed.blocks import plan_blocks
 from backend.distributed.cluster import parse_cluster
 from backend.distributed.store import STORE_DIR, RunLock
 from backend.errors import UserError
 from backend.inference.tiling import TileGrid
-from test_distributed_fixtures import (assert_same_outputs, backend_env, big_scene, interrupt_after, map_cmd,
-                                       result_of, run)
-from test_map_fixtures import final_names, model  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-
 from test_map_fixtures import REPO, SEASON, scene
 
 SIDE = 704  # 3 x 3 blocks of 256 px, the last row and column partial

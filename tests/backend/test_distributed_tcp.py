@@ -1,6 +1,6 @@
 """`map --cluster tcp://...` through a real `dask scheduler` and `dask worker` processes on 127.0.0.1.
 
-One scheduler and two workers map the scene, read by the workers over HTTP (``/vsicurl/`` from a real
+One scheduler and two workers map the scene (no heat map here: test_distributed.py covers it), read by the workers over HTTP (``/vsicurl/`` from a real
 range-serving server, as from object storage), while one worker is killed mid-run (its block is re-run
 elsewhere, the result is still bit-identical); then a worker with a different model and one without the
 backend join, and the run is refused before any block, naming both workers.
@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from test_distributed_fixtures import (RangeServer, assert_same_outputs, backend_env, big_scene, map_cmd, result_of,
-                                       run)
+from test_distributed_fixtures import RangeServer, assert_same_outputs, backend_env, big_scene, map_cmd, result_of, run
 from test_map_fixtures import REPO, final_names, save_tiny_model
 
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -90,7 +88,7 @@ def test_tcp_cluster_reads_urls_survives_a_killed_worker_and_refuses_mismatched_
     env = backend_env(tmp_path / "cache", S1RM_MODEL_DIR=str(models_a))
     inputs = big_scene(tmp_path / "scene")
     reference = tmp_path / "single"
-    assert run(map_cmd("tiny-unet", inputs, reference), env).returncode == 0
+    assert run(map_cmd("tiny-unet", inputs, reference, "--no-heatmap"), env).returncode == 0
 
     cluster.start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", str(cluster.port),
                                 "--no-dashboard"], env)
@@ -101,7 +99,8 @@ def test_tcp_cluster_reads_urls_survives_a_killed_worker_and_refuses_mismatched_
     server = RangeServer(tmp_path / "scene")
     request.addfinalizer(server.close)
     remote = ["--vv", f"/vsicurl/{server.url}/VV.tif", "--vh", f"/vsicurl/{server.url}/VH.tif"]
-    proc = subprocess.Popen(map_cmd("tiny-unet", remote, out, "--cluster", cluster.address, "--progress", "json"),
+    proc = subprocess.Popen(map_cmd("tiny-unet", remote, out, "--cluster", cluster.address, "--progress", "json",
+                                    "--no-heatmap"),
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = False
     events = []
@@ -114,14 +113,14 @@ def test_tcp_cluster_reads_urls_survives_a_killed_worker_and_refuses_mismatched_
     result = events[-1]
     assert killed and result["event"] == "result" and result["distributed"]["workers"] == 2
     assert result["distributed"]["blocks_run"] == 9
-    assert_same_outputs(reference, out)
+    assert_same_outputs(reference, out, names=("probability.tif", "rice.tif"))
     assert json.loads((out / "run.json").read_text())["inputs"]["files"]["VV"] == [remote[1]]
 
     bad_model = cluster.worker("w3", {**env, "S1RM_MODEL_DIR": str(models_b)})
     no_backend = cluster.worker("w4", {k: v for k, v in env.items() if k != "PYTHONPATH"}, cwd=tmp_path)
     _wait_workers(cluster.address, 3, tmp_path)
     refused = run(map_cmd("tiny-unet", inputs, tmp_path / "refused", "--cluster", cluster.address,
-                          "--progress", "json"), env)
+                          "--progress", "json", "--no-heatmap"), env)
     message = result_of(refused)["message"]
     assert refused.returncode == 2 and "No block was run" in message
     assert f"worker {bad_model} has a different model" in message
