@@ -135,6 +135,19 @@ def loaded_engine(dask_worker: Any) -> dict:
 
 
 def map_block(job: BlockJob, block: Block) -> tuple[np.ndarray, dict]:
+    """Task body: :func:`_map_block`, with a user error re-raised without its exception chain.
+
+    The chain may hold GDAL's or rasterio's exceptions, which do not pickle; Dask would then hand the
+    client a bare ``Exception`` instead of the :class:`UserError` with its message and parameter.
+    """
+    try:
+        return _map_block(job, block)
+    except UserError as exc:
+        error = UserError(exc.template, exc.param)
+    raise error
+
+
+def _map_block(job: BlockJob, block: Block) -> tuple[np.ndarray, dict]:
     """Task body: read, composite and infer the block's tiles, blend, keep the core.
 
     Args:

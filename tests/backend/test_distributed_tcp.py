@@ -3,7 +3,8 @@
 One scheduler and two workers map the scene (no heat map here: test_distributed.py covers it), read by the workers over HTTP (``/vsicurl/`` from a real
 range-serving server, as from object storage), while one worker is killed mid-run (its block is re-run
 elsewhere, the result is still bit-identical); then a worker with a different model and one without the
-backend join, and the run is refused before any block, naming both workers.
+backend join, and the run is refused before any block, naming both workers; last, a worker that cannot
+reach the inputs (the client can) stops the run at its first block, named.
 """
 
 from __future__ import annotations
@@ -126,3 +127,12 @@ def test_tcp_cluster_reads_urls_survives_a_killed_worker_and_refuses_mismatched_
     assert f"worker {bad_model} has a different model" in message
     assert f"worker {no_backend} cannot run the S1 Rice Mapper backend" in message
     assert final_names(tmp_path / "refused") == []
+
+    for name in ("w1", "w3", "w4"):
+        cluster.procs[name].kill()
+    blind = cluster.worker("w5", {**env, "GDAL_HTTP_PROXY": "http://127.0.0.1:9"})  # reaches no URL
+    unread = run(map_cmd("tiny-unet", remote, tmp_path / "unread", "--cluster", cluster.address,
+                         "--progress", "json", "--no-heatmap"), env)
+    message = result_of(unread)["message"]
+    assert unread.returncode == 2 and f"worker {blind} cannot read the input series" in message, message
+    assert "storage every worker sees" in message and final_names(tmp_path / "unread") == []
