@@ -216,6 +216,13 @@ class BackendClient(QObject):
         run.start()
         return run
 
+    def check_async(self, verb: str, args: list[str], on_ok: Callable[[dict], None],
+                    on_failure: Callable[[BackendFailure], None]) -> BackendRun:
+        """The backend's own checks of a run before it starts (``<verb> … --check-only``): the contract's
+        ranges and choices, the inputs opened, dates and model looked at; nothing is written. A failure
+        carries ``param`` (the field to highlight) and a message in the dialog's words."""
+        return self.call_async(verb, [*args, "--check-only"], on_ok, on_failure)
+
     def _call_done(self, run: BackendRun) -> None:
         self.pending -= 1
         run.deleteLater()

@@ -39,7 +39,8 @@ class LineChart(QWidget):
 
     def __init__(self, parent: QWidget | None = None, left_title: str = "", right_title: str = "",
                  right_range: tuple[float, float] = (0.0, 1.0),
-                 x_format: Callable[[float], str] = lambda x: f"{x:g}") -> None:
+                 x_format: Callable[[float], str] = lambda x: f"{x:g}", left_floor: float | None = None) -> None:
+        """A chart; ``left_floor`` keeps the left axis from going below it (a loss is never negative)."""
         super().__init__(parent)
         self.setMinimumSize(260, 170)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
@@ -49,6 +50,7 @@ class LineChart(QWidget):
         self.title = ""
         self.left_title, self.right_title = left_title, right_title
         self.right_range = right_range
+        self.left_floor = left_floor
         self.x_format = x_format
         self.placeholder = ""
 
@@ -79,7 +81,10 @@ class LineChart(QWidget):
 
     def _left_range(self) -> tuple[float, float]:
         ys = [y for s in self.series if not s.right_axis for _, y in s.points]
-        return _padded(ys, 0.08)
+        low, high = _padded(ys, 0.08)
+        if self.left_floor is not None and low < self.left_floor:
+            low = self.left_floor
+        return low, max(high, low + 1e-9)
 
     # --- painting -----------------------------------------------------------------------------
 
@@ -91,7 +96,8 @@ class LineChart(QWidget):
         rect = self._plot_rect()
         if not any(s.points for s in self.series):
             painter.setPen(QColor("#777777"))
-            painter.drawText(self.rect(), Qt.AlignCenter, self.placeholder)
+            painter.drawText(QRectF(self.rect()).adjusted(12, 8, -12, -8), Qt.AlignCenter | Qt.TextWordWrap,
+                             self.placeholder)
             painter.end()
             return
         x_range, left, right = self._x_range(), self._left_range(), self.right_range

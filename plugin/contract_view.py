@@ -14,8 +14,8 @@ from typing import Any, Callable, Mapping
 from ..backend.contract import EXIT_CODES, VERBS, Option, Verb, render
 from ..backend.contract.messages import params_in
 
-__all__ = ["EXIT_CODES", "choices", "default", "field_keys", "label", "option", "output_name", "problems",
-           "render_message", "tooltip", "value_range", "verb"]
+__all__ = ["EXIT_CODES", "choices", "cli_args", "default", "field_keys", "label", "option", "output_name",
+           "problems", "render_message", "tooltip", "value_range", "verb"]
 
 
 def verb(name: str) -> Verb:
@@ -113,3 +113,22 @@ def problems(verb_name: str, values: Mapping[str, Any],
     """
     found = VERBS[verb_name].problems(dict(values), keys=set(values))
     return [(key, render_message(template, verb_name, names)) for key, template in found]
+
+
+def cli_args(verb_name: str, given: Mapping[str, Any]) -> list[str]:
+    """The backend's arguments for option values (key -> value): each option's own flag, lists spread,
+    switches only when they differ from their default, None (not given) left out, so the backend's
+    default applies. Dialogs and Processing both build their command lines with it."""
+    args: list[str] = []
+    for key, value in given.items():
+        opt = option(verb_name, key)
+        if value is None:
+            continue
+        if opt.kind == "bool":
+            if bool(value) != opt.flag.startswith("--no-"):  # --x when True, --no-x when False
+                args.append(opt.flag)
+        elif isinstance(value, (list, tuple)):
+            args += [opt.flag, *map(str, value)]
+        else:
+            args += [opt.flag, str(value)]
+    return args

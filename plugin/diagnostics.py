@@ -89,9 +89,43 @@ class DetailsDialog(QDialog):
         layout.addWidget(buttons)
 
 
+MAX_LINE_CHARACTERS = 400  # longer messages are shortened in status lines; the tooltip keeps them whole
+BREAK_AFTER = "/\\_.,;:=&"  # characters after which a long path or token may wrap
+
+
+def breakable(text: str) -> str:
+    """``text`` with zero-width break opportunities inside long tokens (paths), so a word-wrapped label
+    wraps them instead of growing as wide as the longest one."""
+    words = []
+    for word in text.split(" "):
+        if len(word) > 30:
+            word = "".join(ch + "\u200b" if ch in BREAK_AFTER else ch for ch in word)
+        words.append(word)
+    return " ".join(words)
+
+
+def wrap_without_widening(label) -> None:
+    """A word-wrapped label whose text never sets its window's minimum width."""
+    from qgis.PyQt.QtWidgets import QSizePolicy
+
+    label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+    label.setMinimumWidth(1)
+
+
+def set_message(label, message: str) -> None:
+    """Show ``message`` in a word-wrapped status label without widening its window.
+
+    The whole message stays in the tooltip (and in the message bar / Details where it is also shown).
+    """
+    shown = message if len(message) <= MAX_LINE_CHARACTERS else message[:MAX_LINE_CHARACTERS - 1] + "…"
+    label.setText(breakable(shown))
+    label.setToolTip(message if shown != message else "")
+
+
 def warn(iface, status_label, message: str) -> None:
     """A problem the user can fix: shown in the panel's status line and in the message bar."""
-    status_label.setText(message)
+    set_message(status_label, message)
     iface.messageBar().pushWarning(TITLE, message)
 
 
@@ -111,12 +145,12 @@ def push_error(iface, message: str, details: str = "") -> QWidget:
     return widget
 
 
-def push_failure(iface, failure) -> None:
-    """A BackendFailure in the message bar (a cancel is only an info line)."""
+def push_failure(iface, failure) -> QWidget | None:
+    """A BackendFailure in the message bar (a cancel is only an info line); returns the bar item."""
     if failure.cancelled:
         iface.messageBar().pushInfo(TITLE, failure.message)
-        return
-    push_error(iface, failure.message, failure.details())
+        return None
+    return push_error(iface, failure.message, failure.details())
 
 
 def guarded(method: Callable) -> Callable:

@@ -14,10 +14,15 @@ from qgis.PyQt.QtWidgets import QAction
 
 from .diagnostics import guarded
 from .settings import PLUGIN_DIR
+from .settings_dialog import notify_backend_state
 from .translation import install_translator, remove_translator
 
 MENU = "&S1 Rice Mapper"
-ICON = PLUGIN_DIR / "resources" / "icons" / "icon.svg"
+ICONS = PLUGIN_DIR / "resources" / "icons"
+ICON = ICONS / "icon.svg"
+# each toolbar action its own picture, so Map rice and Temporal profile are told apart at a glance
+ACTION_ICONS = {"s1ricemapper_map_rice": ICONS / "map_rice.svg",
+                "s1ricemapper_profile": ICONS / "temporal_profile.svg"}
 
 
 class S1RiceMapperPlugin:
@@ -52,9 +57,10 @@ class S1RiceMapperPlugin:
                                                self.activate_profile_tool, toolbar=True)
         self.profile_action.setCheckable(True)
         self._add_action("s1ricemapper_settings", self.tr("Settings…"), self.open_settings)
+        notify_backend_state(self.iface, self.open_settings)  # missing / outdated / damaged environment: offer set-up
 
     def _add_action(self, name: str, text: str, slot, toolbar: bool = False) -> QAction:
-        action = QAction(QIcon(str(ICON)), text, self.iface.mainWindow())
+        action = QAction(QIcon(str(ACTION_ICONS.get(name, ICON))), text, self.iface.mainWindow())
         action.setObjectName(name)
         action.triggered.connect(slot)
         if toolbar:
@@ -99,9 +105,10 @@ class S1RiceMapperPlugin:
 
         if self.map_dialog is None:
             self.map_dialog = MapRiceDialog(self.iface)
+        if self.map_dialog.isVisible():
+            self.map_dialog.refresh()  # already open: check the backend again (showEvent does it otherwise)
         self.map_dialog.show()
         self.map_dialog.raise_()
-        self.map_dialog.refresh()
 
     @guarded
     def toggle_finetune_dock(self) -> None:
@@ -134,6 +141,14 @@ class S1RiceMapperPlugin:
         from .settings_dialog import SettingsDialog
 
         SettingsDialog(self.iface).exec_()
+        self._backend_settings_changed()
+
+    def _backend_settings_changed(self) -> None:
+        """After Settings, open windows ask the backend again, so none shows a stale backend state."""
+        if self.map_dialog is not None and self.map_dialog.isVisible():
+            self.map_dialog.refresh()
+        if self.finetune_dock is not None and self.finetune_dock.isVisible():
+            self.finetune_dock.refresh()
 
     @staticmethod
     def tr(text: str) -> str:

@@ -2,21 +2,38 @@
 
 Everything that touches the backend (``info``, ``models``, ``version``, ``map``, ``evaluate``) runs
 asynchronously, so the dialog and QGIS stay responsive; answers to outdated requests are ignored.
+Defaults, ranges and tooltips come from the backend's contract (``backend.contract``); the user's choices
+are remembered between openings (:mod:`.form_memory`); the backend state is checked again every time the
+dialog is shown, so a problem bar from an earlier check never outlives its cause.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from pathlib import Path
 
-from qgis.core import Qgis, QgsFieldProxyModel, QgsMapLayerProxyModel, QgsRasterLayer, QgsVectorLayer
+from qgis.core import Qgis, QgsFieldProxyModel, QgsMapLayerProxyModel, QgsMessageLog, QgsRasterLayer, QgsVectorLayer
 from qgis.gui import QgsFileWidget
 from qgis.PyQt import uic
 from qgis.PyQt.QtCore import QDate, Qt
-from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QWidget
+from qgis.PyQt.QtWidgets import QApplication, QComboBox, QDialog, QFileDialog, QVBoxLayout, QWidget
 
+from . import contract_view
 from .backend_client import BackendClient, BackendFailure
-from .diagnostics import TITLE, gpu_summary, guarded, push_failure, remember_backend_versions, tr, warn
+from .diagnostics import (
+    TITLE,
+    gpu_summary,
+    guarded,
+    push_failure,
+    remember_backend_versions,
+    set_message,
+    tr,
+    warn,
+    wrap_without_widening,
+)
+from .form_contract import apply_int_option, fill_choices, set_tooltips
+from .form_memory import FormMemory
 from .layer_inputs import (
     InputProblem,
     check_output_folder,
@@ -32,6 +49,7 @@ from .model_cards import (
     CardViewer,
     ModelCard,
     cards_from_result,
+    fill_model_combo,
     fill_option_combo,
     is_enabled,
 )
@@ -39,6 +57,10 @@ from .results import load_results, summary
 from .settings import get_value, set_value
 
 FORM, _ = uic.loadUiType(str(Path(__file__).parent / "ui" / "map_dialog.ui"))
+ENGINE_LABELS = {"auto": "auto (GPU if present, else ONNX on CPU)", "onnx": "ONNX Runtime", "torch": "PyTorch"}
+DEVICE_LABELS = {"auto": "auto", "cpu": "CPU", "cuda": "GPU (CUDA)"}
+COMBO_CHARACTERS = 24  # combos never grow wider than this for a long layer or model name
+SEASONS_PANEL_MODULE = "seasons_panel"  # plugin/seasons_panel.py, when installed
 
 
 class MapRiceDialog(QDialog, FORM):
@@ -53,10 +75,21 @@ class MapRiceDialog(QDialog, FORM):
         self.info: dict = {}
         self.job: MapJob | None = None
         self.last_group = None
+        self.seasons_panel: QWidget | None = None
+        self.card_viewer: CardViewer | None = None
         self._info_request = 0
         self._chosen_files: dict[str, list[str]] = {"VV": [], "VH": []}
+        self._backend_bars: list[QWidget] = []  # message-bar items about the backend, removed once it answers
         self._setup_widgets()
+        self.memory = FormMemory("map", {
+            "season_auto": self.seasonAuto, "season_start": self.seasonStart, "season_end": self.seasonEnd,
+            "as_of_enabled": self.asOfCheck, "as_of": self.asOfDate, "model": self.modelCombo,
+            "engine": self.engineCombo, "device": self.deviceCombo, "tile": self.tileSpin,
+            "overlap": self.overlapSpin, "reference_enabled": self.referenceCheck, "rice_value": self.riceValue})
+        self.memory.restore([n for n in self.memory.widgets if n != "model"])  # the model once models load
         self._connect()
+        self._season_auto_toggled(self.seasonAuto.isChecked())
+        self.seasons_panel = embed_seasons_panel(self.seasonsPanelHolder, self._season_chosen)
 
     # --- set-up --------------------------------------------------------------------------------
 
@@ -73,24 +106,40 @@ class MapRiceDialog(QDialog, FORM):
         self.classField.setFilters(QgsFieldProxyModel.AllTypes)
         self.outputFolder.setStorageMode(QgsFileWidget.GetDirectory)
         self.outputFolder.setFilePath(get_value("last_output_dir", str(Path.home() / "rice_maps")))
-        for value, label in (("auto", tr("auto (GPU if present, else ONNX on CPU)")), ("onnx", "ONNX Runtime"),
-                             ("torch", "PyTorch")):
-            self.engineCombo.addItem(label, value)
-        for value, label in (("auto", "auto"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)")):
-            self.deviceCombo.addItem(label, value)
+        fill_choices(self.engineCombo, "map", "engine", ENGINE_LABELS)
+        fill_choices(self.deviceCombo, "map", "device", DEVICE_LABELS)
         fill_option_combo(self.fusionScheme, FUSION_SCHEMES, set())
         fill_option_combo(self.fusionMethod, FUSION_METHODS, set())
+        for spin, key in ((self.tileSpin, "tile"), (self.overlapSpin, "overlap")):
+            apply_int_option(spin, "map", key)
+        self.overlapSpin.setMaximum(min(self.overlapSpin.maximum(), self.tileSpin.value() // 2))
+        for widgets in ({"season": self.seasonAuto, "as_of": self.asOfCheck, "model": self.modelCombo,
+                         "out": self.outputFolder}, {"season": self.seasonStart}, {"season": self.seasonEnd}):
+            set_tooltips("map", widgets)
+        self.seasonAuto.setChecked(contract_view.default("map", "season") is None)  # the backend decides
         today = QDate.currentDate()
         self.seasonStart.setDate(today.addMonths(-5))
         self.seasonEnd.setDate(today)
         self.asOfDate.setDate(today)
+        self._keep_width_bounded()
         self._update_reference_widgets()
+
+    def _keep_width_bounded(self) -> None:
+        """Long messages, layer names or model labels wrap or elide instead of widening the dialog."""
+        for combo in self.findChildren(QComboBox):
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(COMBO_CHARACTERS)
+        for label in (self.statusLabel, self.gpuLabel, self.seasonHint):
+            wrap_without_widening(label)
 
     def _connect(self) -> None:
         self.vvLayer.layerChanged.connect(lambda _l: self._layer_chosen("VV"))
         self.vhLayer.layerChanged.connect(lambda _l: self._layer_chosen("VH"))
         self.vvFilesButton.clicked.connect(lambda: self.choose_files("VV"))
         self.vhFilesButton.clicked.connect(lambda: self.choose_files("VH"))
+        self.seasonAuto.toggled.connect(self._season_auto_toggled)
+        self.seasonStart.dateChanged.connect(lambda _d: self._check_season())
+        self.seasonEnd.dateChanged.connect(lambda _d: self._check_season())
         self.asOfCheck.toggled.connect(self.asOfDate.setEnabled)
         self.tileSpin.valueChanged.connect(lambda tile: self.overlapSpin.setMaximum(tile // 2))
         self.fusionScheme.currentIndexChanged.connect(self._fusion_changed)
@@ -108,6 +157,20 @@ class MapRiceDialog(QDialog, FORM):
         self.load_models()
         self.check_gpu()
         self.request_info()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Fit the screen and check the backend again each time the dialog is shown."""
+        super().showEvent(event)
+        fit_to_screen(self)
+        self.refresh()
+
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.remember()
+        super().hideEvent(event)
+
+    def remember(self) -> None:
+        """Store the form's choices, so the next opening starts from them."""
+        self.memory.save()
 
     def shutdown(self) -> None:
         """Stop a running job (plugin unload)."""
@@ -153,6 +216,8 @@ class MapRiceDialog(QDialog, FORM):
         except InputProblem as problem:
             self.infoText.setPlainText(str(problem))
             return
+        if self.seasons_panel is not None:
+            self.seasons_panel.set_inputs(vv, vh)
         if not (vv and vh):
             self.infoText.setPlainText(tr("Choose VV and VH to see the detected dates, units and grid."))
             return
@@ -168,12 +233,63 @@ class MapRiceDialog(QDialog, FORM):
             return
         self.info = info
         self.infoText.setPlainText(describe_info(info))
-        dates = sorted(d for pol_dates in (info.get("dates") or {}).values() for d in pol_dates)
-        if dates:
-            self.seasonStart.setDate(QDate.fromString(dates[0][:10], Qt.ISODate))
-            self.seasonEnd.setDate(QDate.fromString(dates[-1][:10], Qt.ISODate))
-            self.asOfDate.setDate(QDate.fromString(dates[-1][:10], Qt.ISODate))
+        if not self.memory.stored("season_start") and self.seasonAuto.isChecked() and self.data_range():
+            self._suggest_dates()  # what unticking "Automatic" starts from; never over the user's own dates
+        self._check_season()
         self._check_swap()
+
+    def data_range(self) -> tuple[QDate, QDate] | None:
+        """First and last acquisition date of the inputs, from the last `backend info` answer."""
+        dates = sorted(d for pol_dates in (self.info.get("dates") or {}).values() for d in pol_dates)
+        if not dates:
+            return None
+        return QDate.fromString(dates[0][:10], Qt.ISODate), QDate.fromString(dates[-1][:10], Qt.ISODate)
+
+    @guarded
+    def _season_auto_toggled(self, automatic: bool) -> None:
+        for widget in (self.seasonStart, self.seasonEnd, self.startLabel, self.endLabel):
+            widget.setEnabled(not automatic)
+        self._check_season()
+
+    def _suggest_dates(self) -> None:
+        """First untick of "Automatic": the selected model's season length ending at the last acquisition."""
+        first, last = self.data_range()
+        card = self.selected_card()
+        days = int((card.card.get("inputs") or {}).get("season_days") or 150) if card else 150
+        start = max(first, last.addDays(1 - days))
+        self.seasonStart.setDate(start)
+        self.seasonEnd.setDate(last)
+        self.asOfDate.setDate(last)
+
+    def _check_season(self) -> None:
+        """Say what the season will be, and warn (never silently change it) when it misses the data."""
+        span = self.data_range()
+        data_text = tr("the inputs cover {} to {}").format(iso(span[0]), iso(span[1])) if span else ""
+        if self.seasonAuto.isChecked():
+            text = tr("The backend chooses the season: {}").format(default_phrase(
+                contract_view.option("map", "season").help))
+            self._set_season_hint(text + (f" ({data_text})." if data_text else "."), problem=False)
+            return
+        start, end = self.seasonStart.date(), self.seasonEnd.date()
+        if start >= end:
+            self._set_season_hint(tr("The season start must be before its end."), problem=True)
+        elif span and (end < span[0] or start > span[1]):
+            self._set_season_hint(tr("No acquisition falls in the season {} to {}: {}. Change the dates or tick "
+                                     "'Automatic season'.").format(iso(start), iso(end), data_text), problem=True)
+        else:
+            self._set_season_hint(tr("Season {} to {}{}.").format(iso(start), iso(end),
+                                                                   f"; {data_text}" if data_text else ""), False)
+
+    def _set_season_hint(self, text: str, problem: bool) -> None:
+        set_message(self.seasonHint, ("⚠ " if problem else "") + text)
+        self.seasonHint.setStyleSheet("color: #b00020;" if problem else "")
+
+    @guarded
+    def _season_chosen(self, start: str, end: str) -> None:
+        """A season picked in the seasons panel becomes the dialog's season."""
+        self.seasonAuto.setChecked(False)
+        self.seasonStart.setDate(QDate.fromString(start[:10], Qt.ISODate))
+        self.seasonEnd.setDate(QDate.fromString(end[:10], Qt.ISODate))
 
     @guarded
     def _show_info_failure(self, failure: BackendFailure, request: int) -> None:
@@ -204,25 +320,40 @@ class MapRiceDialog(QDialog, FORM):
     @guarded
     def _on_models(self, result: dict) -> None:
         self.cards = cards_from_result(result)
+        self._backend_answered()
         fill_option_combo(self.fusionScheme, FUSION_SCHEMES, {c.scheme for c in self.cards})
         self._fill_methods()
-        current = self.modelCombo.currentData()
-        self.modelCombo.blockSignals(True)
-        self.modelCombo.clear()
-        for card in self.cards:
-            self.modelCombo.addItem(card.label(), card.name)
-        index = self.modelCombo.findData(current)
-        self.modelCombo.blockSignals(False)
-        if index >= 0:
-            self.modelCombo.setCurrentIndex(index)
-        else:
-            self._fusion_changed()
+        had_model = self.modelCombo.currentData() is not None
+        fill_model_combo(self.modelCombo, self.cards)  # keeps the current model, else the default
+        if not had_model:
+            self.memory.restore(["model"])  # the model chosen at the last opening, when still installed
+        self._model_changed()
 
     @guarded
     def _on_models_failure(self, failure: BackendFailure) -> None:
         self.modelCombo.clear()
-        self.statusLabel.setText(tr("No models: {}").format(failure.message))
-        push_failure(self.iface, failure)
+        set_message(self.statusLabel, tr("No models: {}").format(failure.message))
+        self._backend_problem(failure)
+
+    def _backend_problem(self, failure: BackendFailure) -> None:
+        """Show a backend failure once; it is withdrawn when the backend answers again."""
+        self._clear_backend_bars()
+        widget = push_failure(self.iface, failure)
+        if widget is not None:
+            self._backend_bars.append(widget)
+
+    def _backend_answered(self) -> None:
+        """The backend works now: withdraw the message-bar items of earlier failures."""
+        self._clear_backend_bars()
+        if self.statusLabel.text().startswith(tr("No models: ")):
+            self.statusLabel.clear()
+
+    def _clear_backend_bars(self) -> None:
+        bar = self.iface.messageBar()
+        for widget in self._backend_bars:
+            if widget in bar.items():
+                bar.popWidget(widget)
+        self._backend_bars.clear()
 
     def _fill_methods(self) -> None:
         scheme = self.fusionScheme.currentData()
@@ -249,12 +380,9 @@ class MapRiceDialog(QDialog, FORM):
         card = self.selected_card()
         if card is None:
             return
-        for combo, key in ((self.fusionScheme, card.scheme), (self.fusionMethod, card.method)):
-            index = combo.findData(key)
-            if index >= 0 and is_enabled(combo, index):
-                combo.blockSignals(True)
-                combo.setCurrentIndex(index)
-                combo.blockSignals(False)
+        select_enabled(self.fusionScheme, card.scheme)
+        self._fill_methods()  # the methods of the model's scheme, before the model's method is shown
+        select_enabled(self.fusionMethod, card.method)
         self.fusionMethod.setEnabled(card.scheme == "feature")
 
     def selected_card(self) -> ModelCard | None:
@@ -263,20 +391,31 @@ class MapRiceDialog(QDialog, FORM):
 
     @guarded
     def show_card(self) -> None:
+        """The selected model's whole card (`backend models NAME`), as a form."""
         card = self.selected_card()
         if card is not None:
-            CardViewer(card, self).exec_()
+            self.client.call_async("models", [card.name], self._open_card, self._backend_problem)
+
+    @guarded
+    def _open_card(self, answer: dict) -> None:
+        card = dict(answer.get("card") or {}, path=answer.get("path"))
+        self.card_viewer = CardViewer(card, self)
+        self.card_viewer.show()
 
     @guarded
     def check_gpu(self) -> None:
-        self.client.call_async("version", [], self._on_versions,
-                   lambda f: self.gpuLabel.setText(tr("GPU detected: unknown ({})").format(f.message)))
+        self.client.call_async("version", [], self._on_versions, self._on_versions_failure)
+
+    @guarded
+    def _on_versions_failure(self, failure: BackendFailure) -> None:
+        set_message(self.gpuLabel, tr("GPU detected: unknown ({})").format(failure.message))
 
     @guarded
     def _on_versions(self, versions: dict) -> None:
         self.versions = versions
         remember_backend_versions(versions)
-        self.gpuLabel.setText(tr("GPU detected: {}").format(gpu_summary(versions)))
+        self._backend_answered()
+        set_message(self.gpuLabel, tr("GPU detected: {}").format(gpu_summary(versions)))
         has_gpu = bool((versions.get("gpu") or {}).get("available"))
         item = self.deviceCombo.model().item(self.deviceCombo.findData("cuda"))
         item.setEnabled(has_gpu)
@@ -315,6 +454,7 @@ class MapRiceDialog(QDialog, FORM):
             warn(self.iface, self.statusLabel, str(problem))
             return
         set_value("last_output_dir", self.outputFolder.filePath())
+        self.remember()
         self.job = MapJob(self.client, request, parent=self)
         self.job.progress.connect(self._on_progress)
         self.job.succeeded.connect(self._on_succeeded)
@@ -331,11 +471,14 @@ class MapRiceDialog(QDialog, FORM):
         problem = check_output_folder(self.outputFolder.filePath())
         if problem:
             raise InputProblem(problem)
-        start, end = self.seasonStart.date(), self.seasonEnd.date()
-        if start >= end:
-            raise InputProblem(tr("The season start must be before its end."))
+        season: tuple[str, str] | None = None
+        if not self.seasonAuto.isChecked():
+            start, end = self.seasonStart.date(), self.seasonEnd.date()
+            if start >= end:
+                raise InputProblem(tr("The season start must be before its end."))
+            season = (iso(start), iso(end))
         stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
-        request = MapRequest(vv=vv, vh=vh, season=(iso(start), iso(end)),
+        request = MapRequest(vv=vv, vh=vh, season=season,
                              out_dir=str(Path(self.outputFolder.filePath()) / f"rice_map_{stamp}"),
                              model=self.modelCombo.currentData() or "",
                              as_of=iso(self.asOfDate.date()) if self.asOfCheck.isChecked() else "",
@@ -374,7 +517,7 @@ class MapRiceDialog(QDialog, FORM):
         else:
             self.progressBar.setRange(0, 100)
             self.progressBar.setValue(percent)
-        self.statusLabel.setText(text)
+        set_message(self.statusLabel, text)
 
     @guarded
     def cancel_run(self) -> None:
@@ -389,18 +532,70 @@ class MapRiceDialog(QDialog, FORM):
         group_name = tr("Rice map {}").format(dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
         self.last_group, _layers = load_results(out_dir, group_name)
         text = summary(out_dir) or tr("done")
-        self.statusLabel.setText(text)
+        set_message(self.statusLabel, text)
         self.iface.messageBar().pushMessage(TITLE, tr("Rice map ready. {}").format(text), Qgis.Success, 15)
 
     @guarded
     def _on_failed(self, failure: BackendFailure) -> None:
         self._set_running(False)
-        self.statusLabel.setText(failure.message)
+        set_message(self.statusLabel, failure.message)
         push_failure(self.iface, failure)
 
 
 def iso(date: QDate) -> str:
     return date.toString(Qt.ISODate)
+
+
+def select_enabled(combo: QComboBox, key: str) -> None:
+    """Show item ``key`` without emitting a change, when it exists and is enabled."""
+    index = combo.findData(key)
+    if index >= 0 and is_enabled(combo, index):
+        combo.blockSignals(True)
+        combo.setCurrentIndex(index)
+        combo.blockSignals(False)
+
+
+def fit_to_screen(dialog: QDialog) -> None:
+    """Keep the whole dialog, its Close button included, on the screen it opens on."""
+    screen = dialog.screen() if hasattr(dialog, "screen") else QApplication.primaryScreen()
+    available = (screen or QApplication.primaryScreen()).availableGeometry()
+    dialog.setMaximumSize(available.width(), available.height())
+    width = min(max(dialog.width(), dialog.minimumSizeHint().width()), available.width())
+    height = min(dialog.height(), available.height() - 40)  # the title bar
+    dialog.resize(width, height)
+    frame = dialog.frameGeometry()
+    if not available.contains(frame):
+        dialog.move(max(available.left(), min(frame.left(), available.right() - width)),
+                    max(available.top(), min(frame.top(), available.bottom() - height - 40)))
+
+
+def embed_seasons_panel(holder: QWidget, on_chosen) -> QWidget | None:
+    """Put the seasons panel (plugin/seasons_panel.py, when installed) into ``holder``.
+
+    The panel is any QWidget subclass there with a ``seasonChosen(start, end)`` signal and
+    ``set_inputs(vv_paths, vh_paths)``; without the module the holder stays hidden.
+    """
+    name = f"{__package__}.{SEASONS_PANEL_MODULE}"
+    try:
+        module = importlib.import_module(name)
+    except ImportError as err:  # not installed (or broken: then say so in the log, keep the dialog usable)
+        if getattr(err, "name", None) != name:
+            QgsMessageLog.logMessage(tr("The seasons panel could not be loaded: {}").format(err), TITLE,
+                                     Qgis.Warning)
+        holder.hide()
+        return None
+    panel_class = next((obj for obj in vars(module).values() if isinstance(obj, type)
+                        and issubclass(obj, QWidget) and hasattr(obj, "seasonChosen")
+                        and hasattr(obj, "set_inputs")), None)
+    if panel_class is None:
+        holder.hide()
+        return None
+    panel = panel_class(holder)
+    layout = QVBoxLayout(holder)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(panel)
+    panel.seasonChosen.connect(on_chosen)
+    return panel
 
 
 def describe_info(info: dict) -> str:
@@ -419,3 +614,11 @@ def describe_info(info: dict) -> str:
     for problem in info.get("problems") or []:
         lines.append("⚠ " + str(problem))
     return "\n".join(lines)
+
+
+def default_phrase(help_text: str) -> str:
+    """'… (default: the model's season …)' -> "the model's season …"; the whole help when it has none."""
+    marker = "(default: "
+    if marker not in help_text:
+        return help_text
+    return help_text.split(marker, 1)[1].rsplit(")", 1)[0]

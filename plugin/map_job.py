@@ -14,35 +14,39 @@ from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
 from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
-from .contract_view import output_name, verb
+from .contract_view import default, output_name, verb
 from .diagnostics import tr
 
 OUTPUT_NAMES = ("rice", "probability", "heatmap", "error")
 # every file a job may write, as the backend's contract names them
 OUTPUT_FILES = [*verb("map").outputs, *verb("evaluate").outputs]
+# what a stage's steps are, for the status line ("Mapping rice: tile 3 of 9")
+STAGE_TEXT = {"map": ("Mapping rice", "tile"), "evaluate": ("Comparing with the reference", "window")}
 
 
 @dataclass
 class MapRequest:
     vv: list[str]
     vh: list[str]
-    season: tuple[str, str]
+    season: tuple[str, str] | None  # None: the backend chooses
     out_dir: str
     model: str = ""
     as_of: str = ""
-    engine: str = "auto"
-    device: str = "auto"
-    tile: int = 256
-    overlap: int = 32
+    engine: str = default("map", "engine")
+    device: str = default("map", "device")
+    tile: int = default("map", "tile")
+    overlap: int = default("map", "overlap")
     reference: str = ""
     class_field: str = ""
     rice_value: str = ""
     extra: list[str] = field(default_factory=list)
 
     def map_args(self) -> list[str]:
-        args = ["--vv", *self.vv, "--vh", *self.vh, "--season", *self.season, "--engine", self.engine,
+        args = ["--vv", *self.vv, "--vh", *self.vh, "--engine", self.engine,
                 "--device", self.device, "--tile", str(self.tile), "--overlap", str(self.overlap),
                 "--out", self.out_dir]
+        if self.season:
+            args += ["--season", *self.season]
         if self.model:
             args += ["--model", self.model]
         if self.as_of:
@@ -96,13 +100,9 @@ class MapJob(QObject):
         run.start()
 
     def _on_progress(self, message: dict) -> None:
-        total, done = message.get("total") or 0, message.get("done") or 0
-        percent = int(100 * done / total) if total else -1
-        eta = message.get("eta")
-        text = f"{self.step}: {message.get('stage', '')} {done}/{total}"
-        if eta is not None:
-            text += tr(" · about {:.0f} s left").format(float(eta))
-        self.progress.emit(percent, text)
+        total = message.get("total") or 0
+        percent = int(100 * (message.get("done") or 0) / total) if total else -1
+        self.progress.emit(percent, progress_text(message))
 
     def _on_step_result(self, _result: dict) -> None:
         if self.step == "map" and self.request.reference and not self._cancelled:
@@ -116,6 +116,28 @@ class MapJob(QObject):
         if self.step == "evaluate" and failure.cancelled:
             remove_outputs(Path(self.request.out_dir))
         self.failed.emit(failure)
+
+
+def progress_text(message: dict) -> str:
+    """'Mapping rice: tile 3 of 9 · about 12 s left' from a progress event."""
+    stage = str(message.get("stage") or "")
+    title, unit = STAGE_TEXT.get(stage, (stage.capitalize() or tr("Working"), tr("step")))
+    total, done = message.get("total") or 0, message.get("done") or 0
+    text = tr(title)
+    if total:
+        text += tr(": {} {} of {}").format(tr(unit), done, total)
+    eta = message.get("eta_s", message.get("eta"))
+    if eta is not None:
+        text += tr(" · about {} left").format(duration_text(float(eta)))
+    return text
+
+
+def duration_text(seconds: float) -> str:
+    """'45 s', '3 min', '1 h 05 min'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def remove_outputs(out_dir: Path) -> None:

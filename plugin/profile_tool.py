@@ -2,8 +2,9 @@
 
 Values are read with QGIS's own raster providers (no backend needed). Dates come from band descriptions
 (one multi-band layer per polarization) or layer names (one layer per date). Linear power is converted
-to dB. The season of the latest rice map (its run.json) is shaded and the rice probability at the pixel,
-when a probability layer is loaded, is shown in the title.
+to dB. The rice probability at the pixel is read from the topmost ``probability`` layer of the layer tree
+(the latest rice map, since each run's group is added on top); the window names that layer, its group and
+file, and shades that run's season (its run.json).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from qgis.core import (
 )
 from qgis.gui import QgsMapToolEmitPoint
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import QDialog, QVBoxLayout
+from qgis.PyQt.QtWidgets import QDialog, QLabel, QVBoxLayout
 
 from .charts import LineChart, Series, Span
 from .contract_view import output_name
@@ -42,6 +43,7 @@ class Profile:
     probability: float | None = None
     season: tuple[dt.date, dt.date] | None = None
     as_of: dt.date | None = None
+    probability_source: str = ""  # which layer the probability came from, in words
 
     def is_empty(self) -> bool:
         return not any(self.series.values())
@@ -90,13 +92,31 @@ def profile_at(point: QgsPointXY, crs: QgsCoordinateReferenceSystem, project: Qg
     for pol, pairs in profile.series.items():
         linear = looks_linear([v for _, v in pairs])
         profile.series[pol] = sorted((d, to_db(v, linear)) for d, v in pairs)
-    probability_layers = [lyr for lyr in raster_layers if lyr.name() == "probability"]
-    if probability_layers:
-        layer = probability_layers[-1]
+    layer = probability_layer(project)
+    if layer is not None:
         value = values_at(layer, point, crs).get(1)
         profile.probability = value if value is not None and math.isfinite(value) else None
+        profile.probability_source = describe_layer(project, layer)
         _season_from_run(profile, Path(layer.source()).parent / output_name("map", "run"))
     return profile
+
+
+def probability_layer(project: QgsProject) -> QgsRasterLayer | None:
+    """The topmost valid raster layer named ``probability`` in the layer tree (the latest run's)."""
+    for node in project.layerTreeRoot().findLayers():
+        layer = node.layer()
+        if isinstance(layer, QgsRasterLayer) and layer.isValid() and layer.name() == "probability":
+            return layer
+    return None
+
+
+def describe_layer(project: QgsProject, layer: QgsRasterLayer) -> str:
+    """'Rice map 2026-12-01 21:30 › probability (/maps/run/probability.tif)'."""
+    node = project.layerTreeRoot().findLayer(layer.id())
+    parent = node.parent() if node is not None else None
+    group = parent.name() if parent is not None and parent.parent() is not None else ""
+    name = f"{group} › {layer.name()}" if group else layer.name()
+    return f"{name} ({layer.source()})"
 
 
 def _season_from_run(profile: Profile, run_json: Path) -> None:
@@ -119,8 +139,12 @@ class ProfileWindow(QDialog):
         self.chart = LineChart(self, left_title=tr("backscatter (dB)"),
                                x_format=lambda x: dt.date.fromordinal(int(round(x))).strftime("%Y-%m-%d"))
         self.chart.placeholder = tr("Click a pixel of a VV / VH layer.")
+        self.source_label = QLabel(self)
+        self.source_label.setWordWrap(True)
+        self.source_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         layout = QVBoxLayout(self)
         layout.addWidget(self.chart)
+        layout.addWidget(self.source_label)
 
     def show_profile(self, profile: Profile, where: str) -> None:
         self.chart.clear()
@@ -136,6 +160,9 @@ class ProfileWindow(QDialog):
         probability = (tr("rice probability {:.2f}").format(profile.probability)
                        if profile.probability is not None else tr("no probability layer loaded"))
         self.chart.title = f"{where} · {probability}"
+        self.source_label.setText(tr("Rice probability read from: {}").format(profile.probability_source)
+                                  if profile.probability_source else
+                                  tr("No layer named 'probability' is loaded; run Map rice to get one."))
         if profile.is_empty():
             self.chart.placeholder = tr("No VV / VH layer with dates covers this point.")
         self.chart.update()

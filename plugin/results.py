@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qgis.core import (
     QgsColorRampShader,
+    QgsLayerTreeGroup,
     QgsPalettedRasterRenderer,
     QgsProject,
     QgsRasterLayer,
@@ -31,17 +32,19 @@ EXPECTED_RENDERERS = {"rice": "paletted", "probability": "singlebandpseudocolor"
 RICE_CLASSES = [(0, "#ffffff", 0, "other"), (1, "#4daf4a", 255, "rice")]
 ERROR_CLASSES = [(1, "#1a9641", 255, "true positive"), (2, "#d7191c", 255, "false positive"),
                  (3, "#2c7bb6", 255, "false negative"), (4, "#e0e0e0", 255, "true negative")]
-RAMPS = {"probability": "Viridis", "heatmap": "Magma"}
+# blues for the probability, so the rice green (#4daf4a) never reads as "high probability"
+RAMPS = {"probability": "Blues", "heatmap": "Magma"}
+# layers of a run, top of the group first: the heat map sits above the probability, so ticking it shows it
+LOAD_ORDER = ("error", "rice", "heatmap", "probability")
 
 
 def load_results(out_dir: str | Path, group_name: str, project: QgsProject | None = None):
     """Add a group with every result raster found in ``out_dir``; returns (group, {name: layer})."""
     project = project or QgsProject.instance()
     out_dir = Path(out_dir)
-    root = project.layerTreeRoot()
-    group = root.insertGroup(0, group_name)
+    group = QgsLayerTreeGroup(group_name)  # filled first, then inserted, so the layer tree shows it unfolded
     layers = {}
-    for name in ("error", "rice", "probability", "heatmap"):  # top of the group first
+    for name in LOAD_ORDER:
         path = out_dir / f"{name}.tif"
         if not path.exists():
             continue
@@ -52,8 +55,9 @@ def load_results(out_dir: str | Path, group_name: str, project: QgsProject | Non
         project.addMapLayer(layer, False)
         group.addLayer(layer)
         layers[name] = layer
-    if "heatmap" in layers:  # a diagnostic layer: loaded, but not drawn over the map
+    if "heatmap" in layers:  # a diagnostic layer: loaded unticked, drawn over the probability once ticked
         group.findLayer(layers["heatmap"].id()).setItemVisibilityChecked(False)
+    project.layerTreeRoot().insertChildNode(0, group)
     return group, layers
 
 

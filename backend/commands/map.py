@@ -78,6 +78,9 @@ def check(args: argparse.Namespace, reporter: Reporter) -> dict:
 
 
 def _map_on_cluster(args: argparse.Namespace, rows: list | None, reporter: Reporter) -> dict:
+    from backend.distributed import require_dask
+
+    require_dask()
     from backend.distributed.mapping import map_on_cluster
 
     if rows is not None:

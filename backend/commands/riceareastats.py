@@ -27,8 +27,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
 
     if not args.cluster:
         return zonal_rice(args.rice, args.zones, args.out, args.overwrite, None, args.block, reporter)
+    from backend.distributed import require_dask
     from backend.distributed.cluster import connect
 
+    require_dask()
     client, cluster = connect(args.cluster)
     try:
         return zonal_rice(args.rice, args.zones, args.out, args.overwrite, client, args.block, reporter)

@@ -123,9 +123,10 @@ class Event:
 
 # Events every verb may emit (see backend.progress.Reporter).
 COMMON_EVENTS = (
-    Event("progress", ("stage", "done", "total", "percent", "message", "eta_s"), "a step of a stage was done"),
-    Event("log", ("message",), "a line for the log"),
-    Event("warning", ("message", "param"), "something the user should know; the run goes on"),
+    Event("progress", ("stage", "done", "total", "eta", "message"),
+          "a step of a stage was done; eta in seconds or null"),
+    Event("log", ("message", "template"), "a line for the log; template (with {param:KEY} tokens) only when the "
+          "message names a parameter"),
     Event("result", (), "the verb's result: the verb's result keys"),
     Event("error", ("kind", "exit_code", "message", "param", "template"), "the run failed; nothing was written"),
 )

@@ -7,3 +7,23 @@ whose model is loaded once (:mod:`.worker`). The client stores finished blocks a
 (:mod:`.store`), so a rerun skips them, then assembles the usual outputs (:mod:`.assemble`).
 :mod:`.zonal` sums rice area per administrative unit block by block; :mod:`.benchmark` measures it all.
 """
+
+from __future__ import annotations
+
+import importlib.util
+
+from backend.errors import UserError
+
+DASK_PINS = "dask[distributed]==2026.8.0"
+
+
+def require_dask() -> None:
+    """Stop with a clear message when Dask is missing (the lean mapping environment has no Dask).
+
+    Raises:
+        UserError: ``distributed`` cannot be imported in this environment.
+    """
+    if importlib.util.find_spec("distributed") is None:
+        raise UserError(f"{{param:cluster}} needs Dask in the backend environment: install {DASK_PINS} "
+                        "(requirements/backend.txt, block 'distributed (issue 17)') here and on every worker, "
+                        "or map without {param:cluster}", param="cluster")

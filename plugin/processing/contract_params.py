@@ -114,6 +114,15 @@ def _help(opt: Option) -> str:
     return text + "."
 
 
+def output_folder_parameter(verb: str, key: str = "out") -> QgsProcessingParameterFolderDestination:
+    """The output folder as a Processing destination (so batch and model runs can name it), with the
+    contract's label and help, whether or not the verb itself requires it."""
+    opt = VERBS[verb].option(key)
+    parameter = QgsProcessingParameterFolderDestination(processing_names(verb, key)[0], opt.label)
+    parameter.setHelp(_help(opt))
+    return parameter
+
+
 def add_parameters(algorithm: Any, verb: str, keys: Iterable[str]) -> None:
     """Add the Processing parameters of ``keys`` (contract options of ``verb``) to ``algorithm``."""
     for key in keys:
@@ -158,25 +167,6 @@ def _value(algorithm: Any, opt: Option, names: tuple[str, ...], parameters: dict
     if opt.kind == "strs":
         return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()] or None
     return text or None
-
-
-def cli_args(verb: str, given: dict[str, Any]) -> list[str]:
-    """The backend arguments for contract values (None and switches at their default are left out)."""
-    args: list[str] = []
-    for key, value in given.items():
-        opt = VERBS[verb].option(key)
-        if value is None:
-            continue
-        if opt.kind == "bool":
-            negative = opt.flag.startswith("--no-")
-            if bool(value) != (not negative):  # --no-x given when False, --x given when True
-                continue
-            args.append(opt.flag)
-        elif isinstance(value, (list, tuple)):
-            args += [opt.flag, *map(str, value)]
-        else:
-            args += [opt.flag, str(value)]
-    return args
 
 
 def missing_season_half(verb: str, given: dict[str, Any], parameters: dict) -> list[str]:

@@ -15,17 +15,16 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputRasterLayer,
     QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterRasterLayer,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..contract_view import label, output_name, tooltip
+from ..contract_view import cli_args, label, output_name, tooltip
 from .base import BackendAlgorithm, tr
 from .checks import field_problem
-from .contract_params import add_parameters, cli_args, name_of, values
+from .contract_params import add_parameters, name_of, output_folder_parameter, values
 from .runner import run_backend
 
 VERB = "evaluate"
@@ -97,7 +96,7 @@ class EvaluateAlgorithm(BackendAlgorithm):
         prediction.setHelp(tooltip(VERB, "pred"))
         self.addParameter(prediction)
         add_reference_parameters(self, optional=False)
-        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", tr(label(VERB, "out"))))
+        self.addParameter(output_folder_parameter(VERB))
         add_parameters(self, VERB, ("overwrite",))
         self.addParameter(QgsProcessingParameterFeatureSink("METRICS", tr("Metrics table"),
                                                             QgsProcessing.TypeVector, optional=True,

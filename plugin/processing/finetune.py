@@ -17,16 +17,16 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from ..contract_view import label, tooltip
+from ..contract_view import cli_args, label, tooltip
 from .base import BackendAlgorithm, tr
 from .checks import field_problem
-from .contract_params import add_parameters, cli_args, name_of, values
+from .contract_params import add_parameters, name_of, values
 from .runner import run_backend
 
 VERB = "finetune"
 # the scalar options of `finetune` offered in Processing (labels, class field, vv/vh are layers)
-FINETUNE_KEYS = ("rice_values", "season", "base_model", "mode", "epochs", "name", "out", "time_shift", "lr",
-                 "patch", "batch", "seed", "max_patches", "l2sp", "early_season", "threads")
+FINETUNE_KEYS = ("rice_values", "season", "base_model", "mode", "epochs", "name", "out", "overwrite", "time_shift",
+                 "lr", "patch", "batch", "seed", "max_patches", "l2sp", "early_season", "threads")
 MODE_HELP = ("FTE: fine-tune the encoder, decoder frozen (best in the transfer-learning paper); FT: fine-tune "
              "everything; FTD: decoder only; RI: train from random initialisation")
 

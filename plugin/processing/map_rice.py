@@ -10,13 +10,12 @@ from qgis.core import (
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
     QgsProcessingOutputRasterLayer,
-    QgsProcessingParameterFolderDestination,
 )
 
-from ..contract_view import label, output_name
+from ..contract_view import cli_args, output_name
 from ..layer_inputs import swap_warning
 from .base import BackendAlgorithm, tr
-from .contract_params import add_parameters, cli_args, name_of, values
+from .contract_params import add_parameters, name_of, output_folder_parameter, values
 from .evaluate import add_metric_outputs, add_reference_parameters, evaluation_args, metric_results, reference_problems
 from .runner import run_backend
 
@@ -44,7 +43,7 @@ class MapRiceAlgorithm(BackendAlgorithm):
         add_parameters(self, VERB, ("vv", "vh"))
         add_parameters(self, VERB, MAP_KEYS[:-1])
         add_reference_parameters(self, optional=True)
-        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", tr(label(VERB, "out"))))
+        self.addParameter(output_folder_parameter(VERB))
         add_parameters(self, VERB, MAP_KEYS[-1:])
         self.addOutput(QgsProcessingOutputRasterLayer("RICE", tr("Rice map")))
         self.addOutput(QgsProcessingOutputRasterLayer("PROBABILITY", tr("Rice probability")))

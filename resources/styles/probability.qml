@@ -25,18 +25,18 @@
         <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" minimumValue="0" maximumValue="1" labelPrecision="2">
           <colorramp type="gradient" name="[source]">
             <Option type="Map">
-              <Option type="QString" name="color1" value="255,255,229,255"/>
-              <Option type="QString" name="color2" value="0,69,41,255"/>
+              <Option type="QString" name="color1" value="247,251,255,255"/>
+              <Option type="QString" name="color2" value="8,48,107,255"/>
               <Option type="QString" name="discrete" value="0"/>
               <Option type="QString" name="rampType" value="gradient"/>
-              <Option type="QString" name="stops" value="0.25;217,240,163,255:0.5;120,198,121,255:0.75;35,132,67,255"/>
+              <Option type="QString" name="stops" value="0.25;198,219,239,255:0.5;107,174,214,255:0.75;33,113,181,255"/>
             </Option>
           </colorramp>
-          <item alpha="255" value="0" label="0.00" color="#ffffe5"/>
-          <item alpha="255" value="0.25" label="0.25" color="#d9f0a3"/>
-          <item alpha="255" value="0.5" label="0.50" color="#78c679"/>
-          <item alpha="255" value="0.75" label="0.75" color="#238443"/>
-          <item alpha="255" value="1" label="1.00" color="#004529"/>
+          <item alpha="255" value="0" label="0.00" color="#f7fbff"/>
+          <item alpha="255" value="0.25" label="0.25" color="#c6dbef"/>
+          <item alpha="255" value="0.5" label="0.50" color="#6baed6"/>
+          <item alpha="255" value="0.75" label="0.75" color="#2171b5"/>
+          <item alpha="255" value="1" label="1.00" color="#08306b"/>
         </colorrampshader>
       </rastershader>
     </rasterrenderer>

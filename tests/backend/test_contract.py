@@ -254,3 +254,19 @@ def test_default_model_rule_is_the_contracts():
     assert default_model_name(None, [("b", {})]) is None
     listing = json.loads(_backend("models").stdout)
     assert listing["default"] == find_default_model()
+
+
+def test_events_have_the_contracts_shape(tmp_path):
+    """Every JSON line of a real run is a declared event with only its declared fields."""
+    from backend.contract.schema import COMMON_EVENTS
+
+    fields = {e.name: set(e.fields) for e in COMMON_EVENTS}
+    done = _backend("synth", "--region", "korea", "--size", "32", "--out", str(tmp_path / "s"), "--progress", "json")
+    failed = _backend("map", "--vv", str(tmp_path / "s" / "VV.tif"), "--vh", str(tmp_path / "s" / "VH.tif"),
+                      "--season", "2030-01-01", "2030-06-01", "--out", str(tmp_path / "m"), "--progress", "json")
+    events = [json.loads(line) for line in (done.stdout + failed.stdout).splitlines()]
+    assert {e["event"] for e in events} >= {"progress", "result", "error"}
+    for event in events:
+        name = event.pop("event")
+        allowed = set(VERBS["synth"].result_keys) if name == "result" else fields[name]
+        assert set(event) <= allowed, (name, set(event) - allowed)

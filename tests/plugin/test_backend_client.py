@@ -146,3 +146,13 @@ def test_gui_run_names_the_dialog_field(real_client):
     assert run.wait(60) and failures
     failure = failures[0]
     assert failure.param == "tile" and failure.message.startswith("'Tile size (pixels)' must be at least 16")
+
+
+def test_check_async_runs_the_backends_checks_and_writes_nothing(real_client, tmp_path):
+    outcome = []
+    real_client.check_async("map", ["--vv", str(tmp_path / "missing.tif"), "--out", str(tmp_path / "o")],
+                            outcome.append, outcome.append)
+    assert wait_until(lambda: outcome, 60)
+    failure = outcome[0]
+    assert failure.kind == "UserError" and "missing.tif" in failure.message and "--" not in failure.message
+    assert list(tmp_path.iterdir()) == []

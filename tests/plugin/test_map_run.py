@@ -3,7 +3,7 @@
 import pytest
 from conftest import render_map, wait_until, write_series
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
-from test_map_dialog import make_dialog
+from test_map_dialog import fresh_form_memory, make_dialog  # noqa: F401 (autouse: no remembered choices)
 
 
 def add_layer(layer):
@@ -24,6 +24,12 @@ def scene_dialog(qgis_iface, qgis_new_project, synthetic_scene, user_models, bac
     dialog.overlapSpin.setValue(8)
     yield dialog
     dialog.shutdown()
+
+
+def color_distance(a: str, b: str) -> float:
+    """Euclidean distance of two #rrggbb colours in RGB (0-441)."""
+    rgb = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in (a, b)]
+    return sum((x - y) ** 2 for x, y in zip(*rgb)) ** 0.5
 
 
 def palette(layer) -> dict:
@@ -61,6 +67,12 @@ def test_full_run_adds_styled_layers_and_metrics(qgis_iface, scene_dialog, synth
     assert kinds == {"rice": "paletted", "error": "paletted", "probability": "singlebandpseudocolor",
                      "heatmap": "singlebandpseudocolor"}
     assert palette(layers["rice"])[1] == "#4daf4a"
+    order = [node.layer().name() for node in dialog.last_group.findLayers()]
+    assert order.index("heatmap") < order.index("probability")  # above it: ticking the heat map shows it
+    assert not dialog.last_group.findLayer(layers["heatmap"].id()).isVisible()
+    assert dialog.last_group.isExpanded()
+    ramp = layers["probability"].renderer().shader().rasterShaderFunction().colorRampItemList()
+    assert min(color_distance(item.color.name(), "#4daf4a") for item in ramp) > 80  # rice stands out
     assert set(palette(layers["error"])) == {1, 2, 3, 4}
     success = " ".join(qgis_iface.messageBar().get_messages(3))  # Qgis.Success
     assert "Rice area" in success and "F1" in success and "IoU" in success, success
@@ -86,3 +98,16 @@ def test_cancel_leaves_no_layers_and_no_files(qgis_iface, scene_dialog, tmp_path
     leftovers = list(maps.rglob("*")) if maps.exists() else []
     assert leftovers == [], leftovers
 
+
+
+def test_status_text_says_what_is_done(qgis_app):
+    """Walkthrough defect 7: the status line read "map: map 0/9"."""
+    from conftest import plugin_package
+
+    plugin_package()
+    from s1ricemapper.plugin.map_job import progress_text
+
+    assert progress_text({"stage": "map", "done": 3, "total": 9, "eta": 12.4}) == \
+        "Mapping rice: tile 3 of 9 · about 12 s left"
+    assert progress_text({"stage": "evaluate", "done": 1, "total": 4, "eta_s": 300}) == \
+        "Comparing with the reference: window 1 of 4 · about 5 min left"

@@ -22,6 +22,9 @@ def test_plugin_loads_and_unloads(qgis_iface):
     plugin.initGui()
     assert {a.objectName() for a in plugin.actions} == EXPECTED_ACTIONS
     assert all(a.text() for a in plugin.actions)
+    by_name = {a.objectName(): a for a in plugin.actions}
+    pictures = [by_name[n].icon().pixmap(32, 32).toImage() for n in ("s1ricemapper_map_rice", "s1ricemapper_profile")]
+    assert not any(p.isNull() for p in pictures) and pictures[0] != pictures[1]  # two distinct toolbar icons
     plugin.unload()
     _flush_deletes()
     assert plugin.actions == []

@@ -105,5 +105,6 @@ def test_batch_style_run_checks_parameters_before_work(provider, scenes, tiny_mo
         results, ok = algorithm.run(row, QgsProcessingContext(), feedback)
         assert not ok and not results
         messages.append("\n".join(feedback.errors))
-    assert "outside the data's acquisitions" in messages[0] and "no-such-model" in messages[1]
+    assert "SEASON_START/SEASON_END 2021-01-01 2021-03-01 holds no acquisition" in messages[0]
+    assert "no-such-model" in messages[1]
     assert final_names(tmp_path / "row0") == [] and final_names(tmp_path / "row1") == []

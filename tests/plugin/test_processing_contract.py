@@ -89,7 +89,7 @@ def test_backend_messages_name_processing_parameters(provider, scene, tiny_model
     """Failing algorithms: every message names the Processing parameter, none a CLI flag."""
     cases = [
         ("maprice", map_parameters(scene, tiny_model, tmp_path / "a", TILE=0), "TILE must be at least 16"),
-        ("maprice", map_parameters(scene, tiny_model, tmp_path / "a", TILE=40), "TILE 40: this model takes"),
+        ("maprice", map_parameters(scene, tiny_model, tmp_path / "a", TILE=42), "TILE 42: this model takes"),
         ("maprice", map_parameters(scene, tiny_model, tmp_path / "a", TILE=64, OVERLAP=40),
          "OVERLAP 40 is more than half of TILE 64"),
         ("evaluate", {"PREDICTION": str(scene / "VV.tif"), "REFERENCE": str(scene / "truth.tif"),
@@ -115,6 +115,9 @@ def test_contract_view_gives_the_dialog_the_backends_values():
     assert text == "'Season' is after 'Early-season map as of'"
     assert view.render_message("{param:tile} is odd", "map", {"tile": "Tile size"}) == "Tile size is odd"
     assert view.field_keys("{param:season} and {param:tile}") == ["season", "tile"]
+    args = view.cli_args("map", {"tile": 64, "heatmap": False, "overwrite": True, "align": False,
+                                 "season": ["2022-04-01", "2022-08-31"], "model": None})
+    assert args == ["--tile", "64", "--no-heatmap", "--overwrite", "--season", "2022-04-01", "2022-08-31"]
     problems = view.problems("map", {"tile": 8, "overlap": 32})
     assert problems == [("tile", "'Tile size (pixels)' must be at least 16, got 8 (valid range 16–2048)")]
 
@@ -145,3 +148,46 @@ def test_qgis_process_tile_zero_gives_the_valid_range(checkout_profile, scene, t
     text = run.stdout + run.stderr
     assert run.returncode != 0 and "TILE must be at least 16, got 0 (valid range 16–2048)" in text, text[-2000:]
     assert "--tile" not in text and not (tmp_path / "out").exists()
+
+
+def _snake(name: str) -> str:
+    """``timeShiftSpin`` -> ``time_shift``: dialog widgets are named after the contract key."""
+    import re
+
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Spin")).lower()
+
+
+def _spin_values(spin):
+    """Every value a spin box lets through (sampled along its steps), without its 'special value'."""
+    low = spin.minimum() + (spin.singleStep() if spin.specialValueText() else 0)
+    values, value = [], low
+    while value <= spin.maximum() and len(values) < 400:
+        values.append(value)
+        value += spin.singleStep()
+    return values + [spin.maximum()]
+
+
+def test_dialog_widgets_let_through_only_what_the_backend_accepts(qgis_iface, backend_python_setting):
+    from qgis.PyQt.QtWidgets import QDoubleSpinBox, QSpinBox
+    from test_map_dialog import make_dialog
+
+    view = _module("plugin.contract_view")
+    from s1ricemapper.plugin.finetune_dock import FineTuneDock
+
+    dock = FineTuneDock(qgis_iface)
+    checked = []
+    try:
+        for verb, widget in (("map", make_dialog(qgis_iface)), ("finetune", dock)):
+            for spin in widget.findChildren((QSpinBox, QDoubleSpinBox)):
+                key = _snake(spin.objectName())
+                try:
+                    opt = view.option(verb, key)
+                except KeyError:
+                    continue
+                refused = [v for v in _spin_values(spin) if opt.problem(v) is not None]
+                assert not refused, f"{verb} {spin.objectName()} lets through {refused[:3]}, refused by the backend"
+                checked.append(f"{verb}.{key}")
+    finally:
+        dock.shutdown()
+        dock.deleteLater()
+    assert {"map.tile", "map.overlap"} <= set(checked), checked

@@ -25,10 +25,13 @@ class LogFeedback(QgsProcessingFeedback):
         self.infos.append(info)
 
 
+FTE = ("RI", "FT", "FTE", "FTD").index("FTE")  # the enum follows the contract's choices (tested there)
+
+
 def finetune_parameters(scene: Path, base: Path, out: Path, **extra) -> dict:
     return {"LABELS": str(scene / "labels.gpkg"), "CLASS_FIELD": "class", "RICE_VALUES": "rice",
             "VV": [str(scene / "VV.tif")], "VH": [str(scene / "VH.tif")], "SEASON_START": SEASON[0],
-            "SEASON_END": SEASON[1], "BASE_MODEL": str(base), "MODE": 0, "EPOCHS": 1, "NAME": "local-rice",
+            "SEASON_END": SEASON[1], "BASE_MODEL": str(base), "MODE": FTE, "EPOCHS": 1, "NAME": "local-rice",
             "OUTPUT_FOLDER": str(out), **extra}
 
 
@@ -41,6 +44,7 @@ def test_finetune_makes_a_model_that_maprice_uses(provider, scene, tiny_model, t
     card = json.loads((folder / "card.json").read_text())
     assert card["base_model"] == "tiny-unet"
     assert card["training"]["time_shift"] == 2  # the advanced parameter reached the backend
+    assert card["training"]["mode"] == "FTE"
     assert results["VAL_F1"] is not None and 0.0 <= results["VAL_F1"] <= 1.0
     assert any(info.startswith("epoch: epoch 1") for info in feedback.infos), feedback.infos
     processing.run("s1ricemapper:maprice", map_parameters(scene, folder, tmp_path / "map", WITH_HEATMAP=False))
@@ -49,6 +53,8 @@ def test_finetune_makes_a_model_that_maprice_uses(provider, scene, tiny_model, t
     algorithm = QgsApplication.processingRegistry().algorithmById("s1ricemapper:finetune")
     ok, message = algorithm.checkParameterValues(
         finetune_parameters(scene, tiny_model, tmp_path, CLASS_FIELD="crop"), QgsProcessingContext())
-    assert not ok
-    assert "a model called 'local-rice' already exists" in message
-    assert "no field 'crop'" in message
+    assert not ok and "no field 'crop'" in message  # QGIS's check of the loaded layer comes first
+    ok, message = algorithm.checkParameterValues(finetune_parameters(scene, tiny_model, tmp_path),
+                                                 QgsProcessingContext())
+    assert not ok and "local-rice already exists; pass OVERWRITE" in message  # the backend's --check-only
+    assert "--" not in message

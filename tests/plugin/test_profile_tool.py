@@ -18,7 +18,14 @@ def test_click_plots_vv_vh_in_db_with_probability(qgis_iface, qgis_new_project, 
     run_dir.mkdir()
     probability = write_series(run_dir / "probability.tif", -3.0, size=16, dates=["x"], linear=True)
     (run_dir / "run.json").write_text(json.dumps({"season": ["2022-04-10", "2022-05-30"], "as_of": None}))
-    project.addMapLayers([vv, vh, QgsRasterLayer(str(probability), "probability")])
+    older_dir = tmp_path / "older_run"
+    older_dir.mkdir()
+    older = write_series(older_dir / "probability.tif", -1.0, size=16, dates=["x"], linear=True, seed=5)
+    project.addMapLayers([vv, vh, QgsRasterLayer(str(older), "probability")])
+    group = project.layerTreeRoot().insertGroup(0, "Rice map latest")  # the newest run's group is on top
+    latest = QgsRasterLayer(str(probability), "probability")
+    project.addMapLayer(latest, False)
+    group.addLayer(latest)
     canvas = qgis_iface.mapCanvas()
     canvas.setDestinationCrs(vv.crs())
     tool = TemporalProfileTool(qgis_iface)
@@ -32,6 +39,8 @@ def test_click_plots_vv_vh_in_db_with_probability(qgis_iface, qgis_new_project, 
     assert math.isclose(profile.probability, pixel_value(probability, 8, 8), rel_tol=1e-6)
     assert profile.season[0].isoformat() == "2022-04-10"
     assert "rice probability" in tool.window.chart.title
+    source = tool.window.source_label.text()  # the window says which probability layer it read
+    assert "Rice map latest › probability" in source and str(probability) in source, source
     tool.window.grab().save(str(artifacts_dir / "temporal_profile.png"))
     tool.close_plot()
     tool.deleteLater()
