@@ -35,9 +35,11 @@ class BandRef:
 def open_raster(path: str) -> DatasetReader:
     """Open ``path`` for reading or stop with a message saying what is wrong with it."""
     file = Path(path)
-    if not path.startswith("/vsi") and not file.exists():  # /vsizip/...: a raster inside a zip product
+    # GDAL virtual file systems (/vsizip/ inside a zip product, /vsicurl/, /vsis3/) and URLs: GDAL checks them
+    remote = path.startswith("/vsi") or "://" in path
+    if not remote and not file.exists():
         raise UserError(f"{path}: file not found; check the path (and that the disk is mounted)")
-    if file.is_dir():
+    if not remote and file.is_dir():
         raise UserError(f"{path}: is a folder, not a raster; give the GeoTIFF files inside it")
     try:
         dataset = rasterio.open(path)
