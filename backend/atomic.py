@@ -93,7 +93,7 @@ class PartialWatcher:
         self.folder = Path(folder)
         self._child: subprocess.Popen | None = None
 
-    def __enter__(self) -> "PartialWatcher":
+    def __enter__(self) -> PartialWatcher:
         try:
             self._child = subprocess.Popen([sys.executable, "-S", "-c", _WATCHER, str(self.folder), str(os.getpid())],
                                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,

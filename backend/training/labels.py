@@ -15,8 +15,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from backend.errors import UserError
-from backend.evaluation.reference import (DEFAULT_RICE_VALUES, VECTOR_SUFFIXES, VectorReference, check_geometries,
-                                         is_rice)
+from backend.evaluation.reference import (
+    DEFAULT_RICE_VALUES,
+    VECTOR_SUFFIXES,
+    VectorReference,
+    check_geometries,
+    is_rice,
+)
 
 POLYGON_TYPES = ("Polygon", "MultiPolygon")
 POINT_TYPES = ("Point", "MultiPoint")

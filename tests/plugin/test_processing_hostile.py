@@ -18,8 +18,7 @@ from typing import Callable
 import processing
 import pytest
 from qgis.core import QgsProcessingException
-from test_processing_fixtures import (backend, final_names, map_parameters, provider, scene,  # noqa: F401
-                                      tiny_model)
+from test_processing_fixtures import backend, final_names, map_parameters, provider, scene, tiny_model  # noqa: F401
 
 # variants of a scene raster, made by the backend environment (rasterio is not in QGIS's Python)
 VARIANT_CODE = """
