@@ -20,8 +20,12 @@ from backend.inference.geotiff import disk_full_error
 from backend.inference.loader import BASELINE_ARCHS, LoadedModel
 from backend.inference.outputs import MapWriter
 from backend.inference.pipeline import stream_scene
+from backend.inference.result_checks import result_checks
 from backend.inference.tiling import MAX_TILE, TileGrid, Window, axis_origins, check_tile
 from backend.progress import Reporter
+from backend.raster.plausibility import check_for_model
+from backend.seasons.choice import SeasonChoice, resolve_map_season
+from backend.seasons.windows import CyclesSource, max_engine
 
 DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
 DEFAULT_OVERLAP = MAP_VERB.default("overlap")
@@ -41,6 +45,8 @@ class MapOptions:
     overlap: int = DEFAULT_OVERLAP
     batch: int = 1
     heatmap: bool = True
+    all_seasons: bool = False  # no season given: map every detected crop cycle, not only the main one
+    exact_season: bool = False  # composite the given season as it is, not snapped to the detected cycles
 
 
 class SeriesSource:
@@ -103,10 +109,12 @@ def check_dates_match(reader: Any, pols: list[str]) -> None:
         if reader.dates[pol] != reader.dates[first]:
             only_a = sorted(set(reader.dates[first]) - set(reader.dates[pol]))
             only_b = sorted(set(reader.dates[pol]) - set(reader.dates[first]))
-            raise UserError(f"{first} and {pol} have different dates (only {first}: "
-                            f"{', '.join(map(str, only_a[:4])) or 'none'}; only {pol}: "
-                            f"{', '.join(map(str, only_b[:4])) or 'none'}); give both polarizations for the "
-                            "same acquisitions")
+            counts = len(reader.dates[first]), len(reader.dates[pol])
+            what = (f"{first} has {counts[0]} bands but {pol} has {counts[1]}, so their dates differ" if
+                    counts[0] != counts[1] else f"{first} and {pol} have different dates")
+            raise UserError(f"{what} (only {first}: {', '.join(map(str, only_a[:4])) or 'none'}; only {pol}: "
+                            f"{', '.join(map(str, only_b[:4])) or 'none'}); this model reads both "
+                            "polarizations of the same acquisitions: give one band per date in each")
 
 
 def resolve_season(reader: Any, model: LoadedModel, season: tuple[dt.date, dt.date] | None,
@@ -151,35 +159,46 @@ def _versions() -> dict:
     return found
 
 
-def check_series(reader: Any, model: LoadedModel, options: MapOptions) -> tuple[dt.date, dt.date]:
+def check_series(reader: Any, model: LoadedModel, options: MapOptions,
+                 reporter: Reporter | None = None) -> tuple[dt.date, dt.date]:
     """Every check :func:`map_series` makes before any work: polarizations, dates, season, tiles.
 
     Returns:
-        The season that will be composited.
+        The span of the season window(s) that will be composited.
 
     Raises:
         UserError: the first problem, naming its parameter.
     """
+    return check_choice(reader, model, options, reporter).span
+
+
+def check_choice(reader: Any, model: LoadedModel, options: MapOptions,
+                 reporter: Reporter | None = None) -> SeasonChoice:
+    """:func:`check_series`, returning the season choice (windows, reason) of :mod:`backend.seasons.choice`."""
     from backend.modelstore import check_inputs
 
     check_inputs(model.card, reader.pols)
     check_dates_match(reader, model.pols)
-    season = resolve_season(reader, model, options.season, options.as_of)
+    choice = resolve_map_season(reader, model, options.season, options.as_of, options.all_seasons,
+                                options.exact_season, reporter)
+    check_for_model(reader, model.pols, model.steps, choice.span, options.as_of)  # plausibility errors
     if options.batch < 1:
         raise UserError(f"{{param:batch}} {options.batch}: give at least 1 tile per run", param="batch")
     check_tile(options.tile, options.overlap, model.size_multiple)  # errors name the tile the user gave
-    return season
+    return choice
 
 
 def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: str | Path,
                overwrite: bool = False, reporter: Reporter | None = None) -> dict:
     """Write rice/probability/heatmap GeoTIFFs, their QML styles and run.json to ``out_dir``."""
     reporter = reporter or Reporter("none")
-    season = check_series(reader, model, options)
+    choice = check_choice(reader, model, options, reporter)
+    season = choice.span
+    input_checks = check_for_model(reader, model.pols, model.steps, season, options.as_of)  # the warnings
     height, width = reader.grid.height, reader.grid.width
     tile = fitted_tile(height, width, options.tile, options.overlap, model.size_multiple)
     grid = TileGrid.for_scene(height, width, tile, options.overlap, model.size_multiple)
-    source = SeriesSource(reader, model.pols, season, model.steps, options.as_of)
+    source = CyclesSource(reader, model.pols, choice.windows, model.steps, options.as_of)
     with_heatmap = options.heatmap and model.engine.predict_with_heatmap is not None
     if options.heatmap and not with_heatmap:
         reporter.log(f"no heat map: model {model.name!r} ({model.engine.name}) cannot give one here"
@@ -190,7 +209,8 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
             run_json = outputs.path(MAP_VERB.output("run"))  # claimed first: refuses old results before any work
             writer = MapWriter(outputs, reader.grid, model.threshold, with_heatmap)
             try:
-                stats = stream_scene(source, model.engine, grid, writer, reporter, options.batch,
+                stats = stream_scene(source, max_engine(model.engine, len(choice.windows), model.steps), grid,
+                                     writer, reporter, options.batch,
                                      model.threshold, with_heatmap)
                 writer.close()
             except BaseException:
@@ -200,7 +220,11 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
                 raise UserError(f"every pixel of the input ({_input_names(reader)}) is nodata in the season "
                                 f"{season[0]} to {season[1]}; check the files' nodata value and the season")
             run = _run_record(reader, model, options, grid, stats, writer, season, time.perf_counter() - start,
-                              with_heatmap, outputs.out_dir)
+                              with_heatmap, outputs.out_dir) | {"season_choice": choice.record()}
+            run.update(input_checks=input_checks, checks=result_checks(run, writer.histogram,
+                                                                      pixel_area_m2(reader.grid)))
+            for warning in [c["message"] for c in input_checks] + run["checks"]["warnings"]:
+                reporter.log(f"warning: {warning}")
             run_json.write_text(json.dumps(run, indent=2))
             outputs.commit()
     except OSError as exc:

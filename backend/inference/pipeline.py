@@ -170,7 +170,7 @@ class StreamStats:
     model_seconds: float
 
 
-def _read_tile(source: WindowSource, r0: int, c0: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
+def _read_tile(source: WindowSource, r0: int, c0: int, tile: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     window = tile_window(r0, c0, tile, source.height, source.width)
     x, valid = source.read(window)
     return reflect_pad(x, window.pad), np.pad(valid, window.pad)
@@ -201,10 +201,10 @@ def stream_scene(source: WindowSource, engine: Engine, grid: TileGrid, sink: Ble
     source = CompositeOnce(source, grid)
     with_heatmap = with_heatmap and engine.predict_with_heatmap is not None
     channels = 3 if with_heatmap else 2  # probability, valid[, heatmap]
-    blender = StripBlender(grid.height, grid.width, grid.tile, channels)
-    weight = blend_window(grid.tile, grid.overlap)
+    blender = StripBlender(grid.height, grid.width, grid.shape[0], channels)
+    weight = blend_window(grid.shape, grid.overlap)
     start, model_seconds, inferred = time.perf_counter(), 0.0, 0
-    reporter.stage("map", grid.n_tiles, f"{grid.n_tiles} tiles of {grid.tile} px")
+    reporter.stage("map", grid.n_tiles, f"{grid.n_tiles} tiles of {' x '.join(map(str, grid.shape))} px")
 
     def emit(rows: np.ndarray) -> None:
         if rows.shape[1]:
@@ -214,7 +214,7 @@ def stream_scene(source: WindowSource, engine: Engine, grid: TileGrid, sink: Ble
         emit(blender.pop_until(r0)[1])
         for i in range(0, len(cols), batch):
             chunk = cols[i:i + batch]
-            tiles = [_read_tile(source, r0, c0, grid.tile) for c0 in chunk]
+            tiles = [_read_tile(source, r0, c0, grid.shape) for c0 in chunk]
             t0 = time.perf_counter()
             prob, heat, n = _run_batch(engine, tiles, threshold, with_heatmap)
             model_seconds += time.perf_counter() - t0

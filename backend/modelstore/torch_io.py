@@ -22,7 +22,7 @@ from backend.modelstore.onnx_io import (
     THRESHOLD_NAME,
     give_input_default,
 )
-from backend.modelstore.paths import resolve
+from backend.modelstore.paths import confined_file, resolve
 from backend.modelstore.writer import write_model_folder
 from backend.nets import ARCHITECTURES, build_model
 from backend.nets.blocks import RiceNet, inference_form
@@ -144,8 +144,9 @@ def save_model(net: RiceNet, card: dict, folder: str | os.PathLike, overwrite: b
 
 def build_from_card(card: dict, folder: Path) -> RiceNet:
     if card["arch"] not in ARCHITECTURES:
-        raise UserError(f"model {folder} is a {card['arch']!r} model, not a PyTorch network; use "
-                        "backend.baselines.predict_proba or open_onnx for it")
+        raise UserError(f"model {folder} is a {card['arch']!r} baseline, not a PyTorch network: it cannot be "
+                        "exported, fine-tuned or run with --engine torch (and has no heat map); map with it "
+                        "directly (--model with the default engine) or choose a network model for this")
     try:
         return build_model(card["arch"], **card["arch_kwargs"])
     except ValueError as exc:
@@ -173,7 +174,7 @@ def load_torch(name_or_path: str | os.PathLike, device: str = "cpu") -> tuple[Ri
     folder = resolve(name_or_path)
     card = load_card(folder, verify=True)
     net = build_from_card(card, folder)
-    path = folder / WEIGHTS_FILE
+    path = confined_file(folder, WEIGHTS_FILE)
     if WEIGHTS_FILE not in card["files"]:
         raise UserError(f"model {card['name']!r} lists no {WEIGHTS_FILE} in its card; re-save the model")
     try:
