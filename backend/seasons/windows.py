@@ -51,14 +51,17 @@ def max_engine(engine: Engine, k: int, steps: int) -> Engine:
         b, _, *rest = batch.shape
         return batch.reshape(b, k, steps, *rest).reshape(b * k, steps, *rest)
 
+    def merge(out: np.ndarray, b: int) -> np.ndarray:
+        return out.reshape(b, k, *out.shape[1:]).max(axis=1)
+
     def predict(batch: np.ndarray) -> np.ndarray:
-        out = engine.predict(split(batch))
-        return out.reshape(batch.shape[0], k, *out.shape[1:]).max(axis=1)
+        return merge(engine.predict(split(batch)), batch.shape[0])
 
-    heat = None
-    if engine.heatmap is not None:
-        def heat(batch: np.ndarray, threshold: float) -> np.ndarray:
-            out = engine.heatmap(split(batch), threshold)
-            return out.reshape(batch.shape[0], k, *out.shape[1:]).max(axis=1)
+    both = None
+    with_heatmap = engine.predict_with_heatmap
+    if with_heatmap is not None:
+        def both(batch: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+            prob, heat = with_heatmap(split(batch), threshold)
+            return merge(prob, batch.shape[0]), merge(heat, batch.shape[0])
 
-    return dataclasses.replace(engine, predict=predict, heatmap=heat)
+    return dataclasses.replace(engine, predict=predict, predict_with_heatmap=both)

@@ -22,7 +22,7 @@ from .runner import run_backend
 VERB = "map"
 # the scalar options of `map` offered in Processing, in the dialog's order (vv/vh and out are files)
 MAP_KEYS = ("season", "as_of", "model", "engine", "device", "tile", "overlap", "batch", "threads", "heatmap",
-            "overwrite")
+            "cluster", "block", "overwrite")
 MAP_OUTPUTS = {"RICE": "rice", "PROBABILITY": "probability", "HEATMAP": "heatmap"}
 
 

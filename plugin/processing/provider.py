@@ -9,11 +9,13 @@ from ..settings import plugin_version
 from .area_stats import RiceAreaStatsAlgorithm
 from .base import ICON
 from .evaluate import EvaluateAlgorithm
+from .fetch import FetchAlgorithm
 from .finetune import FineTuneAlgorithm
 from .map_rice import MapRiceAlgorithm
 from .seasons import SeasonsAlgorithm
 
-ALGORITHMS = (MapRiceAlgorithm, FineTuneAlgorithm, EvaluateAlgorithm, RiceAreaStatsAlgorithm, SeasonsAlgorithm)
+ALGORITHMS = (MapRiceAlgorithm, FineTuneAlgorithm, EvaluateAlgorithm, RiceAreaStatsAlgorithm, SeasonsAlgorithm,
+              FetchAlgorithm)
 
 
 class RiceMapperProvider(QgsProcessingProvider):
