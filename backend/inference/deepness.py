@@ -160,7 +160,8 @@ def write_composite(vv: Path, vh: Path, season: tuple, card: dict, path: Path) -
 
     pols, steps = list(card["inputs"]["polarizations"]), int(card["inputs"]["steps"])
     with open_series(vv=[str(vv)], vh=[str(vh)]) as reader:
-        cube = np.stack([composite_series(reader, pol, *season, steps)[0] for pol in pols], axis=1)
+        start, end = season
+        cube = np.stack([composite_series(reader, pol, start, end, steps)[0] for pol in pols], axis=1)
         grid = reader.grid
     t, c, h, w = cube.shape
     profile = {"driver": "GTiff", "width": w, "height": h, "count": t * c, "dtype": "float32", "crs": grid.crs,
