@@ -231,3 +231,19 @@ def test_seasons_panel_hook_without_and_with_a_panel(qgis_iface, qgis_new_projec
     assert isinstance(panel, Panel) and panel.parent() is holder
     panel.seasonChosen.emit("2022-04-01", "2022-08-31")
     assert chosen == [("2022-04-01", "2022-08-31")]
+
+
+def test_backend_check_refuses_before_the_run_in_the_dialogs_words(qgis_iface, series_layers,
+                                                                    backend_python_setting, tmp_path):
+    """The dialog's last check is the backend's own (`map --check-only`): its message names the field."""
+    dialog = make_dialog(qgis_iface)
+    wait_ready(dialog)
+    dialog.outputFolder.setFilePath(str(tmp_path / "maps"))
+    dialog.tileSpin.setValue(20)  # inside the contract's range, but not a multiple of the model's 8 px
+    dialog.start_run()
+    assert dialog.is_running() and dialog.job is None  # being checked, not started
+    assert wait_until(lambda: not dialog.is_running(), 90), dialog.statusLabel.text()
+    status = dialog.statusLabel.toolTip() or dialog.statusLabel.text()
+    assert dialog.job is None and "Tile size" in status and "--tile" not in status, status
+    assert "border" in dialog.tileSpin.styleSheet()  # the field at fault is pointed at
+    assert not (tmp_path / "maps").exists()  # nothing written
