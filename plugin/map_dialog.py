@@ -591,6 +591,7 @@ class MapRiceDialog(QDialog, FORM):
         self.progressBar.setValue(100)
         group_name = tr("Rice map {}").format(dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
         self.last_group, _layers = load_results(out_dir, group_name)
+        unfold_in_layer_panel(self.iface, self.last_group)
         text = summary(out_dir) or tr("done")
         set_message(self.statusLabel, text)
         self.iface.messageBar().pushMessage(TITLE, tr("Rice map ready. {}").format(text), Qgis.Success, 15)
@@ -604,6 +605,16 @@ class MapRiceDialog(QDialog, FORM):
 
 def iso(date: QDate) -> str:
     return date.toString(Qt.ISODate)
+
+
+def unfold_in_layer_panel(iface, group) -> None:
+    """Unfold the run's group in QGIS's Layers panel (the desktop's view shows a new group folded even when
+    the node says it is expanded), so the user sees which layers are drawn and which are unticked."""
+    view = iface.layerTreeView() if hasattr(iface, "layerTreeView") else None
+    if view is None or not hasattr(view, "node2index"):
+        return
+    group.setExpanded(True)
+    view.setExpanded(view.node2index(group), True)
 
 
 def select_enabled(combo: QComboBox, key: str) -> None:

@@ -111,3 +111,24 @@ def test_status_text_says_what_is_done(qgis_app):
         "Mapping rice: tile 3 of 9 · about 12 s left"
     assert progress_text({"stage": "evaluate", "done": 1, "total": 4, "eta_s": 300}) == \
         "Comparing with the reference: window 1 of 4 · about 5 min left"
+
+
+def test_result_group_shows_unfolded_heatmap_above_probability(qgis_iface, qgis_new_project, tmp_path):
+    """Walkthrough defect 6, in a layer tree view: the run's group unfolded, the heat map unticked above the
+    probability (ticking it shows it), the rice green far from the probability ramp."""
+    from conftest import plugin_package
+    from qgis.gui import QgsLayerTreeView
+    from qgis.core import QgsLayerTreeModel
+
+    plugin_package()
+    from s1ricemapper.plugin.results import load_results
+
+    for name in ("rice", "probability", "heatmap"):
+        write_series(tmp_path / f"{name}.tif", -3.0, size=8, dates=["x"], linear=True)
+    model = QgsLayerTreeModel(QgsProject.instance().layerTreeRoot())
+    view = QgsLayerTreeView()
+    view.setModel(model)
+    group, layers = load_results(tmp_path, "Rice map test")
+    assert view.isExpanded(view.node2index(group))
+    assert [n.layer().name() for n in group.findLayers()] == ["rice", "heatmap", "probability"]
+    assert not group.findLayer(layers["heatmap"].id()).itemVisibilityChecked()
