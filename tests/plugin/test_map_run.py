@@ -1,8 +1,9 @@
 """A full "Map rice" run through the real backend: styled layers, metrics, a refused second run, cancel."""
 
 import pytest
-from conftest import render_map, wait_until, write_series
-from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
+from conftest import plugin_package, render_map, wait_until, write_series
+from qgis.core import QgsLayerTreeModel, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.gui import QgsLayerTreeView
 from test_map_dialog import fresh_form_memory, make_dialog  # noqa: F401 (autouse: no remembered choices)
 
 
@@ -102,8 +103,6 @@ def test_cancel_leaves_no_layers_and_no_files(qgis_iface, scene_dialog, tmp_path
 
 def test_status_text_says_what_is_done(qgis_app):
     """Walkthrough defect 7: the status line read "map: map 0/9"."""
-    from conftest import plugin_package
-
     plugin_package()
     from s1ricemapper.plugin.map_job import progress_text
 
@@ -115,11 +114,7 @@ def test_status_text_says_what_is_done(qgis_app):
 
 def test_result_group_shows_unfolded_heatmap_above_probability(qgis_iface, qgis_new_project, tmp_path):
     """Walkthrough defect 6, in a layer tree view: the run's group unfolded, the heat map unticked above the
-    probability (ticking it shows it), the rice green far from the probability ramp."""
-    from conftest import plugin_package
-    from qgis.gui import QgsLayerTreeView
-    from qgis.core import QgsLayerTreeModel
-
+    probability (ticking it shows it)."""
     plugin_package()
     from s1ricemapper.plugin.results import load_results
 
