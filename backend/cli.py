@@ -29,7 +29,7 @@ import backend.commands
 from backend import __version__
 from backend.contract import VERBS, render
 from backend.contract.cli_args import add_arguments, cli_name, validate
-from backend.errors import EXIT_INTERNAL, EXIT_OK, Cancelled, UserError, cli_flag
+from backend.errors import EXIT_INTERNAL, EXIT_OK, Cancelled, UserError, cli_flag, missing_extra
 from backend.progress import Reporter, emit_json, install_signal_handlers
 
 
@@ -126,7 +126,10 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> dict | None:
     if args.check_only:
         return check_only(args.verb, args._module, args, reporter)
     install_signal_handlers()
-    return args._module.run(args, reporter)
+    try:
+        return args._module.run(args, reporter)
+    except ModuleNotFoundError as err:  # the lean environment has no PyTorch: say which extra to add
+        raise missing_extra(err) from None
 
 
 def check_only(verb: str, module: ModuleType, args: argparse.Namespace, reporter: Reporter) -> dict:

@@ -44,3 +44,26 @@ class Cancelled(Exception):
     """The run was stopped by SIGINT/SIGTERM or by the client; outputs were not finalised."""
 
     exit_code = EXIT_CANCELLED
+
+
+#: Top-level modules that only the optional PyTorch extra brings (requirements/training.txt; scipy comes with
+#: scikit-learn and is what `synth` needs), not the lean
+#: mapping environment (requirements/mapping.txt).
+EXTRA_MODULES = frozenset({"torch", "onnx", "onnxscript", "sklearn", "scipy", "safetensors", "skl2onnx"})
+
+
+def missing_extra(err: ModuleNotFoundError) -> Exception:
+    """A :class:`UserError` saying how to add the PyTorch extra when ``err`` is about one of its modules.
+
+    Args:
+        err: the import failure raised by a verb.
+
+    Returns:
+        The UserError to raise instead, or ``err`` itself when the module is not one of the extra's.
+    """
+    name = (err.name or "").split(".")[0]
+    if name not in EXTRA_MODULES:
+        return err
+    return UserError(f"this needs {name}, which belongs to the optional PyTorch extra, not to the lean mapping "
+                     "environment: in QGIS open Settings, choose 'Mapping + PyTorch' under Install and press the "
+                     "set-up button; without QGIS run plugin/backend_setup.py --extras training (or gpu)")

@@ -14,6 +14,7 @@ from qgis.PyQt.QtWidgets import QAction
 
 from .diagnostics import guarded
 from .settings import PLUGIN_DIR
+from .settings_dialog import notify_backend_state
 from .translation import install_translator, remove_translator
 
 MENU = "&S1 Rice Mapper"
@@ -32,6 +33,7 @@ class S1RiceMapperPlugin:
         self.actions: list[QAction] = []
         # created on first use (their modules import the heavier GUI parts)
         self.map_dialog: Any = None
+        self.fetch_dialog: Any = None
         self.finetune_dock: Any = None
         self.profile_tool: Any = None
         self.profile_action: QAction | None = None
@@ -51,11 +53,13 @@ class S1RiceMapperPlugin:
     def initGui(self) -> None:  # noqa: N802 (QGIS's name)
         self.initProcessing()
         self._add_action("s1ricemapper_map_rice", self.tr("Map rice"), self.open_map_dialog, toolbar=True)
+        self._add_action("s1ricemapper_fetch", self.tr("Get Sentinel-1…"), self.open_fetch_dialog)
         self._add_action("s1ricemapper_finetune", self.tr("Fine-tune panel"), self.toggle_finetune_dock)
         self.profile_action = self._add_action("s1ricemapper_profile", self.tr("Temporal profile"),
                                                self.activate_profile_tool, toolbar=True)
         self.profile_action.setCheckable(True)
         self._add_action("s1ricemapper_settings", self.tr("Settings…"), self.open_settings)
+        notify_backend_state(self.iface, self.open_settings)  # missing / outdated / damaged environment: offer set-up
 
     def _add_action(self, name: str, text: str, slot, toolbar: bool = False) -> QAction:
         action = QAction(QIcon(str(ACTION_ICONS.get(name, ICON))), text, self.iface.mainWindow())
@@ -86,6 +90,10 @@ class S1RiceMapperPlugin:
             self.iface.removeDockWidget(self.finetune_dock)
             self.finetune_dock.deleteLater()
             self.finetune_dock = None
+        if self.fetch_dialog is not None:
+            self.fetch_dialog.shutdown()
+            self.fetch_dialog.deleteLater()
+            self.fetch_dialog = None
         if self.map_dialog is not None:
             self.map_dialog.shutdown()
             self.map_dialog.deleteLater()
@@ -107,6 +115,15 @@ class S1RiceMapperPlugin:
             self.map_dialog.refresh()  # already open: check the backend again (showEvent does it otherwise)
         self.map_dialog.show()
         self.map_dialog.raise_()
+
+    @guarded
+    def open_fetch_dialog(self) -> None:
+        from .fetch_dialog import FetchDialog
+
+        if self.fetch_dialog is None:
+            self.fetch_dialog = FetchDialog(self.iface)
+        self.fetch_dialog.show()
+        self.fetch_dialog.raise_()
 
     @guarded
     def toggle_finetune_dock(self) -> None:

@@ -13,7 +13,7 @@ from ..errors import UserError
 from .messages import param_token
 from .schema import Option, Verb
 
-_TYPES = {"int": int, "float": float, "ints": int}
+_TYPES = {"int": int, "float": float, "ints": int, "bbox": float}
 
 
 def add_arguments(parser: argparse.ArgumentParser, verb: Verb) -> None:
@@ -44,12 +44,14 @@ def _kwargs(opt: Option) -> dict[str, Any]:
     if opt.choices:
         kwargs["metavar"] = "{" + ",".join(opt.choices) + "}"
     elif opt.metavar:
-        kwargs["metavar"] = tuple(opt.metavar.split()) if opt.kind == "date_range" else opt.metavar
+        kwargs["metavar"] = tuple(opt.metavar.split()) if opt.kind in ("date_range", "bbox") else opt.metavar
     # positionals are optional for argparse too: validate() reports a missing one, naming the parameter
     if opt.kind in ("files", "ints", "strs"):
         kwargs["nargs"] = "*" if opt.positional else "+"
     elif opt.kind == "date_range":
         kwargs["nargs"] = 2
+    elif opt.kind == "bbox":
+        kwargs["nargs"] = 4
     elif opt.positional:
         kwargs["nargs"] = "?"
     kwargs["default"] = list(opt.default) if isinstance(opt.default, tuple) else opt.default
@@ -74,7 +76,7 @@ def _number_parser(opt: Option):  # noqa: ANN202 (argparse type callable)
         try:
             return _TYPES[opt.kind](text)
         except ValueError:
-            kind = "a number" if opt.kind == "float" else "a whole number"
+            kind = "a number" if opt.kind in ("float", "bbox") else "a whole number"
             raise UserError(f"{param_token(opt.key)} must be {kind}, got {text!r}", param=opt.key) from None
     return parse
 

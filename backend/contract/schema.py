@@ -17,9 +17,9 @@ EXIT_CODES = {"ok": EXIT_OK, "internal_error": EXIT_INTERNAL, "user_error": EXIT
 
 # Value kinds every front end knows how to show and pass on the command line.
 KINDS = ("int", "float", "str", "bool", "choice", "date", "date_range", "file", "files", "folder", "model", "ints",
-         "strs")
+         "strs", "bbox")  # bbox: four numbers MINX MINY MAXX MAXY
 # Kinds that take one or more values on the command line (a list in Python).
-LIST_KINDS = ("files", "ints", "strs", "date_range")
+LIST_KINDS = ("files", "ints", "strs", "date_range", "bbox")
 
 
 @dataclass(frozen=True)

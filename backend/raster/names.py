@@ -17,22 +17,41 @@ from backend.errors import UserError
 POLARIZATIONS = ("VV", "VH")
 
 _DATE_PATTERN = re.compile(r"(?<!\d)(\d{4})([-_]?)(\d{2})\2(\d{2})(?!\d)")
+# SNAP band suffixes (04Jan2022) and BEAM-DIMAP times (04-JAN-2022 22:46:06)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH_DATE_PATTERN = re.compile(r"(?<!\d)(\d{2})([-_]?)(" + "|".join(_MONTHS) + r")\2(\d{4})(?!\d)", re.IGNORECASE)
 _POL_PATTERN = re.compile(r"(?<![A-Za-z])(VV|VH)(?![A-Za-z])", re.IGNORECASE)
 _DATE_TAG_WORDS = ("date", "time", "acq")
 _POL_TAG_WORDS = ("pol",)
 
 
 def find_date(text: str | None) -> dt.date | None:
-    """First valid calendar date written as ``YYYY-MM-DD``, ``YYYY_MM_DD`` or ``YYYYMMDD`` in ``text``."""
-    for match in _DATE_PATTERN.finditer(text or ""):
-        year, _, month, day = match.groups()
-        try:
-            found = dt.date(int(year), int(month), int(day))
-        except ValueError:
-            continue
-        if 1990 <= found.year <= 2100:
-            return found
-    return None
+    """First valid calendar date in ``text``.
+
+    Written as ``YYYY-MM-DD``, ``YYYY_MM_DD``, ``YYYYMMDD`` or, as SNAP and BEAM-DIMAP write it,
+    ``04Jan2022`` / ``04-JAN-2022``.
+    """
+    found = [(m.start(), _numeric_date(m)) for m in _DATE_PATTERN.finditer(text or "")]
+    found += [(m.start(), _month_date(m)) for m in _MONTH_DATE_PATTERN.finditer(text or "")]
+    valid = sorted((position, date) for position, date in found if date and 1990 <= date.year <= 2100)
+    return valid[0][1] if valid else None
+
+
+def _numeric_date(match: re.Match) -> dt.date | None:
+    year, _, month, day = match.groups()
+    return _date(int(year), int(month), int(day))
+
+
+def _month_date(match: re.Match) -> dt.date | None:
+    day, _, month, year = match.groups()
+    return _date(int(year), _MONTHS.index(month.lower()) + 1, int(day))
+
+
+def _date(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
 
 
 def find_polarization(text: str | None) -> str | None:
@@ -75,7 +94,11 @@ def parse_dates_option(text: str) -> list[dt.date]:
     Each entry must hold a ``YYYY-MM-DD`` or ``YYYYMMDD`` date; blank lines and ``#`` comments are skipped.
     """
     source = Path(text)
-    if source.is_file():
+    try:
+        is_file = source.is_file()
+    except OSError:  # a long list of dates is not a valid path (ENAMETOOLONG)
+        is_file = False
+    if is_file:
         entries = [line.split("#", 1)[0].strip() for line in source.read_text().splitlines()]
         where = f"{{param:dates}} file {text}"
     else:

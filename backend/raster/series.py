@@ -26,7 +26,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from backend.errors import UserError
-from backend.raster import sources, units
+from backend.raster import exports, sources, units
 from backend.raster.grid import Grid, check_georeferenced, check_same_grid, grid_difference
 from backend.raster.names import POLARIZATIONS
 from backend.raster.sources import BandRef
@@ -60,6 +60,7 @@ class SeriesReader:
         self.nodata = datasets[first_path].nodata
         self.problems = problems
         self.aligned = aligned
+        self.unit_notes: list[str] = []
         self._datasets = datasets
         self._readers = readers
         self._file_units = file_units
@@ -153,15 +154,17 @@ def open_series(vv: Sequence[str] | str | None = None, vh: Sequence[str] | str |
     the dates found in the files. ``align`` resamples layers whose grid differs from the first layer's
     (bilinear) instead of stopping. ``require`` lists polarizations that must be present.
     """
-    vv_paths, vh_paths = _as_list(vv), _as_list(vh)
+    vv_paths = exports.expand_inputs(_as_list(vv), "VV")
+    vh_paths = exports.expand_inputs(_as_list(vh), "VH")
+    stacks = _as_list(stack)
     if stack and (vv_paths or vh_paths):
         raise UserError("give either {param:stack} or {param:vv}/{param:vh}, not both", param="stack")
     if not (stack or vv_paths or vh_paths):
         raise UserError("no input rasters: give {param:vv} and/or {param:vh} files, or one {param:stack} file", param="vv")
-    paths = [stack] if stack else vv_paths + vh_paths
+    paths = stacks if stack else vv_paths + vh_paths
     datasets = _open_all(paths)
     try:
-        return _build_reader(datasets, stack, vv_paths, vh_paths, dates, align, require)
+        return _build_reader(datasets, stacks, vv_paths, vh_paths, dates, align, require)
     except BaseException:
         for dataset in datasets.values():
             dataset.close()
@@ -171,15 +174,18 @@ def open_series(vv: Sequence[str] | str | None = None, vh: Sequence[str] | str |
 def detect(paths: Sequence[str], dates: Sequence[dt.date] | None = None, align: bool = False,
            require: Sequence[str] = ()) -> SeriesReader:
     """Open a series from paths alone, guessing each file's role from its bands and name."""
-    paths = _as_list(paths)
+    paths = exports.expand_inputs(_as_list(paths))
     if not paths:
         raise UserError("no input rasters given; pass one or more GeoTIFF paths")
-    roles: dict[str, list[str]] = {"VV": [], "VH": []}
+    roles: dict[str, list[str]] = {"VV": [], "VH": [], "stack": []}
     for path in paths:
-        role = _guess_role(path, single=len(paths) == 1)
-        if role == "stack":
-            return open_series(stack=path, dates=dates, align=align, require=require)
-        roles[role].append(path)
+        roles[_guess_role(path)].append(path)
+    if roles["stack"] and (roles["VV"] or roles["VH"]):
+        raise UserError(f"{roles['stack'][0]}: holds both VV and VH bands (an interleaved stack); "
+                        "give a stack alone, without single-polarization files (several stacks, one per date, are fine)",
+                        param="stack")
+    if roles["stack"]:  # one stack, or one VV+VH file per date (openEO)
+        return open_series(stack=roles["stack"], dates=dates, align=align, require=require)
     return open_series(vv=roles["VV"], vh=roles["VH"], dates=dates, align=align, require=require)
 
 
@@ -188,13 +194,10 @@ def _is_stack(dataset: DatasetReader) -> bool:
     return {"VV", "VH"} <= band_pols
 
 
-def _guess_role(path: str, single: bool) -> str:
+def _guess_role(path: str) -> str:
     dataset = sources.open_raster(path)
     try:
         if _is_stack(dataset):
-            if not single:
-                raise UserError(f"{path}: holds both VV and VH bands (an interleaved stack); "
-                                "give a stack alone, without other files")
             return "stack"
         pol = sources.file_polarization(dataset, path)
     finally:
@@ -230,24 +233,30 @@ def _open_all(paths: list[str]) -> dict[str, DatasetReader]:
     return datasets
 
 
-def _build_reader(datasets: dict[str, DatasetReader], stack: str | None, vv_paths: list[str],
+def _build_reader(datasets: dict[str, DatasetReader], stacks: list[str], vv_paths: list[str],
                   vh_paths: list[str], dates: Sequence[dt.date] | None, align: bool,
                   require: Sequence[str]) -> SeriesReader:
-    if stack:
-        bands = _stack_bands(stack, datasets[stack])
+    if stacks:
+        bands = defaultdict(list)
+        for path in stacks:
+            for pol, refs in _stack_bands(path, datasets[path]).items():
+                bands[pol] += refs
+        bands = dict(bands)
         layout = "c"
     else:
         bands = {pol: _pol_bands(pol, paths, datasets) for pol, paths in (("VV", vv_paths), ("VH", vh_paths))
                  if paths}
         single_band = all(datasets[p].count == 1 for p in vv_paths + vh_paths)
         layout = "b" if single_band and max(len(vv_paths), len(vh_paths)) > 1 else "a"
-    _check_required(bands, require, stack or _file_list(vv_paths + vh_paths))
+    _check_required(bands, require, _file_list(stacks or vv_paths + vh_paths))
     bands = _apply_dates(bands, dates) if dates else bands
     _check_dates_found(bands)
     grid, readers, aligned = _grids(datasets, align)
-    file_units, problems = _inspect_values(datasets, bands)
+    file_units, problems, notes = _inspect_values(datasets, bands)
     problems = _series_problems(bands, datasets, aligned) + problems
-    return SeriesReader(layout, bands, datasets, readers, file_units, grid, problems, aligned)
+    reader = SeriesReader(layout, bands, datasets, readers, file_units, grid, problems, aligned)
+    reader.unit_notes = notes  # declared units the values overruled (plausibility warnings)
+    return reader
 
 
 def _pol_bands(pol: str, paths: list[str], datasets: dict[str, DatasetReader]) -> list[BandRef]:
@@ -272,6 +281,8 @@ def _stack_bands(path: str, dataset: DatasetReader) -> dict[str, list[BandRef]]:
     bands: dict[str, list[BandRef]] = defaultdict(list)
     for band in range(1, dataset.count + 1):
         pol = sources.band_polarization(dataset, band)
+        if pol is None and exports.is_auxiliary_band(sources.band_label(dataset, band)):
+            continue  # e.g. the incidence angle band of an Earth Engine toBands() export
         if pol is None:
             raise UserError(f"{path}: band {band} ({sources.band_label(dataset, band)!r}) names no polarization; "
                             "a stack needs band descriptions like VV_20220109 and VH_20220109, "
@@ -307,7 +318,8 @@ def _check_dates_found(bands: dict[str, list[BandRef]]) -> None:
             if ref.date is None:
                 label = f" ({ref.description!r})" if ref.description else ""
                 raise UserError(f"{ref.path}: no acquisition date found for band {ref.band}{label} "
-                                f"in its description, metadata or file name; {_DATES_HINT}", param="dates")
+                                f"in its description, metadata or file name; {_DATES_HINT}. "
+                                f"{exports.schemes_hint([ref.description, Path(ref.path).name])}", param="dates")
 
 
 def _grids(datasets: dict[str, DatasetReader], align: bool) -> tuple[Grid, dict[str, Any], list[str]]:
@@ -338,26 +350,29 @@ def _warped(dataset: DatasetReader, reference: Grid) -> WarpedVRT:
 
 
 def _inspect_values(datasets: dict[str, DatasetReader],
-                    bands: dict[str, list[BandRef]]) -> tuple[dict[str, str], list[str]]:
-    """Unit of each file (all must agree) and problems found in the sampled values."""
+                    bands: dict[str, list[BandRef]]) -> tuple[dict[str, str], list[str], list[str]]:
+    """Unit of each file (all must agree), problems found in the sampled values, unit corrections."""
     date_of = {(r.path, r.band): r.date for refs in bands.values() for r in refs}
     file_units: dict[str, str] = {}
     problems: list[str] = []
+    notes: list[str] = []
     for path, dataset in datasets.items():
-        file_units[path], file_problems = _inspect_file(path, dataset, date_of)
+        file_units[path], file_problems, note = _inspect_file(path, dataset, date_of)
         problems += file_problems
+        notes += [note] if note else []
     _check_same_unit(file_units)
-    return file_units, problems
+    return file_units, problems, notes
 
 
 def _inspect_file(path: str, dataset: DatasetReader,
-                  date_of: dict[tuple[str, int], dt.date]) -> tuple[str, list[str]]:
+                  date_of: dict[tuple[str, int], dt.date]) -> tuple[str, list[str], str | None]:
     """Unit of one file; stops when no pixel is valid, reports bands that look empty and zero fill."""
     name = Path(path).name
-    samples = [sources.sample_band(dataset, b) for b in range(1, dataset.count + 1)]
-    empty = [b for b, sample in enumerate(samples, start=1) if sample.size == 0]
+    used = [b for b in range(1, dataset.count + 1) if (path, b) in date_of]  # not e.g. an angle band
+    samples = [sources.sample_band(dataset, b) for b in used]
+    empty = [b for b, sample in zip(used, samples) if sample.size == 0]
     problems = []
-    if len(empty) == dataset.count:
+    if len(empty) == len(used):
         samples = [sources.scan_valid_values(dataset, b) for b in empty]
         if not any(sample.size for sample in samples):
             raise UserError(f"{path}: every pixel is nodata (nodata value {dataset.nodata}); "
@@ -365,11 +380,11 @@ def _inspect_file(path: str, dataset: DatasetReader,
     else:
         problems += [f"{name}: band {b} ({date_of[(path, b)]}) has no valid pixel in the sampled patches; "
                      "it is probably empty and counts as a missing acquisition" for b in empty]
-    unit, zero_fraction = sources.file_unit(dataset, path, [s for s in samples if s.size])
+    unit, zero_fraction, note = sources.file_unit(dataset, path, [s for s in samples if s.size])
     if unit == units.DB and zero_fraction > _ZERO_FILL_WARNING and dataset.nodata is None:
         problems.append(f"{name}: {zero_fraction:.0%} of sampled pixels are exactly 0 and no nodata value "
                         "is set; if 0 marks no data, set it (gdal_edit.py -a_nodata 0)")
-    return unit, problems
+    return unit, problems, note
 
 
 def _check_same_unit(file_units: dict[str, str]) -> None:

@@ -14,7 +14,7 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from backend.errors import UserError
-from backend.raster import names, units
+from backend.raster import exports, names, units
 
 SAMPLE_SIZE = 64
 _GRID = 4
@@ -35,9 +35,11 @@ class BandRef:
 def open_raster(path: str) -> DatasetReader:
     """Open ``path`` for reading or stop with a message saying what is wrong with it."""
     file = Path(path)
-    if not file.exists():
+    # GDAL virtual file systems (/vsizip/ inside a zip product, /vsicurl/, /vsis3/) and URLs: GDAL checks them
+    remote = path.startswith("/vsi") or "://" in path
+    if not remote and not file.exists():
         raise UserError(f"{path}: file not found; check the path (and that the disk is mounted)")
-    if file.is_dir():
+    if not remote and file.is_dir():
         raise UserError(f"{path}: is a folder, not a raster; give the GeoTIFF files inside it")
     try:
         dataset = rasterio.open(path)
@@ -46,6 +48,10 @@ def open_raster(path: str) -> DatasetReader:
     if dataset.count == 0 or dataset.width == 0 or dataset.height == 0:
         dataset.close()
         raise UserError(f"{path}: the raster is empty (no bands or no pixels); re-export it")
+    if any(np.dtype(t).kind == "c" for t in dataset.dtypes):
+        dataset.close()
+        raise UserError(f"{path}: holds complex values (single-look complex data?); give calibrated backscatter "
+                        "intensity (sigma0 or gamma0, linear power or dB), e.g. a GRD or RTC product")
     return dataset
 
 
@@ -63,9 +69,16 @@ def band_polarization(dataset: DatasetReader, band: int) -> str | None:
 def band_date(dataset: DatasetReader, band: int, path: str) -> dt.date | None:
     """Date from the band description, its tags, or (single-band files) the file name."""
     found = names.find_date(band_label(dataset, band)) or names.date_from_tags(dataset.tags(band))
-    if found is None and dataset.count == 1:
-        found = names.date_from_filename(path) or names.date_from_tags(dataset.tags())
+    if found is None and _one_date_per_file(dataset):
+        found = (names.date_from_filename(path) or names.date_from_tags(dataset.tags())
+                 or exports.dimap_date(path))
     return found
+
+
+def _one_date_per_file(dataset: DatasetReader) -> bool:
+    """One band, or one band per polarization (openEO writes one VV+VH file per date)."""
+    pols = [band_polarization(dataset, b) for b in range(1, dataset.count + 1)]
+    return dataset.count == 1 or (None not in pols and len(set(pols)) == dataset.count)
 
 
 def file_polarization(dataset: DatasetReader, path: str) -> str | None:
@@ -115,21 +128,24 @@ def scan_valid_values(dataset: DatasetReader, band: int, enough: int = SAMPLE_SI
     return np.concatenate(found) if found else np.empty(0)
 
 
-def file_unit(dataset: DatasetReader, path: str, samples: list[np.ndarray]) -> tuple[str, float]:
-    """Unit of a file (declared on its bands, else guessed) and the sampled fraction of exact zeros.
+def file_unit(dataset: DatasetReader, path: str, samples: list[np.ndarray]) -> tuple[str, float, str | None]:
+    """Unit of a file, the sampled fraction of exact zeros, and a note when the values overrule its metadata.
 
-    Exact zeros are left out of the guess: they are usually undeclared fill around the swath, and a
-    dB scene with much zero fill would otherwise look like linear power.
+    The unit declared on the bands is checked against the values (:func:`units.reconcile`); undeclared
+    units are guessed. Exact zeros are left out: they are usually undeclared fill around the swath, and
+    a dB scene with much zero fill would otherwise look like linear power.
     """
     pooled = np.concatenate(samples) if samples else np.empty(0)
     zeros = pooled == 0
     zero_fraction = float(zeros.mean()) if pooled.size else 0.0
     declared = {units.declared_unit(u) for u in dataset.units}
     declared.discard(None)
-    if len(declared) == 1:
-        return declared.pop(), zero_fraction
     informative = pooled[~zeros] if (~zeros).any() else pooled
-    return units.guess_unit(informative, Path(path).name), zero_fraction
+    # a unit in the export's own naming scheme counts as declared, and is checked against the values like one
+    stated = declared.pop() if len(declared) == 1 else exports.unit_from_name(
+        path, [band_label(dataset, b) for b in range(1, dataset.count + 1)])
+    unit, note = units.reconcile(stated, informative, Path(path).name)
+    return unit, zero_fraction, note
 
 
 def nodata_label(value: float | None) -> float | str | None:

@@ -2,9 +2,9 @@
 
 from conftest import plugin_package, wait_until
 from qgis.PyQt.QtCore import QCoreApplication, QEvent
-from qgis.PyQt.QtWidgets import QAction, QDockWidget
+from qgis.PyQt.QtWidgets import QAction, QDialog, QDockWidget
 
-EXPECTED_ACTIONS = {"s1ricemapper_map_rice", "s1ricemapper_finetune", "s1ricemapper_profile",
+EXPECTED_ACTIONS = {"s1ricemapper_map_rice", "s1ricemapper_fetch", "s1ricemapper_finetune", "s1ricemapper_profile",
                     "s1ricemapper_settings"}
 
 
@@ -25,10 +25,13 @@ def test_plugin_loads_and_unloads(qgis_iface):
     by_name = {a.objectName(): a for a in plugin.actions}
     pictures = [by_name[n].icon().pixmap(32, 32).toImage() for n in ("s1ricemapper_map_rice", "s1ricemapper_profile")]
     assert not any(p.isNull() for p in pictures) and pictures[0] != pictures[1]  # two distinct toolbar icons
+    plugin.open_fetch_dialog()
+    assert plugin.fetch_dialog.isVisible()
     plugin.unload()
     _flush_deletes()
-    assert plugin.actions == []
+    assert plugin.actions == [] and plugin.fetch_dialog is None
     assert _our_children(qgis_iface.mainWindow(), QAction) == []
+    assert _our_children(qgis_iface.mainWindow(), QDialog) == []
 
 
 def test_unload_removes_dock_and_map_tool(qgis_iface, backend_python_setting):

@@ -49,9 +49,10 @@ def algorithm(name: str):
     return QgsApplication.processingRegistry().algorithmById(f"s1ricemapper:{name}")
 
 
-def test_provider_has_four_algorithms(provider):  # noqa: F811
+def test_provider_has_five_algorithms(provider):  # noqa: F811
     assert provider.id() == "s1ricemapper" and provider.name() == "S1 Rice Mapper"
-    assert {a.name() for a in provider.algorithms()} == {"maprice", "finetune", "evaluate", "riceareastats"}
+    assert {a.name() for a in provider.algorithms()} == {"maprice", "finetune", "evaluate", "riceareastats",
+                                                         "seasons", "fetch"}
 
 
 def test_plugin_registers_the_provider_and_removes_it_on_unload(qgis_iface, qgis_processing):

@@ -1,4 +1,4 @@
-"""``models``: list the installed models with their cards, or show one card; the default-model rule."""
+"""``models``: installed models and their cards, the default-model rule, the model index and installing a model."""
 
 from __future__ import annotations
 
@@ -29,12 +29,22 @@ def default_model_name(pointer: dict | None, installed: list[tuple[str, dict]]) 
 
 VERB = Verb(
     name="models",
-    help="list installed models with their cards (JSON), or show one model's card by name or path",
+    help="list installed models with their cards (JSON), show one model's card by name or path, list the models "
+         "that can be downloaded (--available) or install one (--install NAME [--from FILE_OR_URL])",
     options=(
         Option("model", "model", "Model", "one model's name or folder; omit to list every installed model",
                positional=True, metavar="NAME|PATH"),
         Option("verify", "bool", "Verify checksums", "also check every model file's size and SHA-256 against "
                "its card", default=False),
+        Option("available", "bool", "List downloadable models", "list the models of the model index, with "
+               "whether each is installed", default=False),
+        Option("install", "str", "Install model", "download a model of the index (or from a file or URL), verify "
+               "its SHA-256 and install it into the user model folder", metavar="NAME"),
+        Option("source", "str", "Install from file or URL", "with install: the model archive (.zip) to install "
+               "instead of the index's URL", flag="--from", metavar="FILE_OR_URL"),
+        Option("index", "str", "Model index", "model index to use (default $S1RM_MODEL_INDEX, else the index "
+               "shipped in models/)", metavar="FILE_OR_URL"),
     ),
-    result_keys=("model_dirs", "verified", "models", "default", "path", "card"),
+    result_keys=("model_dirs", "verified", "models", "default", "path", "card", "index", "name", "version",
+                 "sha256", "bytes", "verified_against", "replaced"),
 )
