@@ -10,12 +10,24 @@ from qgis.PyQt.QtCore import QDate, QPoint
 from qgis.PyQt.QtWidgets import QPushButton
 
 
+_DIALOGS: list = []  # dialogs made by make_dialog, deleted after each test
+
+
 @pytest.fixture(autouse=True)
 def fresh_form_memory():
-    """Each test starts without remembered dialog choices and leaves none behind."""
+    """Each test starts without remembered dialog choices and leaves none behind, nor any dialog."""
+    from qgis.PyQt.QtCore import QCoreApplication, QEvent
+
     QgsSettings().remove("s1ricemapper/map")
     yield
     QgsSettings().remove("s1ricemapper/map")
+    while _DIALOGS:
+        dialog = _DIALOGS.pop()
+        wait_until(lambda d=dialog: d.pending == 0, 60)  # no backend call outlives its dialog
+        dialog.shutdown()
+        dialog.hide()
+        dialog.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
 
 
 @pytest.fixture
@@ -32,6 +44,7 @@ def make_dialog(qgis_iface):
     from s1ricemapper.plugin.map_dialog import MapRiceDialog
 
     dialog = MapRiceDialog(qgis_iface)
+    _DIALOGS.append(dialog)
     dialog.refresh()
     return dialog
 
@@ -120,7 +133,6 @@ def test_reopening_keeps_season_model_and_settings(qgis_iface, series_layers, ba
     wait_ready(dialog)
     assert (dialog.seasonStart.date(), dialog.seasonEnd.date()) == (QDate(2022, 4, 17), QDate(2022, 5, 23))
     dialog.close()
-    dialog.deleteLater()
     again = make_dialog(qgis_iface)  # a new dialog (as after restarting QGIS) starts from the stored choices
     again.show()
     wait_ready(again)
