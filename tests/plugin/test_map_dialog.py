@@ -9,7 +9,6 @@ from qgis.core import QgsProject, QgsRasterLayer, QgsSettings
 from qgis.PyQt.QtCore import QDate, QPoint
 from qgis.PyQt.QtWidgets import QPushButton
 
-
 _DIALOGS: list = []  # dialogs made by make_dialog, deleted after each test
 
 
