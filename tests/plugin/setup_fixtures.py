@@ -23,11 +23,10 @@ def run_setup(*args: str, env: dict | None = None, timeout: int = 600,
     return done, [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-#: Why `map` may still fail in the lean environment: code on the map path that imports a library outside
-#: requirements/mapping.txt (measured after merging main at 22:25: ``onnx`` in modelstore.onnx_io.refuse_external_data,
-#: ``scipy`` in seasons.detect.smooth_linear). The backend then refuses with "this needs <module>".
-LEAN_MAP_GAP = ("map in the lean environment imports a library outside the lean set (onnx in "
-                "modelstore.onnx_io.refuse_external_data, scipy in seasons.detect.smooth_linear): see docs/install.md")
+#: The failure these tests guard against: code on the map path that imports a library outside
+#: requirements/mapping.txt, which the backend refuses with "this needs <module>".
+LEAN_MAP_GAP = ("map in the lean environment imports a library outside requirements/mapping.txt: move that import off "
+                "the map path or add the library to the lean set (docs/install.md)")
 
 
 def lean_map_gap(output: str) -> bool:
