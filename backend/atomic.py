@@ -3,12 +3,20 @@
 A cancelled or failed run must never leave a file under a final name. :class:`AtomicOutputs`
 hands out temporary paths inside the output folder and renames all of them on :meth:`commit`;
 leaving the ``with`` block without committing removes every temporary file.
+
+A process killed with SIGKILL cannot clean up after itself, so temporary names carry the writer's
+process id (``.rice.partial-1234.tif``) and two things remove them: a tiny watcher process that
+deletes them when its parent dies (it sees its stdin pipe close), and a sweep of temporaries
+whose process is gone whenever a folder is opened for writing.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import sys
 from glob import escape as glob_escape
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +24,91 @@ from types import TracebackType
 from backend.errors import UserError
 
 PARTIAL_SUFFIX = ".partial"
+_PARTIAL = re.compile(r"^\..+\.partial-(\d+)(\..*)?$")
+# run by the watcher: wait for the parent's pipe to close; unless told "done", remove its temporaries
+_WATCHER = """
+import os, re, shutil, sys
+folder, pid = sys.argv[1], sys.argv[2]
+if sys.stdin.read() != 'done':
+    pattern = re.compile(r'^\\..+\\.partial-' + pid + r'(\\..*)?$')
+    for name in os.listdir(folder):
+        if pattern.match(name):
+            path = os.path.join(folder, name)
+            shutil.rmtree(path, True) if os.path.isdir(path) else os.unlink(path)
+"""
+
+
+def partial_path(final: Path) -> Path:
+    """Hidden temporary name for ``final`` that keeps its extension (GDAL/OGR infer drivers from it)."""
+    return final.with_name(f".{final.stem}{PARTIAL_SUFFIX}-{os.getpid()}{final.suffix}")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C there; leave it to the watcher
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process
+        return True
+    return True
+
+
+def sweep_stale(folder: Path) -> list[Path]:
+    """Remove temporaries in ``folder`` left by processes that no longer run; returns what was removed.
+
+    Args:
+        folder: An output or model folder.
+
+    Returns:
+        The removed paths.
+    """
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _PARTIAL.match(name)
+        if match and not _alive(int(match.group(1))):
+            path = Path(folder) / name
+            try:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
+
+
+class PartialWatcher:
+    """A child process that removes this process's temporaries in ``folder`` if this process dies.
+
+    Use as a context manager around the writing; leaving it normally tells the watcher all is done.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._child: subprocess.Popen | None = None
+
+    def __enter__(self) -> PartialWatcher:
+        try:
+            self._child = subprocess.Popen([sys.executable, "-S", "-c", _WATCHER, str(self.folder), str(os.getpid())],
+                                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError:  # no watcher: the next sweep_stale still removes the temporaries
+            self._child = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._child is None:
+            return
+        try:
+            self._child.communicate(b"done", timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self._child.kill()
 
 
 def _refuse_existing(final: Path, overwrite: bool) -> None:
@@ -55,6 +148,7 @@ class AtomicOutputs:
         self.overwrite = overwrite
         self._pending: dict[Path, Path] = {}
         self._created_dir = False
+        self._watcher: PartialWatcher | None = None
 
     def __enter__(self) -> AtomicOutputs:
         if self.out_dir.exists() and not self.out_dir.is_dir():
@@ -70,14 +164,15 @@ class AtomicOutputs:
         if not os.access(self.out_dir, os.W_OK):
             raise UserError(f"output folder {self.out_dir} is not writable; choose another {{param:out}}",
                             param="out")
+        sweep_stale(self.out_dir)
+        self._watcher = PartialWatcher(self.out_dir).__enter__()
         return self
 
     def path(self, name: str) -> Path:
         """Temporary path for final file ``name``; the file appears under ``name`` on commit."""
         final = self.out_dir / name
         _refuse_existing(final, self.overwrite)
-        # hidden name that keeps the extension, so GDAL/OGR still infer the driver
-        tmp = final.with_name(f".{final.stem}{PARTIAL_SUFFIX}{final.suffix}")
+        tmp = partial_path(final)
         self._pending[final] = tmp
         return tmp
 
@@ -112,3 +207,6 @@ class AtomicOutputs:
                  tb: TracebackType | None) -> None:
         if exc_type is not None or self._pending:
             self.discard()
+        if self._watcher is not None:
+            self._watcher.__exit__()
+            self._watcher = None

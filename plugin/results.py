@@ -28,7 +28,8 @@ from .settings import PLUGIN_DIR
 
 # layer name -> renderer type QGIS must report after loading
 EXPECTED_RENDERERS = {"rice": "paletted", "probability": "singlebandpseudocolor",
-                      "heatmap": "singlebandpseudocolor", "error": "paletted"}
+                      "heatmap": "singlebandpseudocolor", "error": "paletted", "intensity": "paletted",
+                      "transplanting_doy": "singlebandpseudocolor"}
 RICE_CLASSES = [(0, "#ffffff", 0, "other"), (1, "#4daf4a", 255, "rice")]
 ERROR_CLASSES = [(1, "#1a9641", 255, "true positive"), (2, "#d7191c", 255, "false positive"),
                  (3, "#2c7bb6", 255, "false negative"), (4, "#e0e0e0", 255, "true negative")]

@@ -15,6 +15,11 @@ from backend.errors import UserError
 BASELINE_ARCHS = ("random_forest", "phenology_rules")
 
 
+def _not_a_baseline(card: dict) -> str:
+    return (f"model {card['name']!r} is a {card['arch']!r} network, not a baseline "
+            f"({', '.join(BASELINE_ARCHS)}); `map --model {card['name']}` runs it with its own engine")
+
+
 def make_predictor(model_folder: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
     """A predictor ``x_db (B, T, C, H, W) -> (B, 1, H, W)`` that verifies and opens the model once (tiled maps)."""
     from backend.modelstore import load_card, open_onnx, resolve
@@ -30,8 +35,7 @@ def make_predictor(model_folder: str | os.PathLike) -> Callable[[np.ndarray], np
         from backend.baselines.phenology import predict_rules
 
         return lambda x_db: predict_rules(card, x_db)
-    raise UserError(f"model {card['name']!r} is a {card['arch']!r} network, not a baseline; load it with "
-                    "backend.modelstore.open_onnx or load_torch")
+    raise UserError(_not_a_baseline(card))
 
 
 def predict_proba(model_folder: str | os.PathLike, x_db: np.ndarray) -> np.ndarray:
@@ -46,5 +50,4 @@ def predict_proba(model_folder: str | os.PathLike, x_db: np.ndarray) -> np.ndarr
     if card["arch"] == "phenology_rules":
         from backend.baselines.phenology import predict_rules
         return predict_rules(card, x_db)
-    raise UserError(f"model {card['name']!r} is a {card['arch']!r} network, not a baseline; load it with "
-                    "backend.modelstore.open_onnx or load_torch")
+    raise UserError(_not_a_baseline(card))

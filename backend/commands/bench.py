@@ -45,7 +45,15 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     check(args, reporter)
     with AtomicOutputs(args.out, overwrite=True) as outputs:
         bench_json = outputs.path(CONTRACT.output("bench"))
-        result = _measure_memory_only(model, args, reporter) if args.memory_only else _measure(model, args, reporter)
+        if args.deepness_only:
+            result = {"model": {"name": model}, "deepness": _deepness(model, args, reporter)}
+        elif args.memory_only:
+            result = _measure_memory_only(model, args, reporter)
+        else:
+            result = _measure(model, args, reporter)
+            if args.deepness:
+                result["deepness"] = _deepness(model, args, reporter)
+                result["targets"]["deepness_speed_ratio>=1.5"] = _deepness_ratio(result["deepness"])
         bench_json.write_text(json.dumps(result, indent=2))
         outputs.commit()
     return result
@@ -156,6 +164,37 @@ def _measure(model_name: str, args: argparse.Namespace, reporter: Reporter) -> d
     return result
 
 
+def _deepness(model_name: str, args: argparse.Namespace, reporter: Reporter) -> dict:
+    """Our default `map` against Deepness's engine on synthetic Mekong scenes (see backend.inference.deepness)."""
+    import datetime as dt
+    import os
+
+    from backend.inference.deepness import compare
+    from backend.synthetic import generate_scene
+    from backend.synthetic.writer import write_scene
+
+    season = (dt.date(2022, 4, 1), dt.date(2022, 8, 31))
+    scenes = []
+    with tempfile.TemporaryDirectory(dir=args.out) as tmp:
+        for size in args.deepness_sizes:
+            folder = Path(tmp) / f"mekong{size}"
+            reporter.log(f"deepness: synthetic Mekong {size}² scene, {args.deepness_rounds} interleaved rounds")
+            write_scene(generate_scene("mekong", size, 1), folder, "a", units="linear", reporter=Reporter("none"))
+            scene = compare(folder, model_name, season, args.deepness_rounds, Path(tmp) / f"work{size}",
+                            repo=args.deepness_repo)
+            scenes.append({"size": size, "season": [d.isoformat() for d in season], **scene})
+            if "skipped" in scene:
+                reporter.log(f"deepness comparison skipped: {scene['skipped']}")
+                break
+    return {"scenes": scenes, "cpu_count": os.cpu_count()}
+
+
+def _deepness_ratio(deepness: dict) -> float | None:
+    """The median wall-time ratio (Deepness / ours) of the largest compared scene."""
+    done = [s for s in deepness.get("scenes", []) if "speed_ratio_wall" in s]
+    return done[-1]["speed_ratio_wall"]["median"] if done else None
+
+
 def _ratio(a: dict, b: dict) -> float | None:
     return round(a["tiles_per_s"] / b["tiles_per_s"], 3) if b["tiles_per_s"] else None
 
@@ -194,8 +233,8 @@ def _cuda(net, batch) -> dict:
 def _memory(model_name: str, args: argparse.Namespace, reporter: Reporter) -> list[dict]:
     """Peak memory of `map` (ONNX engine, default tile/overlap) on generated scenes with 13 dates.
 
-    The scene-size series runs without the heat map, whose Grad-CAM costs a PyTorch pass per tile and would
-    make the 10k² run last hours on a laptop; one extra 1k² run includes it, to show its (constant) cost.
+    The scene-size series runs without the heat map (the memory target is about the map); one extra 1k²
+    run includes it, to show its cost.
     """
     from backend.inference.bigscene import bench_dates, measure_map_run, write_bench_scene
 

@@ -17,7 +17,8 @@ def _options(args: argparse.Namespace, season: tuple[dt.date, dt.date] | None) -
     from backend.inference.mapping import MapOptions
 
     return MapOptions(season=season, as_of=date_value(args.as_of), tile=args.tile, overlap=args.overlap,
-                      batch=args.batch, heatmap=args.heatmap)
+                      batch=args.batch, heatmap=args.heatmap, all_seasons=args.all_seasons,
+                      exact_season=args.exact_season)
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
@@ -48,6 +49,8 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.inference.loader import load_model
 
     rows = _rows(args)
+    if args.cluster:
+        return _map_on_cluster(args, rows, reporter)
     model = load_model(args.model, args.engine, args.device, args.threads, heatmap=args.heatmap)
     if rows is not None:
         return _run_manifest(rows, model, args, reporter)
@@ -62,6 +65,10 @@ def check(args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.raster.options import series_from_args
 
     rows = _rows(args)
+    if args.cluster:
+        from backend.distributed.cluster import parse_cluster
+
+        parse_cluster(args.cluster)
     model = check_model(args.model, args.engine, args.device)
     if rows is not None:
         return {"model": model.name, "rows": len(rows)}
@@ -69,6 +76,18 @@ def check(args: argparse.Namespace, reporter: Reporter) -> dict:
         season = check_series(reader, model, _options(args, season_value(args.season)))
         check_outputs(args.out, CONTRACT.outputs, args.overwrite)
         return {"model": model.name, "season": [d.isoformat() for d in season], "series": reader.info()}
+
+
+def _map_on_cluster(args: argparse.Namespace, rows: list | None, reporter: Reporter) -> dict:
+    from backend.distributed import require_dask
+
+    require_dask()
+    from backend.distributed.mapping import map_on_cluster
+
+    if rows is not None:
+        raise UserError("{param:cluster} maps one scene at a time; drop {param:manifest} or run each row with "
+                        "{param:cluster}", param="cluster")
+    return map_on_cluster(args, _options(args, season_value(args.season)), args.out, reporter, args.block)
 
 
 def _map_one(args: argparse.Namespace, model: Any, out: str, season: Any, reporter: Reporter) -> dict:

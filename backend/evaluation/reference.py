@@ -20,6 +20,9 @@ VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".kml", ".gml",
 CLASS_FIELD_GUESSES = ("class", "label", "rice", "is_rice", "landcover", "lc")
 DEFAULT_RICE_VALUES = ("1", "rice")
 _BURN_OTHER, _BURN_RICE = 1, 2  # rasterize fills 0 outside every polygon
+MAX_REASONS = 3
+_WHAT_TO_GIVE = ("label raster (GeoTIFF: 1 rice, other values non-rice, nodata unlabelled) or a vector layer "
+                 "(.gpkg, .shp) with a class field")
 
 
 def is_rice(values: np.ndarray, rice_values: Sequence[str]) -> np.ndarray:
@@ -40,7 +43,7 @@ def is_rice(values: np.ndarray, rice_values: Sequence[str]) -> np.ndarray:
 class RasterReference:
     """A label raster, read on the prediction grid."""
 
-    def __init__(self, path: str, grid: Any, rice_values: Sequence[str]) -> None:
+    def __init__(self, path: str, grid: Any, rice_values: Sequence[str], param: str = "reference") -> None:
         import rasterio
         from rasterio.enums import Resampling
         from rasterio.vrt import WarpedVRT
@@ -48,14 +51,23 @@ class RasterReference:
         try:
             self.dataset = rasterio.open(path)
         except rasterio.errors.RasterioIOError as exc:
-            raise UserError(f"{{param:reference}} {path}: cannot be opened as a raster or vector file ({exc})", param="reference") from exc
+            raise UserError(f"{{param:{param}}} {path}: cannot be opened as a raster or vector file ({exc}); give a "
+                            f"{_WHAT_TO_GIVE}", param=param) from exc
         if self.dataset.crs is None and grid.crs is not None:
-            raise UserError(f"{{param:reference}} {path} has no CRS; assign the prediction's CRS to it first", param="reference")
+            self.dataset.close()
+            raise UserError(f"{{param:{param}}} {path} has no CRS; assign the prediction's CRS to it first",
+                            param=param)
+        try:
+            check_overlap(param, path, _dataset_bounds(self.dataset), self.dataset.crs, grid)
+        except UserError:
+            self.dataset.close()
+            raise
         same = (self.dataset.crs == grid.crs and self.dataset.transform == grid.transform
                 and (self.dataset.width, self.dataset.height) == (grid.width, grid.height))
+        # outside the reference's extent is unlabelled, not "other": warp with a validity band
         self.source = self.dataset if same else WarpedVRT(
             self.dataset, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
-            resampling=Resampling.nearest)
+            resampling=Resampling.nearest, add_alpha=self.dataset.nodata is None)
         self.rice_values = list(rice_values)
         self.resampled = not same
 
@@ -63,6 +75,8 @@ class RasterReference:
         data = self.source.read(1, window=window, masked=True)
         labels = np.where(is_rice(np.ma.getdata(data), self.rice_values), RICE, OTHER).astype(np.uint8)
         labels[np.ma.getmaskarray(data)] = UNLABELLED
+        if self.source.count > self.dataset.count:  # the alpha band added by the warp
+            labels[self.source.read(self.source.count, window=window) == 0] = UNLABELLED
         return labels
 
     def close(self) -> None:
@@ -81,15 +95,19 @@ class VectorReference:
         try:
             meta, _, wkb, fields = pyogrio.raw.read(path)
         except Exception as exc:
-            raise UserError(f"{{param:reference}} {path}: cannot be read as a vector layer ({exc})", param="reference") from exc
+            raise UserError(f"{{param:reference}} {path}: cannot be read as a vector layer ({exc}); give a "
+                            f"{_WHAT_TO_GIVE}", param="reference") from exc
         names = list(meta["fields"])
         field = self.class_field_of(path, names, class_field)
         geometries = shapely.from_wkb(wkb)
         keep = ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
         if not keep.any():
-            raise UserError(f"{{param:reference}} {path} holds no geometry; give a layer with labelled polygons", param="reference")
+            raise UserError(f"{{param:reference}} {path} holds no geometry; give a layer with labelled polygons",
+                            param="reference")
+        check_geometries("reference", path, geometries, keep)
         rice = is_rice(np.asarray(fields[names.index(field)], dtype=object), rice_values)
         geometries = self.to_grid_crs(path, meta.get("crs"), geometries[keep], grid)
+        check_overlap("reference", path, tuple(shapely.total_bounds(geometries)), grid.crs, grid)
         self.grid, self.field = grid, field
         self.shapes = list(zip(geometries, np.where(rice[keep], _BURN_RICE, _BURN_OTHER).tolist()))
         self.resampled = False
@@ -136,6 +154,69 @@ class VectorReference:
 
     def close(self) -> None:
         pass
+
+
+def check_geometries(param: str, path: str, geometries: np.ndarray, present: np.ndarray) -> None:
+    """The geometry rules every label or reference layer follows (``evaluate`` and ``finetune`` alike).
+
+    Lines cannot label pixels, and an invalid (e.g. self-intersecting) polygon rasterizes differently
+    from what was drawn, so both are refused rather than silently burnt.
+
+    Args:
+        param: The contract key of the option that named the file (``labels``, ``reference``).
+        path: The vector file.
+        geometries: Its shapely geometries.
+        present: Which of them are neither missing nor empty.
+
+    Raises:
+        UserError: A line feature or an invalid geometry, naming the features and how to repair them.
+    """
+    import shapely
+
+    kinds = shapely.get_type_id(geometries[present])
+    if np.isin(kinds, [1, 2, 5]).any():  # LineString, LinearRing, MultiLineString
+        raise UserError(f"{{param:{param}}} {path} holds line features; lines cannot label pixels: digitize "
+                        "polygons (fields) or points instead", param=param)
+    invalid = np.flatnonzero(present & ~shapely.is_valid(geometries))
+    if len(invalid):
+        reasons = "; ".join(f"feature {i}: {shapely.is_valid_reason(geometries[i])}" for i in invalid[:MAX_REASONS])
+        raise UserError(f"{{param:{param}}} {path} has {len(invalid)} invalid "
+                        f"geometr{'y' if len(invalid) == 1 else 'ies'} ({reasons}); repair them (QGIS: Processing > "
+                        "Fix geometries) and try again", param=param)
+
+
+def _dataset_bounds(dataset: Any) -> tuple[float, float, float, float]:
+    left, bottom, right, top = dataset.bounds
+    return min(left, right), min(bottom, top), max(left, right), max(bottom, top)
+
+
+def check_overlap(param: str, path: str, bounds: tuple[float, ...], crs: Any, grid: Any) -> None:
+    """Refuse a reference that does not overlap the prediction at all (it would score nothing).
+
+    Args:
+        param: The contract key of the option that named the file.
+        path: The reference file.
+        bounds: Its (left, bottom, right, top) in ``crs``.
+        crs: The CRS of ``bounds`` (None: the grid's).
+        grid: The prediction grid.
+
+    Raises:
+        UserError: The extents do not intersect.
+    """
+    from rasterio.warp import transform_bounds
+
+    if crs is not None and grid.crs is not None and crs != grid.crs:
+        try:
+            bounds = transform_bounds(crs, grid.crs, *bounds)
+        except Exception:  # noqa: BLE001 - unprojectable extent: leave it to the pixel count
+            return
+    left, bottom, right, top = grid.info()["bounds"]
+    if bounds[0] < right and bounds[2] > left and bounds[1] < top and bounds[3] > bottom:
+        return
+    shown = ", ".join(f"{v:.0f}" for v in bounds)
+    raise UserError(f"{{param:{param}}} {path} does not overlap the map: it spans {shown} but the map spans "
+                    f"{left:.0f}, {bottom:.0f}, {right:.0f}, {top:.0f} ({grid.crs_label()}); give the reference of "
+                    "this area, and check both CRSs", param=param)
 
 
 def open_reference(path: str, grid: Any, class_field: str | None = None,

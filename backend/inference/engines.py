@@ -1,81 +1,186 @@
 """Inference engines: ONNX Runtime on CPU, PyTorch on CPU or CUDA, behind one small interface.
 
 Every engine takes a batch ``(B, T, C, H, W)`` float32 dB (NaN allowed) and returns rice probabilities
-``(B, H, W)`` float32. ``auto`` picks PyTorch when CUDA is available, else ONNX Runtime, which is the
-faster CPU path (fused, graph-optimized kernels).
+``(B, H, W)`` float32; ``predict_with_heatmap`` also returns the heat map ``(B, H, W)`` in [0, 1]. ``auto``
+picks PyTorch when CUDA is available, else ONNX Runtime, which is the faster CPU path (fused,
+graph-optimized kernels). The ONNX path never imports PyTorch: the heat map is an output of the graph
+(:mod:`backend.nets.cam`), computed in the same call as the probabilities.
 """
 
 from __future__ import annotations
 
+import glob
+import importlib.util
+import math
+import os
+import shutil
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
+from backend.contract import param_token
 from backend.errors import UserError
+from backend.modelstore.onnx_io import HEATMAP_NAME, INPUT_NAME, OUTPUT_NAME, THRESHOLD_NAME
+
+#: The optional part of the backend environment that brings PyTorch (issue 12's lean install).
+TORCH_EXTRA = "gpu"
+TORCH_HINT = (f"PyTorch is not installed in the backend environment; install the backend's '{TORCH_EXTRA}' "
+              "extra (CUDA PyTorch; 'training' for the CPU build): Settings in the plugin, or "
+              f"python3 <plugin folder>/plugin/backend_setup.py --extras {TORCH_EXTRA}; or use {param_token('engine')} onnx")
+
+GRAPH_CAM = ("Grad-CAM of the rice class at the input of the last decoder block (gradient in closed form, "
+             "forward-only), per-tile max-normalised to [0, 1]")
+AUTOGRAD_CAM = "Grad-CAM of the rice class on the bottleneck features, per-tile max-normalised to [0, 1]"
+
+HeatmapPredict = Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
 class Engine:
-    """A loaded model ready for batches; ``heatmap`` is None when no torch weights exist."""
+    """A loaded model ready for batches; ``predict_with_heatmap`` is None when it cannot give a heat map."""
 
     name: str
     device: str
     threads: int
     predict: Callable[[np.ndarray], np.ndarray]
-    heatmap: Callable[[np.ndarray, float], np.ndarray] | None = None
+    predict_with_heatmap: HeatmapPredict | None = None
     info: dict = field(default_factory=dict)
 
 
+def logit(probability: float) -> float:
+    """``log(p / (1 - p))``, clipped so that thresholds 0 and 1 stay finite."""
+    p = min(max(float(probability), 1e-7), 1 - 1e-7)
+    return math.log(p / (1 - p))
+
+
+def torch_available() -> bool:
+    """Whether PyTorch can be imported (without importing it)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def nvidia_gpu_present() -> bool:
+    """Whether an NVIDIA driver is visible, checked without importing PyTorch (which costs seconds).
+
+    Linux: the driver's ``/proc`` entry or a ``/dev/nvidia<N>`` device; elsewhere: ``nvidia-smi`` on PATH.
+    Only when this is true does ``auto`` import PyTorch to ask CUDA itself.
+    """
+    if sys.platform.startswith("linux"):
+        return os.path.exists("/proc/driver/nvidia/version") or bool(glob.glob("/dev/nvidia[0-9]*"))
+    return shutil.which("nvidia-smi") is not None
+
+
+def require_torch(what: str) -> None:
+    """Raise a :class:`UserError` naming the extra to install when PyTorch is missing.
+
+    Args:
+        what: the option or feature that needs PyTorch, for the message (e.g. ``"--engine torch"``).
+
+    Raises:
+        UserError: PyTorch is not importable.
+    """
+    if not torch_available():
+        raise UserError(f"{what} needs PyTorch: {TORCH_HINT}", param="engine")
+
+
 def torch_engine(net: Any, device: str, threads: int) -> Engine:
-    """PyTorch eager engine; float32 on CPU or CUDA, running the network's inference form."""
+    """PyTorch eager engine; float32 on CPU or CUDA, running the network's inference form.
+
+    The heat map is the same forward-only Grad-CAM as the ONNX graph's where the network has the layers
+    for it (:mod:`backend.nets.cam`), else autograd Grad-CAM (:mod:`backend.inference.heatmap`).
+    """
     import torch
 
     from backend.inference.heatmap import GradCam
     from backend.nets.blocks import inference_form
+    from backend.nets.cam import ProbabilityAndHeatmap, cam_layers
 
     torch.set_num_threads(threads)
     net = inference_form(net).to(device)
+    joint = ProbabilityAndHeatmap(net).eval() if cam_layers(net) is not None else None
+    gradcam = None if joint is not None else GradCam(net, device)
+
+    def tensor(batch: np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(batch)).to(device)
 
     def predict(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            logits = net(torch.from_numpy(np.ascontiguousarray(batch)).to(device))
-            return torch.sigmoid(logits)[:, 0].float().cpu().numpy()
+            return torch.sigmoid(net(tensor(batch)))[:, 0].float().cpu().numpy()
 
-    return Engine("torch", device, threads, predict, GradCam(net, device))
+    def predict_with_heatmap(batch: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        if gradcam is not None:
+            return predict(batch), gradcam(batch, threshold)
+        with torch.inference_mode():
+            prob, heat = joint(tensor(batch), torch.tensor(logit(threshold), device=device))
+        return prob[:, 0].float().cpu().numpy(), heat[:, 0].float().cpu().numpy()
+
+    method = AUTOGRAD_CAM if gradcam is not None else GRAPH_CAM
+    return Engine("torch", device, threads, predict, predict_with_heatmap, {"heatmap": method})
 
 
-def onnx_engine(session: Any, threads: int, heatmap_net: Any | None = None) -> Engine:
-    """ONNX Runtime engine on CPU; the heat map, if wanted, comes from the torch weights."""
-    from backend.inference.heatmap import GradCam
-    from backend.nets.blocks import inference_form
+def has_heatmap_output(session: Any) -> bool:
+    """Whether an ONNX Runtime session's graph computes the heat map (models exported since issue 15)."""
+    return HEATMAP_NAME in {o.name for o in session.get_outputs()}
 
-    input_name = session.get_inputs()[0].name
-    output_name = session.get_outputs()[0].name
 
+def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = None) -> Engine:
+    """ONNX Runtime engine on CPU.
+
+    Args:
+        session: an ``onnxruntime.InferenceSession`` with input ``x`` and output ``probability``.
+        threads: intra-op threads the session was made with (recorded in run.json).
+        heatmap: a fallback heat-map function for graphs without a ``heatmap`` output (older exports);
+            None gives no heat map for such graphs.
+
+    Returns:
+        The engine; its heat map comes from the graph itself when the graph has that output.
+    """
     def predict(batch: np.ndarray) -> np.ndarray:
-        return session.run([output_name], {input_name: np.ascontiguousarray(batch, np.float32)})[0][:, 0]
+        return session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, np.float32)})[0][:, 0]
 
-    heatmap = GradCam(inference_form(heatmap_net), "cpu") if heatmap_net is not None else None
-    return Engine("onnx", "cpu", threads, predict, heatmap)
+    def predict_with_heatmap(batch: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        feeds = {INPUT_NAME: np.ascontiguousarray(batch, np.float32),
+                 THRESHOLD_NAME: np.array(logit(threshold), np.float32)}
+        prob, heat = session.run([OUTPUT_NAME, HEATMAP_NAME], feeds)
+        return prob[:, 0], heat[:, 0]
+
+    if has_heatmap_output(session):
+        return Engine("onnx", "cpu", threads, predict, predict_with_heatmap, {"heatmap": GRAPH_CAM})
+    if heatmap is None:
+        return Engine("onnx", "cpu", threads, predict, None, {"heatmap": None})
+    return Engine("onnx", "cpu", threads, predict, lambda batch, threshold: (predict(batch), heatmap(batch, threshold)),
+                  {"heatmap": AUTOGRAD_CAM})
 
 
 def resolve_engine(engine: str, device: str) -> tuple[str, str]:
     """Turn ``auto`` choices into what will actually run, refusing impossible combinations.
 
-    ``--engine onnx`` on the CPU never imports PyTorch (about 300 MB less resident memory)."""
+    ``--engine onnx`` on the CPU never imports PyTorch (about 300 MB less resident memory and seconds of
+    start-up), and neither does ``auto`` without an NVIDIA driver or without PyTorch installed (the lean
+    environment): then it is ONNX Runtime on the CPU.
+
+    Raises:
+        UserError: CUDA asked for but not visible, ONNX asked for on CUDA, or PyTorch needed but missing.
+    """
     if engine == "onnx" and device != "cuda":
         return "onnx", "cpu"
+    if engine == "auto" and device != "cuda" and (device == "cpu" or not nvidia_gpu_present()
+                                                  or not torch_available()):
+        return "onnx", "cpu"
+    if engine == "onnx":
+        raise UserError(f"{param_token('engine')} onnx runs on the CPU only; use {param_token('engine')} torch for "
+                        f"{param_token('device')} cuda", param="engine")
+    engine_flag, device_flag = param_token("engine"), param_token("device")
+    require_torch(f"{engine_flag} {engine} {device_flag} cuda" if device == "cuda" else f"{engine_flag} {engine}")
     import torch
 
     cuda = torch.cuda.is_available()
     if device == "cuda" and not cuda:
-        raise UserError("{param:device} cuda: no CUDA GPU is visible to PyTorch; choose cpu or auto", param="device")
+        raise UserError(f"{param_token('device')} cuda: no CUDA GPU is visible to PyTorch; use "
+                        f"{param_token('device')} cpu or auto", param="device")
     if engine == "auto":
         engine = "torch" if (cuda and device != "cpu") else "onnx"
     if engine == "onnx":
-        if device == "cuda":
-            raise UserError("{param:engine} onnx runs on the CPU only; choose torch for {param:device} cuda",
-                            param="engine")
         return "onnx", "cpu"
     return "torch", ("cuda" if cuda and device != "cpu" else "cpu")

@@ -70,6 +70,23 @@ def disk_full_error(path: str | Path, exc: BaseException) -> UserError | None:
     return None
 
 
+def read_back(path: Path) -> None:
+    """Read every block of a written GeoTIFF once: libtiff reports some failed writes (a full disk, a
+    file-size limit) only as messages, and the file must not reach its final name incomplete.
+
+    Raises:
+        OSError: The file cannot be read back completely (``disk_full_error`` turns it into a UserError).
+    """
+    import rasterio
+
+    try:
+        with rasterio.open(path) as dataset:
+            for band in range(1, dataset.count + 1):
+                dataset.checksum(band)
+    except rasterio.errors.RasterioError as exc:
+        raise OSError(errno.EIO, f"write failed: {path} cannot be read back ({exc})") from exc
+
+
 class StripWriter:
     """Write consecutive row strips of one band; ``close()`` flushes and adds overviews."""
 
@@ -117,6 +134,7 @@ class StripWriter:
             with rasterio.open(self.path, "r+") as dataset:
                 dataset.build_overviews(overview_factors(self.grid.width, self.grid.height),
                                         Resampling[self.resampling])
+        read_back(self.path)
 
     def abort(self) -> None:
         if not self._dataset.closed:

@@ -10,7 +10,14 @@ from pathlib import Path
 from backend.contract.verbs.models import DEFAULT_POINTER as DEFAULT_FILE
 from backend.contract.verbs.models import default_model_name as default_model_rule
 from backend.errors import UserError
-from backend.inference.engines import Engine, onnx_engine, resolve_engine, torch_engine
+from backend.inference.engines import (
+    Engine,
+    has_heatmap_output,
+    onnx_engine,
+    resolve_engine,
+    torch_available,
+    torch_engine,
+)
 
 WEIGHTS_FILE = "weights.safetensors"
 BASELINE_ARCHS = ("random_forest", "phenology_rules")
@@ -130,7 +137,22 @@ def _optimized_cache(card: dict, threads: int) -> Path | None:
 
 def load_model(model: str | None, engine: str = "auto", device: str = "auto", threads: int | None = None,
                heatmap: bool = True) -> LoadedModel:
-    """Load ``model`` (None = the default) for ``engine`` auto|onnx|torch on ``device`` auto|cpu|cuda."""
+    """Load ``model`` (None = the default) for ``engine`` auto|onnx|torch on ``device`` auto|cpu|cuda.
+
+    Args:
+        model: a model name or folder; None for the default model.
+        engine: ``auto``, ``onnx`` or ``torch`` (see :func:`backend.inference.engines.resolve_engine`).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        threads: CPU threads; None for the physical core count.
+        heatmap: whether heat maps will be asked for (only matters for ONNX graphs exported without the
+            heat-map output, whose Grad-CAM then needs PyTorch).
+
+    Returns:
+        The card and a ready engine.
+
+    Raises:
+        UserError: unknown model, bad files, impossible engine/device, PyTorch needed but missing.
+    """
     from backend import modelstore
 
     name = model or default_model_name()
@@ -149,13 +171,22 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
 
     onnxruntime.set_default_logger_severity(3)  # keep ORT's notes about cached optimized graphs off stderr
     session, card = modelstore.open_onnx(folder, threads=threads, optimized_cache=_optimized_cache(card, threads))
-    heatmap_net = None
-    if heatmap and WEIGHTS_FILE in card["files"]:
-        import torch
+    fallback = None
+    if heatmap and not has_heatmap_output(session) and WEIGHTS_FILE in card["files"] and torch_available():
+        fallback = _torch_gradcam(folder, threads)  # a graph exported before the heat map was part of it
+    return LoadedModel(card["name"], folder, card, onnx_engine(session, threads, fallback))
 
-        torch.set_num_threads(threads)
-        heatmap_net = modelstore.load_torch(folder, device="cpu")[0]
-    return LoadedModel(card["name"], folder, card, onnx_engine(session, threads, heatmap_net))
+
+def _torch_gradcam(folder: Path, threads: int):
+    """Autograd Grad-CAM from the model's PyTorch weights (imports torch: only for old ONNX exports)."""
+    import torch
+
+    from backend import modelstore
+    from backend.inference.heatmap import GradCam
+    from backend.nets.blocks import inference_form
+
+    torch.set_num_threads(threads)
+    return GradCam(inference_form(modelstore.load_torch(folder, device="cpu")[0]), "cpu")
 
 
 def _baseline_engine(folder: Path, card: dict, threads: int) -> Engine:

@@ -15,15 +15,26 @@ from backend.atomic import AtomicOutputs
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.errors import UserError
 from backend.evaluation.area import pixel_area_m2
+from backend.inference.engines import TORCH_HINT
 from backend.inference.geotiff import disk_full_error
-from backend.inference.loader import LoadedModel
+from backend.inference.loader import BASELINE_ARCHS, LoadedModel
 from backend.inference.outputs import MapWriter
 from backend.inference.pipeline import stream_scene
-from backend.inference.tiling import TileGrid, Window, check_tile
+from backend.inference.result_checks import result_checks
+from backend.inference.tiling import MAX_TILE, TileGrid, Window, axis_origins, check_tile
 from backend.progress import Reporter
+from backend.raster.plausibility import check_for_model
+from backend.seasons.choice import SeasonChoice, resolve_map_season
+from backend.seasons.windows import CyclesSource, max_engine
 
 DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
 DEFAULT_OVERLAP = MAP_VERB.default("overlap")
+#: A tile may grow by up to this fraction when that covers the scene with fewer model pixels ...
+TILE_GROWTH = 0.125
+#: ... but only when that saves at least this share of them: per pixel a 288² call costs about 1.14 x a
+#: 256² one and about 300 MB more of ONNX Runtime's arena (measured, docs/mapping.md), which pays for
+#: 9 -> 4 tiles (44 % fewer pixels, 512²), not for 19 % (1024²).
+MIN_PIXEL_SAVING = 0.3
 
 
 @dataclass
@@ -34,6 +45,8 @@ class MapOptions:
     overlap: int = DEFAULT_OVERLAP
     batch: int = 1
     heatmap: bool = True
+    all_seasons: bool = False  # no season given: map every detected crop cycle, not only the main one
+    exact_season: bool = False  # composite the given season as it is, not snapped to the detected cycles
 
 
 class SeriesSource:
@@ -59,6 +72,34 @@ class SeriesSource:
         return np.stack(cubes, axis=1), np.logical_and.reduce(counts)
 
 
+def fitted_tile(height: int, width: int, tile: int, overlap: int, multiple: int) -> int:
+    """The tile in ``[tile, tile * (1 + TILE_GROWTH)]`` that covers the scene with the fewest model pixels.
+
+    Tiles, overlaps and the reflect-padded halo make the model see more pixels than the scene has: a
+    512² scene needs 9 tiles of 256² (2.25 x its pixels) but only 4 of 288² (1.27 x). Growing (never
+    shrinking) the tile keeps the blending and tile-size dependence at least as good as the requested
+    tile's (docs/mapping.md). A larger tile needs more memory (about 300 MB more at 288² than at 256² for
+    the default model), so it is taken only when it saves at least ``MIN_PIXEL_SAVING`` of the model
+    pixels: small scenes (512²: 9 -> 4 tiles), not a 1024² (19 %) or a 10k² one (4 %).
+
+    Args:
+        height, width: scene size in pixels.
+        tile: the requested tile (already a valid size for the model).
+        overlap: the overlap between tiles.
+        multiple: the model's size multiple (every candidate is a multiple of it).
+
+    Returns:
+        The tile to use; ``tile`` itself when no larger one needs fewer pixels.
+    """
+    cap = min(MAX_TILE, int(tile * (1 + TILE_GROWTH)) // multiple * multiple)
+
+    def pixels(size: int) -> int:
+        return len(axis_origins(height, size, overlap)) * len(axis_origins(width, size, overlap)) * size * size
+
+    best = min(range(tile, max(cap, tile) + 1, multiple), key=lambda size: (pixels(size), size))
+    return best if pixels(best) <= (1 - MIN_PIXEL_SAVING) * pixels(tile) else tile
+
+
 def check_dates_match(reader: Any, pols: list[str]) -> None:
     """The model's polarizations must share acquisition dates (one series, not two)."""
     if len(pols) < 2:
@@ -68,10 +109,12 @@ def check_dates_match(reader: Any, pols: list[str]) -> None:
         if reader.dates[pol] != reader.dates[first]:
             only_a = sorted(set(reader.dates[first]) - set(reader.dates[pol]))
             only_b = sorted(set(reader.dates[pol]) - set(reader.dates[first]))
-            raise UserError(f"{first} and {pol} have different dates (only {first}: "
-                            f"{', '.join(map(str, only_a[:4])) or 'none'}; only {pol}: "
-                            f"{', '.join(map(str, only_b[:4])) or 'none'}); give both polarizations for the "
-                            "same acquisitions")
+            counts = len(reader.dates[first]), len(reader.dates[pol])
+            what = (f"{first} has {counts[0]} bands but {pol} has {counts[1]}, so their dates differ" if
+                    counts[0] != counts[1] else f"{first} and {pol} have different dates")
+            raise UserError(f"{what} (only {first}: {', '.join(map(str, only_a[:4])) or 'none'}; only {pol}: "
+                            f"{', '.join(map(str, only_b[:4])) or 'none'}); this model reads both "
+                            "polarizations of the same acquisitions: give one band per date in each")
 
 
 def resolve_season(reader: Any, model: LoadedModel, season: tuple[dt.date, dt.date] | None,
@@ -116,42 +159,58 @@ def _versions() -> dict:
     return found
 
 
-def check_series(reader: Any, model: LoadedModel, options: MapOptions) -> tuple[dt.date, dt.date]:
+def check_series(reader: Any, model: LoadedModel, options: MapOptions,
+                 reporter: Reporter | None = None) -> tuple[dt.date, dt.date]:
     """Every check :func:`map_series` makes before any work: polarizations, dates, season, tiles.
 
     Returns:
-        The season that will be composited.
+        The span of the season window(s) that will be composited.
 
     Raises:
         UserError: the first problem, naming its parameter.
     """
+    return check_choice(reader, model, options, reporter).span
+
+
+def check_choice(reader: Any, model: LoadedModel, options: MapOptions,
+                 reporter: Reporter | None = None) -> SeasonChoice:
+    """:func:`check_series`, returning the season choice (windows, reason) of :mod:`backend.seasons.choice`."""
     from backend.modelstore import check_inputs
 
     check_inputs(model.card, reader.pols)
     check_dates_match(reader, model.pols)
-    season = resolve_season(reader, model, options.season, options.as_of)
+    choice = resolve_map_season(reader, model, options.season, options.as_of, options.all_seasons,
+                                options.exact_season, reporter)
+    check_for_model(reader, model.pols, model.steps, choice.span, options.as_of)  # plausibility errors
     if options.batch < 1:
         raise UserError(f"{{param:batch}} {options.batch}: give at least 1 tile per run", param="batch")
-    check_tile(options.tile, options.overlap, model.size_multiple)
-    return season
+    check_tile(options.tile, options.overlap, model.size_multiple)  # errors name the tile the user gave
+    return choice
 
 
 def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: str | Path,
                overwrite: bool = False, reporter: Reporter | None = None) -> dict:
     """Write rice/probability/heatmap GeoTIFFs, their QML styles and run.json to ``out_dir``."""
     reporter = reporter or Reporter("none")
-    season = check_series(reader, model, options)
-    grid = TileGrid.for_scene(reader.grid.height, reader.grid.width, options.tile, options.overlap,
-                              model.size_multiple)
-    source = SeriesSource(reader, model.pols, season, model.steps, options.as_of)
-    with_heatmap = options.heatmap and model.engine.heatmap is not None
+    choice = check_choice(reader, model, options, reporter)
+    season = choice.span
+    input_checks = check_for_model(reader, model.pols, model.steps, season, options.as_of)  # the warnings
+    height, width = reader.grid.height, reader.grid.width
+    tile = fitted_tile(height, width, options.tile, options.overlap, model.size_multiple)
+    grid = TileGrid.for_scene(height, width, tile, options.overlap, model.size_multiple)
+    source = CyclesSource(reader, model.pols, choice.windows, model.steps, options.as_of)
+    with_heatmap = options.heatmap and model.engine.predict_with_heatmap is not None
+    if options.heatmap and not with_heatmap:
+        reporter.log(f"no heat map: model {model.name!r} ({model.engine.name}) cannot give one here"
+                     + ("" if model.card["arch"] in BASELINE_ARCHS else f" without PyTorch ({TORCH_HINT})"))
     start = time.perf_counter()
     try:
         with AtomicOutputs(out_dir, overwrite) as outputs:
             run_json = outputs.path(MAP_VERB.output("run"))  # claimed first: refuses old results before any work
             writer = MapWriter(outputs, reader.grid, model.threshold, with_heatmap)
             try:
-                stats = stream_scene(source, model.engine, grid, writer, reporter, options.batch,
+                stats = stream_scene(source, max_engine(model.engine, len(choice.windows), model.steps), grid,
+                                     writer, reporter, options.batch,
                                      model.threshold, with_heatmap)
                 writer.close()
             except BaseException:
@@ -161,7 +220,11 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
                 raise UserError(f"every pixel of the input ({_input_names(reader)}) is nodata in the season "
                                 f"{season[0]} to {season[1]}; check the files' nodata value and the season")
             run = _run_record(reader, model, options, grid, stats, writer, season, time.perf_counter() - start,
-                              with_heatmap, outputs.out_dir)
+                              with_heatmap, outputs.out_dir) | {"season_choice": choice.record()}
+            run.update(input_checks=input_checks, checks=result_checks(run, writer.histogram,
+                                                                      pixel_area_m2(reader.grid)))
+            for warning in [c["message"] for c in input_checks] + run["checks"]["warnings"]:
+                reporter.log(f"warning: {warning}")
             run_json.write_text(json.dumps(run, indent=2))
             outputs.commit()
     except OSError as exc:
@@ -200,8 +263,7 @@ def _run_record(reader: Any, model: LoadedModel, options: MapOptions, grid: Tile
                    "polarizations": model.pols, "dates_used": {p: len(reader.dates[p]) for p in model.pols}},
         "season": [season[0].isoformat(), season[1].isoformat()],
         "as_of": options.as_of.isoformat() if options.as_of else None,
-        "heatmap": "Grad-CAM of the rice class on the bottleneck features, per-tile max-normalised to [0, 1]"
-                   if with_heatmap else None,
+        "heatmap": model.engine.info.get("heatmap") if with_heatmap else None,
         "outputs": {name: str(Path(out_dir) / name) for name in outputs + [MAP_VERB.output("run")]},
         "versions": _versions(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -9,6 +9,7 @@ import numpy as np
 from backend.atomic import AtomicOutputs
 from backend.contract.verbs.map import VERB as MAP
 from backend.inference.geotiff import StripWriter
+from backend.inference.result_checks import ProbabilityHistogram
 from backend.inference.styles import write_style
 from backend.inference.tiling import threshold as apply_threshold
 
@@ -22,6 +23,7 @@ class MapWriter:
         self.cut = cut
         self.valid_pixels = 0
         self.rice_pixels = 0
+        self.histogram = ProbabilityHistogram()  # for run.json checks
         self.writers = {"rice": StripWriter(outputs.path(MAP.output("rice", "tif")), grid, "uint8", RICE_NODATA,
                                             "nearest"),
                         "probability": StripWriter(outputs.path(MAP.output("probability", "tif")), grid, "float32",
@@ -36,6 +38,7 @@ class MapWriter:
         labels = apply_threshold(probability, valid, self.cut, RICE_NODATA)
         self.valid_pixels += int(valid.sum())
         self.rice_pixels += int((labels == 1).sum())
+        self.histogram.add(probability, valid)
         self.writers["rice"].write(labels)
         self.writers["probability"].write(np.where(valid, np.clip(probability, 0, 1), np.nan))
         if heatmap is not None and "heatmap" in self.writers:

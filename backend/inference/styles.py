@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 STYLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "styles"
-STYLE_NAMES = ("rice", "probability", "heatmap", "error")
+STYLE_NAMES = ("rice", "probability", "heatmap", "error", "intensity", "transplanting_doy")
 
 
 def style_template(name: str) -> Path:

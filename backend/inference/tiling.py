@@ -62,27 +62,47 @@ def axis_origins(length: int, tile: int, overlap: int) -> list[int]:
 
 @dataclass(frozen=True)
 class TileGrid:
-    """Square tiles over a ``height x width`` scene; ``tile`` is already a valid model size."""
+    """Tiles of ``tile`` rows by ``tile_w`` columns (square unless the scene is thin) over a scene."""
 
     height: int
     width: int
     tile: int
     overlap: int
+    tile_w: int | None = None  # None: square tiles of ``tile``
 
     @classmethod
     def for_scene(cls, height: int, width: int, tile: int, overlap: int, multiple: int) -> TileGrid:
-        """Shrink the tile (to a multiple of ``multiple``) when the scene plus halo is smaller than it."""
+        """Tiles for a scene: the requested square, shrunk to the scene plus halo where it is smaller.
+
+        A thin scene (e.g. 3 x 10000 px) gets tiles as thin as the scene plus halo and correspondingly
+        longer (up to :data:`MAX_TILE`), keeping about ``tile``² pixels per tile: the networks are fully
+        convolutional (dynamic height and width), and square tiles would spend almost all their work on
+        reflect padding (45 tiles of 256² for that strip, against 7 of 40 x 1632).
+        """
         check_tile(tile, overlap, multiple)
-        needed = snap_up(max(height, width) + 2 * (overlap // 2), multiple)
-        return cls(height, width, min(tile, needed), overlap)
+        halo = 2 * (overlap // 2)
+        rows = min(tile, snap_up(height + halo, multiple))
+        cols = min(tile, snap_up(width + halo, multiple))
+        if rows < tile and cols >= tile:
+            cols = _longer_side(width + halo, rows, tile, multiple)
+        elif cols < tile and rows >= tile:
+            rows = _longer_side(height + halo, cols, tile, multiple)
+        elif rows < tile and cols < tile:  # small scene: one square tile, as before
+            rows = cols = max(rows, cols)
+        return cls(height, width, rows, overlap, None if rows == cols else cols)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns) of every tile."""
+        return self.tile, self.tile_w or self.tile
 
     @property
     def row_origins(self) -> list[int]:
-        return axis_origins(self.height, self.tile, self.overlap)
+        return axis_origins(self.height, self.shape[0], self.overlap)
 
     @property
     def col_origins(self) -> list[int]:
-        return axis_origins(self.width, self.tile, self.overlap)
+        return axis_origins(self.width, self.shape[1], self.overlap)
 
     @property
     def n_tiles(self) -> int:
@@ -93,6 +113,12 @@ class TileGrid:
         cols = self.col_origins
         for r0 in self.row_origins:
             yield r0, cols
+
+
+def _longer_side(length: int, short: int, tile: int, multiple: int) -> int:
+    """The long side of a thin tile: about ``tile``² / ``short`` pixels, a multiple, at most the need."""
+    budget = max(tile, (tile * tile // short) // multiple * multiple)
+    return min(snap_up(length, multiple), budget, MAX_TILE // multiple * multiple)
 
 
 @dataclass(frozen=True)
@@ -106,11 +132,12 @@ class Window:
     pad: tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
 
 
-def tile_window(r0: int, c0: int, tile: int, height: int, width: int) -> Window:
-    """Clip tile ``(r0, c0)`` to the scene and say how much padding it needs on each side."""
+def tile_window(r0: int, c0: int, tile: int | tuple[int, int], height: int, width: int) -> Window:
+    """Clip tile ``(r0, c0)`` (side or (rows, columns)) to the scene and say how much padding it needs."""
+    rows, cols = (tile, tile) if isinstance(tile, int) else tile
     top, left = max(r0, 0), max(c0, 0)
-    bottom, right = min(r0 + tile, height), min(c0 + tile, width)
-    pad = ((top - r0, r0 + tile - bottom), (left - c0, c0 + tile - right))
+    bottom, right = min(r0 + rows, height), min(c0 + cols, width)
+    pad = ((top - r0, r0 + rows - bottom), (left - c0, c0 + cols - right))
     return Window(top, left, bottom - top, right - left, pad)
 
 
@@ -122,8 +149,8 @@ def reflect_pad(array: np.ndarray, pad: tuple[tuple[int, int], tuple[int, int]])
     return np.pad(array, widths, mode="reflect")
 
 
-def blend_window(tile: int, overlap: int) -> np.ndarray:
-    """(tile, tile) float32 weights, the outer product of a 1-D pyramid that is never zero.
+def blend_window(tile: int | tuple[int, int], overlap: int) -> np.ndarray:
+    """(rows, columns) float32 weights, the outer product of 1-D pyramids that are never zero.
 
     Along each axis, at distance ``d`` from the tile border: :data:`WEIGHT_FLOOR` for the outer quarter
     of the overlap (where zero padding corrupts a network's output most), then a linear ramp reaching 1 at
@@ -131,12 +158,15 @@ def blend_window(tile: int, overlap: int) -> np.ndarray:
     the weight is >= 0.5, so the corrupted border of the other tile contributes at most ~2e-4 of the mix.
     Scene-edge pixels sit ``overlap // 2`` inside their tile (the halo), never at weight ``WEIGHT_FLOOR``.
     """
-    d = np.minimum(np.arange(tile), tile - 1 - np.arange(tile)) + 0.5
+    rows, cols = (tile, tile) if isinstance(tile, int) else tile
+    return np.outer(_pyramid(rows, overlap), _pyramid(cols, overlap)).astype(np.float32)
+
+
+def _pyramid(length: int, overlap: int) -> np.ndarray:
     if overlap < 2:
-        one_d = np.ones(tile)
-    else:
-        one_d = np.clip((d - overlap / 4) / (overlap / 2), WEIGHT_FLOOR, 1.0)
-    return np.outer(one_d, one_d).astype(np.float32)
+        return np.ones(length)
+    d = np.minimum(np.arange(length), length - 1 - np.arange(length)) + 0.5
+    return np.clip((d - overlap / 4) / (overlap / 2), WEIGHT_FLOOR, 1.0)
 
 
 class StripBlender:
@@ -153,7 +183,7 @@ class StripBlender:
         self.weights = np.zeros((tile, width), np.float64)
 
     def add(self, r0: int, c0: int, values: np.ndarray, weight: np.ndarray) -> None:
-        win = tile_window(r0, c0, values.shape[-1], self.height, self.width)
+        win = tile_window(r0, c0, tuple(values.shape[-2:]), self.height, self.width)
         if win.height <= 0 or win.width <= 0:
             return
         b0 = win.row_off - self.top

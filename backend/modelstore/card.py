@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Iterable
 
+from backend.atomic import partial_path
 from backend.errors import UserError
-from backend.modelstore.paths import CARD_FILE, installed_folders, is_bundled, resolve
+from backend.modelstore.paths import CARD_FILE, confined_file, installed_folders, is_bundled, resolve
 
 CARD_METADATA_KEY = "s1ricemapper_card"
 PRODUCER = "s1ricemapper"
@@ -53,13 +53,17 @@ def sha256_file(path: Path) -> str:
 
 
 def file_entries(folder: Path, names: Iterable[str]) -> dict[str, dict]:
-    return {n: {"sha256": sha256_file(folder / n), "bytes": (folder / n).stat().st_size} for n in sorted(names)}
+    paths = {n: confined_file(folder, n) for n in sorted(names)}
+    return {n: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for n, p in paths.items()}
 
 
 def verify_files(folder: Path, card: dict) -> None:
-    """Every file listed in the card exists with its size and SHA-256; else a UserError naming it."""
+    """Every file listed in the card is inside ``folder`` and has its size and SHA-256; else a UserError."""
     for name, entry in card.get("files", {}).items():
-        path = Path(folder) / name
+        path = confined_file(folder, name)
+        if not isinstance(entry, dict) or not {"bytes", "sha256"} <= set(entry):
+            raise UserError(f"model card {Path(folder) / CARD_FILE} lacks the size or SHA-256 of {name!r}; "
+                            "re-save the model")
         if not path.is_file():
             raise UserError(f"model file {path} is missing; reinstall or re-save model {card.get('name')!r}")
         size = path.stat().st_size
@@ -80,6 +84,10 @@ def read_card(folder: Path) -> dict:
     missing = [k for k in REQUIRED_FIELDS if not isinstance(card, dict) or k not in card]
     if missing:
         raise UserError(f"model card {path} lacks field(s) {', '.join(missing)}; re-save the model")
+    if not isinstance(card["files"], dict):
+        raise UserError(f"model card {path} has no valid 'files' table; re-save the model")
+    for name in card["files"]:  # cheap (no hashing), so even unverified reads never name outside files
+        confined_file(folder, name)
     return card
 
 
@@ -105,9 +113,9 @@ def check_inputs(card: dict, available_pols: Iterable[str]) -> None:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    tmp = partial_path(path)  # named by process id, so a killed writer's leftover is swept later
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=False)
             fh.write("\n")
         os.replace(tmp, path)

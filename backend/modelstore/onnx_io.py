@@ -9,11 +9,13 @@ from typing import Any
 
 from backend.errors import UserError
 from backend.modelstore.card import CARD_METADATA_KEY, PRODUCER, contract, load_card
-from backend.modelstore.paths import resolve
+from backend.modelstore.paths import confined_file, resolve
 
 ONNX_FILE = "model.onnx"
 INPUT_NAME = "x"
 OUTPUT_NAME = "probability"
+HEATMAP_NAME = "heatmap"
+THRESHOLD_NAME = "logit_threshold"
 
 
 def embed_card(onnx_path: Path, card: dict) -> None:
@@ -27,6 +29,24 @@ def embed_card(onnx_path: Path, card: dict) -> None:
     model.metadata_props.extend(kept)
     entry = model.metadata_props.add()
     entry.key, entry.value = CARD_METADATA_KEY, json.dumps(card, sort_keys=True)
+    onnx.save(model, str(onnx_path))
+
+
+def give_input_default(onnx_path: Path, name: str, value: float) -> None:
+    """Make graph input ``name`` optional: an initializer of the same name holds its default ``value``.
+
+    ONNX Runtime then feeds the default when a caller (another tool, an older engine) passes only ``x``.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    if name not in {i.name for i in model.graph.input}:
+        raise ValueError(f"{onnx_path} has no input {name!r}")
+    kept = [t for t in model.graph.initializer if t.name != name]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept + [numpy_helper.from_array(np.array(value, np.float32), name)])
     onnx.save(model, str(onnx_path))
 
 
@@ -75,10 +95,12 @@ def open_onnx(name_or_path: str | os.PathLike, threads: int | None = None,
 
     folder = resolve(name_or_path)
     card = load_card(folder, verify=True)
-    path = folder / ONNX_FILE
+    path = confined_file(folder, ONNX_FILE)
     if ONNX_FILE not in card["files"]:
-        raise UserError(f"model {card['name']!r} ({card['arch']}) has no {ONNX_FILE}; it runs through "
-                        "backend.baselines.predict_proba instead")
+        raise UserError(f"model {card['name']!r} ({card['arch']}) has no {ONNX_FILE}: it is a rule-based "
+                        "baseline that `map` runs without ONNX Runtime; use it with `map --model` (default "
+                        "engine), or choose a network model for this")
+    refuse_external_data(path)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = int(threads) if threads else physical_cores()
@@ -91,6 +113,31 @@ def open_onnx(name_or_path: str | os.PathLike, threads: int | None = None,
         raise UserError(f"ONNX Runtime cannot load {path}: {exc}; re-save the model") from exc
     check_embedded_card(session, card, path)
     return session, card
+
+
+def refuse_external_data(path: Path) -> None:
+    """Refuse an ONNX file whose tensors live in other files: their locations could point anywhere.
+
+    Models written by S1 Rice Mapper keep every weight inside ``model.onnx``, so any external-data
+    reference means the file was made elsewhere; ONNX Runtime would otherwise read the named file.
+
+    Args:
+        path: The model's ``model.onnx`` (already confined to its folder).
+
+    Raises:
+        UserError: The graph cannot be parsed or references external data.
+    """
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and friends
+        raise UserError(f"{path} is not a readable ONNX model ({exc}); re-save the model") from exc
+    tensors = list(model.graph.initializer)
+    tensors += [a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors):
+        raise UserError(f"{path} stores weights in external files, which S1 Rice Mapper models never do; "
+                        "refusing to load it: reinstall the model from a trusted source or re-save it")
 
 
 def _use_optimized_cache(cache: Path, card: dict, options: Any, source: str) -> str:

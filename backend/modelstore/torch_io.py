@@ -14,11 +14,19 @@ from torch import nn
 
 from backend.errors import UserError
 from backend.modelstore.card import COMPOSITE, load_card, new_card
-from backend.modelstore.onnx_io import INPUT_NAME, ONNX_FILE, OUTPUT_NAME
-from backend.modelstore.paths import resolve
+from backend.modelstore.onnx_io import (
+    HEATMAP_NAME,
+    INPUT_NAME,
+    ONNX_FILE,
+    OUTPUT_NAME,
+    THRESHOLD_NAME,
+    give_input_default,
+)
+from backend.modelstore.paths import confined_file, resolve
 from backend.modelstore.writer import write_model_folder
 from backend.nets import ARCHITECTURES, build_model
 from backend.nets.blocks import RiceNet, inference_form
+from backend.nets.cam import DEFAULT_LOGIT_THRESHOLD, ProbabilityAndHeatmap, cam_layers
 
 WEIGHTS_FILE = "weights.safetensors"
 OPSET = 17
@@ -63,18 +71,30 @@ def export_side(net: RiceNet) -> int:
 
 
 def export_onnx(net: RiceNet, path: Path) -> None:
-    """Export probabilities with dynamic batch, height and width (legacy exporter, opset 17).
+    """Export probabilities (and, where the network allows, the heat map) with dynamic batch, height, width.
 
     The graph is the network's inference form (re-parameterised blocks folded, see
     :func:`backend.nets.blocks.inference_form`); :func:`onnx_parity` compares it with ``net`` itself.
+    Networks with a conv-BN-ReLU block before a 1x1 head also get the output ``heatmap``
+    (:mod:`backend.nets.cam`, forward-only Grad-CAM) and the optional scalar input ``logit_threshold``
+    (default 0, i.e. probability 0.5), so a map with heat map needs one ONNX Runtime call per batch.
     """
-    wrapper = ProbabilityWrapper(inference_form(net)).eval()
+    deployed = inference_form(net)
+    with_cam = cam_layers(deployed) is not None
+    wrapper = (ProbabilityAndHeatmap(deployed) if with_cam else ProbabilityWrapper(deployed)).eval()
+    x = example_input(net, export_side(net))
+    args = (x, torch.tensor(DEFAULT_LOGIT_THRESHOLD)) if with_cam else (x,)
+    spatial = {0: "batch", 2: "height", 3: "width"}
+    outputs = [OUTPUT_NAME, HEATMAP_NAME] if with_cam else [OUTPUT_NAME]
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python-side constants are expected here
-        torch.onnx.export(wrapper, (example_input(net, export_side(net)),), str(path), dynamo=False,
-                          opset_version=OPSET, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+        torch.onnx.export(wrapper, args, str(path), dynamo=False, opset_version=OPSET,
+                          input_names=[INPUT_NAME] + ([THRESHOLD_NAME] if with_cam else []),
+                          output_names=outputs,
                           dynamic_axes={INPUT_NAME: {0: "batch", 3: "height", 4: "width"},
-                                        OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}})
+                                        **{name: spatial for name in outputs}})
+    if with_cam:
+        give_input_default(path, THRESHOLD_NAME, DEFAULT_LOGIT_THRESHOLD)
 
 
 def onnx_parity(net: RiceNet, onnx_path: Path, side: int | None = None) -> float:
@@ -124,8 +144,9 @@ def save_model(net: RiceNet, card: dict, folder: str | os.PathLike, overwrite: b
 
 def build_from_card(card: dict, folder: Path) -> RiceNet:
     if card["arch"] not in ARCHITECTURES:
-        raise UserError(f"model {folder} is a {card['arch']!r} model, not a PyTorch network; use "
-                        "backend.baselines.predict_proba or open_onnx for it")
+        raise UserError(f"model {folder} is a {card['arch']!r} baseline, not a PyTorch network: it cannot be "
+                        "exported, fine-tuned or run with {param:engine} torch (and has no heat map); map with it "
+                        "directly (the default engine) or choose a network model for this", param="model")
     try:
         return build_model(card["arch"], **card["arch_kwargs"])
     except ValueError as exc:
@@ -153,7 +174,7 @@ def load_torch(name_or_path: str | os.PathLike, device: str = "cpu") -> tuple[Ri
     folder = resolve(name_or_path)
     card = load_card(folder, verify=True)
     net = build_from_card(card, folder)
-    path = folder / WEIGHTS_FILE
+    path = confined_file(folder, WEIGHTS_FILE)
     if WEIGHTS_FILE not in card["files"]:
         raise UserError(f"model {card['name']!r} lists no {WEIGHTS_FILE} in its card; re-save the model")
     try:

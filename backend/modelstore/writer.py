@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
+from backend.atomic import PartialWatcher, partial_path, sweep_stale
 from backend.errors import UserError
 from backend.modelstore.card import CARD_FILE, file_entries, write_json_atomic
 from backend.modelstore.onnx_io import ONNX_FILE, embed_card
@@ -42,9 +42,18 @@ def write_model_folder(folder: str | os.PathLike, card: dict, writers: dict[str,
     check_target(folder, overwrite, replace_bundled)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
+        sweep_stale(folder.parent)
+        tmp = partial_path(folder)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
     except OSError as exc:
         raise UserError(f"cannot write model folder {folder}: {exc.strerror}; choose a writable folder") from exc
+    with PartialWatcher(folder.parent):
+        return _fill_and_swap(tmp, folder, card, writers)
+
+
+def _fill_and_swap(tmp: Path, folder: Path, card: dict, writers: dict[str, FileWriter]) -> dict:
+    """Write every file into ``tmp``, add checksums to the card, then rename ``tmp`` to ``folder``."""
     try:
         for name, write in writers.items():
             write(tmp / name)

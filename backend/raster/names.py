@@ -94,7 +94,11 @@ def parse_dates_option(text: str) -> list[dt.date]:
     Each entry must hold a ``YYYY-MM-DD`` or ``YYYYMMDD`` date; blank lines and ``#`` comments are skipped.
     """
     source = Path(text)
-    if source.is_file():
+    try:
+        is_file = source.is_file()
+    except OSError:  # a long list of dates is not a valid path (ENAMETOOLONG)
+        is_file = False
+    if is_file:
         entries = [line.split("#", 1)[0].strip() for line in source.read_text().splitlines()]
         where = f"{{param:dates}} file {text}"
     else:

@@ -60,6 +60,7 @@ class SeriesReader:
         self.nodata = datasets[first_path].nodata
         self.problems = problems
         self.aligned = aligned
+        self.unit_notes: list[str] = []
         self._datasets = datasets
         self._readers = readers
         self._file_units = file_units
@@ -251,9 +252,11 @@ def _build_reader(datasets: dict[str, DatasetReader], stacks: list[str], vv_path
     bands = _apply_dates(bands, dates) if dates else bands
     _check_dates_found(bands)
     grid, readers, aligned = _grids(datasets, align)
-    file_units, problems = _inspect_values(datasets, bands)
+    file_units, problems, notes = _inspect_values(datasets, bands)
     problems = _series_problems(bands, datasets, aligned) + problems
-    return SeriesReader(layout, bands, datasets, readers, file_units, grid, problems, aligned)
+    reader = SeriesReader(layout, bands, datasets, readers, file_units, grid, problems, aligned)
+    reader.unit_notes = notes  # declared units the values overruled (plausibility warnings)
+    return reader
 
 
 def _pol_bands(pol: str, paths: list[str], datasets: dict[str, DatasetReader]) -> list[BandRef]:
@@ -347,20 +350,22 @@ def _warped(dataset: DatasetReader, reference: Grid) -> WarpedVRT:
 
 
 def _inspect_values(datasets: dict[str, DatasetReader],
-                    bands: dict[str, list[BandRef]]) -> tuple[dict[str, str], list[str]]:
-    """Unit of each file (all must agree) and problems found in the sampled values."""
+                    bands: dict[str, list[BandRef]]) -> tuple[dict[str, str], list[str], list[str]]:
+    """Unit of each file (all must agree), problems found in the sampled values, unit corrections."""
     date_of = {(r.path, r.band): r.date for refs in bands.values() for r in refs}
     file_units: dict[str, str] = {}
     problems: list[str] = []
+    notes: list[str] = []
     for path, dataset in datasets.items():
-        file_units[path], file_problems = _inspect_file(path, dataset, date_of)
+        file_units[path], file_problems, note = _inspect_file(path, dataset, date_of)
         problems += file_problems
+        notes += [note] if note else []
     _check_same_unit(file_units)
-    return file_units, problems
+    return file_units, problems, notes
 
 
 def _inspect_file(path: str, dataset: DatasetReader,
-                  date_of: dict[tuple[str, int], dt.date]) -> tuple[str, list[str]]:
+                  date_of: dict[tuple[str, int], dt.date]) -> tuple[str, list[str], str | None]:
     """Unit of one file; stops when no pixel is valid, reports bands that look empty and zero fill."""
     name = Path(path).name
     used = [b for b in range(1, dataset.count + 1) if (path, b) in date_of]  # not e.g. an angle band
@@ -375,11 +380,11 @@ def _inspect_file(path: str, dataset: DatasetReader,
     else:
         problems += [f"{name}: band {b} ({date_of[(path, b)]}) has no valid pixel in the sampled patches; "
                      "it is probably empty and counts as a missing acquisition" for b in empty]
-    unit, zero_fraction = sources.file_unit(dataset, path, [s for s in samples if s.size])
+    unit, zero_fraction, note = sources.file_unit(dataset, path, [s for s in samples if s.size])
     if unit == units.DB and zero_fraction > _ZERO_FILL_WARNING and dataset.nodata is None:
         problems.append(f"{name}: {zero_fraction:.0%} of sampled pixels are exactly 0 and no nodata value "
                         "is set; if 0 marks no data, set it (gdal_edit.py -a_nodata 0)")
-    return unit, problems
+    return unit, problems, note
 
 
 def _check_same_unit(file_units: dict[str, str]) -> None:

@@ -35,9 +35,11 @@ class BandRef:
 def open_raster(path: str) -> DatasetReader:
     """Open ``path`` for reading or stop with a message saying what is wrong with it."""
     file = Path(path)
-    if not path.startswith("/vsi") and not file.exists():  # /vsizip/...: a raster inside a zip product
+    # GDAL virtual file systems (/vsizip/ inside a zip product, /vsicurl/, /vsis3/) and URLs: GDAL checks them
+    remote = path.startswith("/vsi") or "://" in path
+    if not remote and not file.exists():
         raise UserError(f"{path}: file not found; check the path (and that the disk is mounted)")
-    if file.is_dir():
+    if not remote and file.is_dir():
         raise UserError(f"{path}: is a folder, not a raster; give the GeoTIFF files inside it")
     try:
         dataset = rasterio.open(path)
@@ -46,6 +48,10 @@ def open_raster(path: str) -> DatasetReader:
     if dataset.count == 0 or dataset.width == 0 or dataset.height == 0:
         dataset.close()
         raise UserError(f"{path}: the raster is empty (no bands or no pixels); re-export it")
+    if any(np.dtype(t).kind == "c" for t in dataset.dtypes):
+        dataset.close()
+        raise UserError(f"{path}: holds complex values (single-look complex data?); give calibrated backscatter "
+                        "intensity (sigma0 or gamma0, linear power or dB), e.g. a GRD or RTC product")
     return dataset
 
 
@@ -122,24 +128,24 @@ def scan_valid_values(dataset: DatasetReader, band: int, enough: int = SAMPLE_SI
     return np.concatenate(found) if found else np.empty(0)
 
 
-def file_unit(dataset: DatasetReader, path: str, samples: list[np.ndarray]) -> tuple[str, float]:
-    """Unit of a file (declared on its bands, else guessed) and the sampled fraction of exact zeros.
+def file_unit(dataset: DatasetReader, path: str, samples: list[np.ndarray]) -> tuple[str, float, str | None]:
+    """Unit of a file, the sampled fraction of exact zeros, and a note when the values overrule its metadata.
 
-    Exact zeros are left out of the guess: they are usually undeclared fill around the swath, and a
-    dB scene with much zero fill would otherwise look like linear power.
+    The unit declared on the bands is checked against the values (:func:`units.reconcile`); undeclared
+    units are guessed. Exact zeros are left out: they are usually undeclared fill around the swath, and
+    a dB scene with much zero fill would otherwise look like linear power.
     """
     pooled = np.concatenate(samples) if samples else np.empty(0)
     zeros = pooled == 0
     zero_fraction = float(zeros.mean()) if pooled.size else 0.0
     declared = {units.declared_unit(u) for u in dataset.units}
     declared.discard(None)
-    if len(declared) == 1:
-        return declared.pop(), zero_fraction
-    named = exports.unit_from_name(path, [band_label(dataset, b) for b in range(1, dataset.count + 1)])
-    if named:
-        return named, zero_fraction
     informative = pooled[~zeros] if (~zeros).any() else pooled
-    return units.guess_unit(informative, Path(path).name), zero_fraction
+    # a unit in the export's own naming scheme counts as declared, and is checked against the values like one
+    stated = declared.pop() if len(declared) == 1 else exports.unit_from_name(
+        path, [band_label(dataset, b) for b in range(1, dataset.count + 1)])
+    unit, note = units.reconcile(stated, informative, Path(path).name)
+    return unit, zero_fraction, note
 
 
 def nodata_label(value: float | None) -> float | str | None:

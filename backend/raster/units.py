@@ -38,14 +38,50 @@ def guess_unit(values: np.ndarray, source: str) -> str:
         raise UserError(f"{source}: no valid pixel to tell dB from linear power; check its nodata value")
     median = float(np.median(values))
     negative_fraction = float(np.mean(values < 0))
+    low, high = np.percentile(values, [1, 99])
+    if high <= 0 and low >= -_LINEAR_MAX_MEDIAN and median < 0:
+        raise UserError(f"{source}: every value lies between {low:.3g} and {high:.3g}: this looks like linear "
+                        "power with its sign flipped (dB of land and water reaches -15 to -25), not dB; "
+                        "re-export the calibrated backscatter without the negative scale")
     if 0.0 <= median <= _LINEAR_MAX_MEDIAN and negative_fraction <= _MAX_NEGATIVE_FRACTION_LINEAR:
         return LINEAR
-    low, high = np.percentile(values, [1, 99])
     if median < 0 and _DB_RANGE[0] <= low and high <= _DB_RANGE[1]:
         return DB
     raise UserError(f"{source}: values (median {median:.3g}, 1-99% range {low:.3g} to {high:.3g}) look "
                     "neither like backscatter in dB (mostly -40 to +5) nor like linear power (mostly 0 to 1.5); "
                     "give calibrated sigma0 or gamma0 backscatter")
+
+
+def reconcile(declared: str | None, values: np.ndarray, source: str) -> tuple[str, str | None]:
+    """The unit to read ``source`` in, and a note when the values overrule its declared unit.
+
+    A declared unit that the values contradict is corrected, not obeyed: negative values cannot be
+    linear power, and a whole scene between 0 and 1.5 "dB" would be brighter than a city centre, so the
+    values decide unambiguously (docs/reading.md, "Plausibility"). Values that fit neither unit keep the
+    declared one (other checks then judge the levels).
+
+    Args:
+        declared: Unit from the band metadata (:func:`declared_unit`), or None.
+        values: Valid sampled values, exact zeros left out.
+        source: File name for messages.
+
+    Returns:
+        (unit, note) where note is None unless the declared unit was overruled.
+
+    Raises:
+        UserError: Nothing is declared and the values fit neither unit.
+    """
+    if declared is None:
+        return guess_unit(values, source), None
+    try:
+        found = guess_unit(values, source)
+    except UserError:
+        return declared, None
+    if found == declared:
+        return declared, None
+    median = float(np.median(values)) if np.size(values) else float("nan")
+    return found, (f"{source}: band units say {declared} but the values (median {median:.3g}) are {found}; "
+                   f"read as {found}. Fix the band unit (e.g. gdal_edit.py -units {found}) to silence this")
 
 
 def to_db(values: np.ndarray, unit: str) -> np.ndarray:

@@ -146,4 +146,24 @@ SACRAMENTO = Region(
     shift_range=12.0, zone_sd=5.0, field_sd=4.0, wet_prob=0.1,
 )
 
-REGIONS: dict[str, Region] = {r.name: r for r in (KOREA, ARKANSAS, SACRAMENTO, MEKONG)}
+# Mekong Delta double and triple rice, for cropping intensity and transplanting dates (docs/seasons.md):
+# triple crop behind high dikes: Winter-Spring sown late Nov-Dec, Summer-Autumn Apr, Autumn-Winter
+# late Jul-Aug; double crop where the flood season (Aug/Sep-Nov) leaves fields inundated: Winter-Spring
+# mid-Dec and Summer-Autumn Apr-May only (Kontgis et al. 2015; Nguyen et al. 2016; Clauss et al. 2018).
+DELTA = Region(
+    name="delta",
+    description="Mekong Delta multi-crop rice (held out from training): triple crop behind high dikes, double "
+                "crop with flood-season inundation, orchards and upland crops",
+    epsg=32648, origin=(560_000.0, 1_160_000.0), season=((1, 1), (12, 31)),
+    rice_template=lc.RICE_MEKONG,
+    rice_systems=(
+        RiceSystem("triple", 0.5, (95, 212, 334), cycle_stretch=(1.0, 0.97, 1.12)),
+        RiceSystem("double", 0.5, (112, 338), inundation_doys=(245, 330), cycle_stretch=(1.0, 1.1)),
+    ),
+    parcel_shares={lc.RICE: 0.78, lc.ORCHARD: 0.1, lc.MAIZE: 0.06, lc.GRASSLAND: 0.04, lc.BARE_SOIL: 0.02},
+    crop_sowing_doys={lc.MAIZE: (30, 160)},
+    layout=MEKONG.layout,
+    shift_range=8.0, zone_sd=5.0, field_sd=4.0, stretch_range=(0.95, 1.05), wet_prob=0.3,
+)
+
+REGIONS: dict[str, Region] = {r.name: r for r in (KOREA, ARKANSAS, SACRAMENTO, MEKONG, DELTA)}

@@ -66,6 +66,7 @@ class Scene:
     crs: int  # EPSG code (UTM)
     transform: tuple[float, float, float, float, float, float]  # affine (a, b, c, d, e, f)
     meta: dict
+    object_map: np.ndarray | None = None  # (H, W) index into ``fields`` (per-pixel truth of calendars)
 
 
 def _check_inputs(region: str, size: int, start: date | None, end: date | None, looks: float,
@@ -223,7 +224,7 @@ def generate_scene(region: str, size: int, seed: int, start: date | None = None,
     meta = _meta(spec, seed, start, end, looks, shift, acq, landcover, size)
     return Scene(vv_db=vv, vh_db=vh, dates=acq.dates, truth=(landcover == lc.RICE).astype(np.uint8),
                  landcover=landcover, landcover_names=dict(lc.LANDCOVER_NAMES), fields=fields,
-                 crs=spec.epsg, transform=transform, meta=meta)
+                 crs=spec.epsg, transform=transform, meta=meta, object_map=object_map)
 
 
 def _background(objects: list[SceneObject], size: int) -> SceneObject:

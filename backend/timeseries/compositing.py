@@ -105,17 +105,25 @@ def _window_means(cube_db: np.ndarray, dates: Sequence[dt.date], windows: list[t
 
 
 def _fill_gaps(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Fill unobserved steps with the mean of the nearest observed steps before and after."""
+    """Fill unobserved steps with the mean of the nearest observed steps before and after.
+
+    Two sweeps over the (few) steps carry the last observed value forwards and the next one backwards,
+    one ``(h, w)`` plane at a time: no index arrays over the time axis, no gather.
+    """
     steps = values.shape[0]
-    index = np.arange(steps).reshape(-1, *([1] * (values.ndim - 1)))
-    previous = np.maximum.accumulate(np.where(observed, index, -1), axis=0)
-    following = np.flip(np.minimum.accumulate(np.flip(np.where(observed, index, steps), axis=0), axis=0), axis=0)
-    before = np.take_along_axis(values, np.clip(previous, 0, steps - 1), axis=0)
-    after = np.take_along_axis(values, np.clip(following, 0, steps - 1), axis=0)
-    has_before, has_after = previous >= 0, following < steps
-    fill = np.where(has_before & has_after, (before + after) / 2,
-                    np.where(has_before, before, np.where(has_after, after, np.nan)))
-    return np.where(observed, values, fill).astype(np.float32)
+    before = np.full_like(values, np.nan)
+    after = np.full_like(values, np.nan)
+    carry = np.full(values.shape[1:], np.nan, np.float32)
+    for k in range(steps):
+        before[k] = carry
+        np.copyto(carry, values[k], where=observed[k])
+    carry.fill(np.nan)
+    for k in range(steps - 1, -1, -1):
+        after[k] = carry
+        np.copyto(carry, values[k], where=observed[k])
+    with np.errstate(invalid="ignore"):
+        fill = np.where(np.isnan(before), after, np.where(np.isnan(after), before, (before + after) / 2))
+    return np.where(observed, values, fill).astype(np.float32, copy=False)
 
 
 def _padding_steps(windows: list[tuple[dt.date, dt.date]], as_of: dt.date | None) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 
 from backend.errors import UserError
 from backend.progress import Reporter
+from backend.raster.plausibility import check_for_model
 from backend.training.augment import DEFAULT_TIME_SHIFT
 from backend.training.finetune import DEFAULT_MODE, check_mode, fine_tune, initial_network
 from backend.training.labels import check_both_classes, read_labels
@@ -122,6 +123,8 @@ def _open_scene(scene: SceneInput, pols: list[str], needs: _SeasonNeeds, opts: F
     reader = stack.enter_context(scene.open_series(pols))
     check_dates_match(reader, pols)
     season = resolve_season(reader, needs, scene.season, None)
+    for warning in check_for_model(reader, pols, needs.steps, season):
+        reporter.log(f"warning: {warning['message']}")
     labels = read_labels(scene.labels, reader.grid, opts.class_field, opts.rice_values, block, log=reporter.log)
     return LabelledScene(reader, season, labels)
 

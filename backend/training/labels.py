@@ -15,11 +15,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from backend.errors import UserError
-from backend.evaluation.reference import DEFAULT_RICE_VALUES, VECTOR_SUFFIXES, VectorReference, is_rice
+from backend.evaluation.reference import (
+    DEFAULT_RICE_VALUES,
+    VECTOR_SUFFIXES,
+    VectorReference,
+    check_geometries,
+    is_rice,
+)
 
 POLYGON_TYPES = ("Polygon", "MultiPolygon")
 POINT_TYPES = ("Point", "MultiPoint")
-MAX_REASONS = 3
 
 
 @dataclass
@@ -90,8 +95,9 @@ def _read_vector(path: str, grid: Any, class_field: str | None, rice_values: lis
     geometries = shapely.from_wkb(wkb)
     present = ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
     if not present.any():
-        raise UserError(f"{{param:labels}} {path} holds no geometry; digitize rice and non-rice polygons or points", param="labels")
-    _check_geometries(path, geometries, present)
+        raise UserError(f"{{param:labels}} {path} holds no geometry; digitize rice and non-rice polygons or points",
+                        param="labels")
+    check_geometries("labels", path, geometries, present)
     classified = present & np.array([not _is_null(v) for v in values])
     notes = []
     if not meta.get("crs"):
@@ -116,21 +122,6 @@ def _read_vector(path: str, grid: Any, class_field: str | None, rice_values: lis
 
 def _is_null(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
-
-
-def _check_geometries(path: str, geometries: np.ndarray, present: np.ndarray) -> None:
-    import shapely
-
-    kinds = shapely.get_type_id(geometries[present])
-    lines = np.isin(kinds, [1, 2, 5])  # LineString, LinearRing, MultiLineString
-    if lines.any():
-        raise UserError(f"{{param:labels}} {path} holds line features; lines cannot label pixels: digitize "
-                        "polygons (fields) or points instead", param="labels")
-    invalid = np.flatnonzero(present & ~shapely.is_valid(geometries))
-    if len(invalid):
-        reasons = "; ".join(f"feature {i}: {shapely.is_valid_reason(geometries[i])}" for i in invalid[:MAX_REASONS])
-        raise UserError(f"{{param:labels}} {path} has {len(invalid)} invalid geometr{'y' if len(invalid) == 1 else 'ies'} "
-                        f"({reasons}); repair them (QGIS: Processing > Fix geometries) and try again", param="labels")
 
 
 def scene_box(grid: Any) -> Any:
@@ -199,8 +190,10 @@ def _read_raster(path: str, grid: Any, rice_values: list[str], block_px: int) ->
         with rasterio.open(path):
             pass
     except rasterio.errors.RasterioIOError as exc:
-        raise UserError(f"{{param:labels}} {path}: cannot be opened as a raster or vector file ({exc})", param="labels") from exc
-    reference = RasterReference(path, grid, rice_values)
+        raise UserError(f"{{param:labels}} {path}: cannot be opened as a raster or vector file ({exc}); give a "
+                        "polygon/point layer (.gpkg, .shp) with a class field, or a label raster (GeoTIFF: "
+                        "1 rice, other values non-rice, nodata unlabelled)", param="labels") from exc
+    reference = RasterReference(path, grid, rice_values, param="labels")
     try:
         features = _raster_features(reference, grid, block_px)
     finally:

@@ -36,6 +36,7 @@ PROCESSING_NAMES: dict[str, dict[str, str | tuple[str, str]]] = {
     "map": {"season": ("SEASON_START", "SEASON_END"), "heatmap": "WITH_HEATMAP", "out": "OUTPUT_FOLDER"},
     "finetune": {"season": ("SEASON_START", "SEASON_END"), "out": "OUTPUT_FOLDER"},
     "evaluate": {"pred": "PREDICTION", "out": "OUTPUT_FOLDER"},
+    "seasons": {"period": ("PERIOD_START", "PERIOD_END"), "out": "OUTPUT_FOLDER"},
     "fetch": {"season": ("SEASON_START", "SEASON_END"), "out": "OUTPUT_FOLDER"},
 }
 CACHE_SECONDS = 120.0

@@ -22,7 +22,7 @@ from .runner import run_backend
 VERB = "map"
 # the scalar options of `map` offered in Processing, in the dialog's order (vv/vh and out are files)
 MAP_KEYS = ("season", "as_of", "model", "engine", "device", "tile", "overlap", "batch", "threads", "heatmap",
-            "overwrite")
+            "cluster", "block", "overwrite")
 MAP_OUTPUTS = {"RICE": "rice", "PROBABILITY": "probability", "HEATMAP": "heatmap"}
 
 
@@ -33,7 +33,8 @@ class MapRiceAlgorithm(BackendAlgorithm):
     DISPLAY = "Map rice"
     HELP = ("Maps paddy rice from a Sentinel-1 VV and VH time series. VV and VH are one multi-band raster "
             "each (one band per date, dates in the band descriptions) or one raster per date. The season "
-            "(YYYY-MM-DD) defaults to the model's season length ending at the last acquisition; 'as of' "
+            "(YYYY-MM-DD) defaults to the main rice season found in the data, and a season given is snapped to "
+            "the crop cycle(s) it covers (see 'Find rice seasons'); 'as of' "
             "makes an early-season map from the acquisitions up to that date. MODEL is an installed model's "
             "name or a model folder (empty: the default model). Writes the rice map, the rice probability and "
             "the heat map with their styles into the output folder; with a reference it also writes the error "

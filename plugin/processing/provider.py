@@ -1,4 +1,4 @@
-"""The "S1 Rice Mapper" Processing provider: maprice, finetune, evaluate, riceareastats."""
+"""The "S1 Rice Mapper" Processing provider: maprice, finetune, evaluate, riceareastats, seasons."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from .evaluate import EvaluateAlgorithm
 from .fetch import FetchAlgorithm
 from .finetune import FineTuneAlgorithm
 from .map_rice import MapRiceAlgorithm
+from .seasons import SeasonsAlgorithm
 
-ALGORITHMS = (MapRiceAlgorithm, FineTuneAlgorithm, EvaluateAlgorithm, RiceAreaStatsAlgorithm, FetchAlgorithm)
+ALGORITHMS = (MapRiceAlgorithm, FineTuneAlgorithm, EvaluateAlgorithm, RiceAreaStatsAlgorithm, SeasonsAlgorithm,
+              FetchAlgorithm)
 
 
 class RiceMapperProvider(QgsProcessingProvider):

@@ -39,7 +39,7 @@ def test_continuous_maps_are_pseudocolor_from_0_to_1(name):
 
 
 def test_write_style_copies_the_template_beside_a_raster(tmp_path):
-    assert set(STYLE_NAMES) == {"rice", "probability", "heatmap", "error"}
+    assert set(STYLE_NAMES) == {"rice", "probability", "heatmap", "error", "intensity", "transplanting_doy"}
     written = write_style("rice", tmp_path / "rice.qml")
     assert written.read_bytes() == style_template("rice").read_bytes()
     with pytest.raises(ValueError):

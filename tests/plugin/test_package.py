@@ -172,7 +172,7 @@ def test_qgis_process_lists_all_algorithms_from_the_installed_zip(profile_env):
     assert listing.returncode == 0, listing.stderr
     ours = {line.split()[0] for line in listing.stdout.splitlines() if line.strip().startswith("s1ricemapper:")}
     assert ours == {"s1ricemapper:maprice", "s1ricemapper:finetune", "s1ricemapper:evaluate",
-                    "s1ricemapper:riceareastats", "s1ricemapper:fetch"}
+                    "s1ricemapper:riceareastats", "s1ricemapper:seasons", "s1ricemapper:fetch"}
 
 
 def test_qgis_process_runs_the_installed_plugin(profile_env, scene, tmp_path):  # noqa: F811

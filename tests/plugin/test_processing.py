@@ -51,7 +51,8 @@ def algorithm(name: str):
 
 def test_provider_has_five_algorithms(provider):  # noqa: F811
     assert provider.id() == "s1ricemapper" and provider.name() == "S1 Rice Mapper"
-    assert {a.name() for a in provider.algorithms()} == {"maprice", "finetune", "evaluate", "riceareastats", "fetch"}
+    assert {a.name() for a in provider.algorithms()} == {"maprice", "finetune", "evaluate", "riceareastats",
+                                                         "seasons", "fetch"}
 
 
 def test_plugin_registers_the_provider_and_removes_it_on_unload(qgis_iface, qgis_processing):

@@ -26,8 +26,19 @@ VERB = Verb(
                metavar="PX"),
         Option("tile_sizes", "ints", "Tile sizes (pixels)", "tile sizes for the tile-size dependence check",
                default=(128, 256, 512), minimum=16, maximum=MAX_TILE, metavar="PX"),
+        Option("deepness", "bool", "Compare with Deepness", "also compare our default map with Deepness's engine "
+               "on the same model and scene (interleaved rounds; skipped with a message when Deepness cannot be "
+               "fetched)", default=False),
+        Option("deepness_only", "bool", "Only the Deepness comparison", "only the Deepness comparison",
+               default=False),
+        Option("deepness_repo", "str", "Deepness repository", "git repository (URL or path) with Deepness's "
+               "pinned commit (default: its public repository)", metavar="URL|PATH"),
+        Option("deepness_sizes", "ints", "Deepness scene sides (pixels)", "synthetic Mekong scene sides for the "
+               "Deepness comparison", default=(512, 1024), minimum=64, maximum=8192, metavar="PX"),
+        Option("deepness_rounds", "int", "Deepness rounds", "interleaved rounds per scene", default=3, minimum=1,
+               maximum=20),
     ),
     outputs=("bench.json",),
     result_keys=("model", "machine", "tile", "overlap", "batch", "engines", "int8", "roofline", "ratios",
-                 "tile_dependence", "cuda", "memory", "targets"),
+                 "tile_dependence", "cuda", "memory", "targets", "deepness"),
 )

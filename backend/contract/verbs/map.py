@@ -24,8 +24,15 @@ VERB = Verb(
          "their QML styles and run.json",
     options=(
         *SERIES_OPTIONS,
-        Option("season", "date_range", "Season", "season to composite, YYYY-MM-DD YYYY-MM-DD (default: the "
-               "model's season length ending at the last acquisition)", metavar="START END", group="mapping"),
+        Option("season", "date_range", "Season", "season to composite, YYYY-MM-DD YYYY-MM-DD, snapped to the "
+               "rice crop cycle(s) found in the data that it covers (default: the main cycle found; see "
+               "docs/seasons.md)", metavar="START END", group="mapping"),
+        Option("all_seasons", "bool", "Map every detected season", "with no season given, map every rice crop "
+               "cycle found in the data (rice where any is), not only the main one", default=False,
+               group="mapping"),
+        Option("exact_season", "bool", "Use the season exactly as given", "composite the given season as it is "
+               "instead of snapping it to the detected crop cycle(s) it covers", default=False, group="mapping",
+               advanced=True),
         Option("as_of", "date", "Early-season map as of", "early-season map: ignore acquisitions after DATE",
                metavar="DATE", group="mapping", advanced=True),
         model_option(group="mapping"),
@@ -34,16 +41,24 @@ VERB = Verb(
         Option("device", "choice", "Device", "where the model runs", default="auto",
                choices=("auto", "cpu", "cuda"), group="mapping", advanced=True),
         Option("tile", "int", "Tile size (pixels)", "tile size in pixels (a multiple of the model's size "
-               "multiple)", default=DEFAULT_TILE, minimum=16, maximum=MAX_TILE, group="mapping", advanced=True),
+               "multiple; the tile used may grow by up to 1/8 when that covers the scene with fewer model "
+               "pixels)", default=DEFAULT_TILE, minimum=16, maximum=MAX_TILE, group="mapping", advanced=True),
         Option("overlap", "int", "Tile overlap (pixels)", "overlap between tiles in pixels; at most half the "
                "tile", default=DEFAULT_OVERLAP, minimum=0, maximum=MAX_TILE // 2, group="mapping", advanced=True),
         Option("batch", "int", "Tiles per model call", "tiles per model call", default=1, minimum=1,
                maximum=64, group="mapping", advanced=True),
         threads_option(group="mapping"),
-        Option("heatmap", "bool", "Write the heat map", "write heatmap.tif (Grad-CAM costs a backward pass)",
+        Option("heatmap", "bool", "Write the heat map", "write heatmap.tif (a forward-only Grad-CAM output of "
+               "the ONNX graph, computed in the same model call)",
                default=True, flag="--no-heatmap", group="mapping"),
         OUT_OPTION,
         OVERWRITE_OPTION,
+        Option("cluster", "str", "Dask cluster", "run the blocks on a Dask cluster: a scheduler address "
+               "(tcp://host:8786) or local[:N] worker processes on this machine (default: no cluster, one "
+               "process)", metavar="ADDRESS|local[:N]", group="cluster", advanced=True),
+        Option("block", "int", "Block size on the cluster (pixels)", "with a cluster: side of one block, one "
+               "Dask task; larger blocks recompute fewer border tiles, smaller ones keep more workers busy",
+               default=2048, minimum=256, maximum=65536, group="cluster", advanced=True),
         Option("manifest", "file", "Batch manifest (CSV)",
                "batch run: CSV with columns vv, vh, out[, season_start, season_end]; several files in one "
                "cell are separated by ';'; relative paths are relative to the CSV", metavar="CSV",
@@ -53,8 +68,10 @@ VERB = Verb(
     result_keys=("model", "engine", "device", "threads", "batch", "tile", "tile_requested", "overlap", "n_tiles",
                  "tiles_inferred", "seconds", "model_seconds", "km2_per_minute", "scene_km2", "width", "height",
                  "rice_area_ha", "valid_area_ha", "rice_pixels", "valid_pixels", "threshold", "inputs",
-                 "outputs"),
+                 "outputs", "season_choice"),
     events=(Event("manifest_row", ("line", "out", "status", "message"), "one manifest row finished; an error's "
-                  "message names parameters with {param:KEY} tokens"),),
+                  "message names parameters with {param:KEY} tokens"),
+            Event("cluster", ("address", "workers", "dashboard"), "connected to the Dask cluster (cluster)"),
+            Event("blocks", ("done", "total", "km2_per_minute", "eta"), "a block finished on the cluster")),
     checks=(_overlap_fits_tile,),
 )

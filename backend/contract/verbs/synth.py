@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..schema import Option, Verb
 from ..shared import OVERWRITE_OPTION
 
-REGIONS = ("korea", "arkansas", "sacramento", "mekong")  # backend.synthetic.regions (a test keeps them equal)
+REGIONS = ("korea", "arkansas", "sacramento", "mekong", "delta")  # backend.synthetic.regions (a test keeps them equal)
 MIN_SIZE, MAX_SIZE = 16, 1024  # px, as backend.synthetic.scene checks
 
 VERB = Verb(

@@ -1,0 +1,195 @@
+"""Find the rice cycles of a whole series: input checks, block-wise detection, the 'no cycle' message."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from backend.errors import UserError
+from backend.seasons import detect
+from backend.seasons.detect import Cycle
+
+BLOCK_ROWS = 256
+SAMPLE_BLOCK = 64  # map's quick scan: blocks of this size ...
+SAMPLE_BLOCKS = 6  # ... on a grid of this many per side (at most 36 x 64 x 64 pixels read)
+
+
+@dataclass
+class Gap:
+    """A stretch without acquisitions longer than :data:`~backend.seasons.detect.GAP_DAYS`."""
+
+    after: dt.date
+    before: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.before - self.after).days
+
+    def record(self) -> dict:
+        return {"after": self.after.isoformat(), "before": self.before.isoformat(), "days": self.days}
+
+
+@dataclass
+class Detection:
+    """What the scan found: the scene's cycles, optional per-pixel events, gaps and VH statistics."""
+
+    series: tuple[dt.date, dt.date]
+    n_dates: int
+    cycles: list[Cycle]
+    gaps: list[Gap]
+    n_valid: int
+    vh_stats: dict
+    events: np.ndarray | None = None  # (K, H, W) ordinals when scanned in full
+    valid: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+    rice_share: dict[str, float] = field(default_factory=dict)  # cycle label -> the model's rice share
+
+    @property
+    def main(self) -> Cycle | None:
+        """The main rice season: among complete cycles, the one where the model finds the most rice (when
+        :attr:`rice_share` is known), else the largest share of flooding-then-growth pixels; latest on a tie."""
+        def key(c: Cycle) -> tuple:
+            return c.complete, round(self.rice_share.get(c.label, c.share), 3), c.flood
+
+        return max(self.cycles, key=key) if self.cycles else None
+
+    def record(self) -> dict:
+        return {"series": [self.series[0].isoformat(), self.series[1].isoformat()], "n_dates": self.n_dates,
+                "cycles": [c.record() for c in self.cycles],
+                "main": self.main.record() if self.main else None,
+                "gaps": [g.record() for g in self.gaps], "valid_pixels": self.n_valid,
+                "model_rice_share": {k: round(v, 4) for k, v in self.rice_share.items()},
+                "vh_statistics": self.vh_stats, "notes": list(self.notes)}
+
+
+def series_dates(reader: Any) -> list[dt.date]:
+    """VH acquisition dates (the detection runs on VH)."""
+    if "VH" not in reader.pols:
+        raise UserError("finding seasons needs the VH polarization (flooding and growth show in VH); add the "
+                        "VH file(s) with {param:vh}", param="vh")
+    return list(reader.dates["VH"])
+
+
+def check_length(dates: list[dt.date]) -> None:
+    """A series shorter than one crop cycle cannot show one: say how many days are needed.
+
+    Raises:
+        UserError: with the series' span and :data:`~backend.seasons.detect.MIN_SERIES_DAYS`.
+    """
+    span = (dates[-1] - dates[0]).days + 1 if dates else 0
+    if len(dates) < 6 or span < detect.MIN_SERIES_DAYS:
+        raise UserError(f"the series covers {span} days ({dates[0] if dates else '-'} to "
+                        f"{dates[-1] if dates else '-'}, {len(dates)} acquisitions); finding rice seasons needs at "
+                        f"least {detect.MIN_SERIES_DAYS} days (one crop cycle: flooding and ~90 days of growth) "
+                        f"and 6 acquisitions: add {max(detect.MIN_SERIES_DAYS - span, 0)} more days of "
+                        "acquisitions", param="vh")
+
+
+def find_gaps(dates: list[dt.date]) -> list[Gap]:
+    """Stretches without acquisitions longer than :data:`~backend.seasons.detect.GAP_DAYS`."""
+    return [Gap(a, b) for a, b in zip(dates, dates[1:]) if (b - a).days > detect.GAP_DAYS]
+
+
+def gap_notes(gaps: list[Gap], cycles: list[Cycle]) -> list[str]:
+    """What each long gap does to the detection (a flooding in it shows late or not at all)."""
+    notes = []
+    for gap in gaps:
+        hit = [c for c in cycles if gap.after - dt.timedelta(days=20) <= c.flood <= gap.before + dt.timedelta(days=20)]
+        effect = (f"the flooding of cycle {hit[0].flood} lies next to it, so its transplanting dates are uncertain "
+                  f"by up to {gap.days} days" if hit else
+                  "a crop flooded inside it can be missed or dated to the first acquisition after it")
+        notes.append(f"no acquisition for {gap.days} days ({gap.after} to {gap.before}, e.g. the Sentinel-1B loss "
+                     f"of December 2021); {effect}")
+    return notes
+
+
+def blocks(height: int, width: int, full: bool) -> list[tuple[int, int, int, int]]:
+    """(row, col, h, w) blocks: row strips of the whole grid, or a sparse grid of samples."""
+    if full:
+        return [(r, 0, min(BLOCK_ROWS, height - r), width) for r in range(0, height, BLOCK_ROWS)]
+    bh, bw = min(SAMPLE_BLOCK, height), min(SAMPLE_BLOCK, width)
+    rows = np.unique(np.linspace(0, height - bh, min(SAMPLE_BLOCKS, max(1, height // bh))).astype(int))
+    cols = np.unique(np.linspace(0, width - bw, min(SAMPLE_BLOCKS, max(1, width // bw))).astype(int))
+    return [(int(r), int(c), bh, bw) for r in rows for c in cols]
+
+
+def scan(reader: Any, window_days: int, full: bool = True, reporter: Any = None) -> Detection:
+    """Detect the rice cycles of a series.
+
+    Args:
+        reader: an open :class:`~backend.raster.SeriesReader` with VH.
+        window_days: the model's composite window length, for each cycle's window.
+        full: every pixel (per-pixel events kept, for the seasons outputs) or a sparse sample of blocks
+            (enough for the scene's cycles; what ``map`` uses, so big scenes stay cheap).
+        reporter: optional progress reporter.
+
+    Returns:
+        The detection; its ``cycles`` may be empty (see :func:`no_cycle_message`).
+
+    Raises:
+        UserError: the series is shorter than one crop cycle or lacks VH.
+    """
+    from rasterio.windows import Window
+
+    dates = series_dates(reader)
+    check_length(dates)
+    height, width = reader.grid.height, reader.grid.width
+    parts = blocks(height, width, full)
+    if reporter:
+        reporter.stage("seasons-scan", len(parts), f"looking for flooding and growth in {len(dates)} VH dates")
+    events, valid, stats = [], [], {"min_db": [], "rise_db": [], "mean_db": []}
+    for row, col, h, w in parts:
+        block = detect.pixel_events(reader.read("VH", Window(col, row, w, h)), dates)
+        events.append(block.days)
+        valid.append(block.valid)
+        for key in stats:
+            stats[key].append(block.stats[key])
+        if reporter:
+            reporter.advance(1)
+    n_valid = int(sum(v.sum() for v in valid))
+    series = (dates[0], dates[-1])
+    cycles = detect.scene_cycles(np.concatenate([e.reshape(e.shape[0], -1) for e in events], axis=1)
+                                 if full else np.concatenate([e.ravel() for e in events]), n_valid, series,
+                                 window_days)
+    gaps = find_gaps(dates)
+    found = Detection(series=series, n_dates=len(dates), cycles=cycles, gaps=gaps, n_valid=n_valid,
+                      vh_stats=_vh_statistics({k: np.concatenate(v) for k, v in stats.items()}),
+                      notes=gap_notes(gaps, cycles))
+    if full:
+        k = max(e.shape[0] for e in events)
+        found.events = np.concatenate([np.pad(e, ((0, k - e.shape[0]), (0, 0), (0, 0))) for e in events], axis=1)
+        found.valid = np.concatenate(valid, axis=0)
+    return found
+
+
+def _vh_statistics(stats: dict[str, np.ndarray]) -> dict:
+    """Median and spread of the per-pixel VH mean, minimum and rise after the minimum (dB)."""
+    def pct(values: np.ndarray) -> dict:
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return {}
+        p5, p50, p95 = np.percentile(values, [5, 50, 95])
+        return {"p5": round(float(p5), 2), "median": round(float(p50), 2), "p95": round(float(p95), 2)}
+
+    mins, rises = stats["min_db"], stats["rise_db"]
+    flooded = np.isfinite(mins) & (mins <= detect.FLOOD_MAX_DB)
+    return {"mean_db": pct(stats["mean_db"]), "min_db": pct(mins), "rise_after_min_db": pct(rises),
+            "share_flooded": round(float(flooded.mean()) if mins.size else 0.0, 4),
+            "share_flooded_and_rising": round(float((flooded & (rises >= detect.RISE_DB)).mean())
+                                              if mins.size else 0.0, 4)}
+
+
+def no_cycle_message(found: Detection) -> str:
+    """Why no rice cycle was found, with the VH statistics that led to it."""
+    s = found.vh_stats
+    return (f"no rice crop cycle found in {found.series[0]} to {found.series[1]} ({found.n_valid} valid pixels): "
+            f"a cycle needs VH at or below {detect.FLOOD_MAX_DB} dB (flooding) followed within 24-96 days by a "
+            f"rise of at least {detect.RISE_DB} dB on at least {detect.MIN_CYCLE_SHARE:.0%} of the pixels. Here "
+            f"VH mean {s['mean_db'].get('median', 'n/a')} dB (median), per-pixel minimum "
+            f"{s['min_db'].get('median', 'n/a')} dB (5-95 %: {s['min_db'].get('p5', 'n/a')} to "
+            f"{s['min_db'].get('p95', 'n/a')}), rise after it {s['rise_after_min_db'].get('median', 'n/a')} dB; "
+            f"{s['share_flooded']:.1%} of pixels flood, {s['share_flooded_and_rising']:.1%} flood and then grow. "
+            "Check that the files are Sentinel-1 VH over rice land and that the series spans a crop cycle")

@@ -1,0 +1,81 @@
+"""Write the measured tables of docs/mapping.md from the committed result JSON (never typed by hand).
+
+Usage: python3 scripts/bench_tables.py [--check]
+Reads docs/bench/deepness.json (the ``deepness`` blocks of ``python -m backend bench --deepness-only`` runs,
+their ``scenes`` put together; a scene may carry a ``label``) and
+replaces the text between ``<!-- deepness-table:begin -->`` and ``<!-- deepness-table:end -->`` in
+docs/mapping.md. ``--check`` only reports (exit 1) whether the document is out of date. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULT = REPO / "docs" / "bench" / "deepness.json"
+DOC = REPO / "docs" / "mapping.md"
+BEGIN, END = "<!-- deepness-table:begin -->", "<!-- deepness-table:end -->"
+
+
+def _ratio(block: dict) -> str:
+    return f"{block['median']:.2f} ({block['min']:.2f})"
+
+
+def _peaks(rounds: list[dict]) -> str:
+    ours = max(r["ours"]["peak_rss_mb"] for r in rounds)
+    theirs = max(r["deepness"]["peak_rss_mb"] for r in rounds)
+    return f"{ours:.0f} / {theirs:.0f} MB"
+
+
+def _round_cell(record: dict) -> str:
+    load = record["load_average"][0]
+    return (f"{record['ours']['seconds']:.1f} / {record['ours_no_heatmap']['seconds']:.1f} / "
+            f"{record['deepness']['seconds']:.1f} s (load {load:.1f})")
+
+
+def render(result: dict) -> str:
+    """Markdown: one summary row per scene, then the seconds of every round."""
+    lines = ["| scene | our `map` vs Deepness, wall: median (min) | engine only | heat-map cost | F1 ours | "
+             "F1 Deepness | seam excess ours (rows/cols) | seam excess Deepness | peak RSS ours / Deepness |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    rounds = ["", "| scene | round: ours / ours without heat map / Deepness, wall seconds (1-min load average) |",
+              "|---|---|"]
+    for scene in result["scenes"]:
+        side = scene['size'][0] if isinstance(scene['size'], list) else scene['size']
+        name = scene.get("label") or f"{side}²"
+        if "skipped" in scene:
+            lines.append(f"| {name} | skipped: {scene['skipped']} | | | | | | | |")
+            continue
+        seams = scene["seam_excess"]
+        lines.append(f"| {name} | {_ratio(scene['speed_ratio_wall'])} | "
+                     f"{_ratio(scene['speed_ratio_engine'])} | {_ratio(scene['heatmap_cost'])} | "
+                     f"{scene['f1']['ours']:.4f} | {scene['f1']['deepness']:.4f} | "
+                     f"{seams['ours']['rows']} / {seams['ours']['cols']} | "
+                     f"{seams['deepness']['rows']} / {seams['deepness']['cols']} | {_peaks(scene['rounds'])} |")
+        rounds += [f"| {name} | " + "; ".join(_round_cell(r) for r in scene["rounds"]) + " |"]
+    return "\n".join(lines + rounds)
+
+
+def updated(doc: str, table: str) -> str:
+    """``doc`` with the text between the markers replaced by ``table``."""
+    head, rest = doc.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{table}\n{END}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    doc = DOC.read_text()
+    new = updated(doc, render(json.loads(RESULT.read_text())))
+    if "--check" in argv:
+        if new != doc:
+            print(f"{DOC} is out of date with {RESULT}; run python3 scripts/bench_tables.py", file=sys.stderr)
+            return 1
+        return 0
+    DOC.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,16 @@
+"""docs/mapping.md's measured Deepness table is the one scripts/bench_tables.py writes from the committed JSON."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_mapping_doc_table_matches_the_committed_result():
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_tables.py"), "--check"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "| 512² |" in (REPO / "docs" / "mapping.md").read_text()
