@@ -236,7 +236,7 @@ class BackendTask(QgsTask):
     """
 
     def __init__(self, description: str, run: BackendRun) -> None:
-        super().__init__(description, QgsTask.CanCancel)
+        super().__init__(description, QgsTask.Flag.CanCancel)
         import threading
 
         self.backend_run = run

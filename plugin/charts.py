@@ -43,7 +43,7 @@ class LineChart(QWidget):
         """A chart; ``left_floor`` keeps the left axis from going below it (a loss is never negative)."""
         super().__init__(parent)
         self.setMinimumSize(260, 170)
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.series: list[Series] = []
         self.spans: list[Span] = []
         self.vlines: list[tuple[float, str, str]] = []
@@ -90,13 +90,13 @@ class LineChart(QWidget):
 
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt's name)
         painter = QPainter(self)
-        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.fillRect(self.rect(), QColor("white"))
         painter.setFont(QFont(self.font().family(), 8))
         rect = self._plot_rect()
         if not any(s.points for s in self.series):
             painter.setPen(QColor("#777777"))
-            painter.drawText(QRectF(self.rect()).adjusted(12, 8, -12, -8), Qt.AlignCenter | Qt.TextWordWrap,
+            painter.drawText(QRectF(self.rect()).adjusted(12, 8, -12, -8), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                              self.placeholder)
             painter.end()
             return
@@ -120,31 +120,31 @@ class LineChart(QWidget):
             painter.fillRect(QRectF(x0, rect.top(), max(x1 - x0, 1), rect.height()), color)
             if span.label:
                 painter.setPen(QColor(span.color).darker(130))
-                painter.drawText(QRectF(x0 + 3, rect.top() + 2, max(x1 - x0 - 4, 10), 14), Qt.AlignLeft,
+                painter.drawText(QRectF(x0 + 3, rect.top() + 2, max(x1 - x0 - 4, 10), 14), Qt.AlignmentFlag.AlignLeft,
                                  span.label)
 
     def _draw_axes(self, painter: QPainter, rect: QRectF, x_range, left, right) -> None:
         painter.setPen(QPen(QColor("#444444"), 1))
         painter.drawRect(rect)
-        grid = QPen(QColor("#e6e6e6"), 1, Qt.DotLine)
+        grid = QPen(QColor("#e6e6e6"), 1, Qt.PenStyle.DotLine)
         for i in range(TICKS + 1):
             frac = i / TICKS
             y = rect.bottom() - frac * rect.height()
             painter.setPen(grid)
             painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
             painter.setPen(QColor("#444444"))
-            painter.drawText(QRectF(0, y - 7, MARGIN_LEFT - 4, 14), Qt.AlignRight | Qt.AlignVCenter,
+            painter.drawText(QRectF(0, y - 7, MARGIN_LEFT - 4, 14), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                              tick_label(left[0] + frac * (left[1] - left[0]), left[1] - left[0]))
             if any(s.right_axis for s in self.series):
-                painter.drawText(QRectF(rect.right() + 4, y - 7, MARGIN_RIGHT - 4, 14), Qt.AlignLeft | Qt.AlignVCenter,
+                painter.drawText(QRectF(rect.right() + 4, y - 7, MARGIN_RIGHT - 4, 14), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                                  tick_label(right[0] + frac * (right[1] - right[0]), right[1] - right[0]))
             x_value = x_range[0] + frac * (x_range[1] - x_range[0])
             x = rect.left() + frac * rect.width()
-            painter.drawText(QRectF(x - 40, rect.bottom() + 3, 80, 14), Qt.AlignHCenter, self.x_format(x_value))
-        painter.drawText(QRectF(2, 2, rect.width(), 16), Qt.AlignLeft, self.left_title)
-        painter.drawText(QRectF(rect.right() - 160, 2, 160 + MARGIN_RIGHT - 4, 16), Qt.AlignRight, self.right_title)
+            painter.drawText(QRectF(x - 40, rect.bottom() + 3, 80, 14), Qt.AlignmentFlag.AlignHCenter, self.x_format(x_value))
+        painter.drawText(QRectF(2, 2, rect.width(), 16), Qt.AlignmentFlag.AlignLeft, self.left_title)
+        painter.drawText(QRectF(rect.right() - 160, 2, 160 + MARGIN_RIGHT - 4, 16), Qt.AlignmentFlag.AlignRight, self.right_title)
         if self.title:
-            painter.drawText(QRectF(0, self.height() - 16, self.width(), 16), Qt.AlignHCenter, self.title)
+            painter.drawText(QRectF(0, self.height() - 16, self.width(), 16), Qt.AlignmentFlag.AlignHCenter, self.title)
 
     @staticmethod
     def _draw_series(painter: QPainter, series: Series, to_x, to_y) -> None:
@@ -155,7 +155,7 @@ class LineChart(QWidget):
         for point in points[1:]:
             path.lineTo(point)
         painter.setPen(QPen(QColor(series.color), 2))
-        painter.setBrush(Qt.NoBrush)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(path)
         painter.setBrush(QColor(series.color))
         for point in points:
@@ -164,9 +164,9 @@ class LineChart(QWidget):
     def _draw_vlines(self, painter: QPainter, rect: QRectF, to_x) -> None:
         for x_value, color, label in self.vlines:
             x = to_x(x_value)
-            painter.setPen(QPen(QColor(color), 1, Qt.DashLine))
+            painter.setPen(QPen(QColor(color), 1, Qt.PenStyle.DashLine))
             painter.drawLine(QPointF(x, rect.top()), QPointF(x, rect.bottom()))
-            painter.drawText(QRectF(x + 3, rect.bottom() - 16, 90, 14), Qt.AlignLeft, label)
+            painter.drawText(QRectF(x + 3, rect.bottom() - 16, 90, 14), Qt.AlignmentFlag.AlignLeft, label)
 
     def _draw_legend(self, painter: QPainter, rect: QRectF) -> None:
         """One line above the plot, centred between the axis titles."""

@@ -79,9 +79,9 @@ class DetailsDialog(QDialog):
         self.resize(720, 420)
         self.text = QPlainTextEdit(report, self)
         self.text.setReadOnly(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         copy = QPushButton(tr("Copy"), self)
-        buttons.addButton(copy, QDialogButtonBox.ActionRole)
+        buttons.addButton(copy, QDialogButtonBox.ButtonRole.ActionRole)
         copy.clicked.connect(lambda: QApplication.clipboard().setText(report))
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -109,7 +109,7 @@ def wrap_without_widening(label) -> None:
     from qgis.PyQt.QtWidgets import QSizePolicy
 
     label.setWordWrap(True)
-    label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     label.setMinimumWidth(1)
 
 
@@ -132,7 +132,7 @@ def warn(iface, status_label, message: str) -> None:
 def push_error(iface, message: str, details: str = "") -> QWidget:
     """Show ``message`` in the message bar with a Details button; log the report too."""
     report = diagnostics_report(details)
-    QgsMessageLog.logMessage(f"{message}\n{report}", TITLE, Qgis.Critical)
+    QgsMessageLog.logMessage(f"{message}\n{report}", TITLE, Qgis.MessageLevel.Critical)
     bar = iface.messageBar()
     widget = bar.createMessage(TITLE, message)
     button = QPushButton(tr("Details"), widget)
@@ -141,7 +141,7 @@ def push_error(iface, message: str, details: str = "") -> QWidget:
     button.clicked.connect(lambda: DetailsDialog(tr("S1 Rice Mapper: details"), report,
                                                  iface.mainWindow()).exec_())
     widget.layout().addWidget(button)
-    bar.pushWidget(widget, Qgis.Critical, 0)
+    bar.pushWidget(widget, Qgis.MessageLevel.Critical, 0)
     return widget
 
 

@@ -90,7 +90,7 @@ class FetchDialog(QDialog):
         form.addRow(tr("Collection"), self.collectionEdit)
         form.addRow(tr("Asset names"), self.assetsEdit)
         self.outputFolder = QgsFileWidget()
-        self.outputFolder.setStorageMode(QgsFileWidget.GetDirectory)
+        self.outputFolder.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.outputFolder.setFilePath(get_value("last_fetch_dir", str(Path.home() / "sentinel1")))
         form.addRow(tr("Output folder"), self.outputFolder)
         layout.addLayout(form)
@@ -99,11 +99,11 @@ class FetchDialog(QDialog):
         self.statusLabel.setWordWrap(True)
         layout.addWidget(self.progressBar)
         layout.addWidget(self.statusLabel)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel | QDialogButtonBox.Close)
-        self.buttons.button(QDialogButtonBox.Ok).setText(tr("Get Sentinel-1"))
-        self.buttons.button(QDialogButtonBox.Ok).clicked.connect(self.start_run)
-        self.buttons.button(QDialogButtonBox.Cancel).clicked.connect(self.cancel_run)
-        self.buttons.button(QDialogButtonBox.Close).clicked.connect(self.close)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel | QDialogButtonBox.StandardButton.Close)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(tr("Get Sentinel-1"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).clicked.connect(self.start_run)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).clicked.connect(self.cancel_run)
+        self.buttons.button(QDialogButtonBox.StandardButton.Close).clicked.connect(self.close)
         layout.addWidget(self.buttons)
         self._update_buttons()
 
@@ -120,7 +120,7 @@ class FetchDialog(QDialog):
             self.extentBox.setCurrentExtent(canvas.extent(), canvas.mapSettings().destinationCrs())
             self.extentBox.setOutputCrs(canvas.mapSettings().destinationCrs())
         self.areaLayer = QgsMapLayerComboBox()
-        self.areaLayer.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.areaLayer.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer)
         for widget in (self.extentRadio, self.extentBox, self.layerRadio, self.areaLayer):
             inner.addWidget(widget)
         return box
@@ -207,9 +207,9 @@ class FetchDialog(QDialog):
             result.get("dates"), result.get("items"), ", ".join(result.get("orbits", [])), self.out_dir)
         self.statusLabel.setText(text)
         self.progressBar.setValue(100)
-        self.iface.messageBar().pushMessage(TITLE, text, Qgis.Success, 10)
+        self.iface.messageBar().pushMessage(TITLE, text, Qgis.MessageLevel.Success, 10)
         for problem in result.get("problems", []):
-            self.iface.messageBar().pushMessage(TITLE, problem, Qgis.Warning, 15)
+            self.iface.messageBar().pushMessage(TITLE, problem, Qgis.MessageLevel.Warning, 15)
 
     def _on_failed(self, failure: BackendFailure) -> None:
         self.statusLabel.setText(failure.message)
@@ -217,8 +217,8 @@ class FetchDialog(QDialog):
 
     def _update_buttons(self) -> None:
         running = self.is_running()
-        self.buttons.button(QDialogButtonBox.Ok).setEnabled(not running)
-        self.buttons.button(QDialogButtonBox.Cancel).setEnabled(running)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not running)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setEnabled(running)
 
     def shutdown(self) -> None:
         """Cancel a running download (plugin unload)."""

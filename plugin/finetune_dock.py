@@ -138,20 +138,20 @@ class FineTuneDock(QDockWidget, FORM):
 
     def _setup_widgets(self) -> None:
         for combo, pol in ((self.vvLayer, "VV"), (self.vhLayer, "VH")):
-            combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+            combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
             combo.setAllowEmptyLayer(True)
             preselect_by_name(combo, pol)
-        self.labelLayer.setFilters(QgsMapLayerProxyModel.PolygonLayer | QgsMapLayerProxyModel.PointLayer)
+        self.labelLayer.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer | QgsMapLayerProxyModel.Filter.PointLayer)
         self.labelLayer.layerChanged.connect(self._label_layer_changed)
         self._label_layer_changed(self.labelLayer.currentLayer())
         helps = dict(MODES)
         for mode in sorted(contract_view.choices("finetune", "mode"), key=[m for m, _h in MODES].index):
             self.modeCombo.addItem(mode, mode)
-            self.modeCombo.setItemData(self.modeCombo.count() - 1, tr(helps[mode]), Qt.ToolTipRole)
+            self.modeCombo.setItemData(self.modeCombo.count() - 1, tr(helps[mode]), Qt.ItemDataRole.ToolTipRole)
         self.modeCombo.currentIndexChanged.connect(lambda _i: self.modeHelp.setText(self.modeCombo.currentData(
-            Qt.ToolTipRole)))
+            Qt.ItemDataRole.ToolTipRole)))
         self.modeCombo.setCurrentIndex(self.modeCombo.findData(contract_view.default("finetune", "mode")))
-        self.modeHelp.setText(self.modeCombo.currentData(Qt.ToolTipRole))
+        self.modeHelp.setText(self.modeCombo.currentData(Qt.ItemDataRole.ToolTipRole))
         for spin, key in ((self.epochsSpin, "epochs"), (self.patchSpin, "patch")):
             apply_int_option(spin, "finetune", key)
         apply_int_option(self.timeShiftSpin, "finetune", "time_shift", keep_minimum=True)  # -1 = "default"
@@ -162,7 +162,7 @@ class FineTuneDock(QDockWidget, FORM):
         for label in (self.statusLabel, self.modeHelp):
             wrap_without_widening(label)
         for combo in self.findChildren(QComboBox):  # long layer or model names never widen the dock
-            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(COMBO_CHARACTERS)
         self.seasonAuto.setToolTip(tr("Leave the season to the backend: {}").format(
             contract_view.option("finetune", "season").help))
@@ -273,7 +273,7 @@ class FineTuneDock(QDockWidget, FORM):
             start, end = self.seasonStart.date(), self.seasonEnd.date()
             if start >= end:
                 raise InputProblem(tr("The season start must be before its end."))
-            args += ["--season", start.toString(Qt.ISODate), end.toString(Qt.ISODate)]
+            args += ["--season", start.toString(Qt.DateFormat.ISODate), end.toString(Qt.DateFormat.ISODate)]
         return args
 
     def _reset_chart(self) -> None:
@@ -339,7 +339,7 @@ class FineTuneDock(QDockWidget, FORM):
             text += tr(" (validation F1 {:.3f})").format(f1)
         set_message(self.statusLabel, text + ".")
         self.iface.messageBar().pushMessage(TITLE, text + tr("; it is now in the Map rice dialog."),
-                                            Qgis.Success, 15)
+                                            Qgis.MessageLevel.Success, 15)
         self.refresh()
         self.model_created.emit(self.last_model)
 

@@ -46,7 +46,7 @@ class FormMemory:
 
 def _read(widget: QWidget) -> str:
     if isinstance(widget, QDateEdit):
-        return widget.date().toString(Qt.ISODate)
+        return widget.date().toString(Qt.DateFormat.ISODate)
     if isinstance(widget, QCheckBox):
         return "1" if widget.isChecked() else "0"
     if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
@@ -62,7 +62,7 @@ def _read(widget: QWidget) -> str:
 def _write(widget: QWidget, text: str) -> bool:
     """Set ``widget`` from ``text``; False when the value no longer fits (e.g. a model that is gone)."""
     if isinstance(widget, QDateEdit):
-        date = QDate.fromString(text, Qt.ISODate)
+        date = QDate.fromString(text, Qt.DateFormat.ISODate)
         if date.isValid():
             widget.setDate(date)
         return date.isValid()

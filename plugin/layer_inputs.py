@@ -70,7 +70,7 @@ def raster_file_for(layer: QgsRasterLayer) -> str:
     writer = QgsRasterFileWriter(str(target))
     error = writer.writeRaster(pipe, provider.xSize(), provider.ySize(), provider.extent(), layer.crs(),
                                QgsCoordinateTransformContext())
-    if error != QgsRasterFileWriter.NoError:
+    if error != QgsRasterFileWriter.WriterError.NoError:
         raise InputProblem(tr("Layer '{}' is not a file and could not be exported to a temporary GeoTIFF "
                               "(error {}); save it as a GeoTIFF and choose that file.").format(layer.name(), error))
     _copy_band_names(layer, target)
@@ -105,7 +105,7 @@ def vector_file_for(layer: QgsVectorLayer) -> str:
     options.driverName = "GPKG"
     result = QgsVectorFileWriter.writeAsVectorFormatV3(layer, str(target), QgsProject.instance().transformContext(),
                                                       options)
-    if result[0] != QgsVectorFileWriter.NoError:
+    if result[0] != QgsVectorFileWriter.WriterError.NoError:
         raise InputProblem(tr("Layer '{}' could not be exported to a temporary GeoPackage ({}); save it "
                               "as a GeoPackage and choose that layer.").format(layer.name(), result[1]))
     return str(target)
@@ -145,7 +145,7 @@ def mean_backscatter_db(layer: QgsRasterLayer, max_bands: int = 4) -> float:
     provider = layer.dataProvider()
     means = []
     for band in range(1, min(layer.bandCount(), max_bands) + 1):
-        stats = provider.bandStatistics(band, QgsRasterBandStats.Mean | QgsRasterBandStats.Min,
+        stats = provider.bandStatistics(band, QgsRasterBandStats.Stats.Mean | QgsRasterBandStats.Stats.Min,
                                         provider.extent(), 20000)
         means.append((stats.mean, stats.minimumValue))
     if not means:

@@ -132,7 +132,7 @@ class S1RiceMapperPlugin:
         if self.finetune_dock is None:
             self.finetune_dock = FineTuneDock(self.iface)
             self.finetune_dock.model_created.connect(self._on_model_created)
-            self.iface.addDockWidget(Qt.RightDockWidgetArea, self.finetune_dock)
+            self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.finetune_dock)
             self.finetune_dock.refresh()
             return
         self.finetune_dock.setVisible(not self.finetune_dock.isVisible())
@@ -155,7 +155,7 @@ class S1RiceMapperPlugin:
     def open_settings(self) -> None:
         from .settings_dialog import SettingsDialog
 
-        SettingsDialog(self.iface).exec_()
+        SettingsDialog(self.iface).exec()
         self._backend_settings_changed()
 
     def _backend_settings_changed(self) -> None:

@@ -97,16 +97,16 @@ class MapRiceDialog(QDialog, FORM):
 
     def _setup_widgets(self) -> None:
         for combo in (self.vvLayer, self.vhLayer):
-            combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+            combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
             combo.setAllowEmptyLayer(True)
         preselect_by_name(self.vvLayer, "VV")
         preselect_by_name(self.vhLayer, "VH")
-        self.referenceLayer.setFilters(QgsMapLayerProxyModel.RasterLayer | QgsMapLayerProxyModel.PolygonLayer
-                                       | QgsMapLayerProxyModel.PointLayer)
+        self.referenceLayer.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer | QgsMapLayerProxyModel.Filter.PolygonLayer
+                                       | QgsMapLayerProxyModel.Filter.PointLayer)
         self.referenceLayer.setAllowEmptyLayer(True)
         self.referenceLayer.setLayer(None)
-        self.classField.setFilters(QgsFieldProxyModel.AllTypes)
-        self.outputFolder.setStorageMode(QgsFileWidget.GetDirectory)
+        self.classField.setFilters(QgsFieldProxyModel.Filter.AllTypes)
+        self.outputFolder.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.outputFolder.setFilePath(get_value("last_output_dir", str(Path.home() / "rice_maps")))
         fill_choices(self.engineCombo, "map", "engine", ENGINE_LABELS)
         fill_choices(self.deviceCombo, "map", "device", DEVICE_LABELS)
@@ -129,7 +129,7 @@ class MapRiceDialog(QDialog, FORM):
     def _keep_width_bounded(self) -> None:
         """Long messages, layer names or model labels wrap or elide instead of widening the dialog."""
         for combo in self.findChildren(QComboBox):
-            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(COMBO_CHARACTERS)
         for label in (self.statusLabel, self.gpuLabel, self.seasonHint):
             wrap_without_widening(label)
@@ -245,7 +245,7 @@ class MapRiceDialog(QDialog, FORM):
         dates = sorted(d for pol_dates in (self.info.get("dates") or {}).values() for d in pol_dates)
         if not dates:
             return None
-        return QDate.fromString(dates[0][:10], Qt.ISODate), QDate.fromString(dates[-1][:10], Qt.ISODate)
+        return QDate.fromString(dates[0][:10], Qt.DateFormat.ISODate), QDate.fromString(dates[-1][:10], Qt.DateFormat.ISODate)
 
     @guarded
     def _season_auto_toggled(self, automatic: bool) -> None:
@@ -290,8 +290,8 @@ class MapRiceDialog(QDialog, FORM):
     def _season_chosen(self, start: str, end: str) -> None:
         """A season picked in the seasons panel becomes the dialog's season."""
         self.seasonAuto.setChecked(False)
-        self.seasonStart.setDate(QDate.fromString(start[:10], Qt.ISODate))
-        self.seasonEnd.setDate(QDate.fromString(end[:10], Qt.ISODate))
+        self.seasonStart.setDate(QDate.fromString(start[:10], Qt.DateFormat.ISODate))
+        self.seasonEnd.setDate(QDate.fromString(end[:10], Qt.DateFormat.ISODate))
 
     @guarded
     def _show_info_failure(self, failure: BackendFailure, request: int) -> None:
@@ -594,7 +594,7 @@ class MapRiceDialog(QDialog, FORM):
         unfold_in_layer_panel(self.iface, self.last_group)
         text = summary(out_dir) or tr("done")
         set_message(self.statusLabel, text)
-        self.iface.messageBar().pushMessage(TITLE, tr("Rice map ready. {}").format(text), Qgis.Success, 15)
+        self.iface.messageBar().pushMessage(TITLE, tr("Rice map ready. {}").format(text), Qgis.MessageLevel.Success, 15)
 
     @guarded
     def _on_failed(self, failure: BackendFailure) -> None:
@@ -604,7 +604,7 @@ class MapRiceDialog(QDialog, FORM):
 
 
 def iso(date: QDate) -> str:
-    return date.toString(Qt.ISODate)
+    return date.toString(Qt.DateFormat.ISODate)
 
 
 def unfold_in_layer_panel(iface, group) -> None:
@@ -652,7 +652,7 @@ def embed_seasons_panel(holder: QWidget, on_chosen) -> QWidget | None:
     except ImportError as err:  # not installed (or broken: then say so in the log, keep the dialog usable)
         if getattr(err, "name", None) != name:
             QgsMessageLog.logMessage(tr("The seasons panel could not be loaded: {}").format(err), TITLE,
-                                     Qgis.Warning)
+                                     Qgis.MessageLevel.Warning)
         holder.hide()
         return None
     panel_class = next((obj for obj in vars(module).values() if isinstance(obj, type)

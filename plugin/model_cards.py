@@ -173,11 +173,11 @@ def fill_model_combo(combo: QComboBox, cards: list[ModelCard]) -> None:
         if family != last_family:
             combo.addItem(family, None)
             item = model.item(combo.count() - 1)
-            item.setFlags(item.flags() & ~(Qt.ItemIsEnabled | Qt.ItemIsSelectable))
+            item.setFlags(item.flags() & ~(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable))
             item.setFont(heading_font)
             last_family = family
         combo.addItem(card.label(), card.name)
-        combo.setItemData(combo.count() - 1, card.tooltip(), Qt.ToolTipRole)
+        combo.setItemData(combo.count() - 1, card.tooltip(), Qt.ItemDataRole.ToolTipRole)
     index = combo.findData(current) if current else -1
     if index < 0:
         default = next((c.name for c in cards if c.default), cards[0].name if cards else None)
@@ -209,7 +209,7 @@ def fill_option_combo(combo: QComboBox, options: list[tuple[str, str, str]], ava
 
 def is_enabled(combo: QComboBox, index: int) -> bool:
     item = combo.model().item(index)
-    return item is not None and bool(item.flags() & Qt.ItemIsEnabled)
+    return item is not None and bool(item.flags() & Qt.ItemFlag.ItemIsEnabled)
 
 
 METRIC_COLUMNS = (("f1", "F1"), ("iou_rice", "rice IoU"), ("oa", "OA"), ("precision", "precision"),
@@ -285,7 +285,7 @@ class CardViewer(QDialog):
         self.resize(620, 520)
         self.text = QTextBrowser(self)
         self.text.setHtml(card_html(card))
-        buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.text)

@@ -62,7 +62,7 @@ def values_at(layer: QgsRasterLayer, point: QgsPointXY, crs: QgsCoordinateRefere
         point = QgsCoordinateTransform(crs, layer.crs(), QgsProject.instance()).transform(point)
     if not layer.extent().contains(point):
         return {}
-    result = layer.dataProvider().identify(point, QgsRaster.IdentifyFormatValue)
+    result = layer.dataProvider().identify(point, QgsRaster.IdentifyFormat.IdentifyFormatValue)
     if not result.isValid():
         return {}
     return {band: (float(v) if v is not None else math.nan) for band, v in result.results().items()}
@@ -141,7 +141,7 @@ class ProfileWindow(QDialog):
         self.chart.placeholder = tr("Click a pixel of a VV / VH layer.")
         self.source_label = QLabel(self)
         self.source_label.setWordWrap(True)
-        self.source_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.source_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
         layout.addWidget(self.chart)
         layout.addWidget(self.source_label)
@@ -178,7 +178,7 @@ class TemporalProfileTool(QgsMapToolEmitPoint):
         self.canvasClicked.connect(self.show_at)
 
     @guarded
-    def show_at(self, point: QgsPointXY, button=Qt.LeftButton) -> None:
+    def show_at(self, point: QgsPointXY, button=Qt.MouseButton.LeftButton) -> None:
         crs = self.canvas().mapSettings().destinationCrs()
         self.last_profile = profile_at(point, crs)
         if self.window is None:

@@ -49,9 +49,9 @@ class RiceAreaStatsAlgorithm(BackendAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer("RICE", tr("Rice map (rice.tif: 1 rice, 0 other)")))
         self.addParameter(QgsProcessingParameterFeatureSource("ZONES", tr("Zones"),
-                                                              [QgsProcessing.TypeVectorPolygon]))
+                                                              [QgsProcessing.SourceType.TypeVectorPolygon]))
         self.addParameter(QgsProcessingParameterFeatureSink("OUTPUT", tr("Zones with rice area"),
-                                                            QgsProcessing.TypeVectorPolygon))
+                                                            QgsProcessing.SourceType.TypeVectorPolygon))
 
     def problems(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
         problems = []
@@ -97,7 +97,7 @@ class RiceAreaStatsAlgorithm(BackendAlgorithm):
         for index, (zone, counts) in enumerate(zip(source.getFeatures(), histogram.getFeatures())):
             if steps.isCanceled():
                 return {}
-            sink.addFeature(_with_stats(zone, counts, fields, pixel_area), QgsFeatureSink.FastInsert)
+            sink.addFeature(_with_stats(zone, counts, fields, pixel_area), QgsFeatureSink.Flag.FastInsert)
             steps.setProgress(100.0 * (index + 1) / total)
         return {"OUTPUT": dest_id}
 
@@ -128,7 +128,7 @@ class PixelArea:
         self.height = raster.rasterUnitsPerPixelY()
         crs = raster.crs()
         self.geographic = crs.isGeographic()
-        factor = QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceMeters)
+        factor = QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceUnit.DistanceMeters)
         self.projected_m2 = self.width * self.height * factor * factor
         self.to_raster = QgsCoordinateTransform(zones_crs, crs, context.transformContext())
         self.measure = QgsDistanceArea()

@@ -74,13 +74,13 @@ def parameters_for(verb: str, key: str) -> list[QgsProcessingParameterDefinition
     for parameter in made:
         parameter.setHelp(_help(opt))
         if opt.advanced:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
     return made
 
 
 def _one_parameter(opt: Option, name: str, optional: bool) -> QgsProcessingParameterDefinition:
     if opt.kind in ("int", "float"):
-        number_type = QgsProcessingParameterNumber.Integer if opt.kind == "int" else QgsProcessingParameterNumber.Double
+        number_type = QgsProcessingParameterNumber.Type.Integer if opt.kind == "int" else QgsProcessingParameterNumber.Type.Double
         parameter = QgsProcessingParameterNumber(name, opt.label, number_type, opt.default,
                                                  optional=optional and opt.default is None)
         if opt.minimum is not None:
@@ -95,11 +95,11 @@ def _one_parameter(opt: Option, name: str, optional: bool) -> QgsProcessingParam
     if opt.kind == "bool":
         return QgsProcessingParameterBoolean(name, opt.label, defaultValue=bool(opt.default))
     if opt.kind == "files":
-        return QgsProcessingParameterMultipleLayers(name, opt.label, QgsProcessing.TypeRaster, optional=optional)
+        return QgsProcessingParameterMultipleLayers(name, opt.label, QgsProcessing.SourceType.TypeRaster, optional=optional)
     if opt.kind == "folder":
         if opt.required:
             return QgsProcessingParameterFolderDestination(name, opt.label)
-        return QgsProcessingParameterFile(name, opt.label, behavior=QgsProcessingParameterFile.Folder,
+        return QgsProcessingParameterFile(name, opt.label, behavior=QgsProcessingParameterFile.Behavior.Folder,
                                           optional=True)
     if opt.kind == "file":
         return QgsProcessingParameterFile(name, opt.label, optional=optional)

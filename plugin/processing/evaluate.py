@@ -37,7 +37,7 @@ def add_reference_parameters(algorithm: BackendAlgorithm, optional: bool) -> Non
     """REFERENCE (raster or polygons), CLASS_FIELD, RICE_VALUES: shared by maprice and evaluate."""
     reference = QgsProcessingParameterMapLayer(
         "REFERENCE", tr("{} (truth raster, or polygons with a class field)").format(label(VERB, "reference")),
-        optional=optional, types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon])
+        optional=optional, types=[QgsProcessing.SourceType.TypeRaster, QgsProcessing.SourceType.TypeVectorPolygon])
     reference.setHelp(tooltip(VERB, "reference"))
     algorithm.addParameter(reference)
     add_parameters(algorithm, VERB, ("class_field", "rice_values"))
@@ -99,7 +99,7 @@ class EvaluateAlgorithm(BackendAlgorithm):
         self.addParameter(output_folder_parameter(VERB))
         add_parameters(self, VERB, ("overwrite",))
         self.addParameter(QgsProcessingParameterFeatureSink("METRICS", tr("Metrics table"),
-                                                            QgsProcessing.TypeVector, optional=True,
+                                                            QgsProcessing.SourceType.TypeVector, optional=True,
                                                             createByDefault=True))
         add_metric_outputs(self)
 
@@ -132,13 +132,13 @@ class EvaluateAlgorithm(BackendAlgorithm):
         fields = QgsFields()
         fields.append(QgsField("metric", QVariant.String))
         fields.append(QgsField("value", QVariant.Double))
-        sink, dest_id = self.parameterAsSink(parameters, "METRICS", context, fields, QgsWkbTypes.NoGeometry)
+        sink, dest_id = self.parameterAsSink(parameters, "METRICS", context, fields, QgsWkbTypes.Type.NoGeometry)
         if sink is None:
             return None
         for name, value in metric_rows(result):
             feature = QgsFeature(fields)
             feature.setAttributes([name, None if value is None else float(value)])
-            sink.addFeature(feature, QgsFeatureSink.FastInsert)
+            sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
         return dest_id
 
 

@@ -56,7 +56,7 @@ class FetchAlgorithm(BackendAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterExtent("EXTENT", tr("Area (extent)"), optional=True))
         self.addParameter(QgsProcessingParameterVectorLayer(
-            "AREA", tr("Area (polygons; instead of the extent)"), [QgsProcessing.TypeVectorPolygon], optional=True))
+            "AREA", tr("Area (polygons; instead of the extent)"), [QgsProcessing.SourceType.TypeVectorPolygon], optional=True))
         add_parameters(self, VERB, FETCH_KEYS[:-1])
         self.addParameter(QgsProcessingParameterCrs("CRS", tr(VERB_CONTRACT.option("crs").label), optional=True))
         self.addParameter(output_folder_parameter(VERB))

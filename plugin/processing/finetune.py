@@ -44,7 +44,7 @@ class FineTuneAlgorithm(BackendAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         labels = QgsProcessingParameterVectorLayer("LABELS", tr(label(VERB, "labels")),
-                                                   [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint])
+                                                   [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint])
         labels.setHelp(tooltip(VERB, "labels"))
         self.addParameter(labels)
         field = QgsProcessingParameterField("CLASS_FIELD", tr(label(VERB, "class_field")),

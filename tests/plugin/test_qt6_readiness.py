@@ -1,6 +1,5 @@
 """Ready for QGIS 4 / Qt6: QGIS's own migration scanner (``scripts/pyqt5_to_pyqt6`` of the QGIS repository) finds
-nothing in the modules of the set-up and Settings (the rest of the plugin's findings are written to
-``test_artifacts/qt6_findings.json`` for their owners), and metadata.txt declares Qt6 support.
+nothing in plugin/ (its report goes to ``test_artifacts/qt6_findings.json``), and metadata.txt declares Qt6 support.
 
 The scanner is QGIS's code, so it is not committed here: ``make qt6-scanner`` puts it into
 ``~/.cache/s1ricemapper/pyqt5_to_pyqt6/`` (or ``$S1RM_QT6_SCANNER``). Its enum table (``enums.json``, made in QGIS
@@ -12,6 +11,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,11 +22,12 @@ from conftest import ARTIFACTS, REPO
 
 SCANNER_DIR = Path(os.environ.get("S1RM_QT6_SCANNER") or Path.home() / ".cache" / "s1ricemapper" / "pyqt5_to_pyqt6")
 SCANNER = SCANNER_DIR / "pyqt5_to_pyqt6.py"
-#: The modules of this change (issue 12): the scanner must find nothing in them.
-OWN_FILES = {"backend_setup.py", "settings.py", "settings_dialog.py"}
-#: Where the findings in the rest of the plugin are written, for their owners (they are not this test's to fail:
-#: other parts of the plugin change in parallel; see docs/install.md for the count when this was written).
+#: Where the scanner's findings are written (the test fails on any of them).
 FINDINGS_REPORT = "qt6_findings.json"
+#: Not a finding: with the enum table rebuilt from PyQt5, the scanner rewrites ``QVariant.Double`` into
+#: ``QVariant.Type.Double`` and back again on every pass. Qt6's spelling is ``QMetaType.Type.Double``, which QGIS 3.22
+#: lacks, so QgsField types stay ``QVariant.X`` until the plugin requires QGIS >= 3.38.
+QVARIANT_FLIP = re.compile(r"QVariant\.(Type\.)?[A-Z][A-Za-z]*\b")
 MODULES = ["qgis.core", "qgis.gui", "qgis.PyQt.QtCore", "qgis.PyQt.QtGui", "qgis.PyQt.QtWidgets"]
 
 ENUM_TABLE = """
@@ -87,13 +88,12 @@ def test_qgis_pyqt5_to_pyqt6_scanner_finds_nothing_in_the_plugin(tmp_path):
     per_file = findings_per_file(scan.stdout + scan.stderr, plugin)
     assert scan.stdout.count("Processing ") >= 15  # it really read the plugin's modules
     assert not [line for line in scan.stderr.splitlines() if "Traceback" in line], scan.stderr[-2000:]
-    ours = {name: lines for name, lines in per_file.items() if name in OWN_FILES}
-    assert ours == {}, json.dumps(ours, indent=1)
+    findings = {name: [line for line in lines if not QVARIANT_FLIP.search(line)] for name, lines in per_file.items()}
+    findings = {name: lines for name, lines in findings.items() if lines}
     ARTIFACTS.mkdir(exist_ok=True)
     report = {"files": len(per_file), "findings": sum(map(len, per_file.values())), "per_file": per_file}
     (ARTIFACTS / FINDINGS_REPORT).write_text(json.dumps(report, indent=1))
-    print(f"Qt6 scanner: {report['findings']} proposed changes in {report['files']} other plugin files "
-          f"(test_artifacts/{FINDINGS_REPORT})")
+    assert findings == {}, json.dumps(findings, indent=1)
 
 
 def findings_per_file(output: str, root: Path) -> dict[str, list[str]]:
