@@ -26,8 +26,8 @@ def _size(text: str) -> int | None:
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     import torch
 
-    from backend.benchmarks import angiang
-    from backend.training.learning_curve import CurveConfig, learning_curve, markdown_table
+    from backend.experiments import angiang
+    from backend.experiments.learning_curve import CurveConfig, learning_curve, markdown_table
 
     out = Path(args.out) if args.out else None
     if out is not None and not out.parent.is_dir():

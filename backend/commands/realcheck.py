@@ -9,7 +9,7 @@ from backend.progress import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.benchmarks import angiang
+    from backend.experiments import angiang
 
     cubes = angiang.load_cubes(Path(args.data) if args.data else angiang.DATA_DIR)
     reporter.log(f"{len(cubes['label'])} real cubes; season {angiang.SEASON[0]}..{angiang.SEASON[1]}")

@@ -11,7 +11,7 @@ from backend.progress import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.benchmarks import angiang, reproduction
+    from backend.experiments import angiang, reproduction
     from backend.modelstore import BUNDLED_DIR
 
     cubes = angiang.load_cubes() if args.real else None

@@ -39,7 +39,7 @@ def parameters(folder: Path) -> int | None:
 
 
 def model_rows(models_dir: Path, cubes: dict | None, log=print) -> list[dict]:
-    from backend.benchmarks.angiang import zero_shot
+    from backend.experiments.angiang import zero_shot
     from backend.inference.loader import load_model
 
     composites: dict[int, np.ndarray] = {}

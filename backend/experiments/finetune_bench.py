@@ -1,6 +1,6 @@
 """CPU-time benchmark of ``finetune`` with default settings on 50 labelled polygons of a 2k x 2k scene.
 
-Run: ``python -m backend.training.finetune_benchmark --out bench_output/finetune`` (after ``make pretrain``).
+Run: ``python -m backend.experiments.finetune_bench --out bench_output/finetune`` (after ``make pretrain``).
 It writes a synthetic Mekong-like scene with the ``synth`` generator (kept between runs), keeps 25 rice and 25
 non-rice polygons of its ``labels.gpkg`` (random, seeded, at least ``MIN_PIXELS`` pixels each, the size
 an analyst would digitize), times one ``python -m backend finetune`` subprocess and writes

@@ -184,7 +184,7 @@ def _predict_cubes(full: np.ndarray, n: int, per_row: int, model: Any, angiang: 
 
 def real_angiang(model: Any, data_dir: Path | None, tmp: Path, log: Any = None) -> dict:
     """Zero-shot F1 on the real An Giang cubes for every window case, exact and snapped."""
-    from backend.benchmarks import angiang
+    from backend.experiments import angiang
     from backend.raster import open_series
     from backend.timeseries.compositing import composite
 

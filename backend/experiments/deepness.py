@@ -27,7 +27,7 @@ import numpy as np
 
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.contract.verbs.synth import VERB as SYNTH_VERB
-from backend.inference.bigscene import REPO, measure_map_run
+from backend.experiments.bigscene import REPO, measure_map_run
 from backend.inference.tiling import axis_origins
 
 DEEPNESS_REPO = "https://github.com/PUTvision/qgis-plugin-deepness"
@@ -211,7 +211,7 @@ def deepness_borders(length: int, tile: int, overlap: int) -> list[int]:
 def run_deepness(python: Path, source: Path, raster: Path, model: Path, out: Path, tile: int, overlap: int,
                  threshold: float, timeout: float) -> dict:
     """One Deepness round in its own process: wall seconds, Deepness's own ``run()`` seconds, peak memory."""
-    from backend.inference.bigscene import _high_water_mb
+    from backend.experiments.bigscene import _high_water_mb
 
     args = [str(python), str(RUNNER), "--raster", str(raster), "--model", str(model), "--tile", str(tile),
             "--overlap", str(overlap), "--threshold", str(threshold), "--out", str(out)]

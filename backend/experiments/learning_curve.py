@@ -1,8 +1,8 @@
 """Real-data learning curve: F1 on held-out sites against the number of labelled points.
 
 The transfer-learning paper's Table 1 design (RF, RI, FT, FTE with growing label counts), on the real
-An Giang cubes through the product's real chain (:func:`backend.benchmarks.angiang.composite_cubes`).
-For each of the two site-grouped folds of :data:`~backend.benchmarks.angiang.FOLDS`, ``n`` points are
+An Giang cubes through the product's real chain (:func:`backend.experiments.angiang.composite_cubes`).
+For each of the two site-grouped folds of :data:`~backend.experiments.angiang.FOLDS`, ``n`` points are
 sampled, stratified by class, from the sites that fold does *not* hold out; the held-out sites are only
 ever predicted. Predictions of both folds together cover every point once and are scored pooled.
 
@@ -87,7 +87,7 @@ def holdout(labels: np.ndarray, share: float, rng: np.random.Generator) -> tuple
 
 def composites(cubes: dict[str, np.ndarray], steps: int, cache: Path | None, log: Callable[[str], None]) -> np.ndarray:
     """The cubes through reader + compositing, kept in ``cache`` (an .npy outside the repository) if given."""
-    from backend.benchmarks.angiang import composite_cubes
+    from backend.experiments.angiang import composite_cubes
 
     if cache is not None and cache.is_file():
         x = np.load(cache)
@@ -101,7 +101,7 @@ def composites(cubes: dict[str, np.ndarray], steps: int, cache: Path | None, log
 
 def prepare(cubes: dict[str, np.ndarray], base_model: str | None, log: Callable[[str], None],
             cache: Path | None = None) -> Prepared:
-    from backend.benchmarks.angiang import centre_features, pad_to_multiple
+    from backend.experiments.angiang import centre_features, pad_to_multiple
     from backend.inference.loader import default_model_name
     from backend.modelstore import load_torch
 
@@ -122,7 +122,7 @@ def _forest(data: Prepared, train: np.ndarray, test: np.ndarray, seed: int, tree
     (shifts -K..K, vacated steps missing), the augmentation the networks get."""
     from sklearn.ensemble import RandomForestClassifier
 
-    from backend.benchmarks.angiang import centre_features
+    from backend.experiments.angiang import centre_features
     from backend.training.augment import shift_time
 
     features, labels = data.features[train], data.label[train]
@@ -138,7 +138,7 @@ def _forest(data: Prepared, train: np.ndarray, test: np.ndarray, seed: int, tree
 
 def _network(data: Prepared, method: str, train: np.ndarray, test: np.ndarray, seed: int,
              cfg: CurveConfig) -> tuple[np.ndarray, int]:
-    from backend.benchmarks.angiang import centre_probability
+    from backend.experiments.angiang import centre_probability
     from backend.training.finetune import fine_tune, initial_network
     from backend.training.loop import TrainConfig, predict
     from backend.training.patches import band_statistics
@@ -158,7 +158,7 @@ def _network(data: Prepared, method: str, train: np.ndarray, test: np.ndarray, s
 
 def zero_shot(data: Prepared) -> dict:
     """The base model on every point, never trained on them (the reference the curve starts from)."""
-    from backend.benchmarks.angiang import centre_probability, scores
+    from backend.experiments.angiang import centre_probability, scores
     from backend.training.loop import predict
 
     prob = predict(data.base, data.x, 64)
@@ -169,7 +169,7 @@ def run_fold(data: Prepared, fold: int, cfg: CurveConfig, threads: int = 1) -> l
     """Every (method, n, seed) of one fold: predictions on the fold's held-out sites."""
     import torch
 
-    from backend.benchmarks.angiang import FOLDS
+    from backend.experiments.angiang import FOLDS
 
     torch.set_num_threads(threads)
     rice_site, other_sites = FOLDS[fold]
@@ -194,7 +194,7 @@ def run_fold(data: Prepared, fold: int, cfg: CurveConfig, threads: int = 1) -> l
 
 def pooled_scores(runs: list[dict], label: np.ndarray) -> dict:
     """F1 (and OA) of both folds' predictions together, per method and size, over seeds."""
-    from backend.benchmarks.angiang import scores
+    from backend.experiments.angiang import scores
 
     table: dict[str, dict[str, Any]] = {}
     keys = sorted({(r["method"], str(r["n"]), r["seed"]) for r in runs})
@@ -217,7 +217,7 @@ def pooled_scores(runs: list[dict], label: np.ndarray) -> dict:
 def learning_curve(cubes: dict[str, np.ndarray], base_model: str | None, cfg: CurveConfig, workers: int = 1,
                    log: Callable[[str], None] = print, cache: Path | None = None) -> dict:
     """The whole curve; ``workers`` > 1 runs the two folds in parallel processes (one thread each)."""
-    from backend.benchmarks.angiang import FOLDS, SEASON
+    from backend.experiments.angiang import FOLDS, SEASON
 
     t0 = time.monotonic()
     data = prepare(cubes, base_model, log, cache)
