@@ -21,7 +21,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     import rasterio
 
     from backend.evaluation.evaluate import evaluate_map
-    from backend.inference.geotiff import GDAL_CACHE_BYTES
+    from backend.writers.geotiff import GDAL_CACHE_BYTES
 
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):  # bounded memory whatever the map size
         return evaluate_map(args.pred, args.reference, args.out, class_field=args.class_field,

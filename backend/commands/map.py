@@ -24,7 +24,7 @@ def _options(args: argparse.Namespace, season: tuple[dt.date, dt.date] | None) -
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     import rasterio
 
-    from backend.inference.geotiff import GDAL_CACHE_BYTES
+    from backend.writers.geotiff import GDAL_CACHE_BYTES
 
     # GDAL's block cache defaults to 5 % of RAM and would grow with the scene; cap it so memory stays bounded
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):

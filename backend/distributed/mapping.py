@@ -22,16 +22,16 @@ from backend.distributed.cluster import check_workers, connect, dashboard_link, 
 from backend.distributed.store import BlockStore, RunLock, run_key
 from backend.distributed.worker import BlockJob, ModelSpec, map_block, model_checksum
 from backend.errors import UserError
-from backend.evaluation.area import pixel_area_m2
-from backend.inference.engines import Engine
-from backend.inference.geotiff import disk_full_error
 from backend.inference.loader import LoadedModel, default_model_name
 from backend.inference.mapping import MapOptions, _run_record, check_series
 from backend.inference.outputs import MapWriter
-from backend.inference.pipeline import StreamStats
-from backend.inference.tiling import TileGrid
 from backend.progress import Reporter
 from backend.raster.options import series_from_args
+from backend.raster.pixel_area import pixel_area_m2
+from backend.tiles.engines import Engine
+from backend.tiles.pipeline import StreamStats
+from backend.tiles.tiling import TileGrid
+from backend.writers.geotiff import disk_full_error
 
 SERIES_KEYS = ("vv", "vh", "stack", "dates", "align", "paths")
 POLL_S = 0.5

@@ -23,11 +23,11 @@ from backend import __version__
 from backend.distributed.blocks import Block, OffsetSource
 from backend.errors import UserError
 from backend.inference.loader import LoadedModel, load_model
-from backend.inference.mapping import SeriesSource
-from backend.inference.pipeline import stream_scene
-from backend.inference.tiling import TileGrid
 from backend.progress import Reporter
 from backend.raster.options import series_from_args
+from backend.tiles.pipeline import stream_scene
+from backend.tiles.tiling import TileGrid
+from backend.timeseries.source import SeriesSource
 
 PLUGIN_NAME = "s1ricemapper-model"
 INPUT_HINT = ("paths that exist only on the machine you started from cannot be read on a cluster: put the "

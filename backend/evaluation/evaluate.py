@@ -11,10 +11,10 @@ import numpy as np
 from backend.atomic import AtomicOutputs
 from backend.contract.verbs.evaluate import VERB as EVALUATE
 from backend.errors import UserError
-from backend.evaluation.area import pixel_area_m2
 from backend.evaluation.metrics import binary_metrics, confusion_matrix, error_codes
 from backend.evaluation.reference import RICE, UNLABELLED, open_reference
 from backend.progress import Reporter
+from backend.raster.pixel_area import pixel_area_m2
 
 STRIP_ROWS = 256
 
@@ -61,8 +61,8 @@ def evaluate_map(pred: str, reference: str, out_dir: str, class_field: str | Non
                  rice_values: Sequence[str] | None = None, overwrite: bool = False,
                  reporter: Reporter | None = None) -> dict:
     """Write ``error.tif``, ``error.qml`` and ``metrics.json`` to ``out_dir``; returns the metrics."""
-    from backend.inference.geotiff import StripWriter, disk_full_error
-    from backend.inference.styles import write_style
+    from backend.writers.geotiff import StripWriter, disk_full_error
+    from backend.writers.styles import write_style
 
     reporter = reporter or Reporter("none")
     dataset, grid = _open_prediction(pred)

@@ -68,7 +68,7 @@ class _Setup:
 
         from backend import modelstore
         from backend.experiments import inference_bench as bm
-        from backend.inference.engines import onnx_engine, torch_engine
+        from backend.tiles.engines import onnx_engine, torch_engine
 
         self.threads = args.threads or modelstore.physical_cores()
         torch.set_num_threads(self.threads)
@@ -100,7 +100,7 @@ def _speed(tiles_s: float) -> dict:
 
 def _engines_and_int8(setup: _Setup, args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.experiments import inference_bench as bm
-    from backend.inference.engines import onnx_engine
+    from backend.tiles.engines import onnx_engine
 
     with tempfile.TemporaryDirectory() as tmp:
         int8_path = bm.quantize_int8(setup.folder / "model.onnx", Path(tmp), setup.calibration)

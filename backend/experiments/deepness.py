@@ -28,7 +28,7 @@ import numpy as np
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.contract.verbs.synth import VERB as SYNTH_VERB
 from backend.experiments.bigscene import REPO, measure_map_run
-from backend.inference.tiling import axis_origins
+from backend.tiles.tiling import axis_origins
 
 DEEPNESS_REPO = "https://github.com/PUTvision/qgis-plugin-deepness"
 DEEPNESS_COMMIT = "f450c6342d82a200af32022b2d977231d4f71d3c"

@@ -24,7 +24,7 @@ from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.distributed.blocks import plan_blocks
 from backend.experiments.bigscene import bench_dates, measure_map_run, write_bench_scene
 from backend.inference.mapping import DEFAULT_OVERLAP, DEFAULT_TILE
-from backend.inference.tiling import TileGrid
+from backend.tiles.tiling import TileGrid
 
 REGIONS_KM2 = {"mekong_delta": 40_000, "india": 440_000}
 WORKER_COUNTS = (8, 64, 512)

@@ -13,10 +13,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from backend.inference.engines import Engine
-from backend.inference.pipeline import ArraySink, ArraySource, stream_scene
-from backend.inference.tiling import TileGrid
 from backend.progress import Reporter
+from backend.tiles.engines import Engine
+from backend.tiles.pipeline import ArraySink, ArraySource, stream_scene
+from backend.tiles.tiling import TileGrid
 
 REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ey2023-angiang"
 REAL_SEASON = (dt.date(2022, 4, 1), dt.date(2022, 8, 31))  # the summer-autumn crop of An Giang

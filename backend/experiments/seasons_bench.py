@@ -52,7 +52,7 @@ def case_windows(reader: Any, model: Any, name: str, window: tuple[dt.date, dt.d
                  exact: bool) -> list[tuple[dt.date, dt.date]]:
     """The windows ``map`` composites for a case: 'exact' is the previous behaviour (the window as given,
     or the model's season length ending at the last acquisition), 'snapped' the new default."""
-    from backend.inference.mapping import resolve_season
+    from backend.seasons.choice import resolve_season
 
     if name == ALL_SEASONS:
         return resolve_map_season(reader, model, None, all_seasons=True).windows

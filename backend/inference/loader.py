@@ -10,7 +10,7 @@ from pathlib import Path
 from backend.contract.verbs.models import DEFAULT_POINTER as DEFAULT_FILE
 from backend.contract.verbs.models import default_model_name as default_model_rule
 from backend.errors import UserError
-from backend.inference.engines import (
+from backend.tiles.engines import (
     Engine,
     has_heatmap_output,
     onnx_engine,
@@ -141,7 +141,7 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
 
     Args:
         model: a model name or folder; None for the default model.
-        engine: ``auto``, ``onnx`` or ``torch`` (see :func:`backend.inference.engines.resolve_engine`).
+        engine: ``auto``, ``onnx`` or ``torch`` (see :func:`backend.tiles.engines.resolve_engine`).
         device: ``auto``, ``cpu`` or ``cuda``.
         threads: CPU threads; None for the physical core count.
         heatmap: whether heat maps will be asked for (only matters for ONNX graphs exported without the
@@ -182,8 +182,8 @@ def _torch_gradcam(folder: Path, threads: int):
     import torch
 
     from backend import modelstore
-    from backend.inference.heatmap import GradCam
     from backend.nets.blocks import inference_form
+    from backend.tiles.heatmap import GradCam
 
     torch.set_num_threads(threads)
     return GradCam(inference_form(modelstore.load_torch(folder, device="cpu")[0]), "cpu")

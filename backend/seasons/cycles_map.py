@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from backend.inference.pipeline import ArraySink, stream_scene
-from backend.inference.tiling import TileGrid, Window
 from backend.seasons.detect import Cycle
 from backend.seasons.windows import CyclesSource
+from backend.tiles.pipeline import ArraySink, stream_scene
+from backend.tiles.tiling import TileGrid, Window
 
 TILE, OVERLAP = 256, 32
 
@@ -56,8 +56,8 @@ def sampled_rice_shares(reader: Any, model: Any, cycles: list[Cycle]) -> dict[st
 
     What ``map`` uses to pick the main season without mapping the whole scene once per cycle.
     """
-    from backend.inference.tiling import reflect_pad
     from backend.seasons.scan import blocks
+    from backend.tiles.tiling import reflect_pad
 
     shares = {}
     m = max(model.size_multiple, 1)

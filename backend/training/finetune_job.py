@@ -118,7 +118,8 @@ def target_folder(opts: FinetuneOptions) -> Path:
 
 def _open_scene(scene: SceneInput, pols: list[str], needs: _SeasonNeeds, opts: FinetuneOptions,
                 block: int, reporter: Reporter, stack: contextlib.ExitStack) -> LabelledScene:
-    from backend.inference.mapping import check_dates_match, resolve_season
+    from backend.seasons.choice import resolve_season
+    from backend.timeseries.source import check_dates_match
 
     reader = stack.enter_context(scene.open_series(pols))
     check_dates_match(reader, pols)

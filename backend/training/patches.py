@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from backend.errors import UserError
-from backend.inference.tiling import reflect_pad, tile_window
+from backend.tiles.tiling import reflect_pad, tile_window
 from backend.training.labels import LabelFeature, LabelSet
 
 IGNORE = 255
@@ -175,7 +175,7 @@ class PatchReader:
                  patch: int) -> None:
         import shapely
 
-        from backend.inference.mapping import SeriesSource
+        from backend.timeseries.source import SeriesSource
 
         self.scenes, self.patch = scenes, patch
         self.sources = [SeriesSource(s.reader, pols, s.season, steps, None) for s in scenes]

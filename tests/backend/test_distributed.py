@@ -22,7 +22,7 @@ from backend.distributed.blocks import plan_blocks
 from backend.distributed.cluster import parse_cluster
 from backend.distributed.store import STORE_DIR, RunLock
 from backend.errors import UserError
-from backend.inference.tiling import TileGrid
+from backend.tiles.tiling import TileGrid
 
 
 @pytest.fixture(scope="module")

@@ -88,13 +88,13 @@ def torch_engine(net: Any, device: str, threads: int) -> Engine:
     """PyTorch eager engine; float32 on CPU or CUDA, running the network's inference form.
 
     The heat map is the same forward-only Grad-CAM as the ONNX graph's where the network has the layers
-    for it (:mod:`backend.nets.cam`), else autograd Grad-CAM (:mod:`backend.inference.heatmap`).
+    for it (:mod:`backend.nets.cam`), else autograd Grad-CAM (:mod:`backend.tiles.heatmap`).
     """
     import torch
 
-    from backend.inference.heatmap import GradCam
     from backend.nets.blocks import inference_form
     from backend.nets.cam import ProbabilityAndHeatmap, cam_layers
+    from backend.tiles.heatmap import GradCam
 
     torch.set_num_threads(threads)
     net = inference_form(net).to(device)
