@@ -14,17 +14,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backend import modelstore
 from backend.atomic import AtomicOutputs
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.distributed.assemble import assemble
 from backend.distributed.blocks import DEFAULT_BLOCK_PX, Block, plan_blocks
 from backend.distributed.cluster import check_workers, connect, dashboard_link, load_on_workers
 from backend.distributed.store import BlockStore, RunLock, run_key
-from backend.distributed.worker import BlockJob, ModelSpec, map_block, model_checksum
+from backend.distributed.worker import PLUGIN_NAME, BlockJob, ModelSpec, map_block, model_checksum
 from backend.errors import UserError
 from backend.inference.loader import LoadedModel, default_model_name
 from backend.inference.mapping import MapOptions, _run_record, check_series
 from backend.inference.outputs import MapWriter
+from backend.modelstore import physical_cores
 from backend.progress import Reporter
 from backend.raster.options import series_from_args
 from backend.raster.pixel_area import pixel_area_m2
@@ -71,8 +73,6 @@ def map_on_cluster(args: argparse.Namespace, options: MapOptions, out: str, repo
     Raises:
         UserError: bad input, cluster or worker problems, a full disk, or a concurrent run in ``out``.
     """
-    from backend import modelstore
-
     model_name = args.model or default_model_name()
     folder = modelstore.resolve(model_name)
     card = modelstore.load_card(folder, verify=True)
@@ -97,8 +97,6 @@ def map_on_cluster(args: argparse.Namespace, options: MapOptions, out: str, repo
 
 def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict, folder: Path, model_ref: str,
          series: dict, outputs: AtomicOutputs, reporter: Reporter, block_px: int) -> dict:
-    from backend.modelstore import physical_cores
-
     start = time.perf_counter()
     placeholder = LoadedModel(card["name"], folder, card, Engine("pending", "cpu", 0, lambda x: x))
     season = check_series(reader, placeholder, options)
@@ -152,8 +150,6 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
 def _close(client: Any, cluster: Any) -> None:
     """Leave a shared scheduler as found: unregister the model plugin (workers joining later without the
     backend could not start with it), then disconnect; a LocalCluster is shut down."""
-    from backend.distributed.worker import PLUGIN_NAME
-
     if cluster is None:
         try:
             client.unregister_worker_plugin(PLUGIN_NAME)

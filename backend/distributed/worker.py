@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from distributed import WorkerPlugin, get_worker
 
-from backend import __version__
+from backend import __version__, modelstore
 from backend.distributed.blocks import Block, OffsetSource
 from backend.errors import UserError
 from backend.inference.loader import LoadedModel, load_model
@@ -73,8 +73,6 @@ def worker_environment(model: str) -> dict:
     Returns:
         ``{"backend": version, "checksum": str | None, "problem": str | None}``.
     """
-    from backend import modelstore
-
     try:
         card = modelstore.load_card(model, verify=True)
     except UserError as exc:

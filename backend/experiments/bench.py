@@ -8,10 +8,20 @@ import platform
 import tempfile
 from pathlib import Path
 
+from backend import modelstore
+from backend.atomic import AtomicOutputs
 from backend.contract.verbs.bench import SCENE_SIZES
 from backend.contract.verbs.bench import VERB as CONTRACT
+from backend.experiments import inference_bench as bm
+from backend.experiments.bigscene import bench_dates, measure_map_run, write_bench_scene
+from backend.experiments.deepness import compare
+from backend.experiments.inference_bench import matmul_gflops, seconds_per_call, tile_dependence
+from backend.inference.loader import default_model_name
 from backend.inference.mapping import DEFAULT_OVERLAP, DEFAULT_TILE
 from backend.progress import Reporter
+from backend.synthetic import generate_scene
+from backend.synthetic.writer import write_scene
+from backend.tiles.engines import onnx_engine, torch_engine
 
 TILE = DEFAULT_TILE
 PIXEL_KM2 = 100 / 1e6  # 10 m pixels
@@ -39,9 +49,6 @@ def run_bench(args: argparse.Namespace, reporter: Reporter) -> dict:
     Returns:
         The result, as also written to the output folder.
     """
-    from backend.atomic import AtomicOutputs
-    from backend.inference.loader import default_model_name
-
     model = args.model or default_model_name()
     with AtomicOutputs(args.out, overwrite=True) as outputs:
         bench_json = outputs.path(CONTRACT.output("bench"))
@@ -66,9 +73,6 @@ class _Setup:
         import numpy as np
         import torch
 
-        from backend import modelstore
-        from backend.experiments import inference_bench as bm
-        from backend.tiles.engines import onnx_engine, torch_engine
 
         self.threads = args.threads or modelstore.physical_cores()
         torch.set_num_threads(self.threads)
@@ -87,8 +91,6 @@ class _Setup:
         self.batch = np.repeat(self.val_cube[None], args.batch, axis=0)
 
     def f1(self, engine) -> float | None:
-        from backend.experiments import inference_bench as bm
-
         prob = bm.scene_probability(engine, self.val_cube, TILE, DEFAULT_OVERLAP, self.multiple)
         return bm.f1_score(prob, self.val_truth, self.threshold)
 
@@ -99,9 +101,6 @@ def _speed(tiles_s: float) -> dict:
 
 
 def _engines_and_int8(setup: _Setup, args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.experiments import inference_bench as bm
-    from backend.tiles.engines import onnx_engine
-
     with tempfile.TemporaryDirectory() as tmp:
         int8_path = bm.quantize_int8(setup.folder / "model.onnx", Path(tmp), setup.calibration)
         int8 = onnx_engine(bm.cpu_session(int8_path, setup.threads), setup.threads)
@@ -123,9 +122,8 @@ def _engines_and_int8(setup: _Setup, args: argparse.Namespace, reporter: Reporte
 
 
 def _roofline(setup: _Setup, onnx_tiles_s: float) -> dict:
-    from backend.experiments.inference_bench import matmul_gflops
-    from backend.nets.blocks import inference_form
-    from backend.nets.profile import count_macs
+    from backend.nets.blocks import inference_form  # lazy: torch (via backend.nets.blocks)
+    from backend.nets.profile import count_macs  # lazy: torch (via backend.nets.blocks)
 
     macs = count_macs(inference_form(setup.net), setup.batch[:1].shape)  # the graph ONNX Runtime runs
     peak = matmul_gflops(setup.threads)
@@ -137,7 +135,6 @@ def _roofline(setup: _Setup, onnx_tiles_s: float) -> dict:
 def _measure(model_name: str, args: argparse.Namespace, reporter: Reporter) -> dict:
     import torch
 
-    from backend.experiments.inference_bench import tile_dependence
 
     reporter.stage("bench", 7, "synthetic scenes and engines")
     setup = _Setup(model_name, args)
@@ -169,9 +166,6 @@ def _deepness(model_name: str, args: argparse.Namespace, reporter: Reporter) -> 
     import datetime as dt
     import os
 
-    from backend.experiments.deepness import compare
-    from backend.synthetic import generate_scene
-    from backend.synthetic.writer import write_scene
 
     season = (dt.date(2022, 4, 1), dt.date(2022, 8, 31))
     scenes = []
@@ -201,7 +195,7 @@ def _ratio(a: dict, b: dict) -> float | None:
 
 def _heldout_region() -> str:
     try:
-        from backend.training.recipes import HELDOUT_REGION
+        from backend.training.recipes import HELDOUT_REGION  # lazy: optional (ImportError handled)
         return HELDOUT_REGION
     except ImportError:
         return "sacramento"
@@ -210,7 +204,6 @@ def _heldout_region() -> str:
 def _cuda(net, batch) -> dict:
     import torch
 
-    from backend.experiments.inference_bench import seconds_per_call
 
     gpu_net = net.to("cuda").eval()
     x = torch.from_numpy(batch).cuda()
@@ -236,8 +229,6 @@ def _memory(model_name: str, args: argparse.Namespace, reporter: Reporter) -> li
     The scene-size series runs without the heat map (the memory target is about the map); one extra 1k²
     run includes it, to show its cost.
     """
-    from backend.experiments.bigscene import bench_dates, measure_map_run, write_bench_scene
-
     sizes = args.scene_sizes or (SCENE_SIZES[:2] if args.quick else SCENE_SIZES)
     base = ["--engine", "onnx"] + (["--threads", str(args.threads)] if args.threads else [])
     runs = [(size, ["--no-heatmap"]) for size in sizes]
@@ -258,8 +249,6 @@ def _memory(model_name: str, args: argparse.Namespace, reporter: Reporter) -> li
 
 def _measure_memory_only(model_name: str, args: argparse.Namespace, reporter: Reporter) -> dict:
     """``--memory-only``: the peak-memory runs alone, for the long 10k² measurement."""
-    from backend import modelstore
-
     threads = args.threads or modelstore.physical_cores()
     reporter.stage("bench", 1, "peak memory")
     memory = _memory(model_name, args, reporter)

@@ -23,7 +23,10 @@ from pathlib import Path
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.distributed.blocks import plan_blocks
 from backend.experiments.bigscene import bench_dates, measure_map_run, write_bench_scene
+from backend.experiments.inference_bench import season_for
+from backend.inference.loader import default_model_name
 from backend.inference.mapping import DEFAULT_OVERLAP, DEFAULT_TILE
+from backend.modelstore import load_card, physical_cores
 from backend.tiles.tiling import TileGrid
 
 REGIONS_KM2 = {"mekong_delta": 40_000, "india": 440_000}
@@ -140,10 +143,6 @@ def run_benchmark(out_dir: Path, size: int = 2048, model: str | None = None, blo
     Returns:
         The JSON written to ``out_dir/distributed.json``.
     """
-    from backend.experiments.inference_bench import season_for
-    from backend.inference.loader import default_model_name
-    from backend.modelstore import load_card, physical_cores
-
     model = model or default_model_name()
     dates = bench_dates()
     season = [d.isoformat() for d in season_for(load_card(model, verify=False), dates)]

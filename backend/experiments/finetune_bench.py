@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from backend.contract.verbs.synth import VERB as SYNTH
+from backend.synthetic import generate_scene
+from backend.synthetic import scene as synthetic_scene
+from backend.synthetic.writer import write_scene as write_synthetic
 
 REPO = Path(__file__).resolve().parents[2]
 SEASON = ("2022-04-01", "2022-08-31")
@@ -37,9 +40,6 @@ def write_scene(folder: Path, size: int, seed: int) -> None:
     a 2k scene over this season peaks near 8 GB of memory while it is generated."""
     import datetime as dt
 
-    from backend.synthetic import generate_scene
-    from backend.synthetic import scene as synthetic_scene
-    from backend.synthetic.writer import write_scene as write_synthetic
 
     if (folder / SYNTH.output("labels")).is_file():
         return

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backend import __version__
 from backend.atomic import AtomicOutputs
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.errors import UserError
 from backend.inference.loader import BASELINE_ARCHS, LoadedModel
 from backend.inference.outputs import MapWriter
 from backend.inference.result_checks import result_checks
+from backend.modelstore import check_inputs
 from backend.progress import Reporter
 from backend.raster.pixel_area import pixel_area_m2
 from backend.raster.plausibility import check_for_model
@@ -82,7 +84,6 @@ def _versions() -> dict:
 
     import rasterio
 
-    from backend import __version__
 
     found = {"backend": __version__, "gdal": rasterio.__gdal_version__}
     for package in ("torch", "onnxruntime", "numpy", "rasterio"):
@@ -109,8 +110,6 @@ def check_series(reader: Any, model: LoadedModel, options: MapOptions,
 def check_choice(reader: Any, model: LoadedModel, options: MapOptions,
                  reporter: Reporter | None = None) -> SeasonChoice:
     """:func:`check_series`, returning the season choice (windows, reason) of :mod:`backend.seasons.choice`."""
-    from backend.modelstore import check_inputs
-
     check_inputs(model.card, reader.pols)
     check_dates_match(reader, model.pols)
     choice = resolve_map_season(reader, model, options.season, options.as_of, options.all_seasons,

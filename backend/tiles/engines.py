@@ -23,6 +23,7 @@ import numpy as np
 from backend.contract import param_token
 from backend.errors import UserError
 from backend.modelstore.onnx_io import HEATMAP_NAME, INPUT_NAME, OUTPUT_NAME, THRESHOLD_NAME
+from backend.tiles.heatmap import GradCam
 
 #: The optional part of the backend environment that brings PyTorch (issue 12's lean install).
 TORCH_EXTRA = "gpu"
@@ -92,9 +93,8 @@ def torch_engine(net: Any, device: str, threads: int) -> Engine:
     """
     import torch
 
-    from backend.nets.blocks import inference_form
-    from backend.nets.cam import ProbabilityAndHeatmap, cam_layers
-    from backend.tiles.heatmap import GradCam
+    from backend.nets.blocks import inference_form  # lazy: torch (via backend.nets.blocks)
+    from backend.nets.cam import ProbabilityAndHeatmap, cam_layers  # lazy: torch (via backend.nets.blocks)
 
     torch.set_num_threads(threads)
     net = inference_form(net).to(device)

@@ -19,6 +19,7 @@ import numpy as np
 
 from backend.errors import UserError
 from backend.tiles.tiling import reflect_pad, tile_window
+from backend.timeseries.source import SeriesSource
 from backend.training.labels import LabelFeature, LabelSet
 
 IGNORE = 255
@@ -175,7 +176,6 @@ class PatchReader:
                  patch: int) -> None:
         import shapely
 
-        from backend.timeseries.source import SeriesSource
 
         self.scenes, self.patch = scenes, patch
         self.sources = [SeriesSource(s.reader, pols, s.season, steps, None) for s in scenes]
