@@ -78,7 +78,7 @@ class FinetuneOptions:
 
 @dataclass
 class _SeasonNeeds:
-    """What :func:`backend.inference.mapping.resolve_season` asks of a model."""
+    """What :func:`backend.seasons.choice.resolve_season` asks of a model."""
 
     pols: list[str]
     steps: int

@@ -4,7 +4,7 @@ The split is made on *groups* (whole polygons, spatial blocks of points) before 
 class, so both sides see rice and non-rice. A training patch carries only training labels and a
 validation patch only validation labels: every other pixel is 255 (ignored by the loss), so no
 validation label ever enters the loss even where the two kinds of patches overlap.
-Model input comes from :class:`backend.inference.mapping.SeriesSource` (window read, compositing to the
+Model input comes from :class:`backend.timeseries.source.SeriesSource` (window read, compositing to the
 model's steps over the season), and scene edges are reflect-padded like map tiles.
 """
 
