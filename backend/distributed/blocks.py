@@ -69,8 +69,8 @@ class Block:
     def subgrid(self, grid: TileGrid) -> SubGrid:
         """The block's tiles relative to its extent (what the worker streams)."""
         r, c, h, w = self.extent
-        return SubGrid(h, w, grid.tile, grid.overlap, tuple(o - r for o in self.rows),
-                       tuple(o - c for o in self.cols))
+        return SubGrid(h, w, grid.tile, grid.overlap, tile_w=grid.tile_w, rows=tuple(o - r for o in self.rows),
+                       cols=tuple(o - c for o in self.cols))
 
     def core_in_extent(self) -> tuple[slice, slice]:
         """Where the core lies inside the extent's arrays."""
@@ -98,14 +98,15 @@ def plan_blocks(grid: TileGrid, block_px: int = DEFAULT_BLOCK_PX) -> list[Block]
     """
     block_px = max(BLOCK, -(-int(block_px) // BLOCK) * BLOCK)
     rows, cols = grid.row_origins, grid.col_origins
+    tile_h, tile_w = grid.shape
     blocks = []
     for row0, row1 in _cuts(grid.height, block_px):
-        r_tiles = _touching(rows, grid.tile, row0, row1)
+        r_tiles = _touching(rows, tile_h, row0, row1)
         for col0, col1 in _cuts(grid.width, block_px):
-            c_tiles = _touching(cols, grid.tile, col0, col1)
+            c_tiles = _touching(cols, tile_w, col0, col1)
             top, left = max(r_tiles[0], 0), max(c_tiles[0], 0)
-            bottom = min(r_tiles[-1] + grid.tile, grid.height)
-            right = min(c_tiles[-1] + grid.tile, grid.width)
+            bottom = min(r_tiles[-1] + tile_h, grid.height)
+            right = min(c_tiles[-1] + tile_w, grid.width)
             blocks.append(Block(len(blocks), row0, row1, col0, col1, (top, left, bottom - top, right - left),
                                 r_tiles, c_tiles))
     return blocks

@@ -24,12 +24,14 @@ from backend.distributed.store import BlockStore, RunLock, run_key
 from backend.distributed.worker import PLUGIN_NAME, BlockJob, ModelSpec, map_block, model_checksum
 from backend.errors import UserError
 from backend.inference.loader import LoadedModel, default_model_name
-from backend.inference.mapping import MapOptions, _run_record, check_series
+from backend.inference.mapping import MapOptions, _run_record, check_choice, fitted_tile
 from backend.inference.outputs import MapWriter
+from backend.inference.result_checks import result_checks
 from backend.modelstore import physical_cores
 from backend.progress import Reporter
 from backend.raster.options import series_from_args
 from backend.raster.pixel_area import pixel_area_m2
+from backend.raster.plausibility import check_for_model
 from backend.tiles.engines import Engine
 from backend.tiles.pipeline import StreamStats
 from backend.tiles.tiling import TileGrid
@@ -99,9 +101,12 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
          series: dict, outputs: AtomicOutputs, reporter: Reporter, block_px: int) -> dict:
     start = time.perf_counter()
     placeholder = LoadedModel(card["name"], folder, card, Engine("pending", "cpu", 0, lambda x: x))
-    season = check_series(reader, placeholder, options)
-    grid = TileGrid.for_scene(reader.grid.height, reader.grid.width, options.tile, options.overlap,
-                              placeholder.size_multiple)
+    choice = check_choice(reader, placeholder, options, reporter)  # the single-process run's choices
+    season = choice.span
+    input_checks = check_for_model(reader, placeholder.pols, placeholder.steps, season, options.as_of)
+    height, width, multiple = reader.grid.height, reader.grid.width, placeholder.size_multiple
+    grid = TileGrid.for_scene(height, width, fitted_tile(height, width, options.tile, options.overlap, multiple),
+                              options.overlap, multiple)
     checksum = model_checksum(card)
     client, cluster = connect(args.cluster)
     try:
@@ -115,10 +120,10 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
         reporter.log(f"Dask cluster {address}: {len(workers)} workers; dashboard: "
                      f"{link or 'not served (install bokeh on the scheduler)'}")
         with_heatmap = options.heatmap and engine["heatmap"]
-        job = BlockJob(series, season, options.as_of, grid, options.batch, with_heatmap)
+        job = BlockJob(series, list(choice.windows), options.as_of, grid, options.batch, with_heatmap)
         blocks = plan_blocks(grid, block_px)
-        key = run_key({"series": series, "checksum": checksum, "season": season, "as_of": options.as_of,
-                       "tile": grid.tile, "overlap": grid.overlap, "batch": options.batch, "block_px": block_px,
+        key = run_key({"series": series, "checksum": checksum, "windows": job.windows, "as_of": options.as_of,
+                       "tile": grid.shape, "overlap": grid.overlap, "batch": options.batch, "block_px": block_px,
                        "heatmap": with_heatmap, "shape": [grid.height, grid.width]})
         store = BlockStore(outputs.out_dir, key)
         pixel_km2 = pixel_area_m2(reader.grid) / 1e6
@@ -138,10 +143,14 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
         raise UserError(f"every pixel of the input is nodata in the season {season[0]} to {season[1]}; "
                         "check the files' nodata value and the season")
     model = LoadedModel(card["name"], folder, card,
-                        Engine(engine["engine"], engine["device"], engine["threads"], lambda x: x))
+                        Engine(engine["engine"], engine["device"], engine["threads"], lambda x: x,
+                               info=engine["info"]))
     stats = StreamStats(grid.n_tiles, totals["tiles_inferred"], totals["seconds"], totals["model_seconds"])
     run = _run_record(reader, model, options, grid, stats, writer, season, time.perf_counter() - start,
-                      with_heatmap, outputs.out_dir)
+                      with_heatmap, outputs.out_dir) | {"season_choice": choice.record()}
+    run.update(input_checks=input_checks, checks=result_checks(run, writer.histogram, pixel_area_m2(reader.grid)))
+    for warning in [c["message"] for c in input_checks] + run["checks"]["warnings"]:
+        reporter.log(f"warning: {warning}")
     run["distributed"] = {"cluster": args.cluster, "scheduler": address, "workers": len(workers), "dashboard": link, "block_px": block_px,
                           "blocks": len(blocks), "blocks_seconds": round(totals.pop("seconds"), 3), **totals}
     return run

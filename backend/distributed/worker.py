@@ -25,9 +25,9 @@ from backend.errors import UserError
 from backend.inference.loader import LoadedModel, load_model
 from backend.progress import Reporter
 from backend.raster.options import series_from_args
+from backend.seasons.windows import CyclesSource, max_engine
 from backend.tiles.pipeline import stream_scene
 from backend.tiles.tiling import TileGrid
-from backend.timeseries.source import SeriesSource
 
 PLUGIN_NAME = "s1ricemapper-model"
 INPUT_HINT = ("paths that exist only on the machine you started from cannot be read on a cluster: put the "
@@ -51,7 +51,7 @@ class BlockJob:
     """Everything a block needs besides its :class:`Block`: input series, season and tiling."""
 
     series: dict  # the series options of the map verb (vv, vh, stack, dates, align, paths)
-    season: tuple[dt.date, dt.date]
+    windows: list[tuple[dt.date, dt.date]]  # the season window(s) the single-process run composites
     as_of: dt.date | None
     grid: TileGrid
     batch: int
@@ -129,7 +129,7 @@ def loaded_engine(dask_worker: Any) -> dict:
     """Run on each worker (``client.run``) after registering the plugin: loads the model there (once)."""
     engine = dask_worker.plugins[PLUGIN_NAME].get().engine
     return {"engine": engine.name, "device": engine.device, "threads": engine.threads,
-            "heatmap": engine.heatmap is not None}
+            "heatmap": engine.predict_with_heatmap is not None, "info": dict(engine.info)}
 
 
 def map_block(job: BlockJob, block: Block) -> tuple[np.ndarray, dict]:
@@ -168,9 +168,10 @@ def _map_block(job: BlockJob, block: Block) -> tuple[np.ndarray, dict]:
     except (UserError, OSError) as exc:
         raise UserError(f"worker {worker.address} cannot read the input series: {exc}. {INPUT_HINT}") from None
     with reader:
-        source = OffsetSource(SeriesSource(reader, model.pols, job.season, model.steps, job.as_of), block.extent)
+        cycles = CyclesSource(reader, model.pols, job.windows, model.steps, job.as_of)
         sink = CoreSink(block, 3 if job.with_heatmap else 2)
-        stats = stream_scene(source, model.engine, block.subgrid(job.grid), sink, Reporter("none"), job.batch,
+        stats = stream_scene(OffsetSource(cycles, block.extent), max_engine(model.engine, len(job.windows),
+                             model.steps), block.subgrid(job.grid), sink, Reporter("none"), job.batch,
                              model.threshold, job.with_heatmap)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return sink.values, {"worker": worker.address, "tiles": stats.tiles, "tiles_inferred": stats.tiles_inferred,

@@ -145,8 +145,8 @@ def save_model(net: RiceNet, card: dict, folder: str | os.PathLike, overwrite: b
 def build_from_card(card: dict, folder: Path) -> RiceNet:
     if card["arch"] not in ARCHITECTURES:
         raise UserError(f"model {folder} is a {card['arch']!r} baseline, not a PyTorch network: it cannot be "
-                        "exported, fine-tuned or run with --engine torch (and has no heat map); map with it "
-                        "directly (--model with the default engine) or choose a network model for this")
+                        "exported, fine-tuned or run with {param:engine} torch (and has no heat map); map with it "
+                        "directly (the default engine) or choose a network model for this", param="model")
     try:
         return build_model(card["arch"], **card["arch_kwargs"])
     except ValueError as exc:

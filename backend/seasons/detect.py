@@ -40,6 +40,7 @@ SHORT_FLOOD_DAYS = 24  # a flooded low up to this long is transplanting, dated a
 FLOOD_TOLERANCE_DB = 3.0  # speckle and wind on the flooded field
 MATCH_DAYS = 40  # a pixel's event belongs to a scene cycle whose peak is this close
 MIN_CYCLE_SHARE = 0.03
+HIST_SIGMA_DAYS = 8  # Gaussian smoothing of the scene's histogram of event dates
 MIN_RELATIVE_SHARE = 0.2  # ... and at least this fraction of the largest cycle's share (drops noise peaks)
 COMPLETE_DAYS = 90  # a cycle is complete when the series runs this long after its flooding
 GAP_DAYS = 25  # a gap between acquisitions longer than two 12-day revisits (plus a day)
@@ -76,14 +77,20 @@ class Cycle:
                 "share": round(self.share, 4), "complete": self.complete}
 
 
+def _box3(values: np.ndarray) -> np.ndarray:
+    """Sum over each pixel's 3 x 3 neighbourhood on the last two axes (edges repeated); numpy only, as the
+    lean mapping environment has no SciPy."""
+    padded = np.pad(values, [(0, 0)] * (values.ndim - 2) + [(1, 1), (1, 1)], mode="edge")
+    h, w = values.shape[-2:]
+    return sum(padded[..., i:i + h, j:j + w] for i in range(3) for j in range(3))
+
+
 def smooth_linear(cube_db: np.ndarray) -> np.ndarray:
     """3 x 3 NaN-aware mean of each date in linear power, back to dB (speckle reduction)."""
-    from scipy.ndimage import uniform_filter
-
     lin = np.power(np.float32(10.0), cube_db / np.float32(10.0))
     ok = np.isfinite(lin)
-    num = uniform_filter(np.where(ok, lin, 0).astype(np.float32), size=(1, 3, 3), mode="nearest")
-    den = uniform_filter(ok.astype(np.float32), size=(1, 3, 3), mode="nearest")
+    num = _box3(np.where(ok, lin, 0).astype(np.float32))
+    den = _box3(ok.astype(np.float32))
     with np.errstate(divide="ignore", invalid="ignore"):
         return (10.0 * np.log10(np.where(den > 0, num / np.maximum(den, 1e-6), np.nan))).astype(np.float32)
 
@@ -192,14 +199,14 @@ def scene_cycles(event_days: np.ndarray, n_valid: int, series: tuple[dt.date, dt
     Returns:
         Cycles sorted by flooding date, each holding at least :data:`MIN_CYCLE_SHARE` of the pixels.
     """
-    from scipy.ndimage import gaussian_filter1d
-
     events = event_days[event_days > 0]
     if n_valid == 0 or events.size == 0:
         return []
     origin = series[0].toordinal() - 40
     hist = np.bincount(events - origin, minlength=(series[1].toordinal() - origin) + 41).astype(float)
-    smooth = gaussian_filter1d(hist, sigma=8.0, mode="constant")
+    offsets = np.arange(-4 * HIST_SIGMA_DAYS, 4 * HIST_SIGMA_DAYS + 1)
+    kernel = np.exp(-0.5 * (offsets / HIST_SIGMA_DAYS) ** 2)
+    smooth = np.convolve(hist, kernel / kernel.sum(), mode="same")
     peaks = _peaks(smooth, events - origin, n_valid)
     return [_cycle(dt.date.fromordinal(origin + p), share, series, window_days) for p, share in peaks]
 

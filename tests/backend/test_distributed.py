@@ -45,8 +45,8 @@ def test_blocks_partition_the_scene_and_take_every_touching_tile():
     for b in blocks:
         r, c, h, w = b.extent
         assert r <= b.row0 and c <= b.col0 and r + h >= b.row1 and c + w >= b.col1
-        assert all(o < b.row1 and o + grid.tile > b.row0 for o in b.rows)
-        assert len([o for o in grid.row_origins if o < b.row1 and o + grid.tile > b.row0]) == len(b.rows)
+        assert all(o < b.row1 and o + grid.shape[0] > b.row0 for o in b.rows)
+        assert len([o for o in grid.row_origins if o < b.row1 and o + grid.shape[0] > b.row0]) == len(b.rows)
     assert sum(b.n_tiles for b in blocks) > grid.n_tiles  # border tiles are recomputed by both neighbours
 
 
