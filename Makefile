@@ -30,7 +30,7 @@ lint:
 	$(VENV_PY) -m mypy backend plugin
 
 bench: setup
-	$(VENV_PY) -m backend bench --out bench_output
+	$(VENV_PY) -m backend bench --deepness --out bench_output
 	$(VENV_PY) -m backend seasonsbench --out bench_output/seasons --overwrite
 	$(VENV_PY) -m backend.experiments.distributed_bench --out bench_output
 

@@ -123,12 +123,12 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> dict | None:
     contract = VERBS.get(args.verb)
     if contract is not None:
         validate(contract, vars(args))
-    if args.check_only:
-        return check_only(args.verb, args._module, args, reporter)
-    install_signal_handlers()
     try:
+        if args.check_only:
+            return check_only(args.verb, args._module, args, reporter)
+        install_signal_handlers()
         return args._module.run(args, reporter)
-    except ModuleNotFoundError as err:  # the lean environment has no PyTorch: say which extra to add
+    except ModuleNotFoundError as err:  # the lean environment lacks an extra's library: say which extra to add
         raise missing_extra(err) from None
 
 

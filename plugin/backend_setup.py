@@ -37,16 +37,18 @@ REQUIREMENTS_DIR = PLUGIN_ROOT / "requirements"
 MIN_PYTHON = (3, 11)
 STAMP_FILE = "s1ricemapper-env.json"
 DATA_DIR_ENV = "S1RM_DATA_DIR"
-EXTRAS = ("training", "gpu")
+EXTRAS = ("training", "gpu", "catalogue")
+TORCH_EXTRAS = frozenset({"training", "gpu"})
 BASE_REQUIREMENTS = ["mapping.txt"]
-EXTRA_REQUIREMENTS = {"training": ["training.txt"], "gpu": ["training.txt"]}
+EXTRA_REQUIREMENTS = {"training": ["training.txt"], "gpu": ["training.txt"], "catalogue": ["catalogue.txt"]}
 CHECK_IMPORTS = ["numpy", "onnxruntime", "rasterio", "pyogrio", "shapely"]
-EXTRA_IMPORTS = {"training": ["torch", "onnx", "sklearn", "safetensors"], "gpu": ["torch", "onnx", "sklearn"]}
+EXTRA_IMPORTS = {"training": ["torch", "onnx", "sklearn", "safetensors"], "gpu": ["torch", "onnx", "sklearn"],
+                 "catalogue": ["pystac_client", "odc.stac", "xarray", "planetary_computer"]}
 #: Installed size relative to the download (wheels are zip files, about 3x smaller than what they unpack to).
 UNPACK_FACTOR = 3.0
 RESERVE_MB = 200
 #: Download sizes measured on Linux x86-64 (docs/install.md), for the disk check before anything is resolved.
-ESTIMATED_DOWNLOAD_MB = {"mapping": 113, "training": 260, "gpu": 3000}
+ESTIMATED_DOWNLOAD_MB = {"mapping": 113, "training": 260, "gpu": 3000, "catalogue": 35}
 #: CUDA 12 wheels of torch need an NVIDIA driver of at least this version.
 MIN_CUDA_DRIVER = 525
 TORCH_INDEX = {"cpu": "https://download.pytorch.org/whl/cpu", "cuda": "https://download.pytorch.org/whl/cu126"}
@@ -629,7 +631,7 @@ class Setup:
         check_writable(self.target.parent)
         estimate = sum(ESTIMATED_DOWNLOAD_MB[e] for e in ["mapping", *self.extras]) * MB
         check_disk(self.target.parent, estimate * (1 + UNPACK_FACTOR) + self.reserve_mb * MB)  # refined after plan
-        if self.extras:
+        if TORCH_EXTRAS & set(self.extras):
             self.gpu = detect_gpu()
             self.torch = torch_build(self.gpu) if "gpu" in self.extras else {
                 **torch_build({}), "reason": "the training extra uses the CPU build (choose 'gpu' for CUDA)"}
@@ -805,7 +807,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"environment folder (default {default_env_dir()}; ${DATA_DIR_ENV} moves the data folder)")
     parser.add_argument("--extras", action="append", default=[], choices=EXTRAS,
                         help="also install PyTorch for fine-tuning / the Grad-CAM heat map (training: CPU build) "
-                             "or the build that fits this machine's GPU (gpu)")
+                             "or the build that fits this machine's GPU (gpu), or the Sentinel-1 download from STAC "
+                             "catalogues (catalogue); repeat for several")
     parser.add_argument("--wheelhouse", type=Path, help="install offline from this folder of wheels "
                                                         "(`make wheelhouse` builds one)")
     parser.add_argument("--installer", choices=["auto", "uv", "pip"], default="auto",

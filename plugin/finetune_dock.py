@@ -16,7 +16,7 @@ from pathlib import Path
 from qgis.core import Qgis, QgsApplication, QgsMapLayerProxyModel, QgsRasterLayer, QgsVectorLayer
 from qgis.PyQt import uic
 from qgis.PyQt.QtCore import QDate, Qt, QTimer, pyqtSignal
-from qgis.PyQt.QtWidgets import QDockWidget, QVBoxLayout, QWidget
+from qgis.PyQt.QtWidgets import QComboBox, QDockWidget, QVBoxLayout, QWidget
 
 from . import contract_view
 from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
@@ -40,6 +40,7 @@ NOT_TRAINABLE = ("random_forest", "phenology_rules")  # baselines without networ
 CLASS_FIELD_GUESSES = ("class", "label", "rice", "landcover")
 RICE_WORDS = ("rice", "paddy", "lua")  # a class value that means rice, in the languages of the study sites
 TICK_MS = 1000
+COMBO_CHARACTERS = 12  # the dock is narrow: combos elide long names beyond this
 
 
 @dataclass
@@ -155,11 +156,16 @@ class FineTuneDock(QDockWidget, FORM):
             apply_int_option(spin, "finetune", key)
         apply_int_option(self.timeShiftSpin, "finetune", "time_shift", keep_minimum=True)  # -1 = "default"
         set_tooltips("finetune", {"labels": self.labelLayer, "class_field": self.classField,
-                                  "rice_values": self.riceValues, "season": self.seasonAuto,
+                                  "rice_values": self.riceValues, "season": self.seasonStart,
                                   "base_model": self.baseModel, "mode": self.modeCombo, "name": self.modelName})
         self.modelName.setText("local-" + dt.date.today().strftime("%Y%m%d"))
         for label in (self.statusLabel, self.modeHelp):
             wrap_without_widening(label)
+        for combo in self.findChildren(QComboBox):  # long layer or model names never widen the dock
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(COMBO_CHARACTERS)
+        self.seasonAuto.setToolTip(tr("Leave the season to the backend: {}").format(
+            contract_view.option("finetune", "season").help))
         today = QDate.currentDate()
         self.seasonStart.setDate(today.addMonths(-5))
         self.seasonEnd.setDate(today)

@@ -77,6 +77,8 @@ class MapRiceDialog(QDialog, FORM):
         self.last_group = None
         self.seasons_panel: QWidget | None = None
         self.card_viewer: CardViewer | None = None
+        self._checking: MapRequest | None = None  # a request the backend is checking (--check-only)
+        self._highlighted: QWidget | None = None  # the field a refused check pointed at
         self._info_request = 0
         self._chosen_files: dict[str, list[str]] = {"VV": [], "VH": []}
         self._backend_bars: list[QWidget] = []  # message-bar items about the backend, removed once it answers
@@ -441,10 +443,12 @@ class MapRiceDialog(QDialog, FORM):
     # --- running -----------------------------------------------------------------------------------
 
     def is_running(self) -> bool:
-        return self.job is not None and self.job.is_running()
+        """A run is being checked by the backend or computed."""
+        return self._checking is not None or (self.job is not None and self.job.is_running())
 
     @guarded
     def start_run(self) -> None:
+        """Check the form here, then the backend's own checks (``map --check-only``), then run."""
         if self.is_running():
             warn(self.iface, self.statusLabel, tr("A rice map is already being computed; wait for it or press Cancel."))
             return
@@ -455,13 +459,65 @@ class MapRiceDialog(QDialog, FORM):
             return
         set_value("last_output_dir", self.outputFolder.filePath())
         self.remember()
+        self._clear_highlight()
+        self._checking = request
+        self._set_running(True)
+        set_message(self.statusLabel, tr("Checking the inputs, season and model…"))
+        self.client.check_async("map", request.map_args(), lambda _answer: self._checked(request),
+                                lambda failure: self._check_failed(request, failure))
+
+    @guarded
+    def _checked(self, request: MapRequest) -> None:
+        if self._checking is not request:  # cancelled while the backend was checking
+            return
+        self._checking = None
         self.job = MapJob(self.client, request, parent=self)
         self.job.progress.connect(self._on_progress)
         self.job.succeeded.connect(self._on_succeeded)
         self.job.failed.connect(self._on_failed)
-        self._set_running(True)
-        self.statusLabel.setText(tr("Starting the backend…"))
+        set_message(self.statusLabel, tr("Starting the backend…"))
         self.job.start()
+
+    @guarded
+    def _check_failed(self, request: MapRequest, failure: BackendFailure) -> None:
+        """The backend refused the run before it started: say why, in the dialog's words, and point at the field."""
+        if self._checking is not request:
+            return
+        self._checking = None
+        self._set_running(False)
+        if failure.cancelled:
+            set_message(self.statusLabel, failure.message)
+            return
+        message = (contract_view.render_message(failure.template, "map", self._field_name)
+                   if failure.template else failure.message)
+        self._highlight(failure.param)
+        warn(self.iface, self.statusLabel, message)
+
+    def _field_widgets(self) -> dict[str, QWidget]:
+        """Contract key -> the widget that edits it."""
+        return {"vv": self.vvLayer, "vh": self.vhLayer, "season": self.seasonStart, "as_of": self.asOfDate,
+                "model": self.modelCombo, "engine": self.engineCombo, "device": self.deviceCombo,
+                "tile": self.tileSpin, "overlap": self.overlapSpin, "out": self.outputFolder}
+
+    def _field_name(self, key: str) -> str:
+        """How the dialog names the field of contract key ``key`` (its label, quoted)."""
+        try:
+            return f"'{contract_view.label('map', key)}'"
+        except KeyError:
+            return key.replace("_", " ")
+
+    def _highlight(self, key: str | None) -> None:
+        widget = self._field_widgets().get(key or "")
+        if widget is None:
+            return
+        widget.setStyleSheet("border: 2px solid #b00020;")
+        widget.setFocus()
+        self._highlighted = widget
+
+    def _clear_highlight(self) -> None:
+        if self._highlighted is not None:
+            self._highlighted.setStyleSheet("")
+            self._highlighted = None
 
     def build_request(self) -> MapRequest:
         """Validate the form; raise InputProblem with a message that says what to fix."""
@@ -521,8 +577,12 @@ class MapRiceDialog(QDialog, FORM):
 
     @guarded
     def cancel_run(self) -> None:
-        if self.is_running():
-            self.statusLabel.setText(tr("Cancelling…"))
+        if self._checking is not None:  # not started yet: forget the pending check's answer
+            self._checking = None
+            self._set_running(False)
+            set_message(self.statusLabel, tr("Cancelled before the run started."))
+        elif self.is_running():
+            set_message(self.statusLabel, tr("Cancelling…"))
             self.job.cancel()
 
     @guarded
@@ -531,6 +591,7 @@ class MapRiceDialog(QDialog, FORM):
         self.progressBar.setValue(100)
         group_name = tr("Rice map {}").format(dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
         self.last_group, _layers = load_results(out_dir, group_name)
+        unfold_in_layer_panel(self.iface, self.last_group)
         text = summary(out_dir) or tr("done")
         set_message(self.statusLabel, text)
         self.iface.messageBar().pushMessage(TITLE, tr("Rice map ready. {}").format(text), Qgis.Success, 15)
@@ -544,6 +605,16 @@ class MapRiceDialog(QDialog, FORM):
 
 def iso(date: QDate) -> str:
     return date.toString(Qt.ISODate)
+
+
+def unfold_in_layer_panel(iface, group) -> None:
+    """Unfold the run's group in QGIS's Layers panel (the desktop's view shows a new group folded even when
+    the node says it is expanded), so the user sees which layers are drawn and which are unticked."""
+    view = iface.layerTreeView() if hasattr(iface, "layerTreeView") else None
+    if view is None or not hasattr(view, "node2index"):
+        return
+    group.setExpanded(True)
+    view.setExpanded(view.node2index(group), True)
 
 
 def select_enabled(combo: QComboBox, key: str) -> None:

@@ -38,8 +38,11 @@ from .settings import (
 FORM, _ = uic.loadUiType(str(Path(__file__).parent / "ui" / "settings_dialog.ui"))
 SETUP_MODULE = Path(backend_setup.__file__)
 EXTRAS_CHOICES = [("", "Mapping only (ONNX Runtime, about 400 MB)"),
+                  ("catalogue", "Mapping + Sentinel-1 download from STAC catalogues"),
                   ("training", "Mapping + PyTorch CPU (fine-tuning, heat map)"),
-                  ("gpu", "Mapping + PyTorch for this machine's GPU (CUDA when an NVIDIA driver is found)")]
+                  ("training,catalogue", "Mapping + PyTorch CPU + Sentinel-1 download"),
+                  ("gpu", "Mapping + PyTorch for this machine's GPU (CUDA when an NVIDIA driver is found)"),
+                  ("gpu,catalogue", "Mapping + PyTorch for the GPU + Sentinel-1 download")]
 ACTION_TEXT = {"missing": "Create backend environment", "outdated": "Update backend environment",
                "broken": "Repair backend environment", "incomplete": "Repair backend environment"}
 CANCEL_GRACE_MS = 30000
@@ -217,8 +220,8 @@ class SettingsDialog(QDialog, FORM):
             self.iface.messageBar().pushWarning(TITLE, tr("The backend set-up is already running."))
             return
         args = ["--target", str(self.selected_env_dir())]
-        if self.extrasCombo.currentData():
-            args += ["--extras", self.extrasCombo.currentData()]
+        for extra in filter(None, (self.extrasCombo.currentData() or "").split(",")):
+            args += ["--extras", extra]
         wheelhouse = self.wheelhousePath.filePath().strip()
         if wheelhouse:
             args += ["--wheelhouse", wheelhouse]

@@ -46,8 +46,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
         import pystac_client  # noqa: F401
         import rio_cogeo  # noqa: F401
     except ImportError as exc:  # the lean mapping environment has no catalogue libraries
-        raise UserError(f"fetch needs the catalogue libraries ({exc.name} is missing): install "
-                        "requirements/catalogue.txt into the backend environment") from exc
+        raise UserError(f"fetch needs the catalogue libraries ({exc.name} is missing): add the 'catalogue' extra to "
+                        "the backend environment (Settings > Backend environment, or plugin/backend_setup.py "
+                        "--extras catalogue; from a checkout: pip install -r requirements/catalogue.txt)") from exc
     from backend.catalogue.fetch import fetch  # lazy: keeps --help free of rasterio
 
     return fetch(_request(args), reporter)

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlparse
 
 from backend.errors import UserError
 from backend.modelstore.card import load_card, read_card, sha256_file
-from backend.modelstore.paths import BUNDLED_DIR, CARD_FILE, user_model_dir
+from backend.modelstore.paths import BUNDLED_DIR, CARD_FILE, confined_file, user_model_dir
 
 INDEX_FORMAT = "s1ricemapper-model-index/1"
 INDEX_FILE = "index.json"
@@ -281,8 +281,8 @@ def unpack(archive: Path, name: str, staging: Path) -> None:
                 raise UserError(f"model archive {archive} unpacks to more than {MAX_RATIO}x its size; refused")
             staging.mkdir(parents=True)
             for info, plain in members:
-                if plain is not None:
-                    with zf.open(info) as src, open(staging / plain, "xb") as dst:
+                if plain is not None:  # the same confinement rule as every reader of model files
+                    with zf.open(info) as src, open(confined_file(staging, plain), "xb") as dst:
                         shutil.copyfileobj(src, dst, CHUNK)
     except zipfile.BadZipFile:
         raise UserError(f"{archive} is not a zip archive of a model folder; refused") from None

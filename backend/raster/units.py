@@ -77,7 +77,7 @@ def reconcile(declared: str | None, values: np.ndarray, source: str) -> tuple[st
         found = guess_unit(values, source)
     except UserError:
         return declared, None
-    if found == declared:
+    if found == declared or (declared == AMPLITUDE and found == LINEAR):  # amplitude values look like power
         return declared, None
     median = float(np.median(values)) if np.size(values) else float("nan")
     return found, (f"{source}: band units say {declared} but the values (median {median:.3g}) are {found}; "

@@ -13,4 +13,4 @@ def test_mapping_doc_table_matches_the_committed_result():
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_tables.py"), "--check"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert "| 512² |" in (REPO / "docs" / "mapping.md").read_text()
+    assert "| 512² (our tile 288) |" in (REPO / "docs" / "mapping.md").read_text()

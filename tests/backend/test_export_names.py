@@ -17,7 +17,7 @@ from test_fetch_fixtures import run_backend
 
 from backend.raster.series import detect
 
-DATES = ("2022-01-04", "2022-01-16", "2022-01-28")
+DATES = ("2022-01-04", "2022-01-16", "2022-01-28", "2022-02-09", "2022-02-21", "2022-03-05")
 SIZE = 16
 TRANSFORM = from_origin(545960.0, 1114060.0, 10.0, 10.0)
 RNG = np.random.default_rng(7)

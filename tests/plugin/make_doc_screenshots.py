@@ -1,12 +1,12 @@
 """Regenerate the screenshots of docs/plugin.md in a real QGIS desktop under Xvfb (not a test).
 
-Usage: ``python3 tests/plugin/make_doc_screenshots.py [OUT_DIR]`` (default ``docs/images``). Needs ``Xvfb``,
+Usage: ``/usr/bin/python3 tests/plugin/make_doc_screenshots.py [OUT_DIR]`` (default ``docs/images``). Needs ``Xvfb``,
 ``qgis`` and the backend environment ``.venv``. It writes a synthetic Mekong scene with ``backend synth``,
 starts ``Xvfb :99 -screen 0 1366x768x24`` and QGIS with a fresh profile, and runs itself inside QGIS
 (``qgis --code``), where it loads the plugin and drives it as a user would: the Map rice dialog fresh, a
 run, the dialog reopened, the result layers (and each result map alone), a temporal profile, and the
-fine-tune panel mid-run. Screens are grabbed with Qt
-from the X server's root window. Fine-tuned models go to a temporary ``S1RM_MODEL_DIR``.
+fine-tune panel mid-run. Screens are grabbed with Qt from the X server's root window. Fine-tuned models go
+to a temporary ``S1RM_MODEL_DIR``. ``S1RM_DOC_STEPS=map`` skips the fine-tuning part (most of the time).
 """
 
 from __future__ import annotations
@@ -147,6 +147,8 @@ def drive() -> None:
     grab(out / "temporal_profile.png", plugin.profile_tool.window)
     plugin.profile_tool.window.close()
 
+    if "finetune" not in os.environ.get("S1RM_DOC_STEPS", "finetune"):
+        return
     plugin.toggle_finetune_dock()
     dock = plugin.finetune_dock
     assert wait_until(lambda: not dock.busy() and dock.baseModel.count() > 0, 120)

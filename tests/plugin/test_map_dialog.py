@@ -9,13 +9,24 @@ from qgis.core import QgsProject, QgsRasterLayer, QgsSettings
 from qgis.PyQt.QtCore import QDate, QPoint
 from qgis.PyQt.QtWidgets import QPushButton
 
+_DIALOGS: list = []  # dialogs made by make_dialog, deleted after each test
+
 
 @pytest.fixture(autouse=True)
 def fresh_form_memory():
-    """Each test starts without remembered dialog choices and leaves none behind."""
+    """Each test starts without remembered dialog choices and leaves none behind, nor any dialog."""
+    from qgis.PyQt.QtCore import QCoreApplication, QEvent
+
     QgsSettings().remove("s1ricemapper/map")
     yield
     QgsSettings().remove("s1ricemapper/map")
+    while _DIALOGS:
+        dialog = _DIALOGS.pop()
+        wait_until(lambda d=dialog: d.pending == 0, 60)  # no backend call outlives its dialog
+        dialog.shutdown()
+        dialog.hide()
+        dialog.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
 
 
 @pytest.fixture
@@ -32,6 +43,7 @@ def make_dialog(qgis_iface):
     from s1ricemapper.plugin.map_dialog import MapRiceDialog
 
     dialog = MapRiceDialog(qgis_iface)
+    _DIALOGS.append(dialog)
     dialog.refresh()
     return dialog
 
@@ -120,7 +132,6 @@ def test_reopening_keeps_season_model_and_settings(qgis_iface, series_layers, ba
     wait_ready(dialog)
     assert (dialog.seasonStart.date(), dialog.seasonEnd.date()) == (QDate(2022, 4, 17), QDate(2022, 5, 23))
     dialog.close()
-    dialog.deleteLater()
     again = make_dialog(qgis_iface)  # a new dialog (as after restarting QGIS) starts from the stored choices
     again.show()
     wait_ready(again)
@@ -231,3 +242,19 @@ def test_seasons_panel_hook_without_and_with_a_panel(qgis_iface, qgis_new_projec
     assert isinstance(panel, Panel) and panel.parent() is holder
     panel.seasonChosen.emit("2022-04-01", "2022-08-31")
     assert chosen == [("2022-04-01", "2022-08-31")]
+
+
+def test_backend_check_refuses_before_the_run_in_the_dialogs_words(qgis_iface, series_layers,
+                                                                    backend_python_setting, tmp_path):
+    """The dialog's last check is the backend's own (`map --check-only`): its message names the field."""
+    dialog = make_dialog(qgis_iface)
+    wait_ready(dialog)
+    dialog.outputFolder.setFilePath(str(tmp_path / "maps"))
+    dialog.tileSpin.setValue(20)  # inside the contract's range, but not a multiple of the model's 8 px
+    dialog.start_run()
+    assert dialog.is_running() and dialog.job is None  # being checked, not started
+    assert wait_until(lambda: not dialog.is_running(), 90), dialog.statusLabel.text()
+    status = dialog.statusLabel.toolTip() or dialog.statusLabel.text()
+    assert dialog.job is None and "Tile size" in status and "--tile" not in status, status
+    assert "border" in dialog.tileSpin.styleSheet()  # the field at fault is pointed at
+    assert not (tmp_path / "maps").exists()  # nothing written

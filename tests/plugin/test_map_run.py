@@ -1,8 +1,9 @@
 """A full "Map rice" run through the real backend: styled layers, metrics, a refused second run, cancel."""
 
 import pytest
-from conftest import render_map, wait_until, write_series
-from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
+from conftest import plugin_package, render_map, wait_until, write_series
+from qgis.core import QgsLayerTreeModel, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.gui import QgsLayerTreeView
 from test_map_dialog import fresh_form_memory, make_dialog  # noqa: F401 (autouse: no remembered choices)
 
 
@@ -102,8 +103,6 @@ def test_cancel_leaves_no_layers_and_no_files(qgis_iface, scene_dialog, tmp_path
 
 def test_status_text_says_what_is_done(qgis_app):
     """Walkthrough defect 7: the status line read "map: map 0/9"."""
-    from conftest import plugin_package
-
     plugin_package()
     from s1ricemapper.plugin.map_job import progress_text
 
@@ -111,3 +110,20 @@ def test_status_text_says_what_is_done(qgis_app):
         "Mapping rice: tile 3 of 9 · about 12 s left"
     assert progress_text({"stage": "evaluate", "done": 1, "total": 4, "eta_s": 300}) == \
         "Comparing with the reference: window 1 of 4 · about 5 min left"
+
+
+def test_result_group_shows_unfolded_heatmap_above_probability(qgis_iface, qgis_new_project, tmp_path):
+    """Walkthrough defect 6, in a layer tree view: the run's group unfolded, the heat map unticked above the
+    probability (ticking it shows it)."""
+    plugin_package()
+    from s1ricemapper.plugin.results import load_results
+
+    for name in ("rice", "probability", "heatmap"):
+        write_series(tmp_path / f"{name}.tif", -3.0, size=8, dates=["x"], linear=True)
+    model = QgsLayerTreeModel(QgsProject.instance().layerTreeRoot())
+    view = QgsLayerTreeView()
+    view.setModel(model)
+    group, layers = load_results(tmp_path, "Rice map test")
+    assert view.isExpanded(view.node2index(group))
+    assert [n.layer().name() for n in group.findLayers()] == ["rice", "heatmap", "probability"]
+    assert not group.findLayer(layers["heatmap"].id()).itemVisibilityChecked()

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 import pytest
 from conftest import ARTIFACTS, REPO, REPO_BACKEND_PYTHON
-from setup_fixtures import last, map_needs_torch, run_setup, wheelhouse  # noqa: F401
+from setup_fixtures import LEAN_MAP_GAP, last, lean_map_gap, run_setup, wheelhouse  # noqa: F401
 from test_processing_fixtures import SEASON, scene  # noqa: F401
 
 QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")  # Debian's qgis_process wrapper adds an option it rejects
@@ -253,8 +253,8 @@ def test_headline_fresh_profile_zip_setup_map_and_model_on_demand(plugin_zip, wh
         {"seconds_empty_profile_to_first_map": round(seconds, 1), "map_exit_code": run.returncode,
          "setup_seconds": setup["seconds"], "download_mb": setup["download_mb"], "env_mb": setup["env_mb"],
          "installer": setup["installer"], "zip_bytes": plugin_zip.stat().st_size}, indent=1))
-    if run.returncode != 0 and map_needs_torch(run.stdout + run.stderr):
-        pytest.xfail("map in the lean environment still imports torch on the ONNX path (issue 15)")
+    if run.returncode != 0 and lean_map_gap(run.stdout + run.stderr):
+        pytest.fail(LEAN_MAP_GAP)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     written = {p.name for p in out.iterdir()}
     assert {"rice.tif", "rice.qml", "probability.tif", "probability.qml", "run.json"} <= written

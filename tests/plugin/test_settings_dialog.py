@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 from conftest import plugin_package, wait_until
-from setup_fixtures import map_needs_torch, wheelhouse  # noqa: F401
+from setup_fixtures import LEAN_MAP_GAP, lean_map_gap, wheelhouse  # noqa: F401
 
 SETTINGS_KEYS = ["s1ricemapper/env_dir", "s1ricemapper/wheelhouse", "s1ricemapper/backend_python",
                  "s1ricemapper/model_index"]
@@ -105,8 +105,8 @@ def test_create_environment_from_settings_then_no_stale_bar_and_map(qgis_iface, 
                                               str(synthetic_scene / "VH.tif"), "--season", "2022-04-01",
                                               "2022-08-31", "--out", str(out)], timeout_s=300)
     except BackendError as err:
-        if map_needs_torch(err.failure.message + "\n".join(err.failure.stderr_tail)):
-            pytest.xfail("map in the lean environment still imports torch on the ONNX path (issue 15)")
+        if lean_map_gap(err.failure.message):
+            pytest.fail(LEAN_MAP_GAP)
         raise
     assert result["rice_area_ha"] >= 0 and {"rice.tif", "rice.qml", "run.json"} <= {p.name for p in out.iterdir()}
 
