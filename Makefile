@@ -32,7 +32,7 @@ lint:
 bench: setup
 	$(VENV_PY) -m backend bench --deepness --out bench_output
 	$(VENV_PY) -m backend seasonsbench --out bench_output/seasons --overwrite
-	$(VENV_PY) -m backend.distributed.benchmark --out bench_output
+	$(VENV_PY) -m backend.experiments.distributed_bench --out bench_output
 
 pretrain: setup
 	$(VENV_PY) -m backend pretrain

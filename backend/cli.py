@@ -27,8 +27,8 @@ from types import ModuleType
 
 import backend.commands
 from backend import __version__
+from backend.cli_args import add_arguments, cli_name, validate
 from backend.contract import VERBS, render
-from backend.contract.cli_args import add_arguments, cli_name, validate
 from backend.errors import EXIT_INTERNAL, EXIT_OK, Cancelled, UserError, cli_flag, missing_extra
 from backend.progress import Reporter, emit_json, install_signal_handlers
 

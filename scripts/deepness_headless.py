@@ -2,7 +2,7 @@
 
 Runs in QGIS's Python (``/usr/bin/python3`` or a venv made from it with ``--system-site-packages``) with
 Deepness's ``src`` folder on ``PYTHONPATH``; Deepness itself is never part of this repository (it is fetched
-into a cache by ``backend.inference.deepness``). Prints one JSON line: the seconds of
+into a cache by ``backend.experiments.deepness``). Prints one JSON line: the seconds of
 ``MapProcessorSegmentation.run()`` (tiling, model calls, stitching, its median filter and the polygon layer
 it builds) and of the whole script, and writes the class map (1 other, 2 rice) to ``--out`` as ``.npy``.
 

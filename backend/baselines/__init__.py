@@ -10,7 +10,10 @@ from typing import Callable
 
 import numpy as np
 
+from backend.baselines.phenology import predict_rules
+from backend.baselines.random_forest import predict_forest
 from backend.errors import UserError
+from backend.modelstore import load_card, open_onnx, resolve
 
 BASELINE_ARCHS = ("random_forest", "phenology_rules")
 
@@ -22,32 +25,22 @@ def _not_a_baseline(card: dict) -> str:
 
 def make_predictor(model_folder: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
     """A predictor ``x_db (B, T, C, H, W) -> (B, 1, H, W)`` that verifies and opens the model once (tiled maps)."""
-    from backend.modelstore import load_card, open_onnx, resolve
-
     folder = resolve(model_folder)
     card = load_card(folder, verify=True)
     if card["arch"] == "random_forest":
-        from backend.baselines.random_forest import predict_forest
-
         session, _ = open_onnx(folder)
         return lambda x_db: predict_forest(folder, card, x_db, session=session)
     if card["arch"] == "phenology_rules":
-        from backend.baselines.phenology import predict_rules
-
         return lambda x_db: predict_rules(card, x_db)
     raise UserError(_not_a_baseline(card))
 
 
 def predict_proba(model_folder: str | os.PathLike, x_db: np.ndarray) -> np.ndarray:
     """Rice probability ``(B, 1, H, W)`` for a cube ``(B, T, C, H, W)`` in dB (card polarization order)."""
-    from backend.modelstore import load_card, resolve
-
     folder = resolve(model_folder)
     card = load_card(folder, verify=True)
     if card["arch"] == "random_forest":
-        from backend.baselines.random_forest import predict_forest
         return predict_forest(folder, card, x_db)
     if card["arch"] == "phenology_rules":
-        from backend.baselines.phenology import predict_rules
         return predict_rules(card, x_db)
     raise UserError(_not_a_baseline(card))

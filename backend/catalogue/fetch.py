@@ -47,7 +47,7 @@ class FetchRequest:
     out: Path
     assets: dict[str, str]
     overwrite: bool = False
-    catalogue_only: bool = False  # write fetch.json only; map streams the COGs (backend.catalogue.streaming)
+    catalogue_only: bool = False  # write fetch.json only; map streams the COGs (backend.raster.streaming)
 
 
 def request_from(preset: Preset, url: str | None, collection: str | None, area: areas.Area, season: tuple,

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from backend.errors import UserError
+from backend.raster.streaming import TOKEN_ENV, token_headers  # shared with the COG reader, a layer down
 
-TOKEN_ENV = "S1RM_STAC_TOKEN"  # bearer token for private catalogues (sent to the API and the asset hosts)
 RETRIES = 4
 BACKOFF_S = 0.5  # urllib3 sleeps 0, 1, 2, 4 s between the tries (backoff_factor * 2**(n-1), none before the 2nd)
 BACKOFF_ENV = "S1RM_STAC_BACKOFF_S"  # another backoff factor, e.g. for a slow proxy (or fast tests)
@@ -35,12 +35,6 @@ class Query:
 
     def datetime_range(self) -> str:
         return f"{self.start.isoformat()}T00:00:00Z/{self.end.isoformat()}T23:59:59Z"
-
-
-def token_headers() -> dict[str, str]:
-    """``Authorization`` header from :data:`TOKEN_ENV`, when set."""
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def open_client(url: str) -> Any:

@@ -13,7 +13,7 @@ from backend.progress import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.modelstore import load_torch, save_model
+    from backend.modelstore import load_torch, save_model  # lazy: keeps --help free of torch
 
     reporter.stage("export", 2)
     net, card = load_torch(args.model)

@@ -6,6 +6,9 @@ import argparse
 import datetime as dt
 from typing import Any
 
+from backend.atomic import check_outputs
+from backend.catalogue import area as areas
+from backend.catalogue.presets import get_preset
 from backend.contract import param_token
 from backend.contract.verbs.fetch import RECORD_FILE
 from backend.contract.verbs.fetch import VERB as CONTRACT
@@ -15,9 +18,7 @@ from backend.progress import Reporter
 
 def _request(args: argparse.Namespace) -> Any:
     """The parsed request (area read, preset filled in); everything checkable without the network."""
-    from backend.catalogue import area as areas
-    from backend.catalogue.fetch import request_from
-    from backend.catalogue.presets import get_preset
+    from backend.catalogue.fetch import request_from  # lazy: keeps --help free of rasterio
 
     if not args.out:
         raise UserError(f"{param_token('out')} DIR is required: the folder for the series and {RECORD_FILE}",
@@ -34,8 +35,6 @@ def _request(args: argparse.Namespace) -> Any:
 
 def check(args: argparse.Namespace, reporter: Reporter) -> dict:
     """``--check-only``: the area, the preset and asset map, the output folder; no request is made."""
-    from backend.atomic import check_outputs
-
     request = _request(args)
     check_outputs(args.out, (RECORD_FILE,) if args.catalogue_only else CONTRACT.outputs, args.overwrite)
     return {"url": request.url, "collection": request.collection, "area_bounds": list(request.area.bounds)}
@@ -50,6 +49,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
         raise UserError(f"fetch needs the catalogue libraries ({exc.name} is missing): add the 'catalogue' extra to "
                         "the backend environment (Settings > Backend environment, or plugin/backend_setup.py "
                         "--extras catalogue; from a checkout: pip install -r requirements/catalogue.txt)") from exc
-    from backend.catalogue.fetch import fetch
+    from backend.catalogue.fetch import fetch  # lazy: keeps --help free of rasterio
 
     return fetch(_request(args), reporter)

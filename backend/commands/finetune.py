@@ -8,12 +8,14 @@ from pathlib import Path
 
 from backend.commands._args import season_value
 from backend.errors import UserError
+from backend.inference.manifest import read_manifest
+from backend.modelstore import user_model_dir
 from backend.progress import Reporter
 
 
 def _scene_from_args(args: argparse.Namespace):
-    from backend.raster.options import series_from_args
-    from backend.training.finetune_job import SceneInput
+    from backend.raster.options import series_from_args  # lazy: keeps --help free of rasterio
+    from backend.training.finetune_job import SceneInput  # lazy: keeps --help free of rasterio, torch
 
     if not args.labels:
         raise UserError("{param:labels} is required (or a {param:manifest} with a labels column)", param="labels")
@@ -25,9 +27,8 @@ def _scene_from_args(args: argparse.Namespace):
 
 def scenes_from_manifest(path: str, default_season) -> list:
     """One scene per manifest row (shared CSV format of backend.inference.manifest, plus a labels column)."""
-    from backend.inference.manifest import read_manifest
-    from backend.raster import open_series
-    from backend.training.finetune_job import SceneInput
+    from backend.raster import open_series  # lazy: keeps --help free of rasterio
+    from backend.training.finetune_job import SceneInput  # lazy: keeps --help free of rasterio, torch
 
     scenes = []
     for row in read_manifest(path, ("labels",)):
@@ -50,8 +51,7 @@ def _scenes(args: argparse.Namespace) -> list:
 
 
 def _finetune_options(args: argparse.Namespace):  # noqa: ANN202 (FinetuneOptions imports torch-side modules)
-    from backend.modelstore import user_model_dir
-    from backend.training.finetune_job import FinetuneOptions
+    from backend.training.finetune_job import FinetuneOptions  # lazy: keeps --help free of rasterio, torch
 
     return FinetuneOptions(
         name=args.name, out=Path(args.out) if args.out else user_model_dir(), base_model=args.base_model,
@@ -64,7 +64,7 @@ def _finetune_options(args: argparse.Namespace):  # noqa: ANN202 (FinetuneOption
 
 def check(args: argparse.Namespace, reporter: Reporter) -> dict:
     """``--check-only``: options, the new model's folder, the base model's card, series, season and labels."""
-    from backend.training.finetune_job import check_finetune
+    from backend.training.finetune_job import check_finetune  # lazy: keeps --help free of rasterio, torch
 
     return check_finetune(_scenes(args), _finetune_options(args), reporter)
 
@@ -72,7 +72,7 @@ def check(args: argparse.Namespace, reporter: Reporter) -> dict:
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     import torch
 
-    from backend.training.finetune_job import run_finetune
+    from backend.training.finetune_job import run_finetune  # lazy: keeps --help free of rasterio, torch
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

@@ -8,8 +8,13 @@ from backend.progress import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.raster.options import series_from_args
-    from backend.raster.plausibility import ERROR, MIN_DATES, Finding, series_findings
+    from backend.raster.options import series_from_args  # lazy: keeps --help free of rasterio
+    from backend.raster.plausibility import (  # lazy: keeps --help free of rasterio
+        ERROR,
+        MIN_DATES,
+        Finding,
+        series_findings,
+    )
 
     with series_from_args(args) as series:
         info = series.info()

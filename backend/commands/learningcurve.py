@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from backend.errors import UserError
+from backend.modelstore.card import write_json_atomic
 from backend.progress import Reporter
 
 
@@ -26,8 +27,12 @@ def _size(text: str) -> int | None:
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     import torch
 
-    from backend.benchmarks import angiang
-    from backend.training.learning_curve import CurveConfig, learning_curve, markdown_table
+    from backend.experiments import angiang  # lazy: keeps --help free of numpy
+    from backend.experiments.learning_curve import (  # lazy: keeps --help free of numpy
+        CurveConfig,
+        learning_curve,
+        markdown_table,
+    )
 
     out = Path(args.out) if args.out else None
     if out is not None and not out.parent.is_dir():
@@ -41,7 +46,5 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
                             cache=Path(args.cache) if args.cache else None)
     result["table_markdown"] = markdown_table(result)
     if out is not None:
-        from backend.modelstore.card import write_json_atomic
-
         write_json_atomic(out, result)
     return result

@@ -7,14 +7,18 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from backend.atomic import check_outputs
 from backend.commands._args import date_value, season_value
 from backend.contract.verbs.map import VERB as CONTRACT
+from backend.distributed import require_dask
+from backend.distributed.cluster import parse_cluster
 from backend.errors import UserError
+from backend.inference.manifest import read_manifest
 from backend.progress import Reporter
 
 
 def _options(args: argparse.Namespace, season: tuple[dt.date, dt.date] | None) -> Any:
-    from backend.inference.mapping import MapOptions
+    from backend.inference.mapping import MapOptions  # lazy: keeps --help free of rasterio
 
     return MapOptions(season=season, as_of=date_value(args.as_of), tile=args.tile, overlap=args.overlap,
                       batch=args.batch, heatmap=args.heatmap, all_seasons=args.all_seasons,
@@ -24,7 +28,7 @@ def _options(args: argparse.Namespace, season: tuple[dt.date, dt.date] | None) -
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     import rasterio
 
-    from backend.inference.geotiff import GDAL_CACHE_BYTES
+    from backend.writers.geotiff import GDAL_CACHE_BYTES  # lazy: keeps --help free of numpy
 
     # GDAL's block cache defaults to 5 % of RAM and would grow with the scene; cap it so memory stays bounded
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
@@ -33,8 +37,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
 
 def _rows(args: argparse.Namespace) -> list | None:
     """The manifest's rows, or None for a single scene; the input and output options that must be given."""
-    from backend.inference.manifest import read_manifest
-
     if args.manifest:
         if args.vv or args.vh or args.stack or args.out:
             raise UserError("{param:manifest} lists inputs and outputs itself; leave {param:vv}, {param:vh}, "
@@ -46,7 +48,7 @@ def _rows(args: argparse.Namespace) -> list | None:
 
 
 def _run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.inference.loader import load_model
+    from backend.inference.loader import load_model  # lazy: keeps --help free of numpy
 
     rows = _rows(args)
     if args.cluster:
@@ -59,15 +61,12 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> dict:
 
 def check(args: argparse.Namespace, reporter: Reporter) -> dict:
     """``--check-only``: the model, the series, its dates against the season, the tiles; nothing is written."""
-    from backend.atomic import check_outputs
-    from backend.inference.loader import check_model
-    from backend.inference.mapping import check_series
-    from backend.raster.options import series_from_args
+    from backend.inference.loader import check_model  # lazy: keeps --help free of numpy
+    from backend.inference.mapping import check_series  # lazy: keeps --help free of rasterio
+    from backend.raster.options import series_from_args  # lazy: keeps --help free of rasterio
 
     rows = _rows(args)
     if args.cluster:
-        from backend.distributed.cluster import parse_cluster
-
         parse_cluster(args.cluster)
     model = check_model(args.model, args.engine, args.device)
     if rows is not None:
@@ -79,10 +78,8 @@ def check(args: argparse.Namespace, reporter: Reporter) -> dict:
 
 
 def _map_on_cluster(args: argparse.Namespace, rows: list | None, reporter: Reporter) -> dict:
-    from backend.distributed import require_dask
-
     require_dask()
-    from backend.distributed.mapping import map_on_cluster
+    from backend.distributed.mapping import map_on_cluster  # lazy: keeps --help free of distributed, rasterio
 
     if rows is not None:
         raise UserError("{param:cluster} maps one scene at a time; drop {param:manifest} or run each row with "
@@ -91,8 +88,8 @@ def _map_on_cluster(args: argparse.Namespace, rows: list | None, reporter: Repor
 
 
 def _map_one(args: argparse.Namespace, model: Any, out: str, season: Any, reporter: Reporter) -> dict:
-    from backend.inference.mapping import map_series
-    from backend.raster.options import series_from_args
+    from backend.inference.mapping import map_series  # lazy: keeps --help free of rasterio
+    from backend.raster.options import series_from_args  # lazy: keeps --help free of rasterio
 
     with series_from_args(args, require=model.pols) as reader:
         return map_series(reader, model, _options(args, season), out, args.overwrite, reporter)

@@ -12,7 +12,7 @@ from backend.progress import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.inference.loader import find_default_model
+    from backend.inference.loader import find_default_model  # lazy: keeps --help free of numpy
 
     if args.source and not args.install:
         raise UserError("{param:source} needs {param:install}: give the name of the model the archive holds",

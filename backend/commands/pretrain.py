@@ -6,15 +6,15 @@ import argparse
 from pathlib import Path
 
 from backend.errors import UserError
+from backend.modelstore import BUNDLED_DIR
 from backend.progress import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     import torch
 
-    from backend.modelstore import BUNDLED_DIR
-    from backend.training.pretrain import Pretrainer
-    from backend.training.recipes import RECIPES
+    from backend.training.pretrain import Pretrainer  # lazy: keeps --help free of torch
+    from backend.training.recipes import RECIPES  # lazy: keeps --help free of numpy, shapely
 
     known = [r.name for r in RECIPES]
     unknown = sorted(set(args.only or []) - set(known))
@@ -33,8 +33,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
 
 def _reexport(out: Path, only: list[str] | None, reporter: Reporter) -> list[str]:
     """Re-save every PyTorch model folder in ``out`` (or those named in ``only``) from its own weights."""
-    from backend.modelstore import load_card, load_torch, save_model
-    from backend.nets import ARCHITECTURES
+    from backend.modelstore import load_card, load_torch, save_model  # lazy: keeps --help free of torch
+    from backend.nets import ARCHITECTURES  # lazy: keeps --help free of torch
 
     if not out.is_dir():
         raise UserError(f"{{param:out}} {out}: no such folder", param="out")

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 from backend.contract.verbs.report import VERB as CONTRACT
+from backend.modelstore import BUNDLED_DIR
 from backend.progress import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.benchmarks import angiang, reproduction
-    from backend.modelstore import BUNDLED_DIR
+    from backend.experiments import angiang, reproduction  # lazy: keeps --help free of numpy, shapely
 
     cubes = angiang.load_cubes() if args.real else None
     rows = reproduction.model_rows(Path(args.models) if args.models else BUNDLED_DIR, cubes, log=reporter.log)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from backend.atomic import check_outputs
+from backend.contract.verbs.riceareastats import VERB as CONTRACT
+from backend.distributed import require_dask
+from backend.distributed.cluster import connect, parse_cluster
 from backend.progress import Reporter
 
 
 def check(args: argparse.Namespace, reporter: Reporter) -> dict:
     """``--check-only``: the rice map and the zones open, the output folder takes the results."""
-    from backend.atomic import check_outputs
-    from backend.contract.verbs.riceareastats import VERB as CONTRACT
-    from backend.distributed.cluster import parse_cluster
-    from backend.distributed.zonal import open_inputs
+    from backend.distributed.zonal import open_inputs  # lazy: keeps --help free of numpy
 
     if args.cluster:
         parse_cluster(args.cluster)
@@ -23,12 +24,10 @@ def check(args: argparse.Namespace, reporter: Reporter) -> dict:
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.distributed.zonal import zonal_rice
+    from backend.distributed.zonal import zonal_rice  # lazy: keeps --help free of numpy
 
     if not args.cluster:
         return zonal_rice(args.rice, args.zones, args.out, args.overwrite, None, args.block, reporter)
-    from backend.distributed import require_dask
-    from backend.distributed.cluster import connect
 
     require_dask()
     client, cluster = connect(args.cluster)

@@ -11,9 +11,9 @@ from backend.progress import Reporter
 
 def check(args: argparse.Namespace, reporter: Reporter) -> dict:
     """``--check-only``: the model, the series and whether it is long enough to show a crop cycle."""
-    from backend.inference.loader import check_model
-    from backend.raster.options import series_from_args
-    from backend.seasons.scan import check_length, series_dates
+    from backend.inference.loader import check_model  # lazy: keeps --help free of numpy
+    from backend.raster.options import series_from_args  # lazy: keeps --help free of rasterio
+    from backend.seasons.scan import check_length, series_dates  # lazy: keeps --help free of numpy
 
     model = check_model(args.model, args.engine, args.device)
     with series_from_args(args, require=model.pols) as reader:
@@ -23,9 +23,9 @@ def check(args: argparse.Namespace, reporter: Reporter) -> dict:
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.inference.loader import load_model
-    from backend.raster.options import series_from_args
-    from backend.seasons.outputs import run_seasons
+    from backend.inference.loader import load_model  # lazy: keeps --help free of numpy
+    from backend.raster.options import series_from_args  # lazy: keeps --help free of rasterio
+    from backend.seasons.outputs import run_seasons  # lazy: keeps --help free of numpy
 
     if not args.out:
         raise UserError("{param:out} is required: the folder for the cropping intensity, the per-cycle rasters and "

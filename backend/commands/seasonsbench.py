@@ -9,13 +9,13 @@ from pathlib import Path
 
 from backend.atomic import AtomicOutputs
 from backend.contract.verbs.seasonsbench import VERB as CONTRACT
+from backend.experiments.seasons_report import markdown, write_docs
 from backend.progress import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.inference.loader import load_model
-    from backend.seasons.bench import run_bench
-    from backend.seasons.report_table import markdown, write_docs
+    from backend.experiments.seasons_bench import run_bench  # lazy: keeps --help free of numpy, shapely
+    from backend.inference.loader import load_model  # lazy: keeps --help free of numpy
 
     model = load_model(args.model, "onnx", "cpu", args.threads or 2, heatmap=False)
     result = run_bench(model, tuple(args.seeds), args.size, Path(args.data) if args.data else None, args.real,

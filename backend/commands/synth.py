@@ -22,8 +22,8 @@ def check(args: argparse.Namespace, reporter: Reporter) -> None:
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
-    from backend.synthetic import generate_scene
-    from backend.synthetic.writer import write_scene
+    from backend.synthetic import generate_scene  # lazy: keeps --help free of numpy, shapely
+    from backend.synthetic.writer import write_scene  # lazy: keeps --help free of numpy, shapely
 
     out = Path(args.out)
     _check_out(out, args.overwrite)

@@ -11,9 +11,9 @@ import numpy as np
 
 from backend.distributed.blocks import Block, block_rows
 from backend.distributed.store import BlockStore
-from backend.inference.geotiff import BLOCK
 from backend.inference.outputs import MapWriter
 from backend.progress import Reporter
+from backend.writers.geotiff import BLOCK
 
 
 def assemble(store: BlockStore, blocks: list[Block], writer: MapWriter, with_heatmap: bool,

@@ -1,9 +1,9 @@
 """Split a scene's tile grid into blocks that each reproduce the single-process blend for their pixels.
 
 A block *core* is a rectangle of output pixels (a multiple of the GeoTIFF block size, so assembly writes
-whole blocks). Its *tiles* are every tile of the scene's :class:`~backend.inference.tiling.TileGrid` that
+whole blocks). Its *tiles* are every tile of the scene's :class:`~backend.tiles.tiling.TileGrid` that
 touches the core, and its *extent* is the union of those tiles clipped to the scene: the halo. Running
-:func:`~backend.inference.pipeline.stream_scene` over the extent with :class:`SubGrid` adds, for each core
+:func:`~backend.tiles.pipeline.stream_scene` over the extent with :class:`SubGrid` adds, for each core
 pixel, the same tile values with the same weights in the same order as the whole-scene run, so the
 blended probabilities are bit-identical (with ``batch=1``; a different batch grouping may change the model
 output in the last bits). Tiles on a core border are computed by both neighbouring blocks: that is the
@@ -17,9 +17,9 @@ from typing import Iterator
 
 import numpy as np
 
-from backend.inference.geotiff import BLOCK
-from backend.inference.pipeline import WindowSource
-from backend.inference.tiling import TileGrid, Window
+from backend.tiles.pipeline import WindowSource
+from backend.tiles.tiling import TileGrid, Window
+from backend.writers.geotiff import BLOCK
 
 #: default core side: 2048 px (41.9 km² at 10 m); a 256-px tile adds ~12 % recomputed halo tiles per axis
 DEFAULT_BLOCK_PX = 2048

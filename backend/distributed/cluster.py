@@ -7,8 +7,10 @@ import logging
 import re
 from typing import Any
 
+from backend import __version__
 from backend.contract import param_token
 from backend.errors import UserError
+from backend.modelstore import physical_cores
 
 CLUSTER = param_token("cluster")
 
@@ -46,7 +48,6 @@ def connect(spec: str) -> tuple[Any, Any]:
     """
     from distributed import Client, LocalCluster
 
-    from backend.modelstore import physical_cores
 
     kind, n = parse_cluster(spec)
     if kind == "local":
@@ -92,8 +93,7 @@ def check_workers(client: Any, model: str, checksum: str) -> list[str]:
     Raises:
         UserError: naming each worker that lacks the backend or holds a different model.
     """
-    from backend import __version__
-    from backend.distributed.worker import worker_environment
+    from backend.distributed.worker import worker_environment  # lazy: keeps --help free of distributed, rasterio
 
     results = client.run(worker_environment, model, on_error="return")
     problems = [p for address, result in sorted(results.items())
@@ -109,7 +109,11 @@ def load_on_workers(client: Any, spec: Any) -> dict:
     Raises:
         UserError: naming a worker that could not load the model.
     """
-    from backend.distributed.worker import PLUGIN_NAME, ModelPlugin, loaded_engine
+    from backend.distributed.worker import (  # lazy: keeps --help free of distributed, rasterio
+        PLUGIN_NAME,
+        ModelPlugin,
+        loaded_engine,
+    )
 
     client.register_plugin(ModelPlugin(spec), name=PLUGIN_NAME)
     results = client.run(loaded_engine, on_error="return")

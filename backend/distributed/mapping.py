@@ -14,26 +14,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backend import modelstore
 from backend.atomic import AtomicOutputs
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.distributed.assemble import assemble
 from backend.distributed.blocks import DEFAULT_BLOCK_PX, Block, plan_blocks
 from backend.distributed.cluster import check_workers, connect, dashboard_link, load_on_workers
 from backend.distributed.store import BlockStore, RunLock, run_key
-from backend.distributed.worker import BlockJob, ModelSpec, map_block, model_checksum
+from backend.distributed.worker import PLUGIN_NAME, BlockJob, ModelSpec, map_block, model_checksum
 from backend.errors import UserError
-from backend.evaluation.area import pixel_area_m2
-from backend.inference.engines import Engine
-from backend.inference.geotiff import disk_full_error
 from backend.inference.loader import LoadedModel, default_model_name
 from backend.inference.mapping import MapOptions, _run_record, check_choice, fitted_tile
 from backend.inference.outputs import MapWriter
-from backend.inference.pipeline import StreamStats
 from backend.inference.result_checks import result_checks
-from backend.inference.tiling import TileGrid
+from backend.modelstore import physical_cores
 from backend.progress import Reporter
 from backend.raster.options import series_from_args
+from backend.raster.pixel_area import pixel_area_m2
 from backend.raster.plausibility import check_for_model
+from backend.tiles.engines import Engine
+from backend.tiles.pipeline import StreamStats
+from backend.tiles.tiling import TileGrid
+from backend.writers.geotiff import disk_full_error
 
 SERIES_KEYS = ("vv", "vh", "stack", "dates", "align", "paths")
 POLL_S = 0.5
@@ -73,8 +75,6 @@ def map_on_cluster(args: argparse.Namespace, options: MapOptions, out: str, repo
     Raises:
         UserError: bad input, cluster or worker problems, a full disk, or a concurrent run in ``out``.
     """
-    from backend import modelstore
-
     model_name = args.model or default_model_name()
     folder = modelstore.resolve(model_name)
     card = modelstore.load_card(folder, verify=True)
@@ -99,8 +99,6 @@ def map_on_cluster(args: argparse.Namespace, options: MapOptions, out: str, repo
 
 def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict, folder: Path, model_ref: str,
          series: dict, outputs: AtomicOutputs, reporter: Reporter, block_px: int) -> dict:
-    from backend.modelstore import physical_cores
-
     start = time.perf_counter()
     placeholder = LoadedModel(card["name"], folder, card, Engine("pending", "cpu", 0, lambda x: x))
     choice = check_choice(reader, placeholder, options, reporter)  # the single-process run's choices
@@ -161,8 +159,6 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
 def _close(client: Any, cluster: Any) -> None:
     """Leave a shared scheduler as found: unregister the model plugin (workers joining later without the
     backend could not start with it), then disconnect; a LocalCluster is shut down."""
-    from backend.distributed.worker import PLUGIN_NAME
-
     if cluster is None:
         try:
             client.unregister_worker_plugin(PLUGIN_NAME)

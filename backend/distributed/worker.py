@@ -19,15 +19,15 @@ from typing import Any
 import numpy as np
 from distributed import WorkerPlugin, get_worker
 
-from backend import __version__
+from backend import __version__, modelstore
 from backend.distributed.blocks import Block, OffsetSource
 from backend.errors import UserError
 from backend.inference.loader import LoadedModel, load_model
-from backend.inference.pipeline import stream_scene
-from backend.inference.tiling import TileGrid
 from backend.progress import Reporter
 from backend.raster.options import series_from_args
 from backend.seasons.windows import CyclesSource, max_engine
+from backend.tiles.pipeline import stream_scene
+from backend.tiles.tiling import TileGrid
 
 PLUGIN_NAME = "s1ricemapper-model"
 INPUT_HINT = ("paths that exist only on the machine you started from cannot be read on a cluster: put the "
@@ -73,8 +73,6 @@ def worker_environment(model: str) -> dict:
     Returns:
         ``{"backend": version, "checksum": str | None, "problem": str | None}``.
     """
-    from backend import modelstore
-
     try:
         card = modelstore.load_card(model, verify=True)
     except UserError as exc:

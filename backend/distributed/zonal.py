@@ -22,9 +22,9 @@ from backend.atomic import AtomicOutputs
 from backend.contract.verbs.riceareastats import VERB as STATS_VERB
 from backend.distributed.blocks import DEFAULT_BLOCK_PX
 from backend.errors import UserError
-from backend.evaluation.area import EARTH_RADIUS_M, pixel_area_m2
 from backend.evaluation.reference import VectorReference
 from backend.progress import Reporter
+from backend.raster.pixel_area import EARTH_RADIUS_M, pixel_area_m2
 
 AREA_FIELD, SHARE_FIELD, MAPPED_FIELD = "rice_ha", "rice_pct", "mapped_ha"
 OUTPUT_NAMES = (STATS_VERB.output("zones_rice", "gpkg"), STATS_VERB.output("zones_rice", "csv"))

@@ -11,10 +11,12 @@ import numpy as np
 from backend.atomic import AtomicOutputs
 from backend.contract.verbs.evaluate import VERB as EVALUATE
 from backend.errors import UserError
-from backend.evaluation.area import pixel_area_m2
 from backend.evaluation.metrics import binary_metrics, confusion_matrix, error_codes
 from backend.evaluation.reference import RICE, UNLABELLED, open_reference
 from backend.progress import Reporter
+from backend.raster.pixel_area import pixel_area_m2
+from backend.writers.geotiff import StripWriter, disk_full_error
+from backend.writers.styles import write_style
 
 STRIP_ROWS = 256
 
@@ -22,7 +24,7 @@ STRIP_ROWS = 256
 def _open_prediction(path: str) -> Any:
     import rasterio
 
-    from backend.raster.grid import Grid
+    from backend.raster.grid import Grid  # lazy: rasterio (via backend.raster.grid)
 
     if not Path(path).exists():
         raise UserError(f"{{param:pred}} {path} does not exist; give the rice.tif written by `map`", param="pred")
@@ -61,9 +63,6 @@ def evaluate_map(pred: str, reference: str, out_dir: str, class_field: str | Non
                  rice_values: Sequence[str] | None = None, overwrite: bool = False,
                  reporter: Reporter | None = None) -> dict:
     """Write ``error.tif``, ``error.qml`` and ``metrics.json`` to ``out_dir``; returns the metrics."""
-    from backend.inference.geotiff import StripWriter, disk_full_error
-    from backend.inference.styles import write_style
-
     reporter = reporter or Reporter("none")
     dataset, grid = _open_prediction(pred)
     try:

@@ -7,10 +7,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend import modelstore
+from backend.baselines import make_predictor
 from backend.contract.verbs.models import DEFAULT_POINTER as DEFAULT_FILE
 from backend.contract.verbs.models import default_model_name as default_model_rule
 from backend.errors import UserError
-from backend.inference.engines import (
+from backend.modelstore import BUNDLED_DIR
+from backend.modelstore.paths import installed_folders
+from backend.tiles.engines import (
     Engine,
     has_heatmap_output,
     onnx_engine,
@@ -18,6 +22,7 @@ from backend.inference.engines import (
     torch_available,
     torch_engine,
 )
+from backend.tiles.heatmap import GradCam
 
 WEIGHTS_FILE = "weights.safetensors"
 BASELINE_ARCHS = ("random_forest", "phenology_rules")
@@ -30,9 +35,6 @@ def find_default_model() -> str | None:
     Raises:
         UserError: ``models/default.json`` exists but does not name a model.
     """
-    from backend.modelstore import BUNDLED_DIR
-    from backend.modelstore.paths import installed_folders
-
     pointer_file = BUNDLED_DIR / DEFAULT_FILE
     pointer = None
     if pointer_file.is_file():
@@ -73,8 +75,6 @@ def check_model(model: str | None, engine: str = "auto", device: str = "auto", k
     Raises:
         UserError: unknown model, unreadable card, or an engine/device that cannot run here.
     """
-    from backend import modelstore
-
     try:
         folder = modelstore.resolve(model or default_model_name())
         card = modelstore.load_card(folder, verify=False)
@@ -141,7 +141,7 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
 
     Args:
         model: a model name or folder; None for the default model.
-        engine: ``auto``, ``onnx`` or ``torch`` (see :func:`backend.inference.engines.resolve_engine`).
+        engine: ``auto``, ``onnx`` or ``torch`` (see :func:`backend.tiles.engines.resolve_engine`).
         device: ``auto``, ``cpu`` or ``cuda``.
         threads: CPU threads; None for the physical core count.
         heatmap: whether heat maps will be asked for (only matters for ONNX graphs exported without the
@@ -153,8 +153,6 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
     Raises:
         UserError: unknown model, bad files, impossible engine/device, PyTorch needed but missing.
     """
-    from backend import modelstore
-
     name = model or default_model_name()
     folder = modelstore.resolve(name)
     threads = int(threads) if threads else modelstore.physical_cores()
@@ -181,9 +179,7 @@ def _torch_gradcam(folder: Path, threads: int):
     """Autograd Grad-CAM from the model's PyTorch weights (imports torch: only for old ONNX exports)."""
     import torch
 
-    from backend import modelstore
-    from backend.inference.heatmap import GradCam
-    from backend.nets.blocks import inference_form
+    from backend.nets.blocks import inference_form  # lazy: torch (via backend.nets.blocks)
 
     torch.set_num_threads(threads)
     return GradCam(inference_form(modelstore.load_torch(folder, device="cpu")[0]), "cpu")
@@ -191,8 +187,6 @@ def _torch_gradcam(folder: Path, threads: int):
 
 def _baseline_engine(folder: Path, card: dict, threads: int) -> Engine:
     """Random Forest / phenology rules: per-pixel models run through backend.baselines (CPU, no heat map)."""
-    from backend.baselines import make_predictor
-
     return Engine(card["arch"], "cpu", threads, _first_channel(make_predictor(folder)))
 
 

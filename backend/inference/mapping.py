@@ -9,23 +9,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from backend import __version__
 from backend.atomic import AtomicOutputs
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.errors import UserError
-from backend.evaluation.area import pixel_area_m2
-from backend.inference.engines import TORCH_HINT
-from backend.inference.geotiff import disk_full_error
 from backend.inference.loader import BASELINE_ARCHS, LoadedModel
 from backend.inference.outputs import MapWriter
-from backend.inference.pipeline import stream_scene
 from backend.inference.result_checks import result_checks
-from backend.inference.tiling import MAX_TILE, TileGrid, Window, axis_origins, check_tile
+from backend.modelstore import check_inputs
 from backend.progress import Reporter
+from backend.raster.pixel_area import pixel_area_m2
 from backend.raster.plausibility import check_for_model
 from backend.seasons.choice import SeasonChoice, resolve_map_season
 from backend.seasons.windows import CyclesSource, max_engine
+from backend.tiles.engines import TORCH_HINT
+from backend.tiles.pipeline import stream_scene
+from backend.tiles.tiling import MAX_TILE, TileGrid, axis_origins, check_tile
+from backend.timeseries.source import check_dates_match
+from backend.writers.geotiff import disk_full_error
 
 DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
 DEFAULT_OVERLAP = MAP_VERB.default("overlap")
@@ -47,29 +48,6 @@ class MapOptions:
     heatmap: bool = True
     all_seasons: bool = False  # no season given: map every detected crop cycle, not only the main one
     exact_season: bool = False  # composite the given season as it is, not snapped to the detected cycles
-
-
-class SeriesSource:
-    """Model input for a window: each polarization composited onto the model's steps, stacked (T, C, h, w)."""
-
-    def __init__(self, reader: Any, pols: list[str], season: tuple[dt.date, dt.date], steps: int,
-                 as_of: dt.date | None) -> None:
-        self.reader, self.pols, self.season, self.steps, self.as_of = reader, pols, season, steps, as_of
-        self.height, self.width = reader.grid.height, reader.grid.width
-
-    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        from rasterio.windows import Window as RioWindow
-
-        from backend.timeseries import composite_series
-
-        rio_window = RioWindow(window.col_off, window.row_off, window.width, window.height)
-        cubes, counts = [], []
-        for pol in self.pols:
-            cube, count = composite_series(self.reader, pol, *self.season, self.steps, window=rio_window,
-                                           as_of=self.as_of)
-            cubes.append(cube)
-            counts.append(count > 0)
-        return np.stack(cubes, axis=1), np.logical_and.reduce(counts)
 
 
 def fitted_tile(height: int, width: int, tile: int, overlap: int, multiple: int) -> int:
@@ -100,55 +78,12 @@ def fitted_tile(height: int, width: int, tile: int, overlap: int, multiple: int)
     return best if pixels(best) <= (1 - MIN_PIXEL_SAVING) * pixels(tile) else tile
 
 
-def check_dates_match(reader: Any, pols: list[str]) -> None:
-    """The model's polarizations must share acquisition dates (one series, not two)."""
-    if len(pols) < 2:
-        return
-    first = pols[0]
-    for pol in pols[1:]:
-        if reader.dates[pol] != reader.dates[first]:
-            only_a = sorted(set(reader.dates[first]) - set(reader.dates[pol]))
-            only_b = sorted(set(reader.dates[pol]) - set(reader.dates[first]))
-            counts = len(reader.dates[first]), len(reader.dates[pol])
-            what = (f"{first} has {counts[0]} bands but {pol} has {counts[1]}, so their dates differ" if
-                    counts[0] != counts[1] else f"{first} and {pol} have different dates")
-            raise UserError(f"{what} (only {first}: {', '.join(map(str, only_a[:4])) or 'none'}; only {pol}: "
-                            f"{', '.join(map(str, only_b[:4])) or 'none'}); this model reads both "
-                            "polarizations of the same acquisitions: give one band per date in each")
-
-
-def resolve_season(reader: Any, model: LoadedModel, season: tuple[dt.date, dt.date] | None,
-                   as_of: dt.date | None) -> tuple[dt.date, dt.date]:
-    """The season to composite: as given (checked against the data), else the model's season length
-    ending at the last acquisition, else the whole series."""
-    dates = sorted({d for pol in model.pols for d in reader.dates[pol]})
-    first, last = dates[0], dates[-1]
-    if season is None:
-        days = model.season_days
-        start = max(first, last - dt.timedelta(days=days - 1)) if days else first
-        season = (start, last)
-    start, end = season
-    if end < start:
-        raise UserError(f"{{param:season}} {start} {end}: the end is before the start; swap them", param="season")
-    if (end - start).days + 1 < model.steps:
-        raise UserError(f"{{param:season}} {start} {end} is shorter than the model's {model.steps} composite "
-                        "steps; give a season of at least that many days", param="season")
-    if start > last or end < first or not any(start <= d <= end for d in dates):
-        raise UserError(f"{{param:season}} {start} {end} holds no acquisition: the data cover {first} to {last}; "
-                        "choose a season inside the data's dates", param="season")
-    if as_of is not None and not start <= as_of <= end:
-        raise UserError(f"{{param:as_of}} {as_of} is outside the season {start} to {end}; give a date inside it",
-                        param="as_of")
-    return start, end
-
-
 def _versions() -> dict:
     """Library versions from package metadata (no import: PyTorch alone would add ~300 MB to an ONNX run)."""
     from importlib.metadata import PackageNotFoundError, version
 
     import rasterio
 
-    from backend import __version__
 
     found = {"backend": __version__, "gdal": rasterio.__gdal_version__}
     for package in ("torch", "onnxruntime", "numpy", "rasterio"):
@@ -175,8 +110,6 @@ def check_series(reader: Any, model: LoadedModel, options: MapOptions,
 def check_choice(reader: Any, model: LoadedModel, options: MapOptions,
                  reporter: Reporter | None = None) -> SeasonChoice:
     """:func:`check_series`, returning the season choice (windows, reason) of :mod:`backend.seasons.choice`."""
-    from backend.modelstore import check_inputs
-
     check_inputs(model.card, reader.pols)
     check_dates_match(reader, model.pols)
     choice = resolve_map_season(reader, model, options.season, options.as_of, options.all_seasons,

@@ -8,10 +8,10 @@ import numpy as np
 
 from backend.atomic import AtomicOutputs
 from backend.contract.verbs.map import VERB as MAP
-from backend.inference.geotiff import StripWriter
 from backend.inference.result_checks import ProbabilityHistogram
-from backend.inference.styles import write_style
-from backend.inference.tiling import threshold as apply_threshold
+from backend.tiles.tiling import threshold as apply_threshold
+from backend.writers.geotiff import StripWriter
+from backend.writers.styles import write_style
 
 RICE_NODATA = 255
 

@@ -16,6 +16,6 @@ __all__ = ["BUNDLED_DIR", "check_inputs", "confined_file", "list_models", "load_
 
 def __getattr__(name: str):  # torch is imported only when a PyTorch helper is asked for
     if name in ("save_model", "load_torch"):
-        from backend.modelstore import torch_io
+        from backend.modelstore import torch_io  # lazy: torch (only the PyTorch helpers need it)
         return getattr(torch_io, name)
     raise AttributeError(name)

@@ -8,6 +8,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from backend.nets.registry import build_model
+from backend.nets.simta import FULL_WIDTH
+
 
 def count_parameters(net: nn.Module) -> int:
     """Trainable parameters (buffers such as normalization and BN statistics excluded)."""
@@ -37,9 +40,6 @@ def _to_meta(net: nn.Module) -> nn.Module:
 
 def simta_size_table(width: int | None = None, steps: int = 13, side: int = 256) -> list[dict]:
     """Parameters and MACs of every SimTA variant at ``width`` (default: full width) on a 256x256xTx2 input."""
-    from backend.nets.registry import build_model
-    from backend.nets.simta import FULL_WIDTH
-
     variants = [("vv", None), ("vh", None), ("data", None)]
     variants += [("feature", m) for m in ("add", "concat", "aff", "dff", "cga")] + [("decision", None)]
     rows = []

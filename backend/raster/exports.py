@@ -87,7 +87,10 @@ def expand_inputs(paths: list[str], pol: str | None = None) -> list[str]:
 
 
 def _fetch_record(path: str, pol: str | None) -> list[str]:
-    from backend.catalogue.streaming import is_fetch_record, series_from_record
+    from backend.raster.streaming import (  # lazy: rasterio (via backend.raster.streaming)
+        is_fetch_record,
+        series_from_record,
+    )
 
     if not is_fetch_record(path):
         return [path]  # the reader says it is not a raster

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from backend.errors import UserError
 from backend.raster.names import parse_dates_option
+from backend.raster.series import detect, open_series  # rasterio only when a verb runs
 
 if TYPE_CHECKING:
     from backend.raster.series import SeriesReader
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
 
 def series_from_args(args: argparse.Namespace, require: Sequence[str] = ()) -> SeriesReader:
     """Open the series named on the command line; PATHs and --vv/--vh/--stack exclude each other."""
-    from backend.raster.series import detect, open_series  # rasterio only when a verb runs
-
     dates = parse_dates_option(args.dates) if getattr(args, "dates", None) else None
     paths = getattr(args, "paths", None) or []
     if paths and (args.vv or args.vh or args.stack):

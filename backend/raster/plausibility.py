@@ -28,7 +28,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from backend.errors import UserError
-from backend.evaluation.area import pixel_sides_m
+from backend.raster.pixel_area import pixel_sides_m
 from backend.raster.sources import sample_windows
 
 ERROR = "error"

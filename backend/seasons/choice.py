@@ -26,6 +26,31 @@ WINDOW_DAYS = 150  # when a model card declares no season length (the bundled mo
 MIN_COVER = 0.5  # share of a cycle's flooding-to-harvest span a given season must cover to snap to it
 
 
+def resolve_season(reader: Any, model: Any, season: tuple[dt.date, dt.date] | None,
+                   as_of: dt.date | None) -> tuple[dt.date, dt.date]:
+    """The season to composite: as given (checked against the data), else the model's season length
+    ending at the last acquisition, else the whole series."""
+    dates = sorted({d for pol in model.pols for d in reader.dates[pol]})
+    first, last = dates[0], dates[-1]
+    if season is None:
+        days = model.season_days
+        start = max(first, last - dt.timedelta(days=days - 1)) if days else first
+        season = (start, last)
+    start, end = season
+    if end < start:
+        raise UserError(f"{{param:season}} {start} {end}: the end is before the start; swap them", param="season")
+    if (end - start).days + 1 < model.steps:
+        raise UserError(f"{{param:season}} {start} {end} is shorter than the model's {model.steps} composite "
+                        "steps; give a season of at least that many days", param="season")
+    if start > last or end < first or not any(start <= d <= end for d in dates):
+        raise UserError(f"{{param:season}} {start} {end} holds no acquisition: the data cover {first} to {last}; "
+                        "choose a season inside the data's dates", param="season")
+    if as_of is not None and not start <= as_of <= end:
+        raise UserError(f"{{param:as_of}} {as_of} is outside the season {start} to {end}; give a date inside it",
+                        param="as_of")
+    return start, end
+
+
 @dataclass
 class SeasonChoice:
     """The windows to map, why, and what the detection found."""
@@ -91,13 +116,11 @@ def resolve_map_season(reader: Any, model: Any, season_given: tuple[dt.date, dt.
 
     Returns:
         The choice; every window is checked against the data by
-        :func:`backend.inference.mapping.resolve_season`.
+        :func:`resolve_season`.
 
     Raises:
         UserError: a given season that is itself invalid (see ``resolve_season``).
     """
-    from backend.inference.mapping import resolve_season
-
     if as_of is not None:
         return SeasonChoice([resolve_season(reader, model, season_given, as_of)], "early-season", season_given)
     found = _detect(reader, model)

@@ -6,10 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from backend.inference.pipeline import ArraySink, stream_scene
-from backend.inference.tiling import TileGrid, Window
 from backend.seasons.detect import Cycle
-from backend.seasons.windows import CyclesSource
+from backend.seasons.scan import blocks
+from backend.seasons.windows import CyclesSource, max_engine
+from backend.tiles.pipeline import ArraySink, stream_scene
+from backend.tiles.tiling import TileGrid, Window, reflect_pad
 
 TILE, OVERLAP = 256, 32
 
@@ -41,8 +42,6 @@ def cycle_probabilities(reader: Any, model: Any, cycles: list[Cycle], reporter: 
 def windows_probability(reader: Any, model: Any, windows: list, reporter: Any,
                         as_of: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """(H, W) highest rice probability over ``windows`` and the valid mask: what ``map`` writes."""
-    from backend.seasons.windows import max_engine
-
     grid = TileGrid.for_scene(reader.grid.height, reader.grid.width, TILE, OVERLAP, model.size_multiple)
     sink = ArraySink()
     source = CyclesSource(reader, model.pols, list(windows), model.steps, as_of)
@@ -56,9 +55,6 @@ def sampled_rice_shares(reader: Any, model: Any, cycles: list[Cycle]) -> dict[st
 
     What ``map`` uses to pick the main season without mapping the whole scene once per cycle.
     """
-    from backend.inference.tiling import reflect_pad
-    from backend.seasons.scan import blocks
-
     shares = {}
     m = max(model.size_multiple, 1)
     for cycle in cycles:

@@ -13,13 +13,13 @@ import numpy as np
 from backend.atomic import AtomicOutputs
 from backend.contract.verbs.seasons import VERB as CONTRACT
 from backend.errors import UserError
-from backend.inference.geotiff import StripWriter
-from backend.inference.styles import write_style
 from backend.seasons import detect
 from backend.seasons.choice import window_days
 from backend.seasons.cycles_map import cycle_probabilities
 from backend.seasons.detect import Cycle
 from backend.seasons.scan import Detection, no_cycle_message, scan
+from backend.writers.geotiff import StripWriter
+from backend.writers.styles import write_style
 
 TIF, QML = ".tif", ".qml"
 #: per detected cycle, each written as ``<kind>_<start>_<end>.tif`` with its ``.qml``

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from backend.inference.engines import Engine
-from backend.inference.tiling import Window
+from backend.tiles.engines import Engine
+from backend.tiles.tiling import Window
+from backend.timeseries.source import SeriesSource
 
 
 class CyclesSource:
@@ -23,8 +24,6 @@ class CyclesSource:
 
     def __init__(self, reader: Any, pols: list[str], windows: list[tuple[dt.date, dt.date]], steps: int,
                  as_of: dt.date | None = None) -> None:
-        from backend.inference.mapping import SeriesSource
-
         self.parts = [SeriesSource(reader, pols, w, steps, as_of) for w in windows]
         self.height, self.width = reader.grid.height, reader.grid.width
 

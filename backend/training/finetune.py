@@ -24,6 +24,7 @@ from torch import nn
 from backend.errors import UserError
 from backend.nets import build_model
 from backend.nets.blocks import RiceNet
+from backend.nets.recurrent_unet import expand_first_layer
 from backend.nets.simta import DecisionFusion
 from backend.training.loop import EpochLog, TrainConfig, TrainResult, train
 
@@ -94,8 +95,6 @@ def frozen_parts(net: nn.Module, mode: str) -> Iterator[list[nn.Parameter]]:
 
 def add_vv_input(net: RiceNet, vv_stats: dict[str, float]) -> RiceNet:
     """VH-only ``net`` expanded to VH+VV input (paper Eq. 3), VV normalized with local statistics."""
-    from backend.nets.recurrent_unet import expand_first_layer
-
     if list(net.polarizations) != ["VH"]:
         raise UserError(f"{{param:add_vv}} adapts a VH-only model, but the base model takes {', '.join(net.polarizations)}; "
                         "pick a VH model (e.g. rnn-unet-vh) or drop {param:add_vv}", param="add_vv")

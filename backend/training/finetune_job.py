@@ -18,11 +18,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from backend.errors import UserError
+from backend.inference.loader import check_model, default_model_name
+from backend.modelstore import BUNDLED_DIR, load_torch, save_model
 from backend.progress import Reporter
 from backend.raster.plausibility import check_for_model
+from backend.seasons.choice import resolve_season
+from backend.timeseries.source import check_dates_match
 from backend.training.augment import DEFAULT_TIME_SHIFT
 from backend.training.finetune import DEFAULT_MODE, check_mode, fine_tune, initial_network
 from backend.training.labels import check_both_classes, read_labels
+from backend.training.loop import TrainConfig, labelled_metrics, predict
 from backend.training.patches import (
     LabelledScene,
     PatchReader,
@@ -73,7 +78,7 @@ class FinetuneOptions:
 
 @dataclass
 class _SeasonNeeds:
-    """What :func:`backend.inference.mapping.resolve_season` asks of a model."""
+    """What :func:`backend.seasons.choice.resolve_season` asks of a model."""
 
     pols: list[str]
     steps: int
@@ -98,8 +103,6 @@ def check_options(opts: FinetuneOptions) -> None:
 
 def target_folder(opts: FinetuneOptions) -> Path:
     """The new model's folder; UserError for a bad name, a bundled name or an existing model."""
-    from backend.modelstore import BUNDLED_DIR
-
     if not NAME_PATTERN.match(opts.name or ""):
         raise UserError(f"{{param:name}} {opts.name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
                         "or digit (it becomes a folder name)", param="name")
@@ -118,8 +121,6 @@ def target_folder(opts: FinetuneOptions) -> Path:
 
 def _open_scene(scene: SceneInput, pols: list[str], needs: _SeasonNeeds, opts: FinetuneOptions,
                 block: int, reporter: Reporter, stack: contextlib.ExitStack) -> LabelledScene:
-    from backend.inference.mapping import check_dates_match, resolve_season
-
     reader = stack.enter_context(scene.open_series(pols))
     check_dates_match(reader, pols)
     season = resolve_season(reader, needs, scene.season, None)
@@ -155,8 +156,6 @@ def check_finetune(scene_inputs: Sequence[SceneInput], opts: FinetuneOptions, re
     Raises:
         UserError: the first problem, naming its parameter.
     """
-    from backend.inference.loader import check_model
-
     check_options(opts)
     folder = target_folder(opts)
     base = check_model(opts.base_model, key="base_model")
@@ -176,9 +175,6 @@ def check_finetune(scene_inputs: Sequence[SceneInput], opts: FinetuneOptions, re
 
 def run_finetune(scene_inputs: Sequence[SceneInput], opts: FinetuneOptions, reporter: Reporter) -> dict:
     """Fine-tune ``opts.base_model`` on the labels of ``scene_inputs``; returns the saved card's summary."""
-    from backend.inference.loader import default_model_name
-    from backend.modelstore import load_torch
-
     t0 = time.monotonic()
     check_options(opts)
     folder = target_folder(opts)
@@ -198,7 +194,6 @@ def run_finetune(scene_inputs: Sequence[SceneInput], opts: FinetuneOptions, repo
     net = initial_network(base, opts.mode, opts.add_vv, band_statistics(patches.x_train, pols), opts.seed)
     result, metrics = _train(net, patches, opts, reporter)
     card = _card(opts, base_card, seasons, label_summaries, split, result, metrics, time.monotonic() - t0)
-    from backend.modelstore import save_model
 
     reporter.stage("save", 1, f"writing {folder}")
     saved = save_model(net, card, folder, overwrite=opts.overwrite)
@@ -209,8 +204,6 @@ def run_finetune(scene_inputs: Sequence[SceneInput], opts: FinetuneOptions, repo
 
 
 def _train(net: Any, patches: PatchSet, opts: FinetuneOptions, reporter: Reporter) -> tuple[Any, dict]:
-    from backend.training.loop import TrainConfig, labelled_metrics, predict
-
     cfg = TrainConfig(epochs=opts.epochs, batch_size=opts.batch, lr=opts.lr, seed=opts.seed, patience=opts.patience,
                       early_season=opts.early_season, augment=True, time_shift=opts.time_shift,
                       l2sp=opts.l2sp if opts.mode != "RI" else 0.0)

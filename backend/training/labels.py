@@ -18,6 +18,7 @@ from backend.errors import UserError
 from backend.evaluation.reference import (
     DEFAULT_RICE_VALUES,
     VECTOR_SUFFIXES,
+    RasterReference,
     VectorReference,
     check_geometries,
     is_rice,
@@ -184,7 +185,6 @@ def check_both_classes(label_sets: Sequence[LabelSet], rice_values: Sequence[str
 def _read_raster(path: str, grid: Any, rice_values: list[str], block_px: int) -> LabelSet:
     import rasterio
 
-    from backend.evaluation.reference import RasterReference
 
     try:
         with rasterio.open(path):

@@ -4,7 +4,7 @@ The split is made on *groups* (whole polygons, spatial blocks of points) before 
 class, so both sides see rice and non-rice. A training patch carries only training labels and a
 validation patch only validation labels: every other pixel is 255 (ignored by the loss), so no
 validation label ever enters the loss even where the two kinds of patches overlap.
-Model input comes from :class:`backend.inference.mapping.SeriesSource` (window read, compositing to the
+Model input comes from :class:`backend.timeseries.source.SeriesSource` (window read, compositing to the
 model's steps over the season), and scene edges are reflect-padded like map tiles.
 """
 
@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from backend.errors import UserError
-from backend.inference.tiling import reflect_pad, tile_window
+from backend.tiles.tiling import reflect_pad, tile_window
+from backend.timeseries.source import SeriesSource
 from backend.training.labels import LabelFeature, LabelSet
 
 IGNORE = 255
@@ -175,7 +176,6 @@ class PatchReader:
                  patch: int) -> None:
         import shapely
 
-        from backend.inference.mapping import SeriesSource
 
         self.scenes, self.patch = scenes, patch
         self.sources = [SeriesSource(s.reader, pols, s.season, steps, None) for s in scenes]

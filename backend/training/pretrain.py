@@ -15,6 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from backend.baselines import predict_proba
+from backend.baselines.phenology import save_phenology_rules
+from backend.baselines.random_forest import save_random_forest, train_random_forest
+from backend.modelstore import load_torch, save_model, update_card
+from backend.nets import build_model
+from backend.nets.recurrent_unet import expand_first_layer
+from backend.nets.registry import build_decision
 from backend.progress import Reporter
 from backend.timeseries.channels import CANONICAL_POLS, select_pols
 from backend.training.loop import TrainConfig, labelled_metrics, predict, train
@@ -65,8 +72,6 @@ class Pretrainer:
 
     # --- neural networks -------------------------------------------------------------------------
     def _network(self, r: ModelRecipe) -> dict:
-        from backend.modelstore import save_model
-
         data = self.data(r.steps)
         net, params, cfg = self._prepare(r, data)
         pols = list(net.polarizations)
@@ -81,11 +86,6 @@ class Pretrainer:
         return save_model(net, card, self.out_dir / r.name, overwrite=True, replace_bundled=True)
 
     def _prepare(self, r: ModelRecipe, data: dict):
-        from backend.modelstore import load_torch
-        from backend.nets import build_model
-        from backend.nets.recurrent_unet import expand_first_layer
-        from backend.nets.registry import build_decision
-
         cfg = TrainConfig(epochs=1 if self.quick else r.epochs, lr=r.lr, seed=self.seed)
         if r.kind == "decision":
             vv, _ = load_torch(self.out_dir / r.bases[0])
@@ -105,9 +105,6 @@ class Pretrainer:
 
     # --- non-neural baselines --------------------------------------------------------------------
     def _forest(self, r: ModelRecipe) -> dict:
-        from backend.baselines import predict_proba
-        from backend.baselines.random_forest import save_random_forest, train_random_forest
-
         data = self.data(r.steps)
         x, y = data["train"]["x"], data["train"]["y"]
         series = x.transpose(0, 3, 4, 1, 2).reshape(-1, x.shape[1], 2)
@@ -121,9 +118,6 @@ class Pretrainer:
         return self._update_metrics(folder, metrics)
 
     def _rules(self, r: ModelRecipe) -> dict:
-        from backend.baselines import predict_proba
-        from backend.baselines.phenology import save_phenology_rules
-
         data = self.data(r.steps)
         folder = self.out_dir / r.name
         save_phenology_rules(self._card(r, None, {}), folder, steps=r.steps, overwrite=True, replace_bundled=True)
@@ -131,8 +125,6 @@ class Pretrainer:
         return self._update_metrics(folder, metrics)
 
     def _update_metrics(self, folder: Path, metrics: dict) -> dict:
-        from backend.modelstore import update_card
-
         return update_card(folder, {"metrics": metrics})
 
     # --- shared ------------------------------------------------------------------------------------

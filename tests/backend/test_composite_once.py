@@ -8,8 +8,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from backend.inference.pipeline import ArraySource, CompositeOnce
-from backend.inference.tiling import TileGrid, tile_window
+from backend.tiles.pipeline import ArraySource, CompositeOnce
+from backend.tiles.tiling import TileGrid, tile_window
 from backend.timeseries import composite
 from backend.timeseries.compositing import _window_means, season_windows
 
@@ -86,7 +86,7 @@ def test_composite_gap_filling_matches_its_definition():
 @pytest.mark.parametrize("side", [256, 512, 1000, 4096])
 def test_fitted_tile_never_shrinks_and_never_costs_more_model_pixels(side):
     from backend.inference.mapping import TILE_GROWTH, fitted_tile
-    from backend.inference.tiling import axis_origins
+    from backend.tiles.tiling import axis_origins
 
     def pixels(tile: int) -> int:
         return len(axis_origins(side, tile, 32)) * len(axis_origins(side + 40, tile, 32)) * tile * tile

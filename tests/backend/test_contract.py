@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from backend.cli import build_parser
+from backend.cli_args import validate
 from backend.contract import VERBS, param_token, render
-from backend.contract.cli_args import validate
 from backend.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -168,7 +168,7 @@ def test_huge_tile_is_refused_without_suggesting_it():
 
 
 def test_tile_examples_stay_inside_the_valid_range():
-    from backend.inference.tiling import check_tile
+    from backend.tiles.tiling import check_tile
 
     with pytest.raises(UserError) as err:
         check_tile(2047, 32, 16)

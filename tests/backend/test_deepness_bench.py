@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 from test_map_fixtures import model  # noqa: F401 (module-scoped fixture: a tiny saved U-Net, 4 steps)
 
-from backend.inference.deepness import compare, deepness_borders, export_wrapper, f1_of, our_borders, seam_excess
+from backend.experiments.deepness import compare, deepness_borders, export_wrapper, f1_of, our_borders, seam_excess
 from backend.modelstore import load_torch, open_onnx
 
 

@@ -22,7 +22,7 @@ from backend.distributed.blocks import plan_blocks
 from backend.distributed.cluster import parse_cluster
 from backend.distributed.store import STORE_DIR, RunLock
 from backend.errors import UserError
-from backend.inference.tiling import TileGrid
+from backend.tiles.tiling import TileGrid
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_riceareastats_sums_hundreds_of_zones_block_wise_here_and_on_a_cluster(s
 
 
 def test_country_projection_keeps_the_task_graph_small_and_scales_with_workers():
-    from backend.distributed.benchmark import WORKER_COUNTS, project
+    from backend.experiments.distributed_bench import WORKER_COUNTS, project
 
     projection = project(seconds_per_tile=0.4, assemble_mpx_s=20.0)
     for region in projection["regions"].values():

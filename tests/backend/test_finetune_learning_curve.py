@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from test_finetune_fixtures import save_tiny_models
 
-from backend.benchmarks import angiang
-from backend.training.learning_curve import CurveConfig, holdout, learning_curve, markdown_table, stratified_sample
+from backend.experiments import angiang
+from backend.experiments.learning_curve import CurveConfig, holdout, learning_curve, markdown_table, stratified_sample
 
 
 def test_sampling_is_stratified_and_holdout_keeps_both_classes():
@@ -51,8 +51,8 @@ def _dip_series(n: int, dip_step: int, rice: bool, rng: np.random.Generator) -> 
 
 
 def test_time_shifted_forest_copies_recognise_another_calendar():
-    from backend.benchmarks.angiang import centre_features
-    from backend.training.learning_curve import Prepared, _forest
+    from backend.experiments.angiang import centre_features
+    from backend.experiments.learning_curve import Prepared, _forest
 
     rng = np.random.default_rng(0)
     series = np.concatenate([_dip_series(20, 4, True, rng), _dip_series(20, 4, False, rng),  # training site

@@ -59,7 +59,7 @@ def test_map_writes_styled_georeferenced_outputs(tmp_path, model, env):
 
 
 def run_tiles(length: int, tile: int, overlap: int) -> list[int]:
-    from backend.inference.tiling import axis_origins
+    from backend.tiles.tiling import axis_origins
 
     return axis_origins(length, tile, overlap)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from backend.inference.heatmap import GradCam
 from backend.nets import build_model
+from backend.tiles.heatmap import GradCam
 
 torch.set_num_threads(1)
 

@@ -22,11 +22,11 @@ from test_map_fixtures import (  # env and model are module-scoped fixtures
     scene,
 )
 
-from backend.inference.engines import onnx_engine, torch_engine
 from backend.modelstore import load_torch, open_onnx
 from backend.nets import build_model
 from backend.nets.blocks import inference_form
 from backend.nets.cam import ProbabilityAndHeatmap, cam_layers
+from backend.tiles.engines import onnx_engine, torch_engine
 
 torch.set_num_threads(1)
 

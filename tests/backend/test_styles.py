@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from backend.inference.styles import STYLE_NAMES, style_template, write_style
+from backend.writers.styles import STYLE_NAMES, style_template, write_style
 
 
 def renderer(name: str) -> ET.Element:

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from backend.errors import UserError
-from backend.inference.engines import torch_engine
-from backend.inference.pipeline import ArraySink, ArraySource, stream_scene
-from backend.inference.tiling import (
+from backend.progress import Reporter
+from backend.tiles.engines import torch_engine
+from backend.tiles.pipeline import ArraySink, ArraySource, stream_scene
+from backend.tiles.tiling import (
     StripBlender,
     TileGrid,
     axis_origins,
@@ -20,7 +21,6 @@ from backend.inference.tiling import (
     threshold,
     tile_window,
 )
-from backend.progress import Reporter
 
 torch.set_num_threads(1)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from backend.benchmarks import angiang
+from backend.experiments import angiang
 from backend.nets import build_model
 from backend.training.augment import augment_batch, early_season_cutoffs, shift_time
 from backend.training.loop import IGNORE, StartingPointDecay, TrainConfig, masked_bce, predict, train

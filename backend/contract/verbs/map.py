@@ -7,7 +7,7 @@ from ..shared import OUT_OPTION, OVERWRITE_OPTION, SERIES_OPTIONS, model_option,
 
 DEFAULT_TILE = 256  # px; the tile-size sweep in docs/mapping.md
 DEFAULT_OVERLAP = 32  # px; measured: no seam excess at 32 (docs/mapping.md)
-MAX_TILE = 2048  # px; backend.inference.tiling refuses larger tiles (memory per tile)
+MAX_TILE = 2048  # px; backend.tiles.tiling refuses larger tiles (memory per tile)
 
 
 def _overlap_fits_tile(values: dict) -> tuple[str, str] | None:

@@ -18,9 +18,17 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from backend.catalogue.search import token_headers
 from backend.errors import UserError
 from backend.raster import vrt
+
+TOKEN_ENV = "S1RM_STAC_TOKEN"  # bearer token for private catalogues (sent to the API and the asset hosts)
+
+
+def token_headers() -> dict[str, str]:
+    """``Authorization`` header from :data:`TOKEN_ENV`, when set."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
 
 RECORD_KEYS = ("query", "grid", "grouping", "items")
 

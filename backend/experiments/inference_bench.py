@@ -13,10 +13,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from backend.inference.engines import Engine
-from backend.inference.pipeline import ArraySink, ArraySource, stream_scene
-from backend.inference.tiling import TileGrid
+from backend.evaluation.metrics import binary_metrics, confusion_matrix
 from backend.progress import Reporter
+from backend.synthetic import generate_scene
+from backend.tiles.engines import Engine
+from backend.tiles.pipeline import ArraySink, ArraySource, stream_scene
+from backend.tiles.tiling import TileGrid
+from backend.timeseries import composite
 
 REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ey2023-angiang"
 REAL_SEASON = (dt.date(2022, 4, 1), dt.date(2022, 8, 31))  # the summer-autumn crop of An Giang
@@ -52,8 +55,6 @@ def season_for(card: dict, dates: list[dt.date]) -> tuple[dt.date, dt.date]:
 def composite_cube(bands_db: dict[str, np.ndarray], dates: list[dt.date], card: dict,
                    season: tuple[dt.date, dt.date]) -> np.ndarray:
     """(T, C, H, W) model input from in-memory (dates, H, W) dB arrays per polarization."""
-    from backend.timeseries import composite
-
     steps = int(card["inputs"]["steps"])
     pols = card["inputs"]["polarizations"]
     return np.stack([composite(bands_db[p], dates, *season, steps)[0] for p in pols], axis=1)
@@ -61,8 +62,6 @@ def composite_cube(bands_db: dict[str, np.ndarray], dates: list[dt.date], card: 
 
 def synthetic_scene(card: dict, region: str, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic scene composited for ``card``: ((T, C, H, W) dB, (H, W) truth 1 rice / 0 other)."""
-    from backend.synthetic import generate_scene
-
     scene = generate_scene(region, size, seed)
     cube = composite_cube({"VV": scene.vv_db, "VH": scene.vh_db}, scene.dates, card,
                           season_for(card, scene.dates))
@@ -189,8 +188,6 @@ def scene_probability(engine: Engine, cube: np.ndarray, tile: int, overlap: int,
 
 
 def f1_score(probability: np.ndarray, truth: np.ndarray, threshold: float) -> float | None:
-    from backend.evaluation.metrics import binary_metrics, confusion_matrix
-
     valid = np.isfinite(probability)
     return binary_metrics(confusion_matrix(probability[valid] >= threshold, truth[valid] == 1))["f1"]
 

@@ -1,6 +1,6 @@
 """CPU-time benchmark of ``finetune`` with default settings on 50 labelled polygons of a 2k x 2k scene.
 
-Run: ``python -m backend.training.finetune_benchmark --out bench_output/finetune`` (after ``make pretrain``).
+Run: ``python -m backend.experiments.finetune_bench --out bench_output/finetune`` (after ``make pretrain``).
 It writes a synthetic Mekong-like scene with the ``synth`` generator (kept between runs), keeps 25 rice and 25
 non-rice polygons of its ``labels.gpkg`` (random, seeded, at least ``MIN_PIXELS`` pixels each, the size
 an analyst would digitize), times one ``python -m backend finetune`` subprocess and writes
@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from backend.contract.verbs.synth import VERB as SYNTH
+from backend.synthetic import generate_scene
+from backend.synthetic import scene as synthetic_scene
+from backend.synthetic.writer import write_scene as write_synthetic
 
 REPO = Path(__file__).resolve().parents[2]
 SEASON = ("2022-04-01", "2022-08-31")
@@ -37,9 +40,6 @@ def write_scene(folder: Path, size: int, seed: int) -> None:
     a 2k scene over this season peaks near 8 GB of memory while it is generated."""
     import datetime as dt
 
-    from backend.synthetic import generate_scene
-    from backend.synthetic import scene as synthetic_scene
-    from backend.synthetic.writer import write_scene as write_synthetic
 
     if (folder / SYNTH.output("labels")).is_file():
         return

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from backend.contract.verbs.seasonsbench import VERB
+
 START, END = "<!-- seasonsbench:start -->", "<!-- seasonsbench:end -->"
 
 
@@ -55,8 +57,6 @@ def write_docs(result: dict, repo: Path) -> list[Path]:
     Raises:
         ValueError: docs/seasons.md lacks the markers.
     """
-    from backend.contract.verbs.seasonsbench import VERB
-
     target = repo / "docs" / "results" / VERB.output("seasons", "json")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import UserError
-from .messages import param_token
-from .schema import Option, Verb
+from backend.contract.messages import param_token
+from backend.contract.schema import Option, Verb
+from backend.errors import UserError
 
 _TYPES = {"int": int, "float": float, "ints": int, "bbox": float}
 

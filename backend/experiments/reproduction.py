@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.experiments.angiang import zero_shot
+from backend.inference.loader import load_model
 from backend.training.recipes import HELDOUT_REGION, RECIPES
 
 TILE = 256
@@ -32,16 +34,13 @@ def tile_seconds(loaded, repeats: int = 3) -> float:
 def parameters(folder: Path) -> int | None:
     if not (folder / "weights.safetensors").is_file():
         return None
-    from backend.modelstore import load_torch
-    from backend.nets.profile import count_parameters
+    from backend.modelstore import load_torch  # lazy: torch (via backend.modelstore.torch_io)
+    from backend.nets.profile import count_parameters  # lazy: torch (via backend.nets.blocks)
 
     return count_parameters(load_torch(folder)[0])
 
 
 def model_rows(models_dir: Path, cubes: dict | None, log=print) -> list[dict]:
-    from backend.benchmarks.angiang import zero_shot
-    from backend.inference.loader import load_model
-
     composites: dict[int, np.ndarray] = {}
     rows = []
     for r in RECIPES:

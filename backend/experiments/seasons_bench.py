@@ -20,12 +20,18 @@ from typing import Any
 import numpy as np
 
 from backend.evaluation.metrics import binary_metrics, confusion_matrix
+from backend.experiments import angiang
 from backend.progress import Reporter
 from backend.seasons import detect
-from backend.seasons.choice import resolve_map_season, window_days
+from backend.seasons.choice import resolve_map_season, resolve_season, window_days
 from backend.seasons.cycles_map import cycle_probabilities, windows_probability
 from backend.seasons.outputs import per_pixel
 from backend.seasons.scan import scan
+from backend.synthetic.cropping import crop_truth
+from backend.synthetic.scene import generate_scene
+from backend.synthetic.writer import write_scene
+from backend.timeseries import select_pols
+from backend.timeseries.compositing import composite
 
 YEAR = (dt.date(2022, 1, 1), dt.date(2022, 12, 31))
 TRUE_SEASON = (dt.date(2022, 4, 1), dt.date(2022, 8, 31))  # the issue's reference window (main Summer-Autumn crop)
@@ -52,8 +58,6 @@ def case_windows(reader: Any, model: Any, name: str, window: tuple[dt.date, dt.d
                  exact: bool) -> list[tuple[dt.date, dt.date]]:
     """The windows ``map`` composites for a case: 'exact' is the previous behaviour (the window as given,
     or the model's season length ending at the last acquisition), 'snapped' the new default."""
-    from backend.inference.mapping import resolve_season
-
     if name == ALL_SEASONS:
         return resolve_map_season(reader, model, None, all_seasons=True).windows
     if window is None and exact:
@@ -66,17 +70,13 @@ def _f1(pred: np.ndarray, truth: np.ndarray) -> float:
 
 
 def _write_scene(scene: Any, folder: Path) -> tuple[str, str]:
-    from backend.synthetic.writer import write_scene
-
     write_scene(scene, folder, "a")
     return str(folder / "VV.tif"), str(folder / "VH.tif")
 
 
 def multicrop_scene(model: Any, seed: int, size: int, tmp: Path) -> dict:
     """Intensity accuracy, transplanting MAE and per-season F1 on one held-out ``delta`` scene."""
-    from backend.raster import open_series
-    from backend.synthetic.cropping import crop_truth
-    from backend.synthetic.scene import generate_scene
+    from backend.raster import open_series  # lazy: rasterio (via backend.raster.grid)
 
     scene = generate_scene("delta", size, seed, start=MULTI_SERIES[0], end=MULTI_SERIES[1])
     count, _ = crop_truth(scene, YEAR, min_growth_days=0)
@@ -111,8 +111,7 @@ def multicrop_scene(model: Any, seed: int, size: int, tmp: Path) -> dict:
 
 def window_scene(model: Any, region: str, seed: int, size: int, tmp: Path) -> dict:
     """Rice F1 of ``map`` on one synthetic 2022 scene for every window case, exact and snapped."""
-    from backend.raster import open_series
-    from backend.synthetic.scene import generate_scene
+    from backend.raster import open_series  # lazy: rasterio (via backend.raster.grid)
 
     scene = generate_scene(region, size, seed, start=dt.date(2022, 1, 1), end=dt.date(2022, 12, 31))
     vv, vh = _write_scene(scene, tmp / f"{region}{seed}")
@@ -173,8 +172,6 @@ def _mosaic(cubes: dict[str, np.ndarray], folder: Path) -> tuple[str, str, int]:
 
 def _predict_cubes(full: np.ndarray, n: int, per_row: int, model: Any, angiang: Any) -> np.ndarray:
     """Centre probability of each 10 x 10 cube cut from a (T, 2, H, W) composite of the mosaic."""
-    from backend.timeseries import select_pols
-
     x = np.stack([full[:, :, (i // per_row) * 10:(i // per_row + 1) * 10, (i % per_row) * 10:(i % per_row + 1) * 10]
                   for i in range(n)])
     padded, crop = angiang.pad_to_multiple(select_pols(x, model.pols), model.size_multiple)
@@ -184,9 +181,7 @@ def _predict_cubes(full: np.ndarray, n: int, per_row: int, model: Any, angiang: 
 
 def real_angiang(model: Any, data_dir: Path | None, tmp: Path, log: Any = None) -> dict:
     """Zero-shot F1 on the real An Giang cubes for every window case, exact and snapped."""
-    from backend.benchmarks import angiang
-    from backend.raster import open_series
-    from backend.timeseries.compositing import composite
+    from backend.raster import open_series  # lazy: rasterio (via backend.raster.grid)
 
     cubes = angiang.load_cubes(data_dir or angiang.DATA_DIR)
     vv, vh, per_row = _mosaic(cubes, tmp)

@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from backend import modelstore
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.contract.verbs.synth import VERB as SYNTH_VERB
-from backend.inference.bigscene import REPO, measure_map_run
-from backend.inference.tiling import axis_origins
+from backend.experiments.bigscene import REPO, _high_water_mb, measure_map_run
+from backend.tiles.tiling import axis_origins
+from backend.timeseries import composite_series
 
 DEEPNESS_REPO = "https://github.com/PUTvision/qgis-plugin-deepness"
 DEEPNESS_COMMIT = "f450c6342d82a200af32022b2d977231d4f71d3c"
@@ -122,8 +124,8 @@ def export_wrapper(net: Any, card: dict, path: Path, tile: int) -> None:
     import onnx
     import torch
 
-    from backend.modelstore.torch_io import OPSET, ProbabilityWrapper
-    from backend.nets.blocks import inference_form
+    from backend.modelstore.torch_io import OPSET, ProbabilityWrapper  # lazy: torch (via backend.modelstore.torch_io)
+    from backend.nets.blocks import inference_form  # lazy: torch (via backend.nets.blocks)
 
     steps, pols = int(card["inputs"]["steps"]), len(card["inputs"]["polarizations"])
 
@@ -155,8 +157,7 @@ def write_composite(vv: Path, vh: Path, season: tuple, card: dict, path: Path) -
     """The season composite our `map` computes, as one GeoTIFF of ``T*C`` float32 dB bands (Deepness's input)."""
     import rasterio
 
-    from backend.raster import open_series
-    from backend.timeseries import composite_series
+    from backend.raster import open_series  # lazy: rasterio (via backend.raster.grid)
 
     pols, steps = list(card["inputs"]["polarizations"]), int(card["inputs"]["steps"])
     with open_series(vv=[str(vv)], vh=[str(vh)]) as reader:
@@ -211,8 +212,6 @@ def deepness_borders(length: int, tile: int, overlap: int) -> list[int]:
 def run_deepness(python: Path, source: Path, raster: Path, model: Path, out: Path, tile: int, overlap: int,
                  threshold: float, timeout: float) -> dict:
     """One Deepness round in its own process: wall seconds, Deepness's own ``run()`` seconds, peak memory."""
-    from backend.inference.bigscene import _high_water_mb
-
     args = [str(python), str(RUNNER), "--raster", str(raster), "--model", str(model), "--tile", str(tile),
             "--overlap", str(overlap), "--threshold", str(threshold), "--out", str(out)]
     env = _qt_env(PYTHONPATH=str(source), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", ""))
@@ -258,8 +257,6 @@ def compare(scene: Path, model_name: str, season: tuple, rounds: int, work: Path
         F1 of both against ``truth.tif``, seam statistics and the load average of every round; or
         ``{"skipped": reason}`` when Deepness cannot run here.
     """
-    from backend import modelstore
-
     try:
         source, python = deepness_source(repo), deepness_python()
     except Unavailable as exc:

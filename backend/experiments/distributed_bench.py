@@ -1,6 +1,6 @@
 """Benchmark of ``map --cluster`` on this machine, and on paper for the Mekong Delta and India.
 
-``python -m backend.distributed.benchmark --out DIR`` (also run by ``make bench``) maps one synthetic
+``python -m backend.experiments.distributed_bench --out DIR`` (also run by ``make bench``) maps one synthetic
 ``size``² scene three times in child processes: the plain single-process run, ``--cluster local:1`` and
 ``--cluster local:2`` (the machine's cores split between the workers), and writes ``distributed.json``:
 the 2-vs-1-worker speed-up, the local:1 overhead against the plain run, the peak memory of each worker
@@ -22,9 +22,12 @@ from pathlib import Path
 
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.distributed.blocks import plan_blocks
-from backend.inference.bigscene import bench_dates, measure_map_run, write_bench_scene
+from backend.experiments.bigscene import bench_dates, measure_map_run, write_bench_scene
+from backend.experiments.inference_bench import season_for
+from backend.inference.loader import default_model_name
 from backend.inference.mapping import DEFAULT_OVERLAP, DEFAULT_TILE
-from backend.inference.tiling import TileGrid
+from backend.modelstore import load_card, physical_cores
+from backend.tiles.tiling import TileGrid
 
 REGIONS_KM2 = {"mekong_delta": 40_000, "india": 440_000}
 WORKER_COUNTS = (8, 64, 512)
@@ -140,10 +143,6 @@ def run_benchmark(out_dir: Path, size: int = 2048, model: str | None = None, blo
     Returns:
         The JSON written to ``out_dir/distributed.json``.
     """
-    from backend.inference.benchmark import season_for
-    from backend.inference.loader import default_model_name
-    from backend.modelstore import load_card, physical_cores
-
     model = model or default_model_name()
     dates = bench_dates()
     season = [d.isoformat() for d in season_for(load_card(model, verify=False), dates)]
@@ -169,7 +168,7 @@ def run_benchmark(out_dir: Path, size: int = 2048, model: str | None = None, blo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m backend.distributed.benchmark", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m backend.experiments.distributed_bench", description=__doc__)
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for distributed.json")
     parser.add_argument("--size", type=int, default=2048, help="scene side in pixels (default 2048)")
     parser.add_argument("--model", metavar="NAME|PATH", help="model (default: the bundled default)")

@@ -23,6 +23,7 @@ import numpy as np
 from backend.contract import param_token
 from backend.errors import UserError
 from backend.modelstore.onnx_io import HEATMAP_NAME, INPUT_NAME, OUTPUT_NAME, THRESHOLD_NAME
+from backend.tiles.heatmap import GradCam
 
 #: The optional part of the backend environment that brings PyTorch (issue 12's lean install).
 TORCH_EXTRA = "gpu"
@@ -88,13 +89,12 @@ def torch_engine(net: Any, device: str, threads: int) -> Engine:
     """PyTorch eager engine; float32 on CPU or CUDA, running the network's inference form.
 
     The heat map is the same forward-only Grad-CAM as the ONNX graph's where the network has the layers
-    for it (:mod:`backend.nets.cam`), else autograd Grad-CAM (:mod:`backend.inference.heatmap`).
+    for it (:mod:`backend.nets.cam`), else autograd Grad-CAM (:mod:`backend.tiles.heatmap`).
     """
     import torch
 
-    from backend.inference.heatmap import GradCam
-    from backend.nets.blocks import inference_form
-    from backend.nets.cam import ProbabilityAndHeatmap, cam_layers
+    from backend.nets.blocks import inference_form  # lazy: torch (via backend.nets.blocks)
+    from backend.nets.cam import ProbabilityAndHeatmap, cam_layers  # lazy: torch (via backend.nets.blocks)
 
     torch.set_num_threads(threads)
     net = inference_form(net).to(device)

@@ -1,8 +1,8 @@
 """Real-data learning curve: F1 on held-out sites against the number of labelled points.
 
 The transfer-learning paper's Table 1 design (RF, RI, FT, FTE with growing label counts), on the real
-An Giang cubes through the product's real chain (:func:`backend.benchmarks.angiang.composite_cubes`).
-For each of the two site-grouped folds of :data:`~backend.benchmarks.angiang.FOLDS`, ``n`` points are
+An Giang cubes through the product's real chain (:func:`backend.experiments.angiang.composite_cubes`).
+For each of the two site-grouped folds of :data:`~backend.experiments.angiang.FOLDS`, ``n`` points are
 sampled, stratified by class, from the sites that fold does *not* hold out; the held-out sites are only
 ever predicted. Predictions of both folds together cover every point once and are scored pooled.
 
@@ -25,9 +25,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from backend.experiments.angiang import (
+    FOLDS,
+    SEASON,
+    centre_features,
+    centre_probability,
+    composite_cubes,
+    pad_to_multiple,
+    scores,
+)
+from backend.inference.loader import default_model_name
 from backend.timeseries import select_pols
-from backend.training.augment import DEFAULT_TIME_SHIFT
-from backend.training.patches import IGNORE
+from backend.training.augment import DEFAULT_TIME_SHIFT, shift_time
+from backend.training.patches import IGNORE, band_statistics
 
 METHODS = ("RF", "RI", "FT", "FTE")
 SIZES: tuple[int | None, ...] = (10, 20, 50, 100, None)  # None = every point of the training sites
@@ -87,8 +97,6 @@ def holdout(labels: np.ndarray, share: float, rng: np.random.Generator) -> tuple
 
 def composites(cubes: dict[str, np.ndarray], steps: int, cache: Path | None, log: Callable[[str], None]) -> np.ndarray:
     """The cubes through reader + compositing, kept in ``cache`` (an .npy outside the repository) if given."""
-    from backend.benchmarks.angiang import composite_cubes
-
     if cache is not None and cache.is_file():
         x = np.load(cache)
         if x.shape[:2] == (len(cubes["label"]), steps):
@@ -101,9 +109,7 @@ def composites(cubes: dict[str, np.ndarray], steps: int, cache: Path | None, log
 
 def prepare(cubes: dict[str, np.ndarray], base_model: str | None, log: Callable[[str], None],
             cache: Path | None = None) -> Prepared:
-    from backend.benchmarks.angiang import centre_features, pad_to_multiple
-    from backend.inference.loader import default_model_name
-    from backend.modelstore import load_torch
+    from backend.modelstore import load_torch  # lazy: torch (via backend.modelstore.torch_io)
 
     base, card = load_torch(base_model or default_model_name())
     x = composites(cubes, base.steps, cache, log)
@@ -122,9 +128,6 @@ def _forest(data: Prepared, train: np.ndarray, test: np.ndarray, seed: int, tree
     (shifts -K..K, vacated steps missing), the augmentation the networks get."""
     from sklearn.ensemble import RandomForestClassifier
 
-    from backend.benchmarks.angiang import centre_features
-    from backend.training.augment import shift_time
-
     features, labels = data.features[train], data.label[train]
     if time_shift > 0:
         shifts = [k for k in range(-time_shift, time_shift + 1) if k]
@@ -138,10 +141,8 @@ def _forest(data: Prepared, train: np.ndarray, test: np.ndarray, seed: int, tree
 
 def _network(data: Prepared, method: str, train: np.ndarray, test: np.ndarray, seed: int,
              cfg: CurveConfig) -> tuple[np.ndarray, int]:
-    from backend.benchmarks.angiang import centre_probability
-    from backend.training.finetune import fine_tune, initial_network
-    from backend.training.loop import TrainConfig, predict
-    from backend.training.patches import band_statistics
+    from backend.training.finetune import fine_tune, initial_network  # lazy: torch (via backend.nets.blocks)
+    from backend.training.loop import TrainConfig, predict  # lazy: torch (via backend.training.loop)
 
     rng = np.random.default_rng(seed)
     fit, val = holdout(data.label[train], cfg.val_share, rng)
@@ -158,8 +159,7 @@ def _network(data: Prepared, method: str, train: np.ndarray, test: np.ndarray, s
 
 def zero_shot(data: Prepared) -> dict:
     """The base model on every point, never trained on them (the reference the curve starts from)."""
-    from backend.benchmarks.angiang import centre_probability, scores
-    from backend.training.loop import predict
+    from backend.training.loop import predict  # lazy: torch (via backend.training.loop)
 
     prob = predict(data.base, data.x, 64)
     return scores(centre_probability(prob[:, data.crop, data.crop]) >= 0.5, data.label)
@@ -169,7 +169,6 @@ def run_fold(data: Prepared, fold: int, cfg: CurveConfig, threads: int = 1) -> l
     """Every (method, n, seed) of one fold: predictions on the fold's held-out sites."""
     import torch
 
-    from backend.benchmarks.angiang import FOLDS
 
     torch.set_num_threads(threads)
     rice_site, other_sites = FOLDS[fold]
@@ -194,8 +193,6 @@ def run_fold(data: Prepared, fold: int, cfg: CurveConfig, threads: int = 1) -> l
 
 def pooled_scores(runs: list[dict], label: np.ndarray) -> dict:
     """F1 (and OA) of both folds' predictions together, per method and size, over seeds."""
-    from backend.benchmarks.angiang import scores
-
     table: dict[str, dict[str, Any]] = {}
     keys = sorted({(r["method"], str(r["n"]), r["seed"]) for r in runs})
     per_seed: dict[tuple[str, str], list[dict]] = {}
@@ -217,8 +214,6 @@ def pooled_scores(runs: list[dict], label: np.ndarray) -> dict:
 def learning_curve(cubes: dict[str, np.ndarray], base_model: str | None, cfg: CurveConfig, workers: int = 1,
                    log: Callable[[str], None] = print, cache: Path | None = None) -> dict:
     """The whole curve; ``workers`` > 1 runs the two folds in parallel processes (one thread each)."""
-    from backend.benchmarks.angiang import FOLDS, SEASON
-
     t0 = time.monotonic()
     data = prepare(cubes, base_model, log, cache)
     log(f"composited {len(data.label)} cubes; training {len(cfg.methods)} methods x {len(cfg.sizes)} sizes")

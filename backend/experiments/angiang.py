@@ -19,7 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.baselines.features import composite_features
 from backend.errors import UserError
+from backend.evaluation.metrics import binary_metrics, confusion_matrix
+from backend.inference.loader import load_model
+from backend.timeseries import composite_series, select_pols
 
 DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "ey2023-angiang"
 SEASON = (dt.date(2022, 4, 1), dt.date(2022, 8, 31))
@@ -61,8 +65,7 @@ def write_cube_rasters(cubes: dict[str, np.ndarray], index: int, folder: Path) -
 
 def composite_cubes(cubes: dict[str, np.ndarray], steps: int, season=SEASON, as_of=None, log=None) -> np.ndarray:
     """All cubes through reader + compositing: ``(N, steps, 2, 10, 10)`` dB, channels [VV, VH]."""
-    from backend.raster import open_series
-    from backend.timeseries import composite_series
+    from backend.raster import open_series  # lazy: rasterio (via backend.raster.grid)
 
     out = []
     with tempfile.TemporaryDirectory(prefix="angiang-") as tmp:
@@ -94,8 +97,6 @@ def centre_probability(prob: np.ndarray) -> np.ndarray:
 
 
 def scores(pred: np.ndarray, label: np.ndarray) -> dict:
-    from backend.evaluation.metrics import binary_metrics, confusion_matrix
-
     m = binary_metrics(confusion_matrix(pred, label == 1))
     return {k: m[k] for k in ("oa", "precision", "recall", "f1", "iou_rice", "miou", "kappa")} | {
         "n": int(len(label))}
@@ -107,9 +108,6 @@ def zero_shot(model: str | None, cubes: dict[str, np.ndarray], engine: str = "on
 
     ``composites`` caches :func:`composite_cubes` per number of steps across several models.
     """
-    from backend.inference.loader import load_model
-    from backend.timeseries import select_pols
-
     loaded = load_model(model, engine=engine, device="cpu", heatmap=False)
     composites = {} if composites is None else composites
     if loaded.steps not in composites:
@@ -128,8 +126,6 @@ def zero_shot(model: str | None, cubes: dict[str, np.ndarray], engine: str = "on
 
 def centre_features(x: np.ndarray) -> np.ndarray:
     """Random Forest features of the centre 2 x 2 mean series of ``(N, T, 2, 10, 10)`` [VV, VH] cubes."""
-    from backend.baselines.features import composite_features
-
     c = x.shape[-1] // 2
     series = x[:, :, :, c - 1:c + 1, c - 1:c + 1].mean(axis=(3, 4))
     return np.nan_to_num(composite_features(series, ["VV", "VH"]), nan=-30.0)

@@ -12,9 +12,9 @@ from typing import Protocol
 
 import numpy as np
 
-from backend.inference.engines import Engine
-from backend.inference.tiling import StripBlender, TileGrid, Window, blend_window, reflect_pad, tile_window
 from backend.progress import Reporter
+from backend.tiles.engines import Engine
+from backend.tiles.tiling import StripBlender, TileGrid, Window, blend_window, reflect_pad, tile_window
 
 
 class WindowSource(Protocol):
