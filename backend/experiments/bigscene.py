@@ -6,7 +6,9 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +81,35 @@ def _high_water_mb(pid: int) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class WatchedRun:
+    """What :func:`run_watching_memory` saw of a child process."""
+
+    returncode: int
+    seconds: float
+    peak_mb: float
+    output: str
+    errors: str
+
+
+def run_watching_memory(args: list[str], timeout: float, cwd: Path, env: dict | None = None) -> WatchedRun:
+    """Run ``args`` to completion (terminated after ``timeout`` s), polling its VmHWM every 0.1 s.
+
+    Output goes to temporary files, not pipes, so a chatty child never blocks on a full pipe.
+    """
+    start, peak = time.perf_counter(), 0.0
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen(args, stdout=stdout, stderr=stderr, env=env, cwd=cwd)
+        while proc.poll() is None:
+            peak = max(peak, _high_water_mb(proc.pid) or 0.0)
+            if time.perf_counter() - start > timeout:
+                proc.terminate()
+            time.sleep(0.1)
+        stdout.seek(0)
+        stderr.seek(0)
+        return WatchedRun(proc.returncode, time.perf_counter() - start, peak, stdout.read(), stderr.read())
+
+
 def measure_map_run(vv: Path, vh: Path, out: Path, model: str, extra: list[str], timeout: float) -> dict:
     """Run `python -m backend map` in a child process and follow its peak resident memory.
 
@@ -88,24 +119,13 @@ def measure_map_run(vv: Path, vh: Path, out: Path, model: str, extra: list[str],
     """
     args = [sys.executable, "-m", "backend", "map", "--vv", str(vv), "--vh", str(vh), "--model", model,
             "--out", str(out), "--overwrite", "--progress", "none", *extra]
-    start = time.perf_counter()
-    peak = 0.0
-    with open(out.parent / f"{out.name}.stdout", "w+") as stdout, open(out.parent / f"{out.name}.stderr", "w+") as stderr:
-        proc = subprocess.Popen(args, cwd=REPO, stdout=stdout, stderr=stderr)
-        while proc.poll() is None:
-            peak = max(peak, _high_water_mb(proc.pid) or 0.0)
-            if time.perf_counter() - start > timeout:
-                proc.terminate()
-            time.sleep(0.1)
-        stdout.seek(0)
-        stderr.seek(0)
-        output, errors = stdout.read(), stderr.read()
-    record = {"exit_code": proc.returncode, "seconds": round(time.perf_counter() - start, 1),
-              "peak_rss_mb": round(peak, 1)}
-    if proc.returncode == 0:
-        run = json.loads(output)
+    watched = run_watching_memory(args, timeout, cwd=REPO)
+    record = {"exit_code": watched.returncode, "seconds": round(watched.seconds, 1),
+              "peak_rss_mb": round(watched.peak_mb, 1)}
+    if watched.returncode == 0:
+        run = json.loads(watched.output)
         record.update(tiles=run["n_tiles"], km2_per_minute=run["km2_per_minute"], engine=run["engine"],
                       heatmap=run["heatmap"] is not None)
     else:
-        record["error"] = (errors.strip().splitlines() or ["timed out"])[-1][:300]
+        record["error"] = (watched.errors.strip().splitlines() or ["timed out"])[-1][:300]
     return record

@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import numpy as np
 from backend import modelstore
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.contract.verbs.synth import VERB as SYNTH_VERB
-from backend.experiments.bigscene import REPO, _high_water_mb, measure_map_run
+from backend.experiments.bigscene import REPO, measure_map_run, run_watching_memory
 from backend.tiles.tiling import axis_origins
 from backend.timeseries import composite_series
 
@@ -217,21 +216,12 @@ def run_deepness(python: Path, source: Path, raster: Path, model: Path, out: Pat
     env = _qt_env(PYTHONPATH=str(source), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", ""))
     if not env["OMP_NUM_THREADS"]:
         del env["OMP_NUM_THREADS"]
-    start, peak = time.perf_counter(), 0.0
-    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        proc = subprocess.Popen(args, stdout=stdout, stderr=stderr, env=env, cwd=out.parent)
-        while proc.poll() is None:
-            peak = max(peak, _high_water_mb(proc.pid) or 0.0)
-            if time.perf_counter() - start > timeout:
-                proc.terminate()
-            time.sleep(0.1)
-        stdout.seek(0)
-        stderr.seek(0)
-        output, errors = stdout.read(), stderr.read()
-    record = {"exit_code": proc.returncode, "seconds": round(time.perf_counter() - start, 2),
-              "peak_rss_mb": round(peak, 1)}
+    watched = run_watching_memory(args, timeout, cwd=out.parent, env=env)
+    output, errors = watched.output, watched.errors
+    record = {"exit_code": watched.returncode, "seconds": round(watched.seconds, 2),
+              "peak_rss_mb": round(watched.peak_mb, 1)}
     lines = [line for line in output.splitlines() if line.startswith("{")]
-    if proc.returncode == 0 and lines:
+    if watched.returncode == 0 and lines:
         record.update(json.loads(lines[-1]))
     else:
         record["error"] = (errors.strip().splitlines() or ["no output"])[-1][:300]
