@@ -14,3 +14,12 @@ def test_mapping_doc_table_matches_the_committed_result():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "| 512² (our tile 288) |" in (REPO / "docs" / "mapping.md").read_text()
+
+
+def test_reproduction_doc_table_is_generated_from_the_committed_result():
+    import json
+
+    from backend.experiments.reproduction import markdown_table
+
+    rows = json.loads((REPO / "docs" / "reproduction.json").read_text())
+    assert markdown_table(rows).strip() in (REPO / "docs" / "reproduction.md").read_text()
