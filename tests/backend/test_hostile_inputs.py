@@ -688,6 +688,21 @@ def _kill_after(args: list, env: dict, seconds: float) -> int:
     return proc.wait(timeout=60)
 
 
+def _kill_mid_work(args: list, env: dict) -> int:
+    """SIGKILL a run at its first progress event between two tiles: mid-work, never during the final renames
+    (a timed kill can land there on an idle machine, where the renames of several files cannot be one step)."""
+    proc = subprocess.Popen([sys.executable, "-m", "backend", *map(str, args), "--progress", "json"], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        event = json.loads(line) if line.startswith("{") else {}
+        if event.get("event") == "progress" and 0 < (event.get("done") or 0) < (event.get("total") or 0):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.stdout.close()
+    return proc.wait(timeout=60)
+
+
 def _wait_for_no_leftovers(folder: Path, timeout: float = 10.0) -> list[str]:
     """The watcher removes a killed run's temporaries within moments; wait for it."""
     deadline = time.monotonic() + timeout
@@ -714,7 +729,7 @@ def test_sigkill_during_overwrite_keeps_the_old_results(world, bigger, tmp_path)
     out = tmp_path / "out"
     assert backend(*bigger["args"], "--out", out, env=world.env).returncode == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    code = _kill_after([*bigger["args"], "--out", out, "--overwrite"], world.env, 1.5)
+    code = _kill_mid_work([*bigger["args"], "--out", out, "--overwrite"], world.env)
     assert code == -signal.SIGKILL
     assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")} == before
     assert _wait_for_no_leftovers(tmp_path) == []
