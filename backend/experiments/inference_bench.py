@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from backend.evaluation.metrics import binary_metrics, confusion_matrix
+from backend.modelstore.onnx_io import session_options
 from backend.progress import Reporter
 from backend.synthetic import generate_scene
 from backend.tiles.engines import Engine
@@ -161,10 +162,7 @@ def cpu_session(path: Path, threads: int) -> Any:
     """ONNX Runtime CPU session with the same tuning as the model store's (for files outside the store)."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def tiles_per_second(engines: dict[str, Engine], batch: np.ndarray, min_seconds: float = 3.0,

@@ -23,6 +23,22 @@ from backend.contract.verbs.map import MAX_TILE
 from backend.errors import UserError
 
 WEIGHT_FLOOR = 1e-4
+#: ONNX Runtime's peak activation memory per model pixel of the default model (13 dates, two 8-channel
+#: encoders) with the memory pattern off, measured at 256² and 384² tiles (docs/mapping.md, "Tile policy").
+ACTIVATION_BYTES_PER_PIXEL = 4600
+#: The same with ONNX Runtime's memory pattern on (the setting before issue 15): the budget below is what a
+#: 256² tile cost then, so the policy never needs more memory than the previous default did.
+PATTERN_BYTES_PER_PIXEL = 7400
+BASE_TILE = 256
+#: Strip buffers per scene-width pixel and tile row: the composited input (13 dates x 2 polarizations float32)
+#: and the blender's float64 sums and weights.
+STRIP_BYTES_PER_PIXEL = 13 * 2 * 4 + 3 * 8
+#: Extra model time per pixel of tiles above 256²: ONNX Runtime's CPU time per pixel of the default model
+#: was 3.93 us at 256², 4.34 us at 288² and 4.24 us at 384² (one thread, best of 3, docs/mapping.md).
+LARGER_TILE_COST = 0.10
+#: A tile grows by at most this fraction of the requested one: enough for 256 -> 288 (16 instead of 25 tiles
+#: on a 1024² scene), and small requested tiles (tests, thin memory) stay about what was asked.
+TILE_GROWTH = 0.125
 
 
 def snap_up(n: int, multiple: int) -> int:
@@ -43,6 +59,60 @@ def check_tile(tile: int, overlap: int, multiple: int) -> None:
     if overlap < 0 or overlap > tile // 2:
         raise UserError(f"{{param:overlap}} {overlap}: must be between 0 and half the tile ({tile // 2} for "
                         f"{{param:tile}} {tile})", param="overlap")
+
+
+def model_pixels(height: int, width: int, tile: int, overlap: int) -> int:
+    """Pixels the model sees when ``tile``² tiles with ``overlap`` (and the halo) cover the scene."""
+    return len(axis_origins(height, tile, overlap)) * len(axis_origins(width, tile, overlap)) * tile * tile
+
+
+def tile_memory_bytes(tile: int, width: int, per_pixel: int = ACTIVATION_BYTES_PER_PIXEL) -> int:
+    """Estimated memory that grows with the tile: the model's activations plus one strip of ``tile`` rows."""
+    return per_pixel * tile * tile + STRIP_BYTES_PER_PIXEL * tile * width
+
+
+def memory_cap_tile(width: int, multiple: int) -> int:
+    """Largest tile (a multiple of ``multiple``) whose memory stays within what a 256² tile needed before.
+
+    The budget is :func:`tile_memory_bytes` of a :data:`BASE_TILE` tile at the memory-pattern cost, so a
+    larger tile is only taken where switching the memory pattern off paid for it; on a 10 240 px wide scene
+    this allows 304², on a 1024² one 320².
+    """
+    budget = tile_memory_bytes(BASE_TILE, width, PATTERN_BYTES_PER_PIXEL)
+    tile = multiple
+    while tile + multiple <= MAX_TILE and tile_memory_bytes(tile + multiple, width) <= budget:
+        tile += multiple
+    return tile
+
+
+def choose_tile(height: int, width: int, tile: int, overlap: int, multiple: int) -> int:
+    """The tile for a scene: the least model time among tiles from ``tile`` to ``tile * (1 + TILE_GROWTH)``
+    and the memory cap.
+
+    Tiles, overlaps and the reflect-padded halo make the model see more pixels than the scene has (25 tiles
+    of 256² = 1.64 M pixels for a 1024² scene, 16 of 288² = 1.33 M). The tile never shrinks below the one
+    asked for; among equal pixel counts the smaller tile wins (less memory). A requested tile above the cap
+    is kept as asked. A larger tile costs :data:`LARGER_TILE_COST` more per pixel, so it is taken only when
+    it saves more than that share of the pixels: 1024² (19 % fewer with 288²) and 512² (44 %) grow,
+    10 240² (4 %) does not.
+
+    Args:
+        height, width: scene size in pixels.
+        tile: the requested tile (already a valid size for the model).
+        overlap: the overlap between tiles.
+        multiple: the model's size multiple (every candidate is a multiple of it).
+
+    Returns:
+        The tile to use.
+    """
+    grown = int(tile * (1 + TILE_GROWTH)) // multiple * multiple
+    cap = max(tile, min(grown, memory_cap_tile(width, multiple)))
+
+    def cost(size: int) -> tuple[float, int]:
+        pixels = model_pixels(height, width, size, overlap)
+        return pixels * (1 + LARGER_TILE_COST if size > max(tile, BASE_TILE) else 1.0), size
+
+    return min(range(tile, cap + 1, multiple), key=cost)
 
 
 def axis_origins(length: int, tile: int, overlap: int) -> list[int]:

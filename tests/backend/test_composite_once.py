@@ -81,17 +81,3 @@ def test_composite_gap_filling_matches_its_definition():
     expected = reference_fill(means, observed)
     np.testing.assert_allclose(linear, expected, rtol=1e-5)
     assert (count == observed.sum(axis=0)).all()
-
-
-@pytest.mark.parametrize("side", [256, 512, 1000, 4096])
-def test_fitted_tile_never_shrinks_and_never_costs_more_model_pixels(side):
-    from backend.inference.mapping import TILE_GROWTH, fitted_tile
-    from backend.tiles.tiling import axis_origins
-
-    def pixels(tile: int) -> int:
-        return len(axis_origins(side, tile, 32)) * len(axis_origins(side + 40, tile, 32)) * tile * tile
-
-    tile = fitted_tile(side, side + 40, 256, 32, 8)
-    assert 256 <= tile <= 256 * (1 + TILE_GROWTH) and tile % 8 == 0
-    assert pixels(tile) <= pixels(256)
-    assert tile == 256 or pixels(tile) <= 0.7 * pixels(256)  # grown only when it pays (memory per tile)

@@ -40,9 +40,9 @@ VERB = Verb(
                "the CPU", default="auto", choices=("auto", "onnx", "torch"), group="mapping", advanced=True),
         Option("device", "choice", "Device", "where the model runs", default="auto",
                choices=("auto", "cpu", "cuda"), group="mapping", advanced=True),
-        Option("tile", "int", "Tile size (pixels)", "tile size in pixels (a multiple of the model's size "
-               "multiple; the tile used may grow by up to 1/8 when that covers the scene with fewer model "
-               "pixels)", default=DEFAULT_TILE, minimum=16, maximum=MAX_TILE, group="mapping", advanced=True),
+        Option("tile", "int", "Tile size (pixels)", "smallest tile size in pixels (a multiple of the model's "
+               "size multiple); per scene the tile grows by up to 1/8 (256 -> 288) where that saves more model "
+               "time than a larger tile costs per pixel, within a memory cap (run.json: tile, tile_requested)", default=DEFAULT_TILE, minimum=16, maximum=MAX_TILE, group="mapping", advanced=True),
         Option("overlap", "int", "Tile overlap (pixels)", "overlap between tiles in pixels; at most half the "
                "tile", default=DEFAULT_OVERLAP, minimum=0, maximum=MAX_TILE // 2, group="mapping", advanced=True),
         Option("batch", "int", "Tiles per model call", "tiles per model call", default=1, minimum=1,
