@@ -11,6 +11,7 @@ skipped with a message saying why (``make bench`` still runs everything else).
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -228,24 +229,28 @@ def run_deepness(python: Path, source: Path, raster: Path, model: Path, out: Pat
     return record
 
 
-def compare(scene: Path, model_name: str, season: tuple, rounds: int, work: Path, repo: str | None = None,
+def compare(scene: Path, model_name: str, rounds: int, work: Path, repo: str | None = None,
             tile: int = 256, overlap: int = 32, timeout: float = 3600) -> dict:
     """Interleaved rounds of our default `map` and Deepness on ``scene`` (a folder with VV/VH/truth.tif).
+
+    Our side is `map` with no mapping options at all (season found from the data, default tile policy,
+    heat map on), as a user gets it, plus the same with ``--no-heatmap``. Deepness gets the composite of the
+    season window our first run chose (read from its run.json), so both map the same season.
 
     Args:
         scene: folder with ``VV.tif``, ``VH.tif`` and ``truth.tif`` (e.g. from ``synth``).
         model_name: the model both sides run.
-        season: (start, end) dates composited by both.
-        rounds: number of rounds; odd rounds run Deepness first.
+        rounds: number of rounds; even rounds run Deepness first (the first round runs ours first, which
+            chooses the season).
         work: scratch folder for the composite, the wrapper ONNX and the outputs.
         repo: a git repository with Deepness's pinned commit (default: its public repository).
-        tile, overlap: Deepness's tile and overlap (ours stay at `map`'s defaults).
+        tile, overlap: Deepness's tile and overlap (ours are `map`'s defaults).
         timeout: seconds allowed per run.
 
     Returns:
         Per-round seconds, ratios (Deepness seconds / ours: > 1 means we are faster) with min and median,
-        F1 of both against ``truth.tif``, seam statistics and the load average of every round; or
-        ``{"skipped": reason}`` when Deepness cannot run here.
+        F1 of both against ``truth.tif``, seam statistics, peak memory and the load average of every round;
+        or ``{"skipped": reason}`` when Deepness cannot run here.
     """
     try:
         source, python = deepness_source(repo), deepness_python()
@@ -254,27 +259,47 @@ def compare(scene: Path, model_name: str, season: tuple, rounds: int, work: Path
     work.mkdir(parents=True, exist_ok=True)
     net, card = modelstore.load_torch(model_name)
     composite, wrapper = work / "composite.tif", work / "deepness_model.onnx"
-    write_composite(scene / "VV.tif", scene / "VH.tif", season, card, composite)
     export_wrapper(net, card, wrapper, tile)
     threshold = float(card.get("threshold") or 0.5)
-    season_args = ["--season", season[0].isoformat(), season[1].isoformat()]
-    records = []
+    records: list[dict] = []
+    windows: list[list[str]] = []
     for index in range(rounds):
         order = ("deepness", "ours_no_heatmap", "ours") if index % 2 else ("ours", "ours_no_heatmap", "deepness")
         record = {"round": index + 1, "order": list(order), "load_average": [round(v, 2) for v in os.getloadavg()]}
         for side in order:
             if side.startswith("ours"):
-                extra = season_args + (["--no-heatmap"] if side == "ours_no_heatmap" else [])
-                ours = measure_map_run(scene / "VV.tif", scene / "VH.tif", work / side, model_name, extra,
-                                       timeout=timeout)
-                if ours["exit_code"] == 0:
-                    ours["map_seconds"] = json.loads((work / side / MAP_VERB.output("run")).read_text())["seconds"]
-                record[side] = ours
-            else:
-                record["deepness"] = run_deepness(python, source, composite, wrapper, work / "deepness.npy", tile,
-                                                  overlap, threshold, timeout)
+                record[side] = _our_run(scene, work / side, model_name, side == "ours_no_heatmap", timeout)
+                continue
+            if not windows:
+                windows = _chosen_windows(work / "ours")
+                if not windows:
+                    return {"error": "our first `map` run failed, so no season was chosen", "rounds": records + [record]}
+                season = (dt.date.fromisoformat(windows[0][0]), dt.date.fromisoformat(windows[0][1]))
+                write_composite(scene / "VV.tif", scene / "VH.tif", season, card, composite)
+            record["deepness"] = run_deepness(python, source, composite, wrapper, work / "deepness.npy", tile,
+                                              overlap, threshold, timeout)
         records.append(record)
-    return _summary(records, scene, work, card, tile, overlap)
+    return {**_summary(records, scene, work, card, tile, overlap), "season_windows": windows,
+            "deepness_season": windows[0] if windows else None}
+
+
+def _our_run(scene: Path, out: Path, model_name: str, no_heatmap: bool, timeout: float) -> dict:
+    """One `map` of ours with no mapping options (``--no-heatmap`` if asked), timed, with run.json seconds."""
+    ours = measure_map_run(scene / "VV.tif", scene / "VH.tif", out, model_name,
+                           ["--no-heatmap"] if no_heatmap else [], timeout=timeout)
+    if ours["exit_code"] == 0:
+        run = json.loads((out / MAP_VERB.output("run")).read_text())
+        ours.update(map_seconds=run["seconds"], model_seconds=run["model_seconds"], tile=run["tile"],
+                    n_tiles=run["n_tiles"])
+    return ours
+
+
+def _chosen_windows(out: Path) -> list[list[str]]:
+    """The season windows our `map` run in ``out`` composited (its run.json), or [] when it has none."""
+    path = out / MAP_VERB.output("run")
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text())["season_choice"]["windows"])
 
 
 def _summary(records: list[dict], scene: Path, work: Path, card: dict, tile: int, overlap: int) -> dict:

@@ -7,6 +7,7 @@ Every number is measured in the running process on the running machine; nothing 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -35,15 +36,6 @@ def seconds_per_call(fn: Callable[[], Any], min_seconds: float = 2.0, min_runs: 
         fn()
         runs += 1
     return (time.perf_counter() - start) / runs
-
-
-def matmul_gflops(threads: int, n: int = 2048) -> float:
-    """Dense fp32 matrix-multiply GFLOP/s with ``threads`` threads: the practical compute roof."""
-    import torch
-
-    torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n ** 3 / seconds_per_call(lambda: a @ b, min_seconds=1.0) / 1e9
 
 
 def season_for(card: dict, dates: list[dt.date]) -> tuple[dt.date, dt.date]:
@@ -208,3 +200,133 @@ def tile_dependence(engine: Engine, cube: np.ndarray, sizes: list[int], overlap:
                      "p99_abs_diff": float(np.quantile(diff, 0.99)), "max_abs_diff": float(diff.max()),
                      "label_agreement": float(((prob >= threshold) == (reference >= threshold)).mean())})
     return rows
+
+
+REORDER_OPS = ("ReorderInput", "ReorderOutput")
+
+
+def profile_events(path: Path, feeds: dict, threads: int, optimized: bool = True, runs: int = 2) -> list[dict]:
+    """ONNX Runtime's per-node profile events (kernel times, shapes) of ``runs`` calls after one warm-up.
+
+    Args:
+        path: the ONNX file.
+        feeds: the session inputs.
+        threads: intra-op threads.
+        optimized: the graph ONNX Runtime runs (full optimization, blocked layout) or the file's own graph.
+        runs: profiled calls after the warm-up.
+
+    Returns:
+        The ``Node`` events whose name ends in ``_kernel_time``, warm-up excluded.
+    """
+    import json
+
+    import onnxruntime as ort
+
+    options = session_options(threads)
+    if not optimized:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    with tempfile.TemporaryDirectory() as tmp:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(tmp) / "ort")
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        for _ in range(runs + 1):
+            session.run(None, feeds)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    nodes = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    return nodes[len(nodes) // (runs + 1):]
+
+
+def kernel_breakdown(events: list[dict], calls: int) -> dict:
+    """Share of kernel time per operator type, and the layout reorders' share (the issue's <= 5 % target)."""
+    totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for event in events:
+        op = event["args"].get("op_name", "?")
+        totals[op] = totals.get(op, 0.0) + event["dur"]
+        counts[op] = counts.get(op, 0) + 1
+    whole = sum(totals.values()) or 1.0
+    top = sorted(totals.items(), key=lambda kv: -kv[1])[:12]
+    return {"reorder_share": round(sum(totals.get(op, 0.0) for op in REORDER_OPS) / whole, 4),
+            "kernel_seconds_per_call": round(whole / 1e6 / calls, 4),
+            "op_share": {op: round(t / whole, 4) for op, t in top},
+            "nodes_per_call": {op: counts.get(op, 0) // calls for op in ("Conv", *REORDER_OPS)}}
+
+
+def graph_macs(path: Path, events: list[dict], calls: int) -> int:
+    """Multiply-accumulates per call of the convolutions in the model's own graph.
+
+    ``events`` are :func:`profile_events` of the unoptimized graph (``optimized=False``), for the tensor
+    shapes; kernel shapes come from the file's initializers. Conv: output elements x (input channels per
+    group x kernel area); ConvTranspose: input elements x (output channels per group x kernel area). This is
+    what the file asks for, not the padding of ONNX Runtime's blocked layout.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    dims = {init.name: list(init.dims) for init in model.graph.initializer}
+    weights = {n.name: dims.get(n.input[1]) for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")}
+    macs = 0
+    for event in events:
+        op, args = event["args"].get("op_name"), event["args"]
+        weight = weights.get(event["name"][: -len("_kernel_time")])
+        if op not in ("Conv", "ConvTranspose") or weight is None:
+            continue
+        shape = next(iter((args["input_type_shape"][0] if op == "ConvTranspose" else args["output_type_shape"][0])
+                          .values()))
+        macs += int(np.prod(shape)) * int(np.prod(weight[1:]))
+    return macs // calls
+
+
+def numpy_sgemm_gflops(threads: int, n: int = 1024) -> float:
+    """float32 matrix-multiply GFLOP/s of NumPy's BLAS with ``threads`` threads: the compute roof."""
+    from threadpoolctl import threadpool_limits  # lazy: optional helper of the dev environment
+
+    a = np.random.default_rng(0).random((n, n), np.float32)
+    b = np.random.default_rng(1).random((n, n), np.float32)
+    with threadpool_limits(threads):
+        return 2 * n ** 3 / seconds_per_call(lambda: a @ b, min_seconds=1.0) / 1e9
+
+
+def thread_scaling(path: Path, feeds: dict, rounds: int = 3) -> dict:
+    """Seconds per call with 1 and 2 intra-op threads, interleaved, best round of each (wall and CPU)."""
+    import onnxruntime as ort
+
+    sessions = {n: ort.InferenceSession(str(path), session_options(n), providers=["CPUExecutionProvider"])
+                for n in (1, 2)}
+    wall, cpu = {1: float("inf"), 2: float("inf")}, {1: float("inf"), 2: float("inf")}
+    for session in sessions.values():
+        session.run(None, feeds)
+    for _ in range(rounds):
+        for n, session in sessions.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            session.run(None, feeds)
+            wall[n] = min(wall[n], time.perf_counter() - w0)
+            cpu[n] = min(cpu[n], time.process_time() - c0)
+    return {"wall_s": {str(n): round(v, 4) for n, v in wall.items()},
+            "cpu_s": {str(n): round(v, 4) for n, v in cpu.items()},
+            "speedup_2_over_1": round(wall[1] / wall[2], 3)}
+
+
+def tile_cost(path: Path, cube: np.ndarray, sizes: tuple[int, ...], rounds: int = 3) -> list[dict]:
+    """One-thread CPU microseconds per model pixel at each tile size (best of ``rounds``, interleaved).
+
+    CPU time rather than wall time: on a shared machine it is far less disturbed by other processes. This
+    is the per-pixel cost that :data:`backend.tiles.tiling.LARGER_TILE_COST` summarises.
+    """
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
+    feeds = {n: {"x": np.ascontiguousarray(np.pad(cube, ((0, 0), (0, 0), (0, max(0, n - cube.shape[-2])),
+                                                         (0, max(0, n - cube.shape[-1]))), mode="reflect")
+                                           [None, ..., :n, :n], np.float32)} for n in sizes}
+    best = dict.fromkeys(sizes, float("inf"))
+    for n in sizes:
+        session.run(None, feeds[n])
+    for _ in range(rounds):
+        for n in sizes:
+            start = time.process_time()
+            session.run(None, feeds[n])
+            best[n] = min(best[n], time.process_time() - start)
+    return [{"tile": n, "cpu_s": round(best[n], 4), "cpu_us_per_pixel": round(1e6 * best[n] / n / n, 3)}
+            for n in sizes]

@@ -3,7 +3,6 @@ probabilities from Deepness's input layout, the scores are right, and a missing 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import numpy as np
@@ -48,7 +47,6 @@ def test_f1_and_seam_statistics():
 
 def test_missing_deepness_source_skips_with_a_message(tmp_path, monkeypatch, model):
     monkeypatch.setenv("S1RM_BENCH_CACHE", str(tmp_path / "cache"))
-    result = compare(tmp_path, model, (dt.date(2022, 4, 1), dt.date(2022, 6, 1)), 1, tmp_path / "work",
-                     repo=str(tmp_path / "no-such-repo"))
+    result = compare(tmp_path, model, 1, tmp_path / "work", repo=str(tmp_path / "no-such-repo"))
     assert set(result) == {"skipped"} and "Deepness source" in result["skipped"]
     assert "--deepness-repo" in result["skipped"]
