@@ -253,29 +253,41 @@ def kernel_breakdown(events: list[dict], calls: int) -> dict:
             "nodes_per_call": {op: counts.get(op, 0) // calls for op in ("Conv", *REORDER_OPS)}}
 
 
-def graph_macs(path: Path, events: list[dict], calls: int) -> int:
+def graph_macs(path: Path, events: list[dict], calls: int) -> dict:
     """Multiply-accumulates per call of the convolutions in the model's own graph.
 
     ``events`` are :func:`profile_events` of the unoptimized graph (``optimized=False``), for the tensor
     shapes; kernel shapes come from the file's initializers. Conv: output elements x (input channels per
     group x kernel area); ConvTranspose: input elements x (output channels per group x kernel area). This is
     what the file asks for, not the padding of ONNX Runtime's blocked layout.
+
+    Returns:
+        ``{"graph": all of them, "distinct": the same with a convolution whose output channels all repeat
+        one kernel counted once}``: CGA's inference form repeats its 2 -> 1 spatial kernel for every channel
+        (``backend.nets.fusion``), work done for the layout's sake that the roofline should not credit.
     """
     import onnx
+    from onnx import numpy_helper
 
     model = onnx.load(str(path))
-    dims = {init.name: list(init.dims) for init in model.graph.initializer}
-    weights = {n.name: dims.get(n.input[1]) for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")}
-    macs = 0
+    inits = {init.name: init for init in model.graph.initializer}
+    weights: dict[str, tuple[list[int], bool]] = {}
+    for node in model.graph.node:
+        if node.op_type in ("Conv", "ConvTranspose") and node.input[1] in inits:
+            w = numpy_helper.to_array(inits[node.input[1]])
+            weights[node.name] = (list(w.shape), node.op_type == "Conv" and w.shape[0] > 1 and bool((w == w[:1]).all()))
+    total = distinct = 0
     for event in events:
         op, args = event["args"].get("op_name"), event["args"]
-        weight = weights.get(event["name"][: -len("_kernel_time")])
-        if op not in ("Conv", "ConvTranspose") or weight is None:
+        found = weights.get(event["name"][: -len("_kernel_time")])
+        if op not in ("Conv", "ConvTranspose") or found is None:
             continue
         shape = next(iter((args["input_type_shape"][0] if op == "ConvTranspose" else args["output_type_shape"][0])
                           .values()))
-        macs += int(np.prod(shape)) * int(np.prod(weight[1:]))
-    return macs // calls
+        macs = int(np.prod(shape)) * int(np.prod(found[0][1:]))
+        total += macs
+        distinct += macs // found[0][0] if found[1] else macs
+    return {"graph": total // calls, "distinct": distinct // calls}
 
 
 def numpy_sgemm_gflops(threads: int, n: int = 1024) -> float:

@@ -24,18 +24,12 @@ from backend.seasons.choice import SeasonChoice, resolve_map_season
 from backend.seasons.windows import CyclesSource, max_engine
 from backend.tiles.engines import TORCH_HINT
 from backend.tiles.pipeline import stream_scene
-from backend.tiles.tiling import MAX_TILE, TileGrid, axis_origins, check_tile
+from backend.tiles.tiling import TileGrid, check_tile, choose_tile
 from backend.timeseries.source import check_dates_match
 from backend.writers.geotiff import disk_full_error
 
 DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
 DEFAULT_OVERLAP = MAP_VERB.default("overlap")
-#: A tile may grow by up to this fraction when that covers the scene with fewer model pixels ...
-TILE_GROWTH = 0.125
-#: ... but only when that saves at least this share of them: per pixel a 288² call costs about 1.14 x a
-#: 256² one and about 300 MB more of ONNX Runtime's arena (measured, docs/mapping.md), which pays for
-#: 9 -> 4 tiles (44 % fewer pixels, 512²), not for 19 % (1024²).
-MIN_PIXEL_SAVING = 0.3
 
 
 @dataclass
@@ -51,31 +45,9 @@ class MapOptions:
 
 
 def fitted_tile(height: int, width: int, tile: int, overlap: int, multiple: int) -> int:
-    """The tile in ``[tile, tile * (1 + TILE_GROWTH)]`` that covers the scene with the fewest model pixels.
-
-    Tiles, overlaps and the reflect-padded halo make the model see more pixels than the scene has: a
-    512² scene needs 9 tiles of 256² (2.25 x its pixels) but only 4 of 288² (1.27 x). Growing (never
-    shrinking) the tile keeps the blending and tile-size dependence at least as good as the requested
-    tile's (docs/mapping.md). A larger tile needs more memory (about 300 MB more at 288² than at 256² for
-    the default model), so it is taken only when it saves at least ``MIN_PIXEL_SAVING`` of the model
-    pixels: small scenes (512²: 9 -> 4 tiles), not a 1024² (19 %) or a 10k² one (4 %).
-
-    Args:
-        height, width: scene size in pixels.
-        tile: the requested tile (already a valid size for the model).
-        overlap: the overlap between tiles.
-        multiple: the model's size multiple (every candidate is a multiple of it).
-
-    Returns:
-        The tile to use; ``tile`` itself when no larger one needs fewer pixels.
-    """
-    cap = min(MAX_TILE, int(tile * (1 + TILE_GROWTH)) // multiple * multiple)
-
-    def pixels(size: int) -> int:
-        return len(axis_origins(height, size, overlap)) * len(axis_origins(width, size, overlap)) * size * size
-
-    best = min(range(tile, max(cap, tile) + 1, multiple), key=lambda size: (pixels(size), size))
-    return best if pixels(best) <= (1 - MIN_PIXEL_SAVING) * pixels(tile) else tile
+    """The tile this scene is mapped with: :func:`backend.tiles.tiling.choose_tile` (least model time
+    under the memory cap, never smaller than ``tile``)."""
+    return choose_tile(height, width, tile, overlap, multiple)
 
 
 def _versions() -> dict:
