@@ -51,3 +51,24 @@ def test_cga_inference_form_equals_the_training_form():
         expected, got = cga(x, y), cga.inference_form()(x, y)
     assert (got - expected).abs().max() < 1e-5
     assert cga.inference_form().spatial_att.out_channels == 8  # the 2 -> 1 convolution is gone
+
+
+def test_bundled_cga_graph_equals_the_training_form_network_within_1e5():
+    import copy
+
+    import numpy as np
+
+    from backend.modelstore import load_torch, open_onnx
+    from backend.nets.cam import ProbabilityAndHeatmap
+    from backend.tiles.engines import logit
+
+    net, _ = load_torch("simta-feature-cga")  # the bundled default, CGA fusion at every level
+    session, _ = open_onnx("simta-feature-cga", threads=1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(-14, 3, (1, net.steps, 2, 48, 48)).astype(np.float32)
+    x[0, :, :, 8:30, 8:30] += 6
+    prob, heat = session.run(["probability", "heatmap"], {"x": x, "logit_threshold": np.array(logit(0.5), np.float32)})
+    with torch.no_grad():
+        p_t, h_t = ProbabilityAndHeatmap(copy.deepcopy(net).eval()).eval()(torch.from_numpy(x), torch.tensor(0.0))
+    assert np.abs(prob - p_t.numpy()).max() < 1e-5 and np.abs(heat - h_t.numpy()).max() < 1e-5
+    assert heat.max() > 0  # some pixels are called rice, so the heat map is not trivially zero
