@@ -16,6 +16,7 @@ from backend.errors import UserError
 from backend.inference.loader import BASELINE_ARCHS, LoadedModel
 from backend.inference.outputs import MapWriter
 from backend.inference.result_checks import result_checks
+from backend.inference.timings import StageTimes, process_age
 from backend.modelstore import check_inputs
 from backend.progress import Reporter
 from backend.raster.pixel_area import pixel_area_m2
@@ -122,12 +123,28 @@ def check_choice(reader: Any, model: LoadedModel, options: MapOptions,
 
 
 def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: str | Path,
-               overwrite: bool = False, reporter: Reporter | None = None) -> dict:
-    """Write rice/probability/heatmap GeoTIFFs, their QML styles and run.json to ``out_dir``."""
+               overwrite: bool = False, reporter: Reporter | None = None, timings: StageTimes | None = None) -> dict:
+    """Write rice/probability/heatmap GeoTIFFs, their QML styles and run.json to ``out_dir``.
+
+    Args:
+        reader: the opened series.
+        model: the loaded model.
+        options: season, tiles, heat map.
+        out_dir: the output folder (written atomically).
+        overwrite: replace earlier results there.
+        reporter: progress and logs.
+        timings: stages already timed by the caller (start-up, model loading, opening the series); with a
+            ``startup`` stage the total is the process's age (:mod:`backend.inference.timings`).
+
+    Returns:
+        The run record, as written to run.json.
+    """
     reporter = reporter or Reporter("none")
-    choice = check_choice(reader, model, options, reporter)
-    season = choice.span
-    input_checks = check_for_model(reader, model.pols, model.steps, season, options.as_of)  # the warnings
+    timings = timings or StageTimes()
+    with timings.stage("season"):
+        choice = check_choice(reader, model, options, reporter)
+        season = choice.span
+        input_checks = check_for_model(reader, model.pols, model.steps, season, options.as_of)  # the warnings
     height, width = reader.grid.height, reader.grid.width
     tile = fitted_tile(height, width, options.tile, options.overlap, model.size_multiple)
     grid = TileGrid.for_scene(height, width, tile, options.overlap, model.size_multiple)
@@ -145,10 +162,13 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
                 stats = stream_scene(source, max_engine(model.engine, len(choice.windows), model.steps), grid,
                                      writer, reporter, options.batch,
                                      model.threshold, with_heatmap)
-                writer.close()
+                with timings.stage("finish"):
+                    writer.close()
             except BaseException:
                 writer.abort()
                 raise
+            _add_stream_times(timings, stats)
+            checks_start = time.perf_counter()
             if writer.valid_pixels == 0:
                 raise UserError(f"every pixel of the input ({_input_names(reader)}) is nodata in the season "
                                 f"{season[0]} to {season[1]}; check the files' nodata value and the season")
@@ -158,6 +178,8 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
                                                                       pixel_area_m2(reader.grid)))
             for warning in [c["message"] for c in input_checks] + run["checks"]["warnings"]:
                 reporter.log(f"warning: {warning}")
+            timings.add("checks", time.perf_counter() - checks_start)
+            run["timings"] = timings.record(process_age() if "startup" in timings.seconds else None)
             run_json.write_text(json.dumps(run, indent=2))
             outputs.commit()
     except OSError as exc:
@@ -168,6 +190,12 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
             raise full from exc
         raise
     return run
+
+
+def _add_stream_times(timings: StageTimes, stats: Any) -> None:
+    timings.add("read_composite", stats.read_seconds)
+    timings.add("model", stats.model_seconds)
+    timings.add("blend_write", stats.blend_write_seconds)
 
 
 def _input_names(reader: Any) -> str:

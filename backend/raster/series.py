@@ -80,11 +80,16 @@ class SeriesReader:
         for position, ref in enumerate(selected):
             by_file[ref.path].append((position, ref))
         for path, entries in by_file.items():
-            data = self._readers[path].read([ref.band for _, ref in entries], window=window, masked=True,
-                                            out_dtype="float32")
-            db = units.to_db(np.ma.filled(data, np.nan), self._file_units[path])
-            db[~np.isfinite(db)] = np.nan
-            out[[position for position, _ in entries]] = db
+            positions = [position for position, _ in entries]
+            first, last = positions[0], positions[-1] + 1
+            contiguous = positions == list(range(first, last))  # read straight into the result
+            target = out[first:last] if contiguous else None
+            data = sources.read_with_nan(self._readers[path], [ref.band for _, ref in entries], window,
+                                         out=target)
+            db = units.to_db(data, self._file_units[path])
+            np.copyto(db, np.float32(np.nan), where=np.isinf(db))  # NaN is already NaN; only +-inf is left
+            if db is not target:
+                out[positions] = db
         return out
 
     def dates_between(self, pol: str, between: tuple[dt.date, dt.date] | None = None) -> list[dt.date]:
@@ -369,7 +374,7 @@ def _inspect_file(path: str, dataset: DatasetReader,
     """Unit of one file; stops when no pixel is valid, reports bands that look empty and zero fill."""
     name = Path(path).name
     used = [b for b in range(1, dataset.count + 1) if (path, b) in date_of]  # not e.g. an angle band
-    samples = [sources.sample_band(dataset, b) for b in used]
+    samples = sources.sample_bands(dataset, used)
     empty = [b for b, sample in zip(used, samples) if sample.size == 0]
     problems = []
     if len(empty) == len(used):

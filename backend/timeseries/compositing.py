@@ -87,20 +87,29 @@ def _raise_no_acquisition(dates: Sequence[dt.date], start: dt.date, end: dt.date
 
 def _window_means(cube_db: np.ndarray, dates: Sequence[dt.date], windows: list[tuple[dt.date, dt.date]],
                   as_of: dt.date | None) -> np.ndarray:
-    """(steps, h, w) mean linear power per window; NaN where a window has no valid observation."""
+    """(steps, h, w) mean linear power per window; NaN where a window has no valid observation.
+
+    Invalid values are zeroed once for the whole cube and counted once, so each window is a sum over a
+    slice of dates (dates are usually sorted, so a window's members are consecutive). The float32
+    division equals the rounded float64 one (double rounding is innocuous from 53 to 24 bits), and 0 / 0
+    gives the NaN of an empty window.
+    """
     last_usable = as_of or dt.date.max
-    linear = np.power(np.float32(10.0), cube_db / np.float32(10.0))
+    linear = cube_db / np.float32(10.0)
+    np.power(np.float32(10.0), linear, out=linear)
+    valid = np.isfinite(linear)
+    np.copyto(linear, np.float32(0.0), where=~valid)
     means = np.full((len(windows),) + cube_db.shape[1:], np.nan, dtype=np.float32)
     for step, (first, last) in enumerate(windows):
         members = [i for i, d in enumerate(dates) if first <= d <= last and d <= last_usable]
         if not members:
             continue
-        block = linear[members]
-        valid = np.isfinite(block)
-        count = valid.sum(axis=0)
-        total = np.where(valid, block, 0).sum(axis=0)
+        chosen = slice(members[0], members[-1] + 1) if members == list(range(members[0], members[-1] + 1)) \
+            else members
+        count = valid[chosen].sum(axis=0, dtype=np.float32)
+        total = linear[chosen].sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            means[step] = np.where(count > 0, total / count, np.nan)
+            np.divide(total, count, out=means[step])
     return means
 
 
@@ -110,6 +119,8 @@ def _fill_gaps(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
     Two sweeps over the (few) steps carry the last observed value forwards and the next one backwards,
     one ``(h, w)`` plane at a time: no index arrays over the time axis, no gather.
     """
+    if observed.all():  # every step observed everywhere (the usual case): nothing to fill
+        return values
     steps = values.shape[0]
     before = np.full_like(values, np.nan)
     after = np.full_like(values, np.nan)
