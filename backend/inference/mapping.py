@@ -111,15 +111,21 @@ def check_series(reader: Any, model: LoadedModel, options: MapOptions,
 def check_choice(reader: Any, model: LoadedModel, options: MapOptions,
                  reporter: Reporter | None = None) -> SeasonChoice:
     """:func:`check_series`, returning the season choice (windows, reason) of :mod:`backend.seasons.choice`."""
+    return _checked_choice(reader, model, options, reporter)[0]
+
+
+def _checked_choice(reader: Any, model: LoadedModel, options: MapOptions,
+                    reporter: Reporter | None) -> tuple[SeasonChoice, list[dict]]:
+    """:func:`check_choice` and the plausibility warnings it found (checked once: they read samples)."""
     check_inputs(model.card, reader.pols)
     check_dates_match(reader, model.pols)
     choice = resolve_map_season(reader, model, options.season, options.as_of, options.all_seasons,
                                 options.exact_season, reporter)
-    check_for_model(reader, model.pols, model.steps, choice.span, options.as_of)  # plausibility errors
+    warnings = check_for_model(reader, model.pols, model.steps, choice.span, options.as_of)  # errors raise
     if options.batch < 1:
         raise UserError(f"{{param:batch}} {options.batch}: give at least 1 tile per run", param="batch")
     check_tile(options.tile, options.overlap, model.size_multiple)  # errors name the tile the user gave
-    return choice
+    return choice, warnings
 
 
 def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: str | Path,
@@ -142,9 +148,8 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
     reporter = reporter or Reporter("none")
     timings = timings or StageTimes()
     with timings.stage("season"):
-        choice = check_choice(reader, model, options, reporter)
+        choice, input_checks = _checked_choice(reader, model, options, reporter)
         season = choice.span
-        input_checks = check_for_model(reader, model.pols, model.steps, season, options.as_of)  # the warnings
     height, width = reader.grid.height, reader.grid.width
     tile = fitted_tile(height, width, options.tile, options.overlap, model.size_multiple)
     grid = TileGrid.for_scene(height, width, tile, options.overlap, model.size_multiple)

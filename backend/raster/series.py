@@ -67,11 +67,13 @@ class SeriesReader:
 
     # -- reading -----------------------------------------------------------------------------------
     def read(self, pol: str, window: Window | None = None,
-             between: tuple[dt.date, dt.date] | None = None) -> np.ndarray:
+             between: tuple[dt.date, dt.date] | None = None, as_power: bool = False) -> np.ndarray:
         """(T, h, w) float32 dB of ``pol`` in ``window`` (whole grid if None), bands sorted by date.
 
         NaN marks nodata, NaN in the source and non-positive linear power. ``between`` (inclusive)
         restricts the dates read, e.g. to one season of a multi-year stack; see :meth:`dates_between`.
+        ``as_power`` gives linear power instead of dB (for compositing: a linear file is then never
+        converted to dB and back); non-finite power is NaN too.
         """
         window = self._checked_window(window)
         selected = self._selected_bands(pol, between)
@@ -86,10 +88,11 @@ class SeriesReader:
             target = out[first:last] if contiguous else None
             data = sources.read_with_nan(self._readers[path], [ref.band for _, ref in entries], window,
                                          out=target)
-            db = units.to_db(data, self._file_units[path])
-            np.copyto(db, np.float32(np.nan), where=np.isinf(db))  # NaN is already NaN; only +-inf is left
-            if db is not target:
-                out[positions] = db
+            unit = self._file_units[path]
+            values = units.to_power(data, unit) if as_power else units.to_db(data, unit)
+            np.copyto(values, np.float32(np.nan), where=np.isinf(values))  # NaN is already NaN; only inf is left
+            if values is not target:
+                out[positions] = values
         return out
 
     def dates_between(self, pol: str, between: tuple[dt.date, dt.date] | None = None) -> list[dt.date]:
