@@ -125,7 +125,7 @@ def measure_map_run(vv: Path, vh: Path, out: Path, model: str, extra: list[str],
     if watched.returncode == 0:
         run = json.loads(watched.output)
         record.update(tiles=run["n_tiles"], km2_per_minute=run["km2_per_minute"], engine=run["engine"],
-                      heatmap=run["heatmap"] is not None)
+                      heatmap=run["heatmap"] is not None, timings=run.get("timings"))
     else:
         record["error"] = (watched.errors.strip().splitlines() or ["timed out"])[-1][:300]
     return record
