@@ -27,7 +27,7 @@ from backend.tiles.engines import TORCH_HINT
 from backend.tiles.pipeline import stream_scene
 from backend.tiles.tiling import MAX_TILE, TileGrid, axis_origins, check_tile
 from backend.timeseries.source import check_dates_match
-from backend.writers.geotiff import disk_full_error
+from backend.writers.geotiff import GDAL_CACHE_BYTES, disk_full_error
 
 DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
 DEFAULT_OVERLAP = MAP_VERB.default("overlap")
@@ -164,9 +164,9 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
             run_json = outputs.path(MAP_VERB.output("run"))  # claimed first: refuses old results before any work
             writer = MapWriter(outputs, reader.grid, model.threshold, with_heatmap)
             try:
-                stats = stream_scene(source, max_engine(model.engine, len(choice.windows), model.steps), grid,
-                                     writer, reporter, options.batch,
-                                     model.threshold, with_heatmap)
+                with reader.block_cache(grid.tile, grid.overlap, GDAL_CACHE_BYTES):
+                    stats = stream_scene(source, max_engine(model.engine, len(choice.windows), model.steps), grid,
+                                         writer, reporter, options.batch, model.threshold, with_heatmap)
                 with timings.stage("finish"):
                     writer.close()
             except BaseException:

@@ -14,7 +14,8 @@ benchmark or a user reads it from ``run.json`` instead of profiling. Stages, in 
 * ``checks``: the result checks and ``run.json``.
 
 ``total`` is the process's age when ``run.json`` is written (the sum of the stages when the age is not
-known, e.g. outside Linux or for a manifest row); ``other`` is what no stage covers.
+known, e.g. outside Linux or for a manifest row); ``other`` is what no stage covers. ``peak_rss_mb`` is the
+process's peak resident memory when each stage ended (Linux), which shows the stage that set the peak.
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ from pathlib import Path
 from typing import Iterator
 
 STAGES = ("startup", "load", "open", "season", "read_composite", "model", "blend_write", "finish", "checks")
+
+
+def peak_rss_mb() -> float | None:
+    """The process's peak resident memory so far (``VmHWM``) in MB; None where ``/proc`` is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def process_age() -> float | None:
@@ -44,12 +56,14 @@ class StageTimes:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.peaks: dict[str, float | None] = {}
 
     def add(self, name: str, seconds: float) -> None:
-        """Count ``seconds`` more for stage ``name`` (one of :data:`STAGES`)."""
+        """Count ``seconds`` more for stage ``name`` (one of :data:`STAGES`); note the peak memory so far."""
         if name not in STAGES:
             raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGES)}")
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self.peaks[name] = peak_rss_mb()
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -76,5 +90,6 @@ class StageTimes:
         outside = total - stages["model"]
         record = {name: round(value, 3) for name, value in stages.items()}
         record.update(other=round(total - counted, 3), total=round(total, 3), outside_model=round(outside, 3),
-                      outside_model_share=round(outside / total, 4) if total > 0 else None)
+                      outside_model_share=round(outside / total, 4) if total > 0 else None,
+                      peak_rss_mb={name: self.peaks[name] for name in STAGES if name in self.peaks})
         return record

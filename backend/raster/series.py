@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, Sequence
 
 import numpy as np
+import rasterio
 from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
@@ -94,6 +95,39 @@ class SeriesReader:
             if values is not target:
                 out[positions] = values
         return out
+
+    def stream_cache_bytes(self, tile: int, overlap: int, budget: int) -> int:
+        """GDAL block cache a row-by-row pass of ``tile`` px tiles needs so no block is decoded twice.
+
+        Per file (all its bands: a pixel-interleaved file decodes every band of a block), the blocks one
+        strip of tiles touches that the next tile reuses (two block columns of the strip's rows; the whole
+        width for a striped file, whose blocks span it) and the block row the next strip shares with this
+        one. When that exceeds ``budget`` an LRU cache would evict the shared block row before the next strip
+        comes back to it, so only the reuse within a strip is kept: more would cost memory and save nothing.
+
+        Args:
+            tile: the tile side in pixels.
+            overlap: the overlap between tiles.
+            budget: the most bytes the cache may take.
+
+        Returns:
+            Bytes for ``GDAL_CACHEMAX``, between 16 MB and ``budget``.
+        """
+        within, across = 0, 0
+        rows = tile - overlap  # the fresh rows a strip reads
+        for reader in self._readers.values():
+            block_rows, block_cols = reader.block_shapes[0]
+            pixel = sum(np.dtype(t).itemsize for t in reader.dtypes)
+            touched_rows = min(rows + 2 * block_rows, self.grid.height)
+            touched_cols = self.grid.width if 3 * block_cols >= self.grid.width else 2 * block_cols
+            within += touched_rows * touched_cols * pixel
+            across += block_rows * self.grid.width * pixel if touched_cols < self.grid.width else 0
+        need = within + across if within + across <= budget else within
+        return int(min(max(need * 1.25, 16 * 2**20), budget))  # a quarter more for the outputs' blocks
+
+    def block_cache(self, tile: int, overlap: int, budget: int) -> rasterio.Env:
+        """A ``with`` context whose GDAL block cache is :meth:`stream_cache_bytes` (restored on exit)."""
+        return rasterio.Env(GDAL_CACHEMAX=self.stream_cache_bytes(tile, overlap, budget))
 
     def dates_between(self, pol: str, between: tuple[dt.date, dt.date] | None = None) -> list[dt.date]:
         """Dates of the bands :meth:`read` returns for the same ``between``."""
