@@ -89,8 +89,9 @@ def open_onnx(name_or_path: str | os.PathLike, threads: int | None = None,
               optimized_cache: Path | None = None) -> tuple[Any, dict]:
     """Verified ONNX Runtime session (input ``x``, output ``probability``) and the model's card.
 
-    Full graph optimization; intra-op threads default to the physical core count. ``optimized_cache`` is
-    a file where the optimized graph is kept and reused while the model file's checksum is unchanged.
+    Full graph optimization, no memory pattern; intra-op threads default to the physical core count.
+    ``optimized_cache`` is a file where the optimized graph is kept and reused while the model file's
+    checksum is unchanged.
     """
     import onnxruntime as ort
 
@@ -105,6 +106,9 @@ def open_onnx(name_or_path: str | os.PathLike, threads: int | None = None,
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = int(threads) if threads else physical_cores()
+    # The memory pattern pre-plans one block for all intermediate tensors; without it one 256² call of the
+    # default model peaks at 360 MB instead of 545 MB resident, at the same speed (measured, docs/mapping.md).
+    options.enable_mem_pattern = False
     source = str(path)
     if optimized_cache is not None:
         source = _use_optimized_cache(Path(optimized_cache), card, options, source)
