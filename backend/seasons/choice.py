@@ -20,7 +20,6 @@ import numpy as np
 
 from backend.errors import UserError
 from backend.seasons import detect
-from backend.seasons.cycles_map import sampled_rice_shares
 from backend.seasons.detect import Cycle
 from backend.seasons.scan import Detection, no_cycle_message, scan
 
@@ -147,9 +146,6 @@ def resolve_map_season(reader: Any, model: Any, season_given: tuple[dt.date, dt.
     elif all_seasons:
         choice = SeasonChoice([c.window for c in found.cycles], "all-detected", None, found.cycles)
     else:
-        complete = [c for c in found.cycles if c.complete]
-        if len(complete) > 1 and getattr(model, "engine", None) is not None:  # no engine: --check-only
-            found.rice_share = sampled_rice_shares(reader, model, complete, found.sample)
         choice = SeasonChoice([found.main.window], "detected-main", None, found.cycles)
     _warn_all(reporter, choice.warnings)
     return choice
