@@ -1,8 +1,9 @@
 """Fine-tune panel: digitized labels + a base model -> a new named model, with a live training chart.
 
-Runs ``backend finetune`` asynchronously; each ``{"event": "epoch"}`` line adds a point to the chart.
-The progress bar moves within an epoch too: from batch progress when the backend reports it, else from
-the measured length of the epochs so far (:class:`TrainingClock`), with the time left.
+The backend's own checks run first (``finetune … --check-only``); a refusal names the field and outlines
+it, and nothing is trained. The run is asynchronous; each ``{"event": "epoch"}`` line adds a point to the
+chart. The progress bar moves within an epoch from the backend's ``batch`` events (at most two a second),
+and between them from the measured length of the epochs so far (:class:`TrainingClock`), with the time left.
 When the run succeeds, ``model_created(name)`` tells the Map rice dialog to reload its model list.
 """
 
@@ -22,7 +23,7 @@ from . import contract_view
 from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
 from .charts import LineChart, Series, integer_ticks
 from .diagnostics import TITLE, guarded, push_failure, set_message, tr, warn, wrap_without_widening
-from .form_contract import apply_int_option, set_tooltips
+from .form_contract import FieldOutline, apply_int_option, field_name, set_tooltips
 from .layer_inputs import InputProblem, preselect_by_name, raster_file_for, vector_file_for
 from .map_job import duration_text
 from .model_cards import ModelCard, cards_from_result, fill_model_combo
@@ -125,6 +126,8 @@ class FineTuneDock(QDockWidget, FORM):
         self.last_model = ""
         self.clock: TrainingClock | None = None
         self._rice_guessed = ""
+        self._checking: list[str] | None = None  # arguments the backend is checking (--check-only)
+        self.outline = FieldOutline()  # the field a refused check pointed at
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
@@ -200,7 +203,7 @@ class FineTuneDock(QDockWidget, FORM):
             widget.setEnabled(not automatic)
 
     def busy(self) -> bool:
-        return self.client.pending > 0 or self.is_running()
+        return self.client.pending > 0 or self.is_running() or self._checking is not None
 
     def is_running(self) -> bool:
         return self.run is not None and self.run.is_running()
@@ -223,7 +226,8 @@ class FineTuneDock(QDockWidget, FORM):
 
     @guarded
     def start(self) -> None:
-        if self.is_running():
+        """Check the form, then the backend's own checks (``finetune … --check-only``), then train."""
+        if self.is_running() or self._checking is not None:
             warn(self.iface, self.statusLabel, tr("A fine-tuning run is already going; wait for it or press Cancel."))
             return
         try:
@@ -231,6 +235,44 @@ class FineTuneDock(QDockWidget, FORM):
         except InputProblem as problem:
             warn(self.iface, self.statusLabel, str(problem))
             return
+        self.outline.clear()
+        self._checking = args
+        self.runButton.setEnabled(False)
+        self.cancelButton.setEnabled(True)
+        set_message(self.statusLabel, tr("Checking the inputs, labels and model…"))
+        self.client.check_async("finetune", args, lambda _answer: self._checked(args),
+                                lambda failure: self._check_failed(args, failure))
+
+    @guarded
+    def _checked(self, args: list[str]) -> None:
+        if self._checking is not args:  # cancelled while the backend was checking
+            return
+        self._checking = None
+        self._start_training(args)
+
+    @guarded
+    def _check_failed(self, args: list[str], failure: BackendFailure) -> None:
+        """The backend refused before any patch was read: say why in the panel's words, outline the field."""
+        if self._checking is not args:
+            return
+        self._checking = None
+        self._set_running(False)
+        message = (contract_view.render_message(failure.template, "finetune", self._field_name)
+                   if failure.template else failure.message)
+        self.outline.show(self._field_widgets().get(failure.param or ""))
+        warn(self.iface, self.statusLabel, message)
+
+    def _field_widgets(self) -> dict[str, QWidget]:
+        """Contract key -> the widget that edits it."""
+        return {"vv": self.vvLayer, "vh": self.vhLayer, "labels": self.labelLayer, "class_field": self.classField,
+                "rice_values": self.riceValues, "season": self.seasonStart, "base_model": self.baseModel,
+                "mode": self.modeCombo, "epochs": self.epochsSpin, "patch": self.patchSpin,
+                "time_shift": self.timeShiftSpin, "name": self.modelName}
+
+    def _field_name(self, key: str) -> str:
+        return field_name("finetune", key)
+
+    def _start_training(self, args: list[str]) -> None:
         self._reset_chart()
         self.clock = None
         self.run = self.client.run("finetune", args)
@@ -359,6 +401,10 @@ class FineTuneDock(QDockWidget, FORM):
 
     @guarded
     def cancel(self) -> None:
-        if self.is_running():
+        if self._checking is not None:  # not started yet: forget the pending check's answer
+            self._checking = None
+            self._set_running(False)
+            set_message(self.statusLabel, tr("Cancelled before the run started."))
+        elif self.is_running():
             self.statusLabel.setText(tr("Cancelling…"))
             self.run.cancel()

@@ -34,7 +34,7 @@ from .diagnostics import (
     warn,
     wrap_without_widening,
 )
-from .form_contract import apply_int_option, fill_choices, set_tooltips
+from .form_contract import ERROR_STYLE, OUTLINE, FieldOutline, apply_int_option, field_name, fill_choices, set_tooltips
 from .form_memory import FormMemory
 from .layer_inputs import (
     InputProblem,
@@ -73,8 +73,6 @@ COMBO_CHARACTERS = 24  # combos never grow wider than this for a long layer or m
 SEASONS_PANEL_MODULE = "seasons_panel"  # plugin/seasons_panel.py, when installed
 PREVIEW_DELAY_MS = 600  # the season preview waits for the user to stop typing dates
 PREVIEW_FOLDER = "s1ricemapper-season-preview"  # a folder --check-only looks at, never written
-OUTLINE = "border: 2px solid #b00020;"  # a field at fault
-ERROR_STYLE = "color: #b00020;"
 
 
 class MapRiceDialog(QDialog, FORM):
@@ -92,7 +90,7 @@ class MapRiceDialog(QDialog, FORM):
         self.seasons_panel: QWidget | None = None
         self.card_viewer: CardViewer | None = None
         self._checking: MapRequest | None = None  # a request the backend is checking (--check-only)
-        self._highlighted: QWidget | None = None  # the field a refused check pointed at
+        self.outline = FieldOutline()  # the field a refused check pointed at
         self._finding_widgets: list[QWidget] = []  # fields outlined by an `info` finding that refuses the run
         self._info_request = 0
         self._preview_request = 0
@@ -388,7 +386,7 @@ class MapRiceDialog(QDialog, FORM):
         errors = [f for f in found if f.level == ERROR]
         for key in {key for f in errors for key in f.fields}:
             widget = self._field_widgets().get(key)
-            if widget is not None and widget is not self._highlighted:
+            if widget is not None and widget is not self.outline.widget:
                 widget.setStyleSheet(OUTLINE)
                 self._finding_widgets.append(widget)
         if found and not self.is_running():
@@ -402,7 +400,7 @@ class MapRiceDialog(QDialog, FORM):
 
     def _clear_finding_outlines(self) -> None:
         for widget in self._finding_widgets:
-            if widget is not self._highlighted:
+            if widget is not self.outline.widget:
                 widget.setStyleSheet("")
         self._finding_widgets.clear()
 
@@ -553,7 +551,7 @@ class MapRiceDialog(QDialog, FORM):
             return
         set_value("last_output_dir", self.outputFolder.filePath())
         self.remember()
-        self._clear_highlight()
+        self.outline.clear()
         self._checking = request
         self._set_running(True)
         set_message(self.statusLabel, tr("Checking the inputs, season and model…"))
@@ -584,7 +582,7 @@ class MapRiceDialog(QDialog, FORM):
             return
         message = (contract_view.render_message(failure.template, "map", self._field_name)
                    if failure.template else failure.message)
-        self._highlight(failure.param)
+        self.outline.show(self._field_widgets().get(failure.param or ""))
         warn(self.iface, self.statusLabel, message)
 
     def _field_widgets(self) -> dict[str, QWidget]:
@@ -594,24 +592,7 @@ class MapRiceDialog(QDialog, FORM):
                 "tile": self.tileSpin, "overlap": self.overlapSpin, "out": self.outputFolder}
 
     def _field_name(self, key: str) -> str:
-        """How the dialog names the field of contract key ``key`` (its label, quoted)."""
-        try:
-            return f"'{contract_view.label('map', key)}'"
-        except KeyError:
-            return key.replace("_", " ")
-
-    def _highlight(self, key: str | None) -> None:
-        widget = self._field_widgets().get(key or "")
-        if widget is None:
-            return
-        widget.setStyleSheet(OUTLINE)
-        widget.setFocus()
-        self._highlighted = widget
-
-    def _clear_highlight(self) -> None:
-        if self._highlighted is not None:
-            self._highlighted.setStyleSheet("")
-            self._highlighted = None
+        return field_name("map", key)
 
     def build_request(self) -> MapRequest:
         """Validate the form; raise InputProblem with a message that says what to fix."""
