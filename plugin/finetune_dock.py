@@ -14,16 +14,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qgis.core import Qgis, QgsApplication, QgsMapLayerProxyModel, QgsRasterLayer, QgsVectorLayer
+from qgis.core import Qgis, QgsMapLayerProxyModel, QgsRasterLayer, QgsVectorLayer
 from qgis.PyQt import uic
 from qgis.PyQt.QtCore import QDate, Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import QComboBox, QDockWidget, QVBoxLayout, QWidget
 
 from . import contract_view
-from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
+from .backend_client import BackendClient, BackendFailure, BackendRun
 from .charts import LineChart, Series, integer_ticks
 from .diagnostics import TITLE, guarded, push_failure, set_message, tr, warn, wrap_without_widening
-from .form_contract import FieldOutline, apply_int_option, field_name, set_tooltips
+from .form_contract import apply_int_option, set_tooltips
+from .form_runs import BackendCheck, start_task
 from .layer_inputs import InputProblem, preselect_by_name, raster_file_for, vector_file_for
 from .map_job import duration_text
 from .model_cards import ModelCard, cards_from_result, fill_model_combo
@@ -121,13 +122,12 @@ class FineTuneDock(QDockWidget, FORM):
         self.setupUi(self)
         self.setObjectName("s1ricemapper_finetune_dock")
         self.client = BackendClient(parent=self)
+        self.check = BackendCheck(iface, self.client, "finetune", self.statusLabel, self._field_widgets)
         self.run: BackendRun | None = None
         self.cards: list[ModelCard] = []
         self.last_model = ""
         self.clock: TrainingClock | None = None
         self._rice_guessed = ""
-        self._checking: list[str] | None = None  # arguments the backend is checking (--check-only)
-        self.outline = FieldOutline()  # the field a refused check pointed at
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
@@ -203,7 +203,7 @@ class FineTuneDock(QDockWidget, FORM):
             widget.setEnabled(not automatic)
 
     def busy(self) -> bool:
-        return self.client.pending > 0 or self.is_running() or self._checking is not None
+        return self.client.pending > 0 or self.is_running() or self.check.checking
 
     def is_running(self) -> bool:
         return self.run is not None and self.run.is_running()
@@ -227,7 +227,7 @@ class FineTuneDock(QDockWidget, FORM):
     @guarded
     def start(self) -> None:
         """Check the form, then the backend's own checks (``finetune … --check-only``), then train."""
-        if self.is_running() or self._checking is not None:
+        if self.is_running() or self.check.checking:
             warn(self.iface, self.statusLabel, tr("A fine-tuning run is already going; wait for it or press Cancel."))
             return
         try:
@@ -235,32 +235,10 @@ class FineTuneDock(QDockWidget, FORM):
         except InputProblem as problem:
             warn(self.iface, self.statusLabel, str(problem))
             return
-        self.outline.clear()
-        self._checking = args
         self.runButton.setEnabled(False)
         self.cancelButton.setEnabled(True)
         set_message(self.statusLabel, tr("Checking the inputs, labels and model…"))
-        self.client.check_async("finetune", args, lambda _answer: self._checked(args),
-                                lambda failure: self._check_failed(args, failure))
-
-    @guarded
-    def _checked(self, args: list[str]) -> None:
-        if self._checking is not args:  # cancelled while the backend was checking
-            return
-        self._checking = None
-        self._start_training(args)
-
-    @guarded
-    def _check_failed(self, args: list[str], failure: BackendFailure) -> None:
-        """The backend refused before any patch was read: say why in the panel's words, outline the field."""
-        if self._checking is not args:
-            return
-        self._checking = None
-        self._set_running(False)
-        message = (contract_view.render_message(failure.template, "finetune", self._field_name)
-                   if failure.template else failure.message)
-        self.outline.show(self._field_widgets().get(failure.param or ""))
-        warn(self.iface, self.statusLabel, message)
+        self.check.begin(args, lambda: self._start_training(args), lambda: self._set_running(False))
 
     def _field_widgets(self) -> dict[str, QWidget]:
         """Contract key -> the widget that edits it."""
@@ -269,22 +247,15 @@ class FineTuneDock(QDockWidget, FORM):
                 "mode": self.modeCombo, "epochs": self.epochsSpin, "patch": self.patchSpin,
                 "time_shift": self.timeShiftSpin, "name": self.modelName}
 
-    def _field_name(self, key: str) -> str:
-        return field_name("finetune", key)
-
+    @guarded
     def _start_training(self, args: list[str]) -> None:
         self._reset_chart()
         self.clock = None
-        self.run = self.client.run("finetune", args)
-        self.run.progress.connect(self._on_progress)
-        self.run.other_event.connect(self._on_event)
-        self.run.result.connect(self._on_result)
-        self.run.failed.connect(self._on_failed)
-        self.run.finished.connect(lambda _ok: self._set_running(False))
-        QgsApplication.taskManager().addTask(BackendTask(tr("S1 Rice Mapper: fine-tuning"), self.run))
+        self.run = start_task(self.client, "finetune", args, tr("S1 Rice Mapper: fine-tuning"), {
+            "progress": self._on_progress, "other_event": self._on_event, "result": self._on_result,
+            "failed": self._on_failed, "finished": lambda _ok: self._set_running(False)})
         self._set_running(True)
         self.statusLabel.setText(tr("Preparing patches…"))
-        self.run.start()
 
     def build_args(self) -> list[str]:
         """Arguments for `backend finetune`; InputProblem names what to fix."""
@@ -401,8 +372,7 @@ class FineTuneDock(QDockWidget, FORM):
 
     @guarded
     def cancel(self) -> None:
-        if self._checking is not None:  # not started yet: forget the pending check's answer
-            self._checking = None
+        if self.check.forget():  # not started yet: the pending check's answer is ignored
             self._set_running(False)
             set_message(self.statusLabel, tr("Cancelled before the run started."))
         elif self.is_running():

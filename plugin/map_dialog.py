@@ -34,8 +34,9 @@ from .diagnostics import (
     warn,
     wrap_without_widening,
 )
-from .form_contract import ERROR_STYLE, OUTLINE, FieldOutline, apply_int_option, field_name, fill_choices, set_tooltips
+from .form_contract import ERROR_STYLE, OUTLINE, apply_int_option, fill_choices, set_tooltips
 from .form_memory import FormMemory
+from .form_runs import BackendCheck
 from .layer_inputs import (
     InputProblem,
     check_output_folder,
@@ -82,6 +83,7 @@ class MapRiceDialog(QDialog, FORM):
         self.setupUi(self)
         self.setObjectName("s1ricemapper_map_dialog")
         self.client = BackendClient(parent=self)
+        self.check = BackendCheck(iface, self.client, "map", self.statusLabel, self._field_widgets)
         self.cards: list[ModelCard] = []
         self.versions: dict = {}
         self.info: dict = {}
@@ -89,8 +91,6 @@ class MapRiceDialog(QDialog, FORM):
         self.last_group = None
         self.seasons_panel: QWidget | None = None
         self.card_viewer: CardViewer | None = None
-        self._checking: MapRequest | None = None  # a request the backend is checking (--check-only)
-        self.outline = FieldOutline()  # the field a refused check pointed at
         self._finding_widgets: list[QWidget] = []  # fields outlined by an `info` finding that refuses the run
         self._info_request = 0
         self._preview_request = 0
@@ -355,7 +355,7 @@ class MapRiceDialog(QDialog, FORM):
             return
         self.season_preview = None
         if failure.param in ("season", "as_of") and failure.template:
-            self._preview_problem = contract_view.render_message(failure.template, "map", self._field_name)
+            self._preview_problem = contract_view.render_message(failure.template, "map", self.check.name_of)
         self._check_season()
 
     def _preview_sentences(self) -> tuple[str, list[str]]:
@@ -380,13 +380,13 @@ class MapRiceDialog(QDialog, FORM):
     def _show_findings(self) -> None:
         """Every plausibility finding of `backend info`, before Run: refusals outline their field."""
         self._clear_finding_outlines()
-        found = findings(self.info, "map", self._field_name)
+        found = findings(self.info, "map", self.check.name_of)
         for finding in found:
             self.infoText.appendPlainText(finding.line())
         errors = [f for f in found if f.level == ERROR]
         for key in {key for f in errors for key in f.fields}:
             widget = self._field_widgets().get(key)
-            if widget is not None and widget is not self.outline.widget:
+            if widget is not None and widget is not self.check.outline.widget:
                 widget.setStyleSheet(OUTLINE)
                 self._finding_widgets.append(widget)
         if found and not self.is_running():
@@ -400,7 +400,7 @@ class MapRiceDialog(QDialog, FORM):
 
     def _clear_finding_outlines(self) -> None:
         for widget in self._finding_widgets:
-            if widget is not self.outline.widget:
+            if widget is not self.check.outline.widget:
                 widget.setStyleSheet("")
         self._finding_widgets.clear()
 
@@ -536,7 +536,7 @@ class MapRiceDialog(QDialog, FORM):
 
     def is_running(self) -> bool:
         """A run is being checked by the backend or computed."""
-        return self._checking is not None or (self.job is not None and self.job.is_running())
+        return self.check.checking or (self.job is not None and self.job.is_running())
 
     @guarded
     def start_run(self) -> None:
@@ -551,18 +551,12 @@ class MapRiceDialog(QDialog, FORM):
             return
         set_value("last_output_dir", self.outputFolder.filePath())
         self.remember()
-        self.outline.clear()
-        self._checking = request
         self._set_running(True)
         set_message(self.statusLabel, tr("Checking the inputs, season and model…"))
-        self.client.check_async("map", request.map_args(), lambda _answer: self._checked(request),
-                                lambda failure: self._check_failed(request, failure))
+        self.check.begin(request.map_args(), lambda: self._checked(request), lambda: self._set_running(False))
 
     @guarded
     def _checked(self, request: MapRequest) -> None:
-        if self._checking is not request:  # cancelled while the backend was checking
-            return
-        self._checking = None
         self.job = MapJob(self.client, request, parent=self)
         self.job.progress.connect(self._on_progress)
         self.job.succeeded.connect(self._on_succeeded)
@@ -570,29 +564,11 @@ class MapRiceDialog(QDialog, FORM):
         set_message(self.statusLabel, tr("Starting the backend…"))
         self.job.start()
 
-    @guarded
-    def _check_failed(self, request: MapRequest, failure: BackendFailure) -> None:
-        """The backend refused the run before it started: say why, in the dialog's words, and point at the field."""
-        if self._checking is not request:
-            return
-        self._checking = None
-        self._set_running(False)
-        if failure.cancelled:
-            set_message(self.statusLabel, failure.message)
-            return
-        message = (contract_view.render_message(failure.template, "map", self._field_name)
-                   if failure.template else failure.message)
-        self.outline.show(self._field_widgets().get(failure.param or ""))
-        warn(self.iface, self.statusLabel, message)
-
     def _field_widgets(self) -> dict[str, QWidget]:
         """Contract key -> the widget that edits it."""
         return {"vv": self.vvLayer, "vh": self.vhLayer, "season": self.seasonStart, "as_of": self.asOfDate,
                 "model": self.modelCombo, "engine": self.engineCombo, "device": self.deviceCombo,
                 "tile": self.tileSpin, "overlap": self.overlapSpin, "out": self.outputFolder}
-
-    def _field_name(self, key: str) -> str:
-        return field_name("map", key)
 
     def build_request(self) -> MapRequest:
         """Validate the form; raise InputProblem with a message that says what to fix."""
@@ -656,8 +632,7 @@ class MapRiceDialog(QDialog, FORM):
 
     @guarded
     def cancel_run(self) -> None:
-        if self._checking is not None:  # not started yet: forget the pending check's answer
-            self._checking = None
+        if self.check.forget():  # not started yet: the pending check's answer is ignored
             self._set_running(False)
             set_message(self.statusLabel, tr("Cancelled before the run started."))
         elif self.is_running():
