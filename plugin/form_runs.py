@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from qgis.core import QgsApplication
+from qgis.core import QgsApplication, QgsTask
 from qgis.PyQt.QtWidgets import QWidget
 
 from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
@@ -34,9 +34,33 @@ def start_task(client: BackendClient, verb: str, args: list[str], description: s
     run = client.run(verb, args)
     for signal, slot in slots.items():
         getattr(run, signal).connect(slot)
-    QgsApplication.taskManager().addTask(BackendTask(description, run))
+    run.task = BackendTask(description, run)
+    QgsApplication.taskManager().addTask(run.task)
     run.start()
     return run
+
+
+def after_task(run: BackendRun | None, action: Callable[[], None]) -> None:
+    """Call ``action`` once ``run``'s task-manager line is over (now, if it is or has none).
+
+    QGIS may announce a finished task in the message bar; a message pushed after that stays on top.
+    """
+    task = getattr(run, "task", None)
+    try:
+        over = task is None or task.status() in (QgsTask.TaskStatus.Complete, QgsTask.TaskStatus.Terminated)
+    except RuntimeError:  # the task manager already deleted it
+        over = True
+    if over:
+        action()
+        return
+    done: list[bool] = []
+
+    def once(*_args) -> None:
+        if not done:
+            done.append(True)
+            action()
+    task.taskCompleted.connect(once)
+    task.taskTerminated.connect(once)
 
 
 class BackendCheck:

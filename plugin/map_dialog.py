@@ -36,7 +36,7 @@ from .diagnostics import (
 )
 from .form_contract import ERROR_STYLE, OUTLINE, apply_int_option, fill_choices, set_tooltips
 from .form_memory import FormMemory
-from .form_runs import BackendCheck
+from .form_runs import BackendCheck, after_task
 from .layer_inputs import (
     InputProblem,
     check_output_folder,
@@ -363,7 +363,8 @@ class MapRiceDialog(QDialog, FORM):
         if self.season_preview is None:
             return "", [self._preview_problem] if self._preview_problem else []
         choice = self.season_preview.get("season_choice") or {}
-        return season_summary(self.season_preview), [str(w) for w in choice.get("warnings") or []]
+        warnings = [str(w) for w in choice.get("warnings") or [] if w]
+        return season_summary(self.season_preview), [w[0].upper() + w[1:].rstrip(".") + "." for w in warnings]
 
     @guarded
     def _season_chosen(self, start: str, end: str) -> None:
@@ -654,7 +655,8 @@ class MapRiceDialog(QDialog, FORM):
         if warnings:
             mark_layers(layers.values(), warnings)
             message = result_warning_message(group_name, list(layers), warnings)
-            push_with_details(self.iface, message, warnings_text(warnings), Qgis.MessageLevel.Warning)
+            after_task(self.job.current if self.job else None, lambda: push_with_details(
+                self.iface, message, warnings_text(warnings), Qgis.MessageLevel.Warning))
             text += " · " + tr("⚠ {} warning(s): {}").format(len(warnings), warnings[0])
         set_message(self.statusLabel, text)
 

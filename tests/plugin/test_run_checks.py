@@ -5,7 +5,7 @@ import json
 
 from conftest import run_backend, wait_until, write_series
 from osgeo import gdal
-from qgis.core import Qgis, QgsLayerTreeModel, QgsProject
+from qgis.core import Qgis, QgsApplication, QgsLayerTreeModel, QgsProject
 from qgis.PyQt.QtCore import QDate, Qt
 from test_map_dialog import fresh_form_memory, make_dialog, wait_ready  # noqa: F401 (autouse fixture)
 
@@ -51,8 +51,10 @@ def test_warnings_of_a_run_stay_with_its_layers(qgis_iface, qgis_new_project, us
     assert any("swapped" in m for m in recorded), recorded
     group = dialog.last_group
     assert group.name().endswith("⚠")
-    warnings = bar_items(qgis_iface, Qgis.MessageLevel.Warning)
-    assert any(group.name() in w and "swapped" in w for w in warnings), warnings
+    # pushed once the task manager's line is over, so QGIS's "Task complete" never covers it
+    assert wait_until(lambda: any(group.name() in w and "swapped" in w
+                                  for w in bar_items(qgis_iface, Qgis.MessageLevel.Warning)), 30), \
+        bar_items(qgis_iface, Qgis.MessageLevel.Warning)
     model = QgsLayerTreeModel(QgsProject.instance().layerTreeRoot())
     for name, layer in result_layers(group).items():
         for message in recorded:  # every warning is kept with every layer of the run
@@ -72,6 +74,7 @@ def test_a_plausible_run_shows_no_warning(qgis_iface, qgis_new_project, syntheti
     run = json.loads(next((tmp_path / "maps").glob("rice_map_*/run.json")).read_text())
     assert run["checks"]["ok"] and not run["input_checks"], run["checks"]
     assert not dialog.last_group.name().endswith("⚠")
+    wait_until(lambda: QgsApplication.taskManager().countActiveTasks() == 0, 30)
     assert bar_items(qgis_iface, Qgis.MessageLevel.Warning) == []
     for layer in result_layers(dialog.last_group).values():
         assert layer.abstract() == "" and layer.customProperty("s1ricemapper/warnings") is None
