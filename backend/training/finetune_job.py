@@ -215,7 +215,8 @@ def _train(net: Any, patches: PatchSet, opts: FinetuneOptions, reporter: Reporte
                        val_f1=round(log.val_f1, 4), val_iou=round(log.val_iou, 4), seconds=round(log.seconds, 2))
         reporter.advance(1, f"epoch {log.epoch}: val F1 {log.val_f1:.3f}")
 
-    batches = BatchEvents(reporter, batches_per_epoch(len(patches.x_train), opts.batch))
+    batches = BatchEvents(reporter, batches_per_epoch(len(patches.x_train), opts.batch), opts.epochs)
+    batches.begin_epoch(1)
     result = fine_tune(net, opts.mode, patches.x_train, patches.y_train, patches.x_val, patches.y_val, cfg,
                        on_epoch=batches.wrap_epoch(on_epoch), check_cancel=batches.after_batch)
     scores = labelled_metrics(predict(net, patches.x_val, opts.batch), patches.y_val)
@@ -232,17 +233,24 @@ def batches_per_epoch(samples: int, batch_size: int) -> int:
 
 class BatchEvents:
     """``batch`` events (``epoch``, ``batch``, ``batches``) from the training loop's per-batch cancel check,
-    so a front end shows real progress within an epoch; at most one every :attr:`INTERVAL_S`, plus the last
-    batch of each epoch, so a fast run does not flood the JSON stream."""
+    so a front end shows real progress within an epoch: batch 0 when an epoch starts, then at most one every
+    :attr:`INTERVAL_S` plus the epoch's last batch, so a fast run does not flood the JSON stream."""
 
     INTERVAL_S = 0.5
 
-    def __init__(self, reporter: Reporter, batches: int) -> None:
+    def __init__(self, reporter: Reporter, batches: int, epochs: int) -> None:
         self.reporter = reporter
         self.batches = batches
+        self.epochs = epochs
         self.epoch = 1
         self.batch = 0
         self._last = -math.inf
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Start counting ``epoch``'s batches; a ``batch`` event with batch 0 says how many there will be."""
+        self.epoch, self.batch = epoch, 0
+        if self.reporter.mode == "json":
+            self.reporter.event("batch", epoch=epoch, batch=0, batches=self.batches)
 
     def after_batch(self) -> None:
         """Called after each optimizer step: report, then honour a cancel request."""
@@ -257,7 +265,8 @@ class BatchEvents:
         """``on_epoch`` that also starts counting the next epoch's batches."""
         def wrapped(log: Any) -> None:
             on_epoch(log)
-            self.epoch, self.batch = log.epoch + 1, 0
+            if log.epoch < self.epochs:  # (an early stop then never starts it: the result follows)
+                self.begin_epoch(log.epoch + 1)
         return wrapped
 
 

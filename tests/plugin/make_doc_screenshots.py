@@ -164,7 +164,7 @@ def drive() -> None:
     points = lambda: len(dock.chart.series[0].points) if dock.chart.series else 0  # noqa: E731
     assert wait_until(lambda: points() >= 2 or not dock.busy(), 1200), dock.statusLabel.text()
     assert dock.is_running(), f"the run ended before the screenshot: {dock.statusLabel.text()}"
-    settle(2.0)  # a little into the next epoch, so the bar shows progress within it
+    wait_until(lambda: dock.clock is not None and (dock.clock.batch or (0, 0))[0] > 0, 300)  # into the epoch
     grab(out / "finetune_midrun.png")
     dock.cancel()
     wait_until(lambda: not dock.is_running(), 60)

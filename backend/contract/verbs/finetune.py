@@ -67,5 +67,5 @@ VERB = Verb(
                  "patches"),
     events=(Event("epoch", ("epoch", "loss", "val_loss", "val_f1", "val_iou", "seconds"), "one training epoch finished"),
             Event("batch", ("epoch", "batch", "batches"), "training progress within an epoch: batch of batches "
-                  "done (at most two a second, and always the epoch's last)")),
+                  "done (0 when the epoch starts, then at most two a second, and always the epoch's last)")),
 )
