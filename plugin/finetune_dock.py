@@ -47,10 +47,10 @@ COMBO_CHARACTERS = 12  # the dock is narrow: combos elide long names beyond this
 
 @dataclass
 class TrainingClock:
-    """Where a training run is within its epochs, from epoch ends (and batch counts when reported).
+    """Where a training run is within its epochs, from epoch ends and the backend's batch counts.
 
-    The backend reports progress once per epoch; between two reports the position is estimated from the
-    mean length of the finished epochs, so the bar does not sit still for a whole epoch.
+    Within an epoch the position is the last ``batch`` event's count; without one (a backend that does not
+    send them) it is estimated from the mean length of the finished epochs, so the bar never sits still.
     """
 
     epochs: int
