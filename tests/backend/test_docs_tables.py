@@ -101,3 +101,11 @@ def test_readme_model_count_size_and_default_f1_are_the_cards():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert f"holds {len(cards)} models ({megabytes:.0f} MB" in readme
     assert f"zero-shot with F1 {f1:.3f}" in readme
+
+
+def test_committed_learning_curves_say_when_and_under_what_load():
+    paths = sorted(RESULTS.glob("learning_curve*.json"))
+    assert paths, "no committed learning-curve result under docs/results"
+    for path in paths:
+        measured = json.loads(path.read_text(encoding="utf-8"))["measured"]
+        assert measured["date"] and len(measured["load_average_before"]) == 3, path.name
