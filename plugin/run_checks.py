@@ -133,8 +133,8 @@ def season_summary(details: dict) -> str:
             text += tr(" (flooding peak {}, {:.0%} of pixels)").format(main["flood_peak"], main["share"])
         complete = [c for c in detected if c.get("complete")]
         if len(complete) > 1:
-            text += tr("; {} complete cycles were found, and the run keeps the one where the model finds the "
-                       "most rice, which may be another").format(len(complete))
+            text += tr("; of the {} complete cycles found, this is the one where the most pixels flood and "
+                       "then grow").format(len(complete))
         return text + "."
     if reason == "given-snapped":
         return tr("The run maps the detected rice cycle(s) this season covers, each over the model's window: "
