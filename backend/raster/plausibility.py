@@ -207,5 +207,7 @@ def date_findings(reader: Any, pols: Sequence[str], steps: int, season: tuple[dt
                             f"{_names(reader, pol)}: only {len(dates)} distinct {pol} acquisition date(s) "
                             f"between {start} and {last} ({shown}); the model composites {steps} steps and needs "
                             f"at least {needed} distinct dates there: give a series with more acquisitions "
-                            "(one band per date) or a longer {param:season}", param="season")]
+                            "(one band per date) or a longer {param:season}"
+                            + (", or a later {param:as_of}" if as_of is not None and as_of < end else ""),
+                            param="as_of" if as_of is not None and as_of < end else "season")]
     return []

@@ -71,7 +71,7 @@ class RiceAreaStatsAlgorithm(BackendAlgorithm):
                     ", ".join(clashes)))
         return problems
 
-    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
+    def process(self, parameters: dict, context: QgsProcessingContext, feedback) -> dict:
         import processing
 
         rice = self.parameterAsRasterLayer(parameters, "RICE", context)
