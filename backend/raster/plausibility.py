@@ -93,6 +93,16 @@ def refuse_errors(findings: Sequence[Finding]) -> list[Finding]:
     return [f for f in findings if f.level != ERROR]
 
 
+def check_series(reader: Any) -> list[dict]:
+    """The model-independent checks (pixel size, levels, units, VV/VH) for verbs that find their own dates
+    (``seasons``): refuse errors, return the warnings.
+
+    Raises:
+        UserError: Implausible data (wrong pixel size, not backscatter).
+    """
+    return [f.as_dict() for f in refuse_errors(sorted(series_findings(reader), key=lambda f: f.level != ERROR))]
+
+
 def check_for_model(reader: Any, pols: Sequence[str], steps: int, season: tuple[dt.date, dt.date],
                     as_of: dt.date | None = None) -> list[dict]:
     """All checks before a model runs on ``reader``: refuse errors, return warnings for run.json.
