@@ -30,7 +30,7 @@ from glob import escape as glob_escape
 from pathlib import Path
 from types import TracebackType
 
-from backend.errors import UserError
+from backend.errors import Cancelled, UserError
 
 PARTIAL_SUFFIX = ".partial"
 _PARTIAL = re.compile(r"^\..+\.partial-(\d+)(\..*)?$")
@@ -334,13 +334,16 @@ class AtomicOutputs:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        # the folder vanished under the run (not removed by discard() below): the writers then fail with
+        # whatever their library says, so say it in words
+        vanished = (exc_type is not None and issubclass(exc_type, Exception)
+                    and not issubclass(exc_type, (UserError, Cancelled)) and not self.out_dir.is_dir())
         if exc_type is not None or self._pending:
             self.discard()
         if self._watcher is not None:
             self._watcher.__exit__()
             self._watcher = None
-        if (exc_type is not None and issubclass(exc_type, Exception) and not issubclass(exc_type, UserError)
-                and not self.out_dir.is_dir()):  # the writers then fail with whatever their library says
+        if vanished:
             raise UserError(f"output folder {self.out_dir} disappeared during the run (deleted, moved or "
                             "unmounted); nothing was kept. Choose an existing {param:out} folder and run again",
                             param="out") from exc
