@@ -52,8 +52,11 @@ def write_model_folder(folder: str | os.PathLike, card: dict, writers: dict[str,
     try:
         with PartialWatcher(folder.parent):
             return _fill_and_swap(tmp, folder, card, writers)
-    except OSError as exc:  # a full disk while writing the weights or the ONNX file
-        raise disk_full_error(folder, exc) or exc  # noqa: B904 (the same error, or its disk-full reading)
+    except Exception as exc:  # a full disk while writing the weights (safetensors' own error type) or the ONNX
+        full = disk_full_error(folder, exc)
+        if full is not None:
+            raise full from exc
+        raise
 
 
 def _fill_and_swap(tmp: Path, folder: Path, card: dict, writers: dict[str, FileWriter]) -> dict:

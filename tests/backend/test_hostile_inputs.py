@@ -781,9 +781,12 @@ def test_output_folder_deleted_mid_run_is_a_user_error(world, bigger, tmp_path) 
 
 def test_sigterm_cancels_cleanly(world, bigger, tmp_path) -> None:
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "backend", *map(str, bigger["args"]), "--out", out], cwd=REPO,
-                            env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    proc = subprocess.Popen([sys.executable, "-m", "backend", *map(str, bigger["args"]), "--out", out, "--progress",
+                             "json"], cwd=REPO, env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # at the first progress event (a fixed delay can land before the handlers exist)
+        if line.startswith('{"event": "progress"'):
+            break
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert "Traceback" not in stderr
