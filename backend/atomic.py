@@ -343,6 +343,12 @@ class AtomicOutputs:
         if self._watcher is not None:
             self._watcher.__exit__()
             self._watcher = None
+        if exc_type is not None and issubclass(exc_type, Exception) and not issubclass(exc_type, UserError):
+            from backend.writers.geotiff import disk_full_error  # lazy: numpy; the watcher runs without site
+
+            full = disk_full_error(self.out_dir, exc) if exc is not None else None
+            if full is not None:  # every verb's full disk in words, whatever library hit it
+                raise full from exc
         if vanished:
             raise UserError(f"output folder {self.out_dir} disappeared during the run (deleted, moved or "
                             "unmounted); nothing was kept. Choose an existing {param:out} folder and run again",

@@ -495,6 +495,8 @@ CASES = [
     Case("vv-empty-name", lambda w, d: map_cmd("", w.vh(), d / "out"), says=("--vv", "empty")),
     Case("manifest-binary", lambda w, d: ["map", "--manifest", _text(d, "m.csv", bytes(range(128, 256)) * 2)],
          says=("--manifest", "m.csv", "UTF-8")),
+    Case("synth-disk-full", lambda w, d: ["synth", "--region", "mekong", "--size", "64", "--out", d / "out"],
+         says=("disk is full",), limit_kb=40),
     Case("export-disk-full", lambda w, d: ["export", w.models / "own", "--out", d / "out" / "copy"],
          says=("disk is full",), limit_kb=16),
     Case("old-results-kept", _existing, says=("--overwrite",), check=_keep_old, keep=("rice.tif",)),
