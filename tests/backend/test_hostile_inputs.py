@@ -600,6 +600,8 @@ CASES = [
     Case("pickle-payload", _pickle_weights, says=("weights.safetensors",), check=_no_marker),
     Case("onnx-unknown-op", lambda w, d: _onnx_graph(w, d, "unknown-op"), says=("model.onnx",)),
     Case("onnx-external-data", lambda w, d: _onnx_graph(w, d, "external"), says=("model.onnx", "external")),
+    Case("card-threshold-outside-0-1", _card_edit(lambda f: _save_card(f, {**_card(f), "threshold": 2.0})),
+         says=("card.json", "threshold")),
     Case("card-not-json", _card_edit(lambda f: (f / "card.json").write_text("{nope")), says=("card.json",)),
     Case("card-missing-fields", _card_edit(lambda f: _save_card(f, {"name": "x"})), says=("card.json", "lacks")),
     # labels and references
