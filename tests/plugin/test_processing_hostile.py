@@ -264,3 +264,14 @@ def test_qgis_process_reports_a_full_disk_without_a_traceback(checkout_profile, 
     text = run.stdout + run.stderr
     assert run.returncode != 0 and "disk is full" in text and "Traceback" not in text, text[-3000:]
     assert final_names(full_disk / "out") == []
+
+
+def test_rice_area_refuses_point_zones(provider, scene, tmp_path):  # noqa: F811
+    """A file path skips the parameter's polygon filter (qgis_process, models): points are refused in words."""
+    points = tmp_path / "wells.geojson"
+    points.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"zone": "a"}, "geometry": {"type": "Point", "coordinates": [105.5, 10.5]}}]}))
+    message = refusal("s1ricemapper:riceareastats", {"RICE": str(scene / "truth.tif"), "ZONES": str(points),
+                                                     "OUTPUT": str(tmp_path / "stats.gpkg")})
+    assert "not polygons" in message and "Traceback" not in message, message
+    assert not (tmp_path / "stats.gpkg").exists()
