@@ -20,6 +20,7 @@ or all the new run's (killed after: rolled forward), never a mixture.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -221,6 +222,14 @@ def _refuse_existing(final: Path, overwrite: bool) -> None:
                         "{param:out}", param="overwrite")
 
 
+def _nearly_full(folder: Path) -> bool:
+    """Less than 1 MiB free where ``folder`` is: a failure there is the disk's, whatever the error says."""
+    try:
+        return shutil.disk_usage(folder).free < 2 ** 20
+    except OSError:
+        return False
+
+
 def _check_name(folder: Path) -> None:
     """Refuse a folder the system cannot even look up (a name too long, a loop of links, a NUL byte)."""
     try:
@@ -306,10 +315,14 @@ class AtomicOutputs:
         order = sorted(self._pending.items(), key=lambda pair: pair[0].suffix == ".json")
         journal = journal_path(self.out_dir)
         writing = journal.with_name(f"{JOURNAL_STEM}-writing{PARTIAL_SUFFIX}-{os.getpid()}.json")
-        writing.write_text(json.dumps({"renames": [[os.path.relpath(t, self.out_dir), os.path.relpath(f, self.out_dir)]
-                                                   for f, t in order]}))
-        _fsync(writing)
-        os.replace(writing, journal)  # from here on the commit is decided: recovery rolls it forward
+        try:
+            writing.write_text(json.dumps({"renames": [[os.path.relpath(t, self.out_dir),
+                                                        os.path.relpath(f, self.out_dir)] for f, t in order]}))
+            _fsync(writing)
+            os.replace(writing, journal)  # from here on the commit is decided: recovery rolls it forward
+        except BaseException:  # e.g. the disk filled up: nothing was decided, the old results stay
+            writing.unlink(missing_ok=True)
+            raise
         _fsync(self.out_dir)
         done = [final for final, _ in order]
         self._pending.clear()  # the temporaries now belong to the journal, not to discard()
@@ -338,6 +351,7 @@ class AtomicOutputs:
         # whatever their library says, so say it in words
         vanished = (exc_type is not None and issubclass(exc_type, Exception)
                     and not issubclass(exc_type, (UserError, Cancelled)) and not self.out_dir.is_dir())
+        nearly_full = exc_type is not None and _nearly_full(self.out_dir)  # before discard() frees the space
         if exc_type is not None or self._pending:
             self.discard()
         if self._watcher is not None:
@@ -347,6 +361,8 @@ class AtomicOutputs:
             from backend.writers.geotiff import disk_full_error  # lazy: numpy; the watcher runs without site
 
             full = disk_full_error(self.out_dir, exc) if exc is not None else None
+            if full is None and nearly_full:  # libraries also fail later, e.g. reading back a cut file
+                full = disk_full_error(self.out_dir, OSError(errno.ENOSPC, "no space left on device"))
             if full is not None:  # every verb's full disk in words, whatever library hit it
                 raise full from exc
         if vanished:

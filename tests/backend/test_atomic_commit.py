@@ -175,3 +175,46 @@ def test_map_killed_during_its_commit_keeps_old_or_new_whole(tmp_path) -> None:
             assert code == -signal.SIGKILL, kill_at
             assert wait_for_recovery(out) == [], kill_at
             assert _bytes(out) == (old if kill_at == 0 else new), f"mixed outputs after a kill at rename {kill_at}"
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Mount small tmpfs folders (root only); unmounted afterwards."""
+    mounts: list[Path] = []
+
+    def mount(size: str) -> Path:
+        folder = tmp_path / f"fs{size}"
+        folder.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                               capture_output=True).returncode != 0:
+            pytest.skip("mounting a small tmpfs needs root")
+        mounts.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounts:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_disk_filling_at_any_point_is_a_clear_error(tmp_path, tmpfs) -> None:
+    """Disks of several sizes fill up in the rasters, while reading them back, or in the commit journal (the
+    outside hostile run found a traceback at 12 kB and a leftover journal at 24 kB): exit 2 naming the disk,
+    or a complete result; never a traceback, a partial final file or a leftover temporary."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert _map(["synth", "--region", "mekong", "--size", "32", "--seed", "3", "--out", tmp_path / "s"], env).returncode == 0
+    folders = [tmpfs(size) for size in ("8k", "12k", "16k", "24k")]
+    args = ["map", "--vv", tmp_path / "s" / "VV.tif", "--vh", tmp_path / "s" / "VH.tif", "--season", "2022-04-01",
+            "2022-08-31", "--no-heatmap", "--threads", "1"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda f: _map([*args, "--out", f / "out"], env), folders))
+    for folder, result in zip(folders, results):
+        assert "Traceback" not in result.stderr, (folder.name, result.stderr[-2000:])
+        for place in (folder, folder / "out"):
+            assert not place.exists() or wait_for_recovery(place) == [], place
+        if result.returncode == 0:
+            assert sorted(_bytes(folder / "out")) == ["probability.qml", "probability.tif", "rice.qml", "rice.tif",
+                                                      "run.json"]
+        else:
+            assert result.returncode == 2 and "disk is full" in result.stderr, (folder.name, result.stderr[-500:])
+            assert not (folder / "out").exists() or not _bytes(folder / "out"), folder.name
+    assert any(r.returncode == 2 for r in results)
