@@ -3,7 +3,9 @@
 The Processing counterpart of tests/backend/test_hostile_inputs.py, with fewer cases: each builds its
 inputs with the backend's own Python, runs ``s1ricemapper:maprice`` (or ``evaluate``) and asserts that a
 refusal raises QgsProcessingException naming the file or parameter, without a traceback, leaving nothing
-under a final name; a legitimate input must give the same rice area as the clean scene.
+under a final name; a legitimate input must give the same rice area as the clean scene. Below the table,
+failures after the checks passed (the backend killed, the output folder deleted, a full tmpfs, an interpreter
+that cannot start) must reach Processing and qgis_process as a plain message, never a Python traceback.
 """
 
 from __future__ import annotations
