@@ -497,6 +497,8 @@ CASES = [
          says=("--manifest", "m.csv", "UTF-8")),
     Case("synth-disk-full", lambda w, d: ["synth", "--region", "mekong", "--size", "64", "--out", d / "out"],
          says=("disk is full",), limit_kb=40),
+    Case("export-name-traversal", lambda w, d: ["export", w.models / "own", "--out", d / "out" / "copy", "--name",
+                                                "../../x"], says=("--name", "../../x")),
     Case("export-disk-full", lambda w, d: ["export", w.models / "own", "--out", d / "out" / "copy"],
          says=("disk is full",), limit_kb=16),
     Case("old-results-kept", _existing, says=("--overwrite",), check=_keep_old, keep=("rice.tif",)),
