@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> dict:
 def check(args: argparse.Namespace, reporter: Reporter) -> dict:
     """``--check-only``: the model, the series, its dates against the season, the tiles; nothing is written."""
     from backend.inference.loader import check_model  # lazy: keeps --help free of numpy
-    from backend.inference.mapping import check_series  # lazy: keeps --help free of rasterio
+    from backend.inference.mapping import check_choice  # lazy: keeps --help free of rasterio
     from backend.raster.options import series_from_args  # lazy: keeps --help free of rasterio
 
     rows = _rows(args)
@@ -72,9 +72,10 @@ def check(args: argparse.Namespace, reporter: Reporter) -> dict:
     if rows is not None:
         return {"model": model.name, "rows": len(rows)}
     with series_from_args(args, require=model.pols) as reader:
-        season = check_series(reader, model, _options(args, season_value(args.season)))
+        choice = check_choice(reader, model, _options(args, season_value(args.season)))
         check_outputs(args.out, CONTRACT.outputs, args.overwrite)
-        return {"model": model.name, "season": [d.isoformat() for d in season], "series": reader.info()}
+        return {"model": model.name, "season": [d.isoformat() for d in choice.span],
+                "season_choice": choice.record(), "series": reader.info()}
 
 
 def _map_on_cluster(args: argparse.Namespace, rows: list | None, reporter: Reporter) -> dict:
