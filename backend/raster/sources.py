@@ -39,6 +39,9 @@ def open_raster(path: str) -> DatasetReader:
     file = Path(path)
     # GDAL virtual file systems (/vsizip/ inside a zip product, /vsicurl/, /vsis3/) and URLs: GDAL checks them
     remote = path.startswith("/vsi") or "://" in path
+    if not path.strip():
+        raise UserError("an input file name is empty; give the path of a GeoTIFF to {param:vv} and {param:vh} "
+                        "(or {param:stack})")
     if not remote and not file.exists():
         raise UserError(f"{path}: file not found; check the path (and that the disk is mounted)")
     if not remote and file.is_dir():
@@ -165,11 +168,19 @@ def sample_bands(dataset: DatasetReader, bands: list[int]) -> list[np.ndarray]:
     return [row[np.isfinite(row)] for row in values]
 
 
+#: Pixels :func:`scan_valid_values` reads at most: an all-nodata 200000² file must not be read whole to say so.
+MAX_SCAN_PIXELS = 2 ** 26
+
+
 def scan_valid_values(dataset: DatasetReader, band: int, enough: int = SAMPLE_SIZE ** 2) -> np.ndarray:
-    """Valid values found block by block until ``enough``; for sparse data the sample windows missed."""
+    """Valid values found block by block until ``enough`` (or :data:`MAX_SCAN_PIXELS` were read); for
+    sparse data the sample windows missed."""
     found: list[np.ndarray] = []
-    total = 0
+    total = scanned = 0
     for _, window in dataset.block_windows(band):
+        scanned += window.width * window.height
+        if scanned > MAX_SCAN_PIXELS:
+            break
         values = np.ma.compressed(dataset.read(band, window=window, masked=True)).astype(np.float64)
         values = values[np.isfinite(values)]
         found.append(values)
