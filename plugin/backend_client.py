@@ -70,6 +70,7 @@ class BackendRun(QObject):
         self.session = Session(verb, self.command, name_of or _label_of(verb), on_progress=self.progress.emit,
                                on_log=self.log.emit, on_event=self.other_event.emit)
         self._done = False
+        self.task: QgsTask | None = None  # its line in QGIS's task manager, when it has one
         self.process = QProcess(self)
         self.process.setWorkingDirectory(str(cwd))
         self.process.setProcessEnvironment(_qprocess_environment())

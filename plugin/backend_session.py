@@ -25,7 +25,10 @@ EXIT_USER_ERROR = EXIT_CODES["user_error"]
 EXIT_CANCELLED = EXIT_CODES["cancelled"]
 STDERR_TAIL_LINES = 40
 CANCEL_GRACE_MS = 5000
-SETUP_HINT = "Open S1 Rice Mapper > Settings and press 'Check backend' (it can create the backend environment)."
+MENU_NAME = "S1 Rice Mapper"  # the plugin's sub-menu of QGIS's Raster menu (plugin/main.py adds it)
+SETTINGS_ACTION = "Settings…"
+SETUP_HINT = (f"Open Raster > {MENU_NAME} > {SETTINGS_ACTION} and press 'Create backend environment' (or the "
+              "Update / Repair button it shows), or choose another interpreter there and press 'Check backend'.")
 # variables that would make the backend's venv load QGIS's Python packages
 _FOREIGN_PYTHON_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
 

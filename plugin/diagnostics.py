@@ -131,8 +131,22 @@ def warn(iface, status_label, message: str) -> None:
 
 def push_error(iface, message: str, details: str = "") -> QWidget:
     """Show ``message`` in the message bar with a Details button; log the report too."""
-    report = diagnostics_report(details)
-    QgsMessageLog.logMessage(f"{message}\n{report}", TITLE, Qgis.MessageLevel.Critical)
+    return push_with_details(iface, message, diagnostics_report(details), Qgis.MessageLevel.Critical)
+
+
+def push_with_details(iface, message: str, report: str, level: Qgis.MessageLevel) -> QWidget:
+    """A message-bar line that stays until closed, with a Details button showing ``report``; logged too.
+
+    Args:
+        iface: QGIS's interface.
+        message: The line shown in the bar.
+        report: The copyable text behind Details.
+        level: The bar's level (warnings of a result, errors of a run).
+
+    Returns:
+        The bar item, so callers can withdraw it.
+    """
+    QgsMessageLog.logMessage(f"{message}\n{report}", TITLE, level)
     bar = iface.messageBar()
     widget = bar.createMessage(TITLE, message)
     button = QPushButton(tr("Details"), widget)
@@ -141,7 +155,7 @@ def push_error(iface, message: str, details: str = "") -> QWidget:
     button.clicked.connect(lambda: DetailsDialog(tr("S1 Rice Mapper: details"), report,
                                                  iface.mainWindow()).exec_())
     widget.layout().addWidget(button)
-    bar.pushWidget(widget, Qgis.MessageLevel.Critical, 0)
+    bar.pushWidget(widget, level, 0)
     return widget
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.core import Qgis, QgsApplication, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
+from qgis.core import Qgis, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsExtentGroupBox, QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import QDate
 from qgis.PyQt.QtWidgets import (
@@ -29,8 +29,9 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..backend.contract.verbs.fetch import ORBITS, PRESETS, SERIES_FILES, VERB
-from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
+from .backend_client import BackendClient, BackendFailure, BackendRun
 from .diagnostics import TITLE, guarded, push_failure, tr, warn
+from .form_runs import start_task
 from .layer_inputs import InputProblem, check_output_folder, vector_file_for
 from .processing.fetch import bbox_args, catalogue_args
 from .settings import get_value, set_value
@@ -175,13 +176,9 @@ class FetchDialog(QDialog):
             return
         set_value("last_fetch_dir", self.outputFolder.filePath().strip())
         self.out_dir = args[args.index("--out") + 1]
-        self.run = self.client.run("fetch", args)
-        self.run.progress.connect(self._on_progress)
-        self.run.result.connect(self._on_result)
-        self.run.failed.connect(self._on_failed)
-        self.run.finished.connect(lambda _ok: self._update_buttons())
-        QgsApplication.taskManager().addTask(BackendTask(tr("S1 Rice Mapper: getting Sentinel-1"), self.run))
-        self.run.start()
+        self.run = start_task(self.client, "fetch", args, tr("S1 Rice Mapper: getting Sentinel-1"), {
+            "progress": self._on_progress, "result": self._on_result, "failed": self._on_failed,
+            "finished": lambda _ok: self._update_buttons()})
         self.statusLabel.setText(tr("Searching the catalogue…"))
         self._update_buttons()
 

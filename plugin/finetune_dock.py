@@ -1,8 +1,9 @@
 """Fine-tune panel: digitized labels + a base model -> a new named model, with a live training chart.
 
-Runs ``backend finetune`` asynchronously; each ``{"event": "epoch"}`` line adds a point to the chart.
-The progress bar moves within an epoch too: from batch progress when the backend reports it, else from
-the measured length of the epochs so far (:class:`TrainingClock`), with the time left.
+The backend's own checks run first (``finetune … --check-only``); a refusal names the field and outlines
+it, and nothing is trained. The run is asynchronous; each ``{"event": "epoch"}`` line adds a point to the
+chart. The progress bar moves within an epoch from the backend's ``batch`` events (at most two a second),
+and between them from the measured length of the epochs so far (:class:`TrainingClock`), with the time left.
 When the run succeeds, ``model_created(name)`` tells the Map rice dialog to reload its model list.
 """
 
@@ -13,16 +14,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qgis.core import Qgis, QgsApplication, QgsMapLayerProxyModel, QgsRasterLayer, QgsVectorLayer
+from qgis.core import Qgis, QgsMapLayerProxyModel, QgsRasterLayer, QgsVectorLayer
 from qgis.PyQt import uic
 from qgis.PyQt.QtCore import QDate, Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import QComboBox, QDockWidget, QVBoxLayout, QWidget
 
 from . import contract_view
-from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
+from .backend_client import BackendClient, BackendFailure, BackendRun
 from .charts import LineChart, Series, integer_ticks
 from .diagnostics import TITLE, guarded, push_failure, set_message, tr, warn, wrap_without_widening
 from .form_contract import apply_int_option, set_tooltips
+from .form_runs import BackendCheck, start_task
 from .layer_inputs import InputProblem, preselect_by_name, raster_file_for, vector_file_for
 from .map_job import duration_text
 from .model_cards import ModelCard, cards_from_result, fill_model_combo
@@ -45,10 +47,10 @@ COMBO_CHARACTERS = 12  # the dock is narrow: combos elide long names beyond this
 
 @dataclass
 class TrainingClock:
-    """Where a training run is within its epochs, from epoch ends (and batch counts when reported).
+    """Where a training run is within its epochs, from epoch ends and the backend's batch counts.
 
-    The backend reports progress once per epoch; between two reports the position is estimated from the
-    mean length of the finished epochs, so the bar does not sit still for a whole epoch.
+    Within an epoch the position is the last ``batch`` event's count; without one (a backend that does not
+    send them) it is estimated from the mean length of the finished epochs, so the bar never sits still.
     """
 
     epochs: int
@@ -120,6 +122,7 @@ class FineTuneDock(QDockWidget, FORM):
         self.setupUi(self)
         self.setObjectName("s1ricemapper_finetune_dock")
         self.client = BackendClient(parent=self)
+        self.check = BackendCheck(iface, self.client, "finetune", self.statusLabel, self._field_widgets)
         self.run: BackendRun | None = None
         self.cards: list[ModelCard] = []
         self.last_model = ""
@@ -200,7 +203,7 @@ class FineTuneDock(QDockWidget, FORM):
             widget.setEnabled(not automatic)
 
     def busy(self) -> bool:
-        return self.client.pending > 0 or self.is_running()
+        return self.client.pending > 0 or self.is_running() or self.check.checking
 
     def is_running(self) -> bool:
         return self.run is not None and self.run.is_running()
@@ -223,7 +226,8 @@ class FineTuneDock(QDockWidget, FORM):
 
     @guarded
     def start(self) -> None:
-        if self.is_running():
+        """Check the form, then the backend's own checks (``finetune … --check-only``), then train."""
+        if self.is_running() or self.check.checking:
             warn(self.iface, self.statusLabel, tr("A fine-tuning run is already going; wait for it or press Cancel."))
             return
         try:
@@ -231,18 +235,27 @@ class FineTuneDock(QDockWidget, FORM):
         except InputProblem as problem:
             warn(self.iface, self.statusLabel, str(problem))
             return
+        self.runButton.setEnabled(False)
+        self.cancelButton.setEnabled(True)
+        set_message(self.statusLabel, tr("Checking the inputs, labels and model…"))
+        self.check.begin(args, lambda: self._start_training(args), lambda: self._set_running(False))
+
+    def _field_widgets(self) -> dict[str, QWidget]:
+        """Contract key -> the widget that edits it."""
+        return {"vv": self.vvLayer, "vh": self.vhLayer, "labels": self.labelLayer, "class_field": self.classField,
+                "rice_values": self.riceValues, "season": self.seasonStart, "base_model": self.baseModel,
+                "mode": self.modeCombo, "epochs": self.epochsSpin, "patch": self.patchSpin,
+                "time_shift": self.timeShiftSpin, "name": self.modelName}
+
+    @guarded
+    def _start_training(self, args: list[str]) -> None:
         self._reset_chart()
         self.clock = None
-        self.run = self.client.run("finetune", args)
-        self.run.progress.connect(self._on_progress)
-        self.run.other_event.connect(self._on_event)
-        self.run.result.connect(self._on_result)
-        self.run.failed.connect(self._on_failed)
-        self.run.finished.connect(lambda _ok: self._set_running(False))
-        QgsApplication.taskManager().addTask(BackendTask(tr("S1 Rice Mapper: fine-tuning"), self.run))
+        self.run = start_task(self.client, "finetune", args, tr("S1 Rice Mapper: fine-tuning"), {
+            "progress": self._on_progress, "other_event": self._on_event, "result": self._on_result,
+            "failed": self._on_failed, "finished": lambda _ok: self._set_running(False)})
         self._set_running(True)
         self.statusLabel.setText(tr("Preparing patches…"))
-        self.run.start()
 
     def build_args(self) -> list[str]:
         """Arguments for `backend finetune`; InputProblem names what to fix."""
@@ -359,6 +372,9 @@ class FineTuneDock(QDockWidget, FORM):
 
     @guarded
     def cancel(self) -> None:
-        if self.is_running():
+        if self.check.forget():  # not started yet: the pending check's answer is ignored
+            self._set_running(False)
+            set_message(self.statusLabel, tr("Cancelled before the run started."))
+        elif self.is_running():
             self.statusLabel.setText(tr("Cancelling…"))
             self.run.cancel()

@@ -41,3 +41,36 @@ def set_tooltips(verb: str, widgets: dict[str, QWidget]) -> None:
     """Each widget's tooltip from the help of the option it edits (key -> widget)."""
     for key, widget in widgets.items():
         widget.setToolTip(contract_view.tooltip(verb, key))
+
+
+OUTLINE = "border: 2px solid #b00020;"  # a field at fault
+ERROR_STYLE = "color: #b00020;"  # a line that says the run would be refused
+
+
+def field_name(verb: str, key: str) -> str:
+    """How a form names the field of contract key ``key``: its label, quoted (never a CLI flag)."""
+    try:
+        return f"'{contract_view.label(verb, key)}'"
+    except KeyError:
+        return key.replace("_", " ")
+
+
+class FieldOutline:
+    """The field a refused backend check points at, outlined in red until the next check."""
+
+    def __init__(self) -> None:
+        self.widget: QWidget | None = None
+
+    def show(self, widget: QWidget | None) -> None:
+        """Outline ``widget`` (None: nothing to point at) and give it the focus."""
+        self.clear()
+        if widget is None:
+            return
+        widget.setStyleSheet(OUTLINE)
+        widget.setFocus()
+        self.widget = widget
+
+    def clear(self) -> None:
+        if self.widget is not None:
+            self.widget.setStyleSheet("")
+            self.widget = None

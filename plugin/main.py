@@ -12,12 +12,13 @@ from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
+from .backend_session import MENU_NAME, SETTINGS_ACTION
 from .diagnostics import guarded
 from .settings import PLUGIN_DIR
 from .settings_dialog import notify_backend_state
 from .translation import install_translator, remove_translator
 
-MENU = "&S1 Rice Mapper"
+MENU = "&" + MENU_NAME
 ICONS = PLUGIN_DIR / "resources" / "icons"
 ICON = ICONS / "icon.svg"
 # each toolbar action its own picture, so Map rice and Temporal profile are told apart at a glance
@@ -58,7 +59,7 @@ class S1RiceMapperPlugin:
         self.profile_action = self._add_action("s1ricemapper_profile", self.tr("Temporal profile"),
                                                self.activate_profile_tool, toolbar=True)
         self.profile_action.setCheckable(True)
-        self._add_action("s1ricemapper_settings", self.tr("Settings…"), self.open_settings)
+        self._add_action("s1ricemapper_settings", self.tr(SETTINGS_ACTION), self.open_settings)
         notify_backend_state(self.iface, self.open_settings)  # missing / outdated / damaged environment: offer set-up
 
     def _add_action(self, name: str, text: str, slot, toolbar: bool = False) -> QAction:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import tempfile
 from pathlib import Path
 
 from qgis.core import Qgis, QgsFieldProxyModel, QgsMapLayerProxyModel, QgsMessageLog, QgsRasterLayer, QgsVectorLayer
 from qgis.gui import QgsFileWidget
 from qgis.PyQt import uic
-from qgis.PyQt.QtCore import QDate, Qt
+from qgis.PyQt.QtCore import QDate, Qt, QTimer
 from qgis.PyQt.QtWidgets import QApplication, QComboBox, QDialog, QFileDialog, QVBoxLayout, QWidget
 
 from . import contract_view
@@ -26,20 +27,21 @@ from .diagnostics import (
     gpu_summary,
     guarded,
     push_failure,
+    push_with_details,
     remember_backend_versions,
     set_message,
     tr,
     warn,
     wrap_without_widening,
 )
-from .form_contract import apply_int_option, fill_choices, set_tooltips
+from .form_contract import ERROR_STYLE, OUTLINE, apply_int_option, fill_choices, set_tooltips
 from .form_memory import FormMemory
+from .form_runs import BackendCheck, after_task
 from .layer_inputs import (
     InputProblem,
     check_output_folder,
     preselect_by_name,
     raster_file_for,
-    swap_warning,
     vector_file_for,
 )
 from .map_job import MapJob, MapRequest
@@ -54,6 +56,15 @@ from .model_cards import (
     is_enabled,
 )
 from .results import load_results, summary
+from .run_checks import (
+    ERROR,
+    findings,
+    mark_layers,
+    result_warning_message,
+    run_warnings,
+    season_summary,
+    warnings_text,
+)
 from .settings import get_value, set_value
 
 FORM, _ = uic.loadUiType(str(Path(__file__).parent / "ui" / "map_dialog.ui"))
@@ -61,6 +72,8 @@ ENGINE_LABELS = {"auto": "auto (GPU if present, else ONNX on CPU)", "onnx": "ONN
 DEVICE_LABELS = {"auto": "auto", "cpu": "CPU", "cuda": "GPU (CUDA)"}
 COMBO_CHARACTERS = 24  # combos never grow wider than this for a long layer or model name
 SEASONS_PANEL_MODULE = "seasons_panel"  # plugin/seasons_panel.py, when installed
+PREVIEW_DELAY_MS = 600  # the season preview waits for the user to stop typing dates
+PREVIEW_FOLDER = "s1ricemapper-season-preview"  # a folder --check-only looks at, never written
 
 
 class MapRiceDialog(QDialog, FORM):
@@ -70,6 +83,7 @@ class MapRiceDialog(QDialog, FORM):
         self.setupUi(self)
         self.setObjectName("s1ricemapper_map_dialog")
         self.client = BackendClient(parent=self)
+        self.check = BackendCheck(iface, self.client, "map", self.statusLabel, self._field_widgets)
         self.cards: list[ModelCard] = []
         self.versions: dict = {}
         self.info: dict = {}
@@ -77,9 +91,15 @@ class MapRiceDialog(QDialog, FORM):
         self.last_group = None
         self.seasons_panel: QWidget | None = None
         self.card_viewer: CardViewer | None = None
-        self._checking: MapRequest | None = None  # a request the backend is checking (--check-only)
-        self._highlighted: QWidget | None = None  # the field a refused check pointed at
+        self._finding_widgets: list[QWidget] = []  # fields outlined by an `info` finding that refuses the run
         self._info_request = 0
+        self._preview_request = 0
+        self.season_preview: dict | None = None  # details of the last `map --check-only` of the form
+        self._preview_problem = ""
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(self._preview_season)
         self._chosen_files: dict[str, list[str]] = {"VV": [], "VH": []}
         self._backend_bars: list[QWidget] = []  # message-bar items about the backend, removed once it answers
         self._setup_widgets()
@@ -140,9 +160,10 @@ class MapRiceDialog(QDialog, FORM):
         self.vvFilesButton.clicked.connect(lambda: self.choose_files("VV"))
         self.vhFilesButton.clicked.connect(lambda: self.choose_files("VH"))
         self.seasonAuto.toggled.connect(self._season_auto_toggled)
-        self.seasonStart.dateChanged.connect(lambda _d: self._check_season())
-        self.seasonEnd.dateChanged.connect(lambda _d: self._check_season())
+        for date_edit in (self.seasonStart, self.seasonEnd, self.asOfDate):
+            date_edit.dateChanged.connect(self._season_edited)
         self.asOfCheck.toggled.connect(self.asOfDate.setEnabled)
+        self.asOfCheck.toggled.connect(self._season_edited)
         self.tileSpin.valueChanged.connect(lambda tile: self.overlapSpin.setMaximum(tile // 2))
         self.fusionScheme.currentIndexChanged.connect(self._fusion_changed)
         self.fusionMethod.currentIndexChanged.connect(self._fusion_changed)
@@ -238,7 +259,8 @@ class MapRiceDialog(QDialog, FORM):
         if not self.memory.stored("season_start") and self.seasonAuto.isChecked() and self.data_range():
             self._suggest_dates()  # what unticking "Automatic" starts from; never over the user's own dates
         self._check_season()
-        self._check_swap()
+        self._show_findings()
+        self._schedule_season_preview()
 
     def data_range(self) -> tuple[QDate, QDate] | None:
         """First and last acquisition date of the inputs, from the last `backend info` answer."""
@@ -251,6 +273,12 @@ class MapRiceDialog(QDialog, FORM):
     def _season_auto_toggled(self, automatic: bool) -> None:
         for widget in (self.seasonStart, self.seasonEnd, self.startLabel, self.endLabel):
             widget.setEnabled(not automatic)
+        self._season_edited()
+
+    @guarded
+    def _season_edited(self, *_args) -> None:
+        """A season field changed: the local checks at once, the backend's view of it shortly after."""
+        self._schedule_season_preview()
         self._check_season()
 
     def _suggest_dates(self) -> None:
@@ -267,10 +295,12 @@ class MapRiceDialog(QDialog, FORM):
         """Say what the season will be, and warn (never silently change it) when it misses the data."""
         span = self.data_range()
         data_text = tr("the inputs cover {} to {}").format(iso(span[0]), iso(span[1])) if span else ""
+        summary_text, warnings = self._preview_sentences()
         if self.seasonAuto.isChecked():
-            text = tr("The backend chooses the season: {}").format(default_phrase(
-                contract_view.option("map", "season").help))
-            self._set_season_hint(text + (f" ({data_text})." if data_text else "."), problem=False)
+            text = summary_text or tr("The backend chooses the season: {}").format(default_phrase(
+                contract_view.option("map", "season").help)) + "."
+            self._set_season_hint(" ".join([text.rstrip(".") + (f" ({data_text})." if data_text else "."),
+                                            *warnings]), problem=bool(warnings))
             return
         start, end = self.seasonStart.date(), self.seasonEnd.date()
         if start >= end:
@@ -279,12 +309,62 @@ class MapRiceDialog(QDialog, FORM):
             self._set_season_hint(tr("No acquisition falls in the season {} to {}: {}. Change the dates or tick "
                                      "'Automatic season'.").format(iso(start), iso(end), data_text), problem=True)
         else:
-            self._set_season_hint(tr("Season {} to {}{}.").format(iso(start), iso(end),
-                                                                   f"; {data_text}" if data_text else ""), False)
+            text = tr("Season {} to {}{}.").format(iso(start), iso(end), f"; {data_text}" if data_text else "")
+            self._set_season_hint(" ".join([text, *warnings, summary_text]).strip(), problem=bool(warnings))
 
     def _set_season_hint(self, text: str, problem: bool) -> None:
         set_message(self.seasonHint, ("⚠ " if problem else "") + text)
-        self.seasonHint.setStyleSheet("color: #b00020;" if problem else "")
+        self.seasonHint.setStyleSheet(ERROR_STYLE if problem else "")
+
+    # --- the season the run will use (`map --check-only`) -------------------------------------------
+
+    def _schedule_season_preview(self) -> None:
+        """Ask the backend, shortly after the last change, which window(s) the run would composite."""
+        self.season_preview = None
+        self._preview_problem = ""
+        if self.data_range():
+            self._preview_timer.start()
+
+    @guarded
+    def _preview_season(self) -> None:
+        try:
+            request = self._form_request(str(Path(tempfile.gettempdir()) / PREVIEW_FOLDER / "rice_map"))
+        except InputProblem:
+            return  # the season hint already says what is wrong
+        self._preview_request += 1
+        number = self._preview_request
+        self.client.check_async("map", request.map_args(), lambda answer: self._season_previewed(answer, number),
+                                lambda failure: self._season_preview_failed(failure, number))
+
+    @guarded
+    def _season_previewed(self, answer: dict, number: int) -> None:
+        if number != self._preview_request:
+            return
+        self.season_preview = answer.get("details") or {}
+        window = self.season_preview.get("season")
+        if self.seasonAuto.isChecked() and window:  # the greyed fields show the window the run will use
+            for widget, day in ((self.seasonStart, window[0]), (self.seasonEnd, window[1])):
+                widget.blockSignals(True)
+                widget.setDate(QDate.fromString(day[:10], Qt.DateFormat.ISODate))
+                widget.blockSignals(False)
+        self._check_season()
+
+    @guarded
+    def _season_preview_failed(self, failure: BackendFailure, number: int) -> None:
+        if number != self._preview_request:
+            return
+        self.season_preview = None
+        if failure.param in ("season", "as_of") and failure.template:
+            self._preview_problem = contract_view.render_message(failure.template, "map", self.check.name_of)
+        self._check_season()
+
+    def _preview_sentences(self) -> tuple[str, list[str]]:
+        """What the backend said of the season: the window(s) the run will use, and its warnings."""
+        if self.season_preview is None:
+            return "", [self._preview_problem] if self._preview_problem else []
+        choice = self.season_preview.get("season_choice") or {}
+        warnings = [str(w) for w in choice.get("warnings") or [] if w]
+        return season_summary(self.season_preview), [w[0].upper() + w[1:].rstrip(".") + "." for w in warnings]
 
     @guarded
     def _season_chosen(self, start: str, end: str) -> None:
@@ -298,20 +378,32 @@ class MapRiceDialog(QDialog, FORM):
         if request == self._info_request:
             self.infoText.setPlainText(tr("The inputs cannot be used: {}").format(failure.message))
 
-    def _check_swap(self) -> None:
-        vv_layer, vh_layer = self._input_layer("VV"), self._input_layer("VH")
-        warning = swap_warning(vv_layer, vh_layer)
-        if warning:
-            self.infoText.appendPlainText("⚠ " + warning)
-            warn(self.iface, self.statusLabel, warning)
+    def _show_findings(self) -> None:
+        """Every plausibility finding of `backend info`, before Run: refusals outline their field."""
+        self._clear_finding_outlines()
+        found = findings(self.info, "map", self.check.name_of)
+        for finding in found:
+            self.infoText.appendPlainText(finding.line())
+        errors = [f for f in found if f.level == ERROR]
+        for key in {key for f in errors for key in f.fields}:
+            widget = self._field_widgets().get(key)
+            if widget is not None and widget is not self.check.outline.widget:
+                widget.setStyleSheet(OUTLINE)
+                self._finding_widgets.append(widget)
+        if found and not self.is_running():
+            first = found[0]
+            set_message(self.statusLabel, first.line() if not errors else
+                        tr("✖ The run would be refused: {}").format(first.text))
+            self.statusLabel.setStyleSheet(ERROR_STYLE if errors else "")
+        elif self.statusLabel.styleSheet() == ERROR_STYLE:
+            self.statusLabel.clear()
+            self.statusLabel.setStyleSheet("")
 
-    def _input_layer(self, pol: str) -> QgsRasterLayer | None:
-        """A layer to sample levels from: the project layer, or the first chosen file."""
-        layer = (self.vvLayer if pol == "VV" else self.vhLayer).currentLayer()
-        if isinstance(layer, QgsRasterLayer):
-            return layer
-        files = self._chosen_files[pol]
-        return QgsRasterLayer(files[0], pol) if files else None
+    def _clear_finding_outlines(self) -> None:
+        for widget in self._finding_widgets:
+            if widget is not self.check.outline.widget:
+                widget.setStyleSheet("")
+        self._finding_widgets.clear()
 
     # --- models, fusion options and GPU --------------------------------------------------------------
 
@@ -378,7 +470,8 @@ class MapRiceDialog(QDialog, FORM):
 
     @guarded
     def _model_changed(self, _index: int = 0) -> None:
-        """Show the chosen model's scheme and method in the fusion combos."""
+        """Show the chosen model's scheme and method in the fusion combos; its season may differ."""
+        self._schedule_season_preview()
         card = self.selected_card()
         if card is None:
             return
@@ -426,7 +519,7 @@ class MapRiceDialog(QDialog, FORM):
     @property
     def pending(self) -> int:
         """Quick backend calls in flight (tests wait for zero)."""
-        return self.client.pending
+        return self.client.pending + int(self._preview_timer.isActive())
 
     # --- reference ---------------------------------------------------------------------------------
 
@@ -444,7 +537,7 @@ class MapRiceDialog(QDialog, FORM):
 
     def is_running(self) -> bool:
         """A run is being checked by the backend or computed."""
-        return self._checking is not None or (self.job is not None and self.job.is_running())
+        return self.check.checking or (self.job is not None and self.job.is_running())
 
     @guarded
     def start_run(self) -> None:
@@ -459,18 +552,12 @@ class MapRiceDialog(QDialog, FORM):
             return
         set_value("last_output_dir", self.outputFolder.filePath())
         self.remember()
-        self._clear_highlight()
-        self._checking = request
         self._set_running(True)
         set_message(self.statusLabel, tr("Checking the inputs, season and model…"))
-        self.client.check_async("map", request.map_args(), lambda _answer: self._checked(request),
-                                lambda failure: self._check_failed(request, failure))
+        self.check.begin(request.map_args(), lambda: self._checked(request), lambda: self._set_running(False))
 
     @guarded
     def _checked(self, request: MapRequest) -> None:
-        if self._checking is not request:  # cancelled while the backend was checking
-            return
-        self._checking = None
         self.job = MapJob(self.client, request, parent=self)
         self.job.progress.connect(self._on_progress)
         self.job.succeeded.connect(self._on_succeeded)
@@ -478,71 +565,40 @@ class MapRiceDialog(QDialog, FORM):
         set_message(self.statusLabel, tr("Starting the backend…"))
         self.job.start()
 
-    @guarded
-    def _check_failed(self, request: MapRequest, failure: BackendFailure) -> None:
-        """The backend refused the run before it started: say why, in the dialog's words, and point at the field."""
-        if self._checking is not request:
-            return
-        self._checking = None
-        self._set_running(False)
-        if failure.cancelled:
-            set_message(self.statusLabel, failure.message)
-            return
-        message = (contract_view.render_message(failure.template, "map", self._field_name)
-                   if failure.template else failure.message)
-        self._highlight(failure.param)
-        warn(self.iface, self.statusLabel, message)
-
     def _field_widgets(self) -> dict[str, QWidget]:
         """Contract key -> the widget that edits it."""
         return {"vv": self.vvLayer, "vh": self.vhLayer, "season": self.seasonStart, "as_of": self.asOfDate,
                 "model": self.modelCombo, "engine": self.engineCombo, "device": self.deviceCombo,
                 "tile": self.tileSpin, "overlap": self.overlapSpin, "out": self.outputFolder}
 
-    def _field_name(self, key: str) -> str:
-        """How the dialog names the field of contract key ``key`` (its label, quoted)."""
-        try:
-            return f"'{contract_view.label('map', key)}'"
-        except KeyError:
-            return key.replace("_", " ")
-
-    def _highlight(self, key: str | None) -> None:
-        widget = self._field_widgets().get(key or "")
-        if widget is None:
-            return
-        widget.setStyleSheet("border: 2px solid #b00020;")
-        widget.setFocus()
-        self._highlighted = widget
-
-    def _clear_highlight(self) -> None:
-        if self._highlighted is not None:
-            self._highlighted.setStyleSheet("")
-            self._highlighted = None
-
     def build_request(self) -> MapRequest:
         """Validate the form; raise InputProblem with a message that says what to fix."""
-        vv, vh = self.series_files("VV"), self.series_files("VH")
-        if not vv or not vh:
+        if not self.series_files("VV") or not self.series_files("VH"):
             raise InputProblem(tr("Choose both a VV and a VH time series (a project layer or files)."))
         problem = check_output_folder(self.outputFolder.filePath())
         if problem:
             raise InputProblem(problem)
+        stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+        request = self._form_request(str(Path(self.outputFolder.filePath()) / f"rice_map_{stamp}"))
+        if self.referenceCheck.isChecked():
+            self._add_reference(request)
+        return request
+
+    def _form_request(self, out_dir: str) -> MapRequest:
+        """The map request the form describes, writing into ``out_dir`` (the reference is added apart)."""
+        vv, vh = self.series_files("VV"), self.series_files("VH")
+        if not vv or not vh:
+            raise InputProblem(tr("Choose both a VV and a VH time series (a project layer or files)."))
         season: tuple[str, str] | None = None
         if not self.seasonAuto.isChecked():
             start, end = self.seasonStart.date(), self.seasonEnd.date()
             if start >= end:
                 raise InputProblem(tr("The season start must be before its end."))
             season = (iso(start), iso(end))
-        stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
-        request = MapRequest(vv=vv, vh=vh, season=season,
-                             out_dir=str(Path(self.outputFolder.filePath()) / f"rice_map_{stamp}"),
-                             model=self.modelCombo.currentData() or "",
-                             as_of=iso(self.asOfDate.date()) if self.asOfCheck.isChecked() else "",
-                             engine=self.engineCombo.currentData(), device=self.deviceCombo.currentData(),
-                             tile=self.tileSpin.value(), overlap=self.overlapSpin.value())
-        if self.referenceCheck.isChecked():
-            self._add_reference(request)
-        return request
+        return MapRequest(vv=vv, vh=vh, season=season, out_dir=out_dir, model=self.modelCombo.currentData() or "",
+                          as_of=iso(self.asOfDate.date()) if self.asOfCheck.isChecked() else "",
+                          engine=self.engineCombo.currentData(), device=self.deviceCombo.currentData(),
+                          tile=self.tileSpin.value(), overlap=self.overlapSpin.value())
 
     def _add_reference(self, request: MapRequest) -> None:
         layer = self.referenceLayer.currentLayer()
@@ -577,8 +633,7 @@ class MapRiceDialog(QDialog, FORM):
 
     @guarded
     def cancel_run(self) -> None:
-        if self._checking is not None:  # not started yet: forget the pending check's answer
-            self._checking = None
+        if self.check.forget():  # not started yet: the pending check's answer is ignored
             self._set_running(False)
             set_message(self.statusLabel, tr("Cancelled before the run started."))
         elif self.is_running():
@@ -590,11 +645,20 @@ class MapRiceDialog(QDialog, FORM):
         self._set_running(False)
         self.progressBar.setValue(100)
         group_name = tr("Rice map {}").format(dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
-        self.last_group, _layers = load_results(out_dir, group_name)
+        warnings = run_warnings(out_dir)
+        if warnings:
+            group_name += " ⚠"
+        self.last_group, layers = load_results(out_dir, group_name)
         unfold_in_layer_panel(self.iface, self.last_group)
         text = summary(out_dir) or tr("done")
-        set_message(self.statusLabel, text)
         self.iface.messageBar().pushMessage(TITLE, tr("Rice map ready. {}").format(text), Qgis.MessageLevel.Success, 15)
+        if warnings:
+            mark_layers(layers.values(), warnings)
+            message = result_warning_message(group_name, list(layers), warnings)
+            after_task(self.job.current if self.job else None, lambda: push_with_details(
+                self.iface, message, warnings_text(warnings), Qgis.MessageLevel.Warning))
+            text += " · " + tr("⚠ {} warning(s): {}").format(len(warnings), warnings[0])
+        set_message(self.statusLabel, text)
 
     @guarded
     def _on_failed(self, failure: BackendFailure) -> None:
@@ -682,8 +746,10 @@ def describe_info(info: dict) -> str:
     lines.append(tr("Grid: {} x {} px, {}; VV and VH grids match").format(
         size.get("width", "?"), size.get("height", "?"), crs_text)
         if not info.get("aligned") else tr("Grid: resampled to a common grid"))
+    shown_as_findings = {f.get("message") for f in info.get("findings") or []}  # listed with their level
     for problem in info.get("problems") or []:
-        lines.append("⚠ " + str(problem))
+        if problem not in shown_as_findings:
+            lines.append("⚠ " + str(problem))
     return "\n".join(lines)
 
 

@@ -10,12 +10,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
-from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTask
+from .backend_client import BackendClient, BackendFailure, BackendRun
 from .contract_view import default, output_name, verb
 from .diagnostics import tr
+from .form_runs import start_task
 
 OUTPUT_NAMES = ("rice", "probability", "heatmap", "error")
 # every file a job may write, as the backend's contract names them
@@ -91,13 +91,8 @@ class MapJob(QObject):
 
     def _start_step(self, verb: str, args: list[str], description: str) -> None:
         self.step = verb
-        run = self.client.run(verb, args)
-        run.progress.connect(self._on_progress)
-        run.result.connect(self._on_step_result)
-        run.failed.connect(self._on_step_failed)
-        self.current = run
-        QgsApplication.taskManager().addTask(BackendTask(f"S1 Rice Mapper: {description}", run))
-        run.start()
+        self.current = start_task(self.client, verb, args, f"S1 Rice Mapper: {description}", {
+            "progress": self._on_progress, "result": self._on_step_result, "failed": self._on_step_failed})
 
     def _on_progress(self, message: dict) -> None:
         total = message.get("total") or 0

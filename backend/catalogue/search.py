@@ -50,6 +50,9 @@ def open_client(url: str) -> Any:
     from pystac_client.stac_api_io import StacApiIO
     from urllib3.util.retry import Retry
 
+    if not url.lower().startswith(("http://", "https://")):  # pystac would read it as a local file
+        raise UserError(f"{{param:stac_url}} {url!r} is not an http(s) URL; give the STAC API's address, e.g. "
+                        "https://planetarycomputer.microsoft.com/api/stac/v1", param="stac_url")
     backoff = float(os.environ.get(BACKOFF_ENV, BACKOFF_S))
     retry = Retry(total=RETRIES, backoff_factor=backoff, status_forcelist=_RETRY_STATUS,
                   allowed_methods=None, raise_on_status=True)

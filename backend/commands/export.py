@@ -9,12 +9,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from backend.errors import UserError
 from backend.progress import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     from backend.modelstore import load_torch, save_model  # lazy: keeps --help free of torch
+    from backend.training.finetune_job import NAME_PATTERN  # lazy: keeps --help free of torch
 
+    if args.name is not None and not NAME_PATTERN.match(args.name):  # the name is looked up as a folder later
+        raise UserError(f"{{param:name}} {args.name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a "
+                        "letter or digit (models are found by name as folders)", param="name")
     reporter.stage("export", 2)
     net, card = load_torch(args.model)
     reporter.advance(1, "loaded and verified")

@@ -19,7 +19,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
 
     model = load_model(args.model, "onnx", "cpu", args.threads or 2, heatmap=False)
     result = run_bench(model, tuple(args.seeds), args.size, Path(args.data) if args.data else None, args.real,
-                       reporter.log)
+                       reporter.log, args.timing_size)
     result["load_average"] = [round(v, 2) for v in os.getloadavg()]
     with AtomicOutputs(args.out, args.overwrite) as out:
         out.path(CONTRACT.output("seasons", "json")).write_text(json.dumps(result, indent=2))

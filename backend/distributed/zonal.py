@@ -101,7 +101,8 @@ class Zones:
             raise UserError(f"{{param:zones}} {path} already has field(s) {', '.join(clashes)}; rename or delete them",
                             param="zones")
         geometries = shapely.from_wkb(self.wkb)
-        if not len(geometries) or shapely.is_missing(geometries).all():
+        polygonal = np.isin(shapely.get_type_id(geometries), (3, 6)) & ~shapely.is_empty(geometries)
+        if not len(geometries) or not polygonal.any():
             raise UserError(f"{{param:zones}} {path} holds no polygon; give a layer of administrative units",
                             param="zones")
         self.in_grid = VectorReference.to_grid_crs(path, self.meta.get("crs"), geometries, grid)
@@ -144,6 +145,10 @@ def open_inputs(rice: str, zones_path: str) -> tuple[Any, Zones]:
     except rasterio.errors.RasterioIOError as exc:
         raise UserError(f"{{param:rice}} {rice}: cannot open it ({exc}); give rice.tif from `map`",
                         param="rice") from None
+    if dataset.count != 1 or dataset.dtypes[0] != "uint8":  # a float raster would be summed as nonsense
+        dataset.close()
+        raise UserError(f"{{param:rice}} {rice} must be a one-band uint8 rice map (1 rice, 0 other, 255 nodata) "
+                        "such as the rice.tif written by `map`", param="rice")
     try:
         return dataset, Zones(zones_path, dataset)
     except BaseException:

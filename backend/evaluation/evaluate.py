@@ -74,11 +74,13 @@ def evaluate_map(pred: str, reference: str, out_dir: str, class_field: str | Non
         with AtomicOutputs(out_dir, overwrite) as outputs:
             writer = StripWriter(outputs.path(EVALUATE.output("error", "tif")), grid, "uint8", 0, "nearest")
             try:
-                matrix, predicted_rice, reference_rice = _compare_strips(dataset, labels, writer, reporter)
+                matrix, predicted_rice, reference_rice, bad_values = _compare_strips(dataset, labels, writer,
+                                                                                     reporter)
                 writer.close()
             except BaseException:
                 writer.abort()
                 raise
+            _refuse_undefined(pred, reference, matrix, bad_values)
             result = _summary(pred, reference, matrix, predicted_rice, reference_rice, grid, labels)
             if result["pixels"]["evaluated"] == 0:
                 raise UserError(f"no pixel of {pred} has both a prediction and a reference label in "
@@ -94,10 +96,23 @@ def evaluate_map(pred: str, reference: str, out_dir: str, class_field: str | Non
     return result
 
 
-def _compare_strips(dataset: Any, labels: Any, writer: Any, reporter: Reporter) -> tuple[np.ndarray, int, int]:
-    """Confusion matrix and rice pixel counts, writing the error codes strip by strip."""
+def _refuse_undefined(pred: str, reference: str, matrix: np.ndarray, bad_values: int) -> None:
+    """Scores that would look fine but mean nothing: a map with other values than 0/1, or no rice to find."""
+    if bad_values:
+        raise UserError(f"{{param:pred}} {pred} has {bad_values} pixel(s) that are neither 0 (other), 1 (rice) nor "
+                        "nodata; give the rice.tif written by `map` (or reclassify the map to 0/1)", param="pred")
+    if matrix.sum() and matrix[1].sum() == 0:
+        raise UserError(f"no evaluated pixel of {{param:reference}} {reference} is rice, so recall and F1 are "
+                        "undefined; check {param:rice_values} (and {param:class_field} for polygons)",
+                        param="reference")
+
+
+def _compare_strips(dataset: Any, labels: Any, writer: Any,
+                    reporter: Reporter) -> tuple[np.ndarray, int, int, int]:
+    """Confusion matrix, rice pixel counts and the count of map values other than 0/1, writing the error
+    codes strip by strip."""
     matrix = np.zeros((2, 2), np.int64)
-    predicted_rice = reference_rice = 0
+    predicted_rice = reference_rice = bad_values = 0
     windows = _strip_windows(dataset.height, dataset.width)
     reporter.stage("evaluate", len(windows))
     for window in windows:
@@ -109,9 +124,10 @@ def _compare_strips(dataset: Any, labels: Any, writer: Any, reporter: Reporter) 
         matrix += confusion_matrix(rice_pred[evaluated], (truth == RICE)[evaluated])
         predicted_rice += int((rice_pred & ~predicted_nodata).sum())
         reference_rice += int((truth == RICE).sum())
+        bad_values += int((~predicted_nodata & (np.ma.getdata(predicted) > 1)).sum())
         writer.write(error_codes(rice_pred, truth == RICE, evaluated))
         reporter.advance(1)
-    return matrix, predicted_rice, reference_rice
+    return matrix, predicted_rice, reference_rice, bad_values
 
 
 def _summary(pred: str, reference: str, matrix: np.ndarray, predicted_rice: int, reference_rice: int,

@@ -142,7 +142,12 @@ class VectorReference:
             xs, ys = warp_points(source, grid.crs, xy[:, 0], xy[:, 1])
             return np.column_stack([xs, ys])
 
-        return shapely.transform(geometries, reproject)
+        try:
+            return shapely.transform(geometries, reproject)
+        except Exception as exc:  # PROJ's errors come as rasterio's CPLE_* types: metres in a layer said in degrees
+            raise UserError(f"{path}: its coordinates cannot be transformed from {source} to the raster's "
+                            f"{grid.crs} ({exc}); the layer's CRS is probably wrong: set the right one (QGIS: "
+                            "Layer Properties > Source) and save the layer again") from exc
 
     def read(self, window: Any) -> np.ndarray:
         from rasterio.features import rasterize

@@ -274,7 +274,7 @@ def _measure_memory_only(model_name: str, args: argparse.Namespace, reporter: Re
     memory = _memory(model_name, args, reporter)
     reporter.advance(1, "peak memory")
     return {"model": {"name": model_name}, "machine": _machine(threads), "tile": TILE, "overlap": DEFAULT_OVERLAP,
-            "memory": memory, "targets": {"peak_rss_10k_mb<=1536": _map_peaks(memory).get(10240)}}
+            "memory": memory, "targets": {"peak_rss_10k_mb<=1024": _map_peaks(memory).get(10240)}}
 
 
 def _map_peaks(memory: list[dict]) -> dict[int, float]:
@@ -294,6 +294,6 @@ def _targets(result: dict) -> dict:
         "threads_2_over_1>=1.7": result["graph"]["threads"]["speedup_2_over_1"],
         "int8_over_fp32>=1.8": result["ratios"]["int8_over_fp32"],
         "int8_f1_change<=0.01": None if change is None else abs(change),
-        "peak_rss_10k_mb<=1536": memory.get(10240),
+        "peak_rss_10k_mb<=1024": memory.get(10240),
         "validation_f1>=0.90": result["validation_f1"],
     }

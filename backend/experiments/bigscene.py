@@ -38,16 +38,19 @@ def _block(row: int, col: int, height: int, width: int, curves: dict[str, np.nda
     return np.where(rice[None, None], curves["rice"][..., None, None], curves["other"][..., None, None])
 
 
-def write_bench_scene(folder: Path, size: int, dates: list[dt.date]) -> tuple[Path, Path]:
-    """VV.tif and VH.tif, ``size`` x ``size`` px, one band per date, written 256 x 256 blocks at a time so the
-    writer itself needs little memory; piecewise-constant fields compress to a small file."""
+def write_bench_scene(folder: Path, size: int, dates: list[dt.date], height: int | None = None) -> tuple[Path, Path]:
+    """VV.tif and VH.tif, ``size`` px wide and ``height`` (default ``size``) tall, one band per date, written
+    256 x 256 blocks at a time so the writer itself needs little memory; piecewise-constant fields compress
+    to a small file. A wide, short scene has the streaming buffers of a square one of its width (they follow
+    the width), at a fraction of the model time."""
+    height = height or size
     import rasterio
     from rasterio.transform import from_origin
     from rasterio.windows import Window
 
     folder.mkdir(parents=True, exist_ok=True)
     curves = _field_curves(dates)
-    profile = {"driver": "GTiff", "width": size, "height": size, "count": len(dates), "dtype": "float32",
+    profile = {"driver": "GTiff", "width": size, "height": height, "count": len(dates), "dtype": "float32",
                "crs": "EPSG:32648", "transform": from_origin(560000.0, 1160000.0, 10.0, 10.0), "nodata": np.nan,
                "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": "deflate",
                "interleave": "band", "BIGTIFF": "IF_SAFER"}
@@ -58,9 +61,9 @@ def write_bench_scene(folder: Path, size: int, dates: list[dt.date]) -> tuple[Pa
             for band, date in enumerate(dates, start=1):
                 dataset.set_band_description(band, f"{pol} {date.isoformat()}")
                 dataset.set_band_unit(band, "dB")
-        for row in range(0, size, BLOCK):
+        for row in range(0, height, BLOCK):
             for col in range(0, size, BLOCK):
-                h, w = min(BLOCK, size - row), min(BLOCK, size - col)
+                h, w = min(BLOCK, height - row), min(BLOCK, size - col)
                 values = _block(row, col, h, w, curves).astype(np.float32)
                 for pol_index, dataset in enumerate(datasets):
                     dataset.write(values[pol_index], window=Window(col, row, w, h))
@@ -125,7 +128,7 @@ def measure_map_run(vv: Path, vh: Path, out: Path, model: str, extra: list[str],
     if watched.returncode == 0:
         run = json.loads(watched.output)
         record.update(tiles=run["n_tiles"], km2_per_minute=run["km2_per_minute"], engine=run["engine"],
-                      heatmap=run["heatmap"] is not None)
+                      heatmap=run["heatmap"] is not None, timings=run.get("timings"))
     else:
         record["error"] = (watched.errors.strip().splitlines() or ["timed out"])[-1][:300]
     return record

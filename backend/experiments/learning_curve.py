@@ -16,6 +16,8 @@ The Random Forest uses the features of ``random_forest_grouped_cv`` on the same 
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -213,8 +215,13 @@ def pooled_scores(runs: list[dict], label: np.ndarray) -> dict:
 
 def learning_curve(cubes: dict[str, np.ndarray], base_model: str | None, cfg: CurveConfig, workers: int = 1,
                    log: Callable[[str], None] = print, cache: Path | None = None) -> dict:
-    """The whole curve; ``workers`` > 1 runs the two folds in parallel processes (one thread each)."""
+    """The whole curve; ``workers`` > 1 runs the two folds in parallel processes (one thread each).
+
+    The result records when it was measured and the load average before and after, so the committed JSON
+    (docs/results/learning_curve*.json) says under what conditions its seconds were taken.
+    """
     t0 = time.monotonic()
+    load_before = os.getloadavg()
     data = prepare(cubes, base_model, log, cache)
     log(f"composited {len(data.label)} cubes; training {len(cfg.methods)} methods x {len(cfg.sizes)} sizes")
     folds = range(len(FOLDS))
@@ -229,7 +236,10 @@ def learning_curve(cubes: dict[str, np.ndarray], base_model: str | None, cfg: Cu
             "folds": [{"held_out_sites": [r, *o]} for r, o in FOLDS],
             "pooled": pooled_scores(runs, data.label),
             "runs": [{k: v for k, v in r.items() if k not in ("test", "pred")} for r in runs],
-            "seconds": round(time.monotonic() - t0, 1)}
+            "seconds": round(time.monotonic() - t0, 1),
+            "measured": {"date": dt.date.today().isoformat(), "cpu_count": os.cpu_count(),
+                         "load_average_before": [round(v, 2) for v in load_before],
+                         "load_average_after": [round(v, 2) for v in os.getloadavg()]}}
 
 
 def markdown_table(result: dict, sizes: Sequence[str] | None = None) -> str:

@@ -40,6 +40,14 @@ def markdown(result: dict) -> str:
         lines += ["", "| window (real An Giang, 600 cubes) | F1 as given | F1 snapped (default) |", "|---|---|---|"]
         for case, row in result["angiang"]["cases"].items():
             lines.append(f"| {case} | {_fmt(row['exact'])} | {_fmt(row['snapped'])} |")
+    timing = result.get("choice_timing")
+    if timing:
+        lines += ["", f"| time `map` spends choosing its season (`{timing['scene']}`, best of {timing['repeats']}) "
+                  "| seconds | windows |", "|---|---|---|"]
+        for case in ("no season", "true season"):
+            lines.append(f"| {case} | {timing[case]['seconds']:.2f} | "
+                         + ", ".join(f"{a} to {b}" for a, b in timing[case]["windows"]) + " |")
+        lines.append(f"\nLoad average during the timing: {timing['load_average']}")
     return "\n".join(lines) + "\n"
 
 

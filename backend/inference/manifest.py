@@ -38,13 +38,17 @@ def read_manifest(path: str, required: tuple[str, ...]) -> list[ManifestRow]:
     if not manifest.is_file():
         raise UserError(f"{{param:manifest}} {path} does not exist; give a CSV with columns vv, vh, {', '.join(required)}", param="manifest")
     header = ",".join(("vv", "vh") + required) + "[,season_start,season_end]"
-    with manifest.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        columns = [c.strip().lower() for c in reader.fieldnames or []]
-        missing = [c for c in ("vv", "vh") + required if c not in columns]
-        if missing:
-            raise UserError(f"{{param:manifest}} {path} lacks column(s) {', '.join(missing)}; the header must be {header}", param="manifest")
-        rows = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    try:
+        with manifest.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            columns = [c.strip().lower() for c in reader.fieldnames or []]
+            missing = [c for c in ("vv", "vh") + required if c not in columns]
+            if missing:
+                raise UserError(f"{{param:manifest}} {path} lacks column(s) {', '.join(missing)}; the header must be {header}", param="manifest")
+            rows = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"{{param:manifest}} {path} is not a UTF-8 CSV text file ({exc.__class__.__name__}); save it as "
+                        f"CSV (UTF-8) with the header {header}", param="manifest") from exc
     if not rows:
         raise UserError(f"{{param:manifest}} {path} has no rows; add one line per scene", param="manifest")
     return [_row(cells, line, manifest, required) for line, cells in enumerate(rows, start=2)]

@@ -16,6 +16,7 @@ from backend.errors import UserError
 from backend.inference.loader import BASELINE_ARCHS, LoadedModel
 from backend.inference.outputs import MapWriter
 from backend.inference.result_checks import result_checks
+from backend.inference.timings import StageTimes, process_age
 from backend.modelstore import check_inputs
 from backend.progress import Reporter
 from backend.raster.pixel_area import pixel_area_m2
@@ -26,7 +27,7 @@ from backend.tiles.engines import TORCH_HINT
 from backend.tiles.pipeline import stream_scene
 from backend.tiles.tiling import TileGrid, check_tile, choose_tile
 from backend.timeseries.source import check_dates_match
-from backend.writers.geotiff import disk_full_error
+from backend.writers.geotiff import GDAL_CACHE_BYTES, disk_full_error
 
 DEFAULT_TILE = MAP_VERB.default("tile")  # defaults live in the contract
 DEFAULT_OVERLAP = MAP_VERB.default("overlap")
@@ -82,24 +83,45 @@ def check_series(reader: Any, model: LoadedModel, options: MapOptions,
 def check_choice(reader: Any, model: LoadedModel, options: MapOptions,
                  reporter: Reporter | None = None) -> SeasonChoice:
     """:func:`check_series`, returning the season choice (windows, reason) of :mod:`backend.seasons.choice`."""
+    return _checked_choice(reader, model, options, reporter)[0]
+
+
+def _checked_choice(reader: Any, model: LoadedModel, options: MapOptions,
+                    reporter: Reporter | None) -> tuple[SeasonChoice, list[dict]]:
+    """:func:`check_choice` and the plausibility warnings it found (checked once: they read samples)."""
     check_inputs(model.card, reader.pols)
     check_dates_match(reader, model.pols)
     choice = resolve_map_season(reader, model, options.season, options.as_of, options.all_seasons,
                                 options.exact_season, reporter)
-    check_for_model(reader, model.pols, model.steps, choice.span, options.as_of)  # plausibility errors
+    warnings = check_for_model(reader, model.pols, model.steps, choice.span, options.as_of)  # errors raise
     if options.batch < 1:
         raise UserError(f"{{param:batch}} {options.batch}: give at least 1 tile per run", param="batch")
     check_tile(options.tile, options.overlap, model.size_multiple)  # errors name the tile the user gave
-    return choice
+    return choice, warnings
 
 
 def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: str | Path,
-               overwrite: bool = False, reporter: Reporter | None = None) -> dict:
-    """Write rice/probability/heatmap GeoTIFFs, their QML styles and run.json to ``out_dir``."""
+               overwrite: bool = False, reporter: Reporter | None = None, timings: StageTimes | None = None) -> dict:
+    """Write rice/probability/heatmap GeoTIFFs, their QML styles and run.json to ``out_dir``.
+
+    Args:
+        reader: the opened series.
+        model: the loaded model.
+        options: season, tiles, heat map.
+        out_dir: the output folder (written atomically).
+        overwrite: replace earlier results there.
+        reporter: progress and logs.
+        timings: stages already timed by the caller (start-up, model loading, opening the series); with a
+            ``startup`` stage the total is the process's age (:mod:`backend.inference.timings`).
+
+    Returns:
+        The run record, as written to run.json.
+    """
     reporter = reporter or Reporter("none")
-    choice = check_choice(reader, model, options, reporter)
-    season = choice.span
-    input_checks = check_for_model(reader, model.pols, model.steps, season, options.as_of)  # the warnings
+    timings = timings or StageTimes()
+    with timings.stage("season"):
+        choice, input_checks = _checked_choice(reader, model, options, reporter)
+        season = choice.span
     height, width = reader.grid.height, reader.grid.width
     tile = fitted_tile(height, width, options.tile, options.overlap, model.size_multiple)
     grid = TileGrid.for_scene(height, width, tile, options.overlap, model.size_multiple)
@@ -114,13 +136,16 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
             run_json = outputs.path(MAP_VERB.output("run"))  # claimed first: refuses old results before any work
             writer = MapWriter(outputs, reader.grid, model.threshold, with_heatmap)
             try:
-                stats = stream_scene(source, max_engine(model.engine, len(choice.windows), model.steps), grid,
-                                     writer, reporter, options.batch,
-                                     model.threshold, with_heatmap)
-                writer.close()
+                with reader.block_cache(grid.tile, grid.overlap, GDAL_CACHE_BYTES):
+                    stats = stream_scene(source, max_engine(model.engine, len(choice.windows), model.steps), grid,
+                                         writer, reporter, options.batch, model.threshold, with_heatmap)
+                with timings.stage("finish"):
+                    writer.close()
             except BaseException:
                 writer.abort()
                 raise
+            _add_stream_times(timings, stats)
+            checks_start = time.perf_counter()
             if writer.valid_pixels == 0:
                 raise UserError(f"every pixel of the input ({_input_names(reader)}) is nodata in the season "
                                 f"{season[0]} to {season[1]}; check the files' nodata value and the season")
@@ -130,6 +155,8 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
                                                                       pixel_area_m2(reader.grid)))
             for warning in [c["message"] for c in input_checks] + run["checks"]["warnings"]:
                 reporter.log(f"warning: {warning}")
+            timings.add("checks", time.perf_counter() - checks_start)
+            run["timings"] = timings.record(process_age() if "startup" in timings.seconds else None)
             run_json.write_text(json.dumps(run, indent=2))
             outputs.commit()
     except OSError as exc:
@@ -140,6 +167,12 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
             raise full from exc
         raise
     return run
+
+
+def _add_stream_times(timings: StageTimes, stats: Any) -> None:
+    timings.add("read_composite", stats.read_seconds)
+    timings.add("model", stats.model_seconds)
+    timings.add("blend_write", stats.blend_write_seconds)
 
 
 def _input_names(reader: Any) -> str:

@@ -88,6 +88,10 @@ def read_card(folder: Path) -> dict:
         raise UserError(f"model card {path} has no valid 'files' table; re-save the model")
     for name in card["files"]:  # cheap (no hashing), so even unverified reads never name outside files
         confined_file(folder, name)
+    threshold = card.get("threshold")
+    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
+        raise UserError(f"model card {path} has threshold {threshold!r}; a probability threshold must lie "
+                        "between 0 and 1 (exclusive): fix the card or re-save the model")
     return card
 
 

@@ -251,7 +251,7 @@ def verify_archive(path: Path, size: int, sha256: str, source: str) -> None:
 
 
 # --- unpack and install ------------------------------------------------------------------------------------------
-def _member_name(info: zipfile.ZipInfo, name: str, archive: Path) -> str | None:
+def _member_name(info: zipfile.ZipInfo, name: str, archive: str) -> str | None:
     """The plain file name of an archive member ``<name>/<file>``; None for the folder entry itself.
 
     Raises:
@@ -268,24 +268,27 @@ def _member_name(info: zipfile.ZipInfo, name: str, archive: Path) -> str | None:
     return parts[1]
 
 
-def unpack(archive: Path, name: str, staging: Path) -> None:
+def unpack(archive: Path, name: str, staging: Path, shown: str | None = None) -> None:
     """Unpack ``<name>/<file>`` members into ``staging`` after checking every member name and the total size.
+
+    ``shown`` is how messages name the archive (the file or URL the user gave, not the download's temporary).
 
     Raises:
         UserError: bad member, or more uncompressed bytes than :data:`MAX_RATIO` times the archive.
     """
+    label = shown or str(archive)
     try:
         with zipfile.ZipFile(archive) as zf:
-            members = [(info, _member_name(info, name, archive)) for info in zf.infolist()]
+            members = [(info, _member_name(info, name, label)) for info in zf.infolist()]
             if sum(i.file_size for i, _ in members) > MAX_RATIO * max(archive.stat().st_size, 1):
-                raise UserError(f"model archive {archive} unpacks to more than {MAX_RATIO}x its size; refused")
+                raise UserError(f"model archive {label} unpacks to more than {MAX_RATIO}x its size; refused")
             staging.mkdir(parents=True)
             for info, plain in members:
                 if plain is not None:  # the same confinement rule as every reader of model files
                     with zf.open(info) as src, open(confined_file(staging, plain), "xb") as dst:
                         shutil.copyfileobj(src, dst, CHUNK)
     except zipfile.BadZipFile:
-        raise UserError(f"{archive} is not a zip archive of a model folder; refused") from None
+        raise UserError(f"{label} is not a zip archive of a model folder; refused") from None
 
 
 def install_model(name: str, source: str | None = None, index: str | None = None,
@@ -329,7 +332,7 @@ def install_model(name: str, source: str | None = None, index: str | None = None
     staging = downloads / f"{name}.installing"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        unpack(part, name, staging)
+        unpack(part, name, staging, shown=url)
         card = load_card(staging, verify=True)  # every file against the card's sizes and SHA-256s
         if card.get("name") != name:
             raise UserError(f"the archive for {name!r} holds model {card.get('name')!r}; refused")

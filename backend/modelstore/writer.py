@@ -15,6 +15,7 @@ from backend.errors import UserError
 from backend.modelstore.card import CARD_FILE, file_entries, write_json_atomic
 from backend.modelstore.onnx_io import ONNX_FILE, embed_card
 from backend.modelstore.paths import is_bundled
+from backend.writers.geotiff import disk_full_error
 
 FileWriter = Callable[[Path], None]
 
@@ -48,8 +49,14 @@ def write_model_folder(folder: str | os.PathLike, card: dict, writers: dict[str,
         tmp.mkdir()
     except OSError as exc:
         raise UserError(f"cannot write model folder {folder}: {exc.strerror}; choose a writable folder") from exc
-    with PartialWatcher(folder.parent):
-        return _fill_and_swap(tmp, folder, card, writers)
+    try:
+        with PartialWatcher(folder.parent):
+            return _fill_and_swap(tmp, folder, card, writers)
+    except Exception as exc:  # a full disk while writing the weights (safetensors' own error type) or the ONNX
+        full = disk_full_error(folder, exc)
+        if full is not None:
+            raise full from exc
+        raise
 
 
 def _fill_and_swap(tmp: Path, folder: Path, card: dict, writers: dict[str, FileWriter]) -> dict:

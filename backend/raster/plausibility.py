@@ -93,6 +93,16 @@ def refuse_errors(findings: Sequence[Finding]) -> list[Finding]:
     return [f for f in findings if f.level != ERROR]
 
 
+def check_series(reader: Any) -> list[dict]:
+    """The model-independent checks (pixel size, levels, units, VV/VH) for verbs that find their own dates
+    (``seasons``): refuse errors, return the warnings.
+
+    Raises:
+        UserError: Implausible data (wrong pixel size, not backscatter).
+    """
+    return [f.as_dict() for f in refuse_errors(sorted(series_findings(reader), key=lambda f: f.level != ERROR))]
+
+
 def check_for_model(reader: Any, pols: Sequence[str], steps: int, season: tuple[dt.date, dt.date],
                     as_of: dt.date | None = None) -> list[dict]:
     """All checks before a model runs on ``reader``: refuse errors, return warnings for run.json.
@@ -207,5 +217,7 @@ def date_findings(reader: Any, pols: Sequence[str], steps: int, season: tuple[dt
                             f"{_names(reader, pol)}: only {len(dates)} distinct {pol} acquisition date(s) "
                             f"between {start} and {last} ({shown}); the model composites {steps} steps and needs "
                             f"at least {needed} distinct dates there: give a series with more acquisitions "
-                            "(one band per date) or a longer {param:season}", param="season")]
+                            "(one band per date) or a longer {param:season}"
+                            + (", or a later {param:as_of}" if as_of is not None and as_of < end else ""),
+                            param="as_of" if as_of is not None and as_of < end else "season")]
     return []

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, Sequence
 
 import numpy as np
+import rasterio
 from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
@@ -67,11 +68,13 @@ class SeriesReader:
 
     # -- reading -----------------------------------------------------------------------------------
     def read(self, pol: str, window: Window | None = None,
-             between: tuple[dt.date, dt.date] | None = None) -> np.ndarray:
+             between: tuple[dt.date, dt.date] | None = None, as_power: bool = False) -> np.ndarray:
         """(T, h, w) float32 dB of ``pol`` in ``window`` (whole grid if None), bands sorted by date.
 
         NaN marks nodata, NaN in the source and non-positive linear power. ``between`` (inclusive)
         restricts the dates read, e.g. to one season of a multi-year stack; see :meth:`dates_between`.
+        ``as_power`` gives linear power instead of dB (for compositing: a linear file is then never
+        converted to dB and back); non-finite power is NaN too.
         """
         window = self._checked_window(window)
         selected = self._selected_bands(pol, between)
@@ -80,12 +83,51 @@ class SeriesReader:
         for position, ref in enumerate(selected):
             by_file[ref.path].append((position, ref))
         for path, entries in by_file.items():
-            data = self._readers[path].read([ref.band for _, ref in entries], window=window, masked=True,
-                                            out_dtype="float32")
-            db = units.to_db(np.ma.filled(data, np.nan), self._file_units[path])
-            db[~np.isfinite(db)] = np.nan
-            out[[position for position, _ in entries]] = db
+            positions = [position for position, _ in entries]
+            first, last = positions[0], positions[-1] + 1
+            contiguous = positions == list(range(first, last))  # read straight into the result
+            target = out[first:last] if contiguous else None
+            data = sources.read_with_nan(self._readers[path], [ref.band for _, ref in entries], window,
+                                         out=target)
+            unit = self._file_units[path]
+            values = units.to_power(data, unit) if as_power else units.to_db(data, unit)
+            np.copyto(values, np.float32(np.nan), where=np.isinf(values))  # NaN is already NaN; only inf is left
+            if values is not target:
+                out[positions] = values
         return out
+
+    def stream_cache_bytes(self, tile: int, overlap: int, budget: int) -> int:
+        """GDAL block cache a row-by-row pass of ``tile`` px tiles needs so no block is decoded twice.
+
+        Per file (all its bands: a pixel-interleaved file decodes every band of a block), the blocks one
+        strip of tiles touches that the next tile reuses (two block columns of the strip's rows; the whole
+        width for a striped file, whose blocks span it) and the block row the next strip shares with this
+        one. When that exceeds ``budget`` an LRU cache would evict the shared block row before the next strip
+        comes back to it, so only the reuse within a strip is kept: more would cost memory and save nothing.
+
+        Args:
+            tile: the tile side in pixels.
+            overlap: the overlap between tiles.
+            budget: the most bytes the cache may take.
+
+        Returns:
+            Bytes for ``GDAL_CACHEMAX``, between 16 MB and ``budget``.
+        """
+        within, across = 0, 0
+        rows = tile - overlap  # the fresh rows a strip reads
+        for reader in self._readers.values():
+            block_rows, block_cols = reader.block_shapes[0]
+            pixel = sum(np.dtype(t).itemsize for t in reader.dtypes)
+            touched_rows = min(rows + 2 * block_rows, self.grid.height)
+            touched_cols = self.grid.width if 3 * block_cols >= self.grid.width else 2 * block_cols
+            within += touched_rows * touched_cols * pixel
+            across += block_rows * self.grid.width * pixel if touched_cols < self.grid.width else 0
+        need = within + across if within + across <= budget else within
+        return int(min(max(need * 1.25, 16 * 2**20), budget))  # a quarter more for the outputs' blocks
+
+    def block_cache(self, tile: int, overlap: int, budget: int) -> rasterio.Env:
+        """A ``with`` context whose GDAL block cache is :meth:`stream_cache_bytes` (restored on exit)."""
+        return rasterio.Env(GDAL_CACHEMAX=self.stream_cache_bytes(tile, overlap, budget))
 
     def dates_between(self, pol: str, between: tuple[dt.date, dt.date] | None = None) -> list[dt.date]:
         """Dates of the bands :meth:`read` returns for the same ``between``."""
@@ -369,7 +411,7 @@ def _inspect_file(path: str, dataset: DatasetReader,
     """Unit of one file; stops when no pixel is valid, reports bands that look empty and zero fill."""
     name = Path(path).name
     used = [b for b in range(1, dataset.count + 1) if (path, b) in date_of]  # not e.g. an angle band
-    samples = [sources.sample_band(dataset, b) for b in used]
+    samples = sources.sample_bands(dataset, used)
     empty = [b for b, sample in zip(used, samples) if sample.size == 0]
     problems = []
     if len(empty) == len(used):

@@ -6,9 +6,11 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio.enums import MaskFlags
 from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
@@ -37,6 +39,9 @@ def open_raster(path: str) -> DatasetReader:
     file = Path(path)
     # GDAL virtual file systems (/vsizip/ inside a zip product, /vsicurl/, /vsis3/) and URLs: GDAL checks them
     remote = path.startswith("/vsi") or "://" in path
+    if not path.strip():
+        raise UserError("an input file name is empty; give the path of a GeoTIFF to {param:vv} and {param:vh} "
+                        "(or {param:stack})")
     if not remote and not file.exists():
         raise UserError(f"{path}: file not found; check the path (and that the disk is mounted)")
     if not remote and file.is_dir():
@@ -106,19 +111,76 @@ def sample_windows(height: int, width: int) -> list[Window]:
     return [Window(int(c), int(r), side_w, side_h) for r in rows for c in cols]
 
 
+_NODATA_MASKS = {MaskFlags.all_valid, MaskFlags.nodata}
+
+
+def read_with_nan(reader: Any, bands: list[int], window: Window | None, dtype: Any = np.float32,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """(bands, h, w) values as ``dtype`` with NaN at masked pixels: ``read(masked=True)`` filled with NaN.
+
+    When the bands' masks come only from their nodata value (the usual case), the plain read is compared
+    with it instead: a masked read also reads a mask band and builds a masked array, about 5x the cost of
+    the read itself for a strip of a cached file.
+
+    Args:
+        reader: an open rasterio dataset or WarpedVRT.
+        bands: 1-based band indexes.
+        window: the window to read (None: the whole raster).
+        dtype: a floating dtype for the result.
+        out: optional (bands, h, w) array of ``dtype`` to read into (used when it fits the fast path).
+
+    Returns:
+        The values, ``out`` itself when given.
+    """
+    flags = reader.mask_flag_enums
+    if not all(set(flags[b - 1]) <= _NODATA_MASKS for b in bands):  # a mask band or alpha: let GDAL apply it
+        values = np.ma.filled(reader.read(bands, window=window, masked=True).astype(dtype), np.nan)
+        if out is None:
+            return values
+        out[...] = values
+        return out
+    native = np.dtype(reader.dtypes[bands[0] - 1])
+    same_type = native == np.dtype(dtype) and all(np.dtype(reader.dtypes[b - 1]) == native for b in bands)
+    data = reader.read(bands, window=window, out=out if same_type else None)
+    values = data if same_type else data.astype(dtype)
+    if out is not None and values is not out:
+        out[...] = values
+        values = out
+    for k, band in enumerate(bands):
+        nodata = reader.nodatavals[band - 1]
+        if nodata is not None and not math.isnan(nodata):  # a NaN nodata is already NaN
+            values[k][data[k] == nodata] = np.nan
+    return values
+
+
 def sample_band(dataset: DatasetReader, band: int) -> np.ndarray:
     """Valid values (finite, not nodata) of :func:`sample_windows`, as float64."""
-    parts = [np.ma.compressed(dataset.read(band, window=w, masked=True)).astype(np.float64)
+    return sample_bands(dataset, [band])[0]
+
+
+def sample_bands(dataset: DatasetReader, bands: list[int]) -> list[np.ndarray]:
+    """:func:`sample_band` of each of ``bands``, reading each sample window once for all of them."""
+    if not bands:
+        return []
+    parts = [read_with_nan(dataset, bands, w, np.float64).reshape(len(bands), -1)
              for w in sample_windows(dataset.height, dataset.width)]
-    values = np.concatenate(parts)
-    return values[np.isfinite(values)]
+    values = np.concatenate(parts, axis=1)
+    return [row[np.isfinite(row)] for row in values]
+
+
+#: Pixels :func:`scan_valid_values` reads at most: an all-nodata 200000² file must not be read whole to say so.
+MAX_SCAN_PIXELS = 2 ** 26
 
 
 def scan_valid_values(dataset: DatasetReader, band: int, enough: int = SAMPLE_SIZE ** 2) -> np.ndarray:
-    """Valid values found block by block until ``enough``; for sparse data the sample windows missed."""
+    """Valid values found block by block until ``enough`` (or :data:`MAX_SCAN_PIXELS` were read); for
+    sparse data the sample windows missed."""
     found: list[np.ndarray] = []
-    total = 0
+    total = scanned = 0
     for _, window in dataset.block_windows(band):
+        scanned += window.width * window.height
+        if scanned > MAX_SCAN_PIXELS:
+            break
         values = np.ma.compressed(dataset.read(band, window=window, masked=True)).astype(np.float64)
         values = values[np.isfinite(values)]
         found.append(values)

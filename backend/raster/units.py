@@ -94,3 +94,24 @@ def to_db(values: np.ndarray, unit: str) -> np.ndarray:
         db = factor * np.log10(values)
     db[~(values > 0)] = np.nan
     return db.astype(np.float32, copy=False)
+
+
+def to_power(values: np.ndarray, unit: str) -> np.ndarray:
+    """Linear power, converted in place in the float32 array ``values``; what is not power > 0 becomes NaN.
+
+    The compositing averages power, so a linear file is read as it is instead of going to dB and back.
+
+    Args:
+        values: float32 values as read (NaN at nodata); overwritten.
+        unit: the file's unit (:data:`DB`, :data:`LINEAR` or :data:`AMPLITUDE`).
+
+    Returns:
+        ``values``, now power (a dB value of +inf or beyond float32's range gives inf, not NaN).
+    """
+    if unit == DB:
+        np.divide(values, np.float32(10.0), out=values)
+        return np.power(np.float32(10.0), values, out=values)
+    np.copyto(values, np.float32(np.nan), where=~(values > 0))
+    if unit == AMPLITUDE:  # amplitude is the square root of power
+        np.square(values, out=values)
+    return values

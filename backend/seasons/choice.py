@@ -2,9 +2,9 @@
 
 * no season given: the main detected cycle (largest share of the area among complete cycles), or every
   cycle with ``all_seasons``;
-* a season given: snapped to the detected cycle(s) it covers (at least half of a cycle's flooding-to-
-  harvest span inside it), each mapped over the window the model was trained on, rice where any is;
-  ``exact`` keeps the window as given;
+* a season given: snapped to the detected crop(s) it holds whole (flooding to harvest inside it; else the
+  one it covers most, at least half), each mapped over the window the model was trained on, rice where
+  any is; ``exact`` keeps the window as given;
 * a season that covers no detected cycle is used as given, with a warning naming the detected cycles;
 * early-season maps (``as_of``), series too short to show a cycle, or no cycle found keep the previous
   behaviour (the model's season length ending at the last acquisition), with a warning for the last two.
@@ -16,14 +16,16 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from backend.errors import UserError
 from backend.seasons import detect
-from backend.seasons.cycles_map import sampled_rice_shares
 from backend.seasons.detect import Cycle
 from backend.seasons.scan import Detection, no_cycle_message, scan
 
 WINDOW_DAYS = 150  # when a model card declares no season length (the bundled models: 150)
 MIN_COVER = 0.5  # share of a cycle's flooding-to-harvest span a given season must cover to snap to it
+FULL_COVER_SLACK_DAYS = 12  # a crop is wholly inside a season when at most one 12-day revisit of it is outside
 
 
 def resolve_season(reader: Any, model: Any, season: tuple[dt.date, dt.date] | None,
@@ -83,15 +85,23 @@ def window_days(model: Any) -> int:
     return max(int(model.steps), int(days))
 
 
+def _inside_days(cycle: Cycle, season: tuple[dt.date, dt.date]) -> int:
+    """Days of the cycle's flooding-to-harvest span (:data:`~backend.seasons.detect.CYCLE_DAYS`) inside ``season``."""
+    core_end = cycle.flood + dt.timedelta(days=detect.CYCLE_DAYS)
+    return max((min(core_end, season[1]) - max(cycle.flood, season[0])).days + 1, 0)
+
+
 def covered(cycles: list[Cycle], season: tuple[dt.date, dt.date]) -> list[Cycle]:
-    """The cycles at least :data:`MIN_COVER` of whose flooding-to-harvest span lies inside ``season``."""
-    out = []
-    for c in cycles:
-        core_end = c.flood + dt.timedelta(days=detect.CYCLE_DAYS)
-        inside = (min(core_end, season[1]) - max(c.flood, season[0])).days + 1
-        if inside >= MIN_COVER * (detect.CYCLE_DAYS + 1):
-            out.append(c)
-    return out
+    """The crops a given season holds: the cycles whose flooding-to-harvest span lies inside it (give or take
+    one revisit, :data:`FULL_COVER_SLACK_DAYS`); when it holds none whole, the one it covers most, if at
+    least :data:`MIN_COVER` of it. A window that covers one crop and a part of the next asks for that one
+    crop: mapping the second too ran the model twice and added false rice (docs/seasons.md)."""
+    inside = [_inside_days(c, season) for c in cycles]
+    whole = [c for c, days in zip(cycles, inside) if days >= detect.CYCLE_DAYS + 1 - FULL_COVER_SLACK_DAYS]
+    if whole or not cycles:
+        return whole
+    best = int(np.argmax(inside))
+    return [cycles[best]] if inside[best] >= MIN_COVER * (detect.CYCLE_DAYS + 1) else []
 
 
 def describe_cycles(cycles: list[Cycle]) -> str:
@@ -136,9 +146,6 @@ def resolve_map_season(reader: Any, model: Any, season_given: tuple[dt.date, dt.
     elif all_seasons:
         choice = SeasonChoice([c.window for c in found.cycles], "all-detected", None, found.cycles)
     else:
-        complete = [c for c in found.cycles if c.complete]
-        if len(complete) > 1 and getattr(model, "engine", None) is not None:  # no engine: --check-only
-            found.rice_share = sampled_rice_shares(reader, model, complete)
         choice = SeasonChoice([found.main.window], "detected-main", None, found.cycles)
     _warn_all(reporter, choice.warnings)
     return choice

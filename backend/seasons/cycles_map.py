@@ -7,10 +7,9 @@ from typing import Any
 import numpy as np
 
 from backend.seasons.detect import Cycle
-from backend.seasons.scan import blocks
 from backend.seasons.windows import CyclesSource, max_engine
 from backend.tiles.pipeline import ArraySink, stream_scene
-from backend.tiles.tiling import TileGrid, Window, reflect_pad
+from backend.tiles.tiling import TileGrid
 
 TILE, OVERLAP = 256, 32
 
@@ -48,23 +47,3 @@ def windows_probability(reader: Any, model: Any, windows: list, reporter: Any,
     stream_scene(source, max_engine(model.engine, len(windows), model.steps), grid, sink, reporter, 1,
                  model.threshold, with_heatmap=False)
     return np.clip(sink.probability, 0, 1), sink.valid
-
-
-def sampled_rice_shares(reader: Any, model: Any, cycles: list[Cycle]) -> dict[str, float]:
-    """The model's rice share in each cycle's window over the scan's sparse sample of blocks.
-
-    What ``map`` uses to pick the main season without mapping the whole scene once per cycle.
-    """
-    shares = {}
-    m = max(model.size_multiple, 1)
-    for cycle in cycles:
-        source = CyclesSource(reader, model.pols, [cycle.window], model.steps)
-        rice = total = 0
-        for row, col, h, w in blocks(reader.grid.height, reader.grid.width, full=False):
-            x, valid = source.read(Window(row, col, h, w, ((0, 0), (0, 0))))
-            pad = ((0, max(32, -(-h // m) * m) - h), (0, max(32, -(-w // m) * m) - w))
-            prob = model.engine.predict(reflect_pad(x, pad)[None].astype(np.float32))[0][:h, :w]
-            rice += int(((prob >= model.threshold) & valid).sum())
-            total += int(valid.sum())
-        shares[cycle.label] = rice / total if total else 0.0
-    return shares

@@ -21,6 +21,7 @@ cycles are the peaks of the histogram of event dates over all pixels (see :func:
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +45,11 @@ HIST_SIGMA_DAYS = 8  # Gaussian smoothing of the scene's histogram of event date
 MIN_RELATIVE_SHARE = 0.2  # ... and at least this fraction of the largest cycle's share (drops noise peaks)
 COMPLETE_DAYS = 90  # a cycle is complete when the series runs this long after its flooding
 GAP_DAYS = 25  # a gap between acquisitions longer than two 12-day revisits (plus a day)
-LEAD_DAYS = 15  # the cycle window starts this long before the flooding peak
+LEAD_DAYS = 15  # the cycle window starts about this long before the flooding peak (ties of the rule below)
+FLOOD_SPAN_DAYS = 40  # ... placed so that most of the cycle's floodings fall in its first 40 days: the models
+# were trained with the sowing 20 days after to 45 days before the window's start (docs/models.md)
+PAST_END_DAYS = 30  # a cycle's window may run this long past the last acquisition (steps filled from the last
+# observed one) before it is shifted back: shifting moved the flood to the training edge (day 45) and lost rice
 CYCLE_DAYS = 105  # flooding to harvest used for overlap tests (Mekong 90-120 days)
 NODATA_DAY = 0
 
@@ -77,20 +82,38 @@ class Cycle:
                 "share": round(self.share, 4), "complete": self.complete}
 
 
-def _box3(values: np.ndarray) -> np.ndarray:
-    """Sum over each pixel's 3 x 3 neighbourhood on the last two axes (edges repeated); numpy only, as the
-    lean mapping environment has no SciPy."""
-    padded = np.pad(values, [(0, 0)] * (values.ndim - 2) + [(1, 1), (1, 1)], mode="edge")
-    h, w = values.shape[-2:]
-    return sum(padded[..., i:i + h, j:j + w] for i in range(3) for j in range(3))
+SIMILAR_NEIGHBOURS = 5  # of the 8 neighbours: a pixel on a straight field edge has 5 on its own side
 
 
 def smooth_linear(cube_db: np.ndarray) -> np.ndarray:
-    """3 x 3 NaN-aware mean of each date in linear power, back to dB (speckle reduction)."""
+    """Edge-aware 3 x 3 mean of each date in linear power, back to dB (speckle reduction).
+
+    Each pixel is averaged with the :data:`SIMILAR_NEIGHBOURS` of its 8 neighbours whose series is closest
+    to its own (mean absolute dB difference over the dates): inside a field that is nearly the plain 3 x 3
+    mean, while a pixel on a field's edge is not mixed with the road, canal or orchard beyond it, whose
+    brightness washed the flooding dip out of a plain mean (the edge pixels of the synthetic mekong
+    scenes lost most of their events). Rank-based, so no dB threshold depends on the number of looks.
+    numpy only: the lean mapping environment has no SciPy.
+    """
     lin = np.power(np.float32(10.0), cube_db / np.float32(10.0))
+    h, w = cube_db.shape[-2:]
+    pad = [(0, 0)] * (cube_db.ndim - 2) + [(1, 1), (1, 1)]
+    padded_db, padded_lin = np.pad(cube_db, pad, mode="edge"), np.pad(lin, pad, mode="edge")
+    offsets = [(i, j) for i in range(3) for j in range(3) if (i, j) != (1, 1)]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pairs: no distance, never chosen
+        dist = np.stack([np.nanmean(np.abs(padded_db[..., i:i + h, j:j + w] - cube_db), axis=-3)
+                         for i, j in offsets])
+    dist = np.where(np.isfinite(dist), dist, np.inf)
+    rank = np.argsort(np.argsort(dist, axis=0), axis=0)
     ok = np.isfinite(lin)
-    num = _box3(np.where(ok, lin, 0).astype(np.float32))
-    den = _box3(ok.astype(np.float32))
+    num, den = np.where(ok, lin, 0).astype(np.float32), ok.astype(np.float32)
+    for n, (i, j) in enumerate(offsets):
+        chosen = ((rank[n] < SIMILAR_NEIGHBOURS) & np.isfinite(dist[n]))[..., None, :, :]
+        value = padded_lin[..., i:i + h, j:j + w]
+        use = chosen & np.isfinite(value)
+        num += np.where(use, value, 0)
+        den += use
     with np.errstate(divide="ignore", invalid="ignore"):
         return (10.0 * np.log10(np.where(den > 0, num / np.maximum(den, 1e-6), np.nan))).astype(np.float32)
 
@@ -119,6 +142,7 @@ def pixel_events(cube_db: np.ndarray, dates: list[dt.date]) -> PixelEvents:
     valid = observed.mean(axis=0) >= 0.5
     low = np.where(observed, smooth, np.inf)
     high = np.where(observed, smooth, -np.inf)
+    tails = _ranges(ordinals, 1, FLOOD_TAIL_DAYS)  # once per call: the dates are the same for every t
     local = np.stack([low[r].min(axis=0) for r in _ranges(ordinals, -LOCAL_DAYS, LOCAL_DAYS)])
     growth = np.stack([high[r].max(axis=0) if r.size else np.full(low.shape[1:], -np.inf)
                        for r in _ranges(ordinals, *GROWTH_DAYS)])
@@ -132,7 +156,7 @@ def pixel_events(cube_db: np.ndarray, dates: list[dt.date]) -> PixelEvents:
         minimum = (low[t] <= local[t]) & (low[t] <= FLOOD_MAX_DB) & (drop[t] >= FLOOD_DROP_DB) & valid
         if not minimum.any():
             continue
-        end = _flood_end(t, low, ordinals)
+        end = _flood_end(t, low, tails[t])
         g = np.take_along_axis(growth, end[None], axis=0)[0]
         ok = minimum & (g - low[t] >= RISE_DB) & (g >= CANOPY_MIN_DB)
         current = np.take_along_axis(depth, end[None], axis=0)[0]
@@ -148,19 +172,20 @@ def pixel_events(cube_db: np.ndarray, dates: list[dt.date]) -> PixelEvents:
     return PixelEvents(days=days, valid=valid, stats=_block_stats(smooth, valid, growth, low))
 
 
-def _flood_end(t: int, low: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
+def _flood_end(t: int, low: np.ndarray, tail: np.ndarray) -> np.ndarray:
     """Per pixel, the index of the last acquisition of the flooded low that starts at acquisition ``t``.
 
     The run lasts at most :data:`FLOOD_TAIL_DAYS` and its VH stays within :data:`FLOOD_TOLERANCE_DB` of
     the value at ``t`` or at most :data:`FLOOD_MAX_DB` (one bright acquisition is allowed): a field stays
     flooded for about two weeks around transplanting, and a seasonal inundation ends with sowing.
+    ``tail`` holds the indices of the acquisitions 1 to :data:`FLOOD_TAIL_DAYS` days after ``t``.
     """
     end = np.full(low.shape[1:], t, dtype=np.int64)
     running = np.ones(low.shape[1:], dtype=bool)
     flooded = low <= np.maximum(low[t] + FLOOD_TOLERANCE_DB, FLOOD_MAX_DB)
-    for j in _ranges(ordinals, 1, FLOOD_TAIL_DAYS)[t]:
+    for j in tail:
         # one bright acquisition (wind, speckle) does not end the flood when the next one is low again
-        running &= flooded[j] | (flooded[j + 1] if j + 1 < len(ordinals) else False)
+        running &= flooded[j] | (flooded[j + 1] if j + 1 < len(low) else False)
         end = np.where(running & flooded[j], j, end)
     return end
 
@@ -208,22 +233,37 @@ def scene_cycles(event_days: np.ndarray, n_valid: int, series: tuple[dt.date, dt
     kernel = np.exp(-0.5 * (offsets / HIST_SIGMA_DAYS) ** 2)
     smooth = np.convolve(hist, kernel / kernel.sum(), mode="same")
     peaks = _peaks(smooth, events - origin, n_valid)
-    return [_cycle(dt.date.fromordinal(origin + p), share, series, window_days) for p, share in peaks]
+    return [_cycle(dt.date.fromordinal(origin + p), share, series, window_days,
+                   dt.date.fromordinal(origin + _window_start(mine, p))) for p, share, mine in peaks]
 
 
-def _peaks(smooth: np.ndarray, offsets: np.ndarray, n_valid: int) -> list[tuple[int, float]]:
+def _window_start(claimed: np.ndarray, peak: int) -> int:
+    """The window start (day offset) that puts the most of a cycle's flooding dates in its first
+    :data:`FLOOD_SPAN_DAYS` days; among equal counts, the one nearest :data:`LEAD_DAYS` before the peak.
+
+    A cycle's fields flood over weeks (An Giang's spring crop: from March to late April); a window
+    fixed on the peak alone cut the earliest floodings off.
+    """
+    starts = np.arange(peak - MATCH_DAYS, peak + 1)
+    counts = np.asarray([np.count_nonzero((claimed >= s) & (claimed < s + FLOOD_SPAN_DAYS)) for s in starts])
+    best = starts[counts == counts.max()]
+    return int(best[np.argmin(np.abs(best - (peak - LEAD_DAYS)))])
+
+
+def _peaks(smooth: np.ndarray, offsets: np.ndarray, n_valid: int) -> list[tuple[int, float, np.ndarray]]:
     """Greedy peak picking, highest first, at least :data:`PEAK_SEPARATION_DAYS` apart.
 
     Each peak claims the events within :data:`MATCH_DAYS` that no higher peak claimed, and its share
     counts only those, so the tails of two big cycles do not make a third one between them.
+    Returns (peak, share, the offsets it claimed) sorted by date.
     """
     order = np.argsort(smooth)[::-1]
     claimed = np.zeros(offsets.shape, dtype=bool)
-    chosen: list[tuple[int, float]] = []
+    chosen: list[tuple[int, float, np.ndarray]] = []
     for p in order:
         if smooth[p] <= 0 or len(chosen) > 12:
             break
-        if any(abs(p - q) < PEAK_SEPARATION_DAYS for q, _ in chosen):
+        if any(abs(p - q) < PEAK_SEPARATION_DAYS for q, _, _ in chosen):
             continue
         if p > 0 and smooth[p - 1] > smooth[p] or p + 1 < len(smooth) and smooth[p + 1] > smooth[p]:
             continue
@@ -231,19 +271,20 @@ def _peaks(smooth: np.ndarray, offsets: np.ndarray, n_valid: int) -> list[tuple[
         share = float(mine.sum()) / n_valid
         if share >= MIN_CYCLE_SHARE:
             claimed |= mine
-            chosen.append((int(p), share))
-    top = max((share for _, share in chosen), default=0.0)
-    return sorted((p, share) for p, share in chosen if share >= MIN_RELATIVE_SHARE * top)
+            chosen.append((int(p), share, offsets[mine]))
+    top = max((share for _, share, _ in chosen), default=0.0)
+    return sorted((c for c in chosen if c[1] >= MIN_RELATIVE_SHARE * top), key=lambda c: c[0])
 
 
-def _cycle(flood: dt.date, share: float, series: tuple[dt.date, dt.date], window_days: int) -> Cycle:
-    start = flood - dt.timedelta(days=LEAD_DAYS)
+def _cycle(flood: dt.date, share: float, series: tuple[dt.date, dt.date], window_days: int,
+           start: dt.date) -> Cycle:
+    lead = (flood - start).days
     end = start + dt.timedelta(days=window_days - 1)
-    if end > series[1]:  # keep the window inside the data; the flood may sit up to 45 days in (training)
-        shift = min((end - series[1]).days, 45 - LEAD_DAYS)
+    if end > series[1]:  # near the data's end; the flood may sit up to 45 days in (training)
+        shift = max(min(max((end - series[1]).days - PAST_END_DAYS, 0), 45 - lead), 0)
         start, end = start - dt.timedelta(days=shift), end - dt.timedelta(days=shift)
     if start < series[0]:
-        shift = min((series[0] - start).days, 20 + LEAD_DAYS)
+        shift = max(min((series[0] - start).days, 20 + lead), 0)
         start, end = start + dt.timedelta(days=shift), end + dt.timedelta(days=shift)
     complete = flood >= series[0] and (series[1] - flood).days >= COMPLETE_DAYS
     return Cycle(flood=flood, window=(start, end), share=share, complete=complete)

@@ -27,6 +27,7 @@ CYCLE_KINDS = ("rice", "probability", "transplanting_doy")
 RICE_NODATA = 255
 INTENSITY_NODATA = 255
 DOY_NODATA = 0
+FIELD_MAJORITY = 5  # of the 9 pixels of a 3 x 3 neighbourhood
 
 
 def counted(cycles: list[Cycle], period: tuple[dt.date, dt.date]) -> list[int]:
@@ -38,8 +39,11 @@ def per_pixel(found: Detection, prob: np.ndarray, valid: np.ndarray, threshold: 
               period: tuple[dt.date, dt.date]) -> dict[str, np.ndarray]:
     """Per-cycle rice and transplanting DOY, and the cropping intensity.
 
-    A pixel is rice in a cycle when the model says so over that cycle's window *and* the pixel shows
-    that cycle's flooding-then-growth; the intensity counts those cycles among :func:`counted` ones.
+    A pixel is rice in a cycle when the model says so over that cycle's window *and* most of its 3 x 3
+    neighbourhood (:data:`FIELD_MAJORITY` of 9) shows that cycle's flooding-then-growth with the model
+    saying rice: a crop calendar belongs to a field, not to a pixel, so one pixel whose dip speckle or a
+    field edge hid keeps its field's crop, and a lone pixel that dips and rises in a rice-like window
+    does not make a crop. The intensity counts those cycles among :func:`counted` ones.
 
     Args:
         found: a full scan (per-pixel events).
@@ -49,19 +53,32 @@ def per_pixel(found: Detection, prob: np.ndarray, valid: np.ndarray, threshold: 
         period: the intensity period.
 
     Returns:
-        ``rice`` (C, H, W) bool, ``doy`` (C, H, W) uint16 (0 = none) and ``intensity`` (H, W) uint8.
+        ``rice`` (C, H, W) bool, ``doy`` (C, H, W) uint16 and ``date`` (C, H, W) ordinal of the
+        transplanting (0 = none), ``intensity`` (H, W) uint8 and ``valid``.
     """
     assigned = detect.assign(found.events, found.cycles)
     ok = valid & found.valid
-    rice = (prob >= threshold) & (assigned > 0) & ok[None]
+    pixel_rice = (prob >= threshold) & (assigned > 0) & ok[None]
+    votes = _box_sum(pixel_rice)
+    rice = (votes >= FIELD_MAJORITY) & (prob >= threshold) & ok[None]
+    # a pixel the majority made rice without an event of its own takes its neighbours' mean date
+    dates = np.where(pixel_rice, assigned, 0).astype(np.int64)
+    mean_date = np.where(pixel_rice, assigned, _box_sum(dates) // np.maximum(votes, 1))
     doy = np.zeros(assigned.shape, dtype=np.uint16)
     for k in range(len(found.cycles)):
-        days = assigned[k][rice[k]]
+        days = mean_date[k][rice[k]]
         if days.size:
             doy[k][rice[k]] = _doy_vectorized(days)
     intensity = rice[counted(found.cycles, period)].sum(axis=0).astype(np.uint8)
-    return {"rice": rice, "doy": doy, "intensity": np.where(ok, intensity, INTENSITY_NODATA).astype(np.uint8),
-            "valid": ok}
+    return {"rice": rice, "doy": doy, "date": np.where(rice, mean_date, 0),
+            "intensity": np.where(ok, intensity, INTENSITY_NODATA).astype(np.uint8), "valid": ok}
+
+
+def _box_sum(values: np.ndarray) -> np.ndarray:
+    """Sum over each pixel's 3 x 3 neighbourhood on the last two axes (edges repeated), as int64."""
+    h, w = values.shape[-2:]
+    padded = np.pad(values.astype(np.int64), [(0, 0)] * (values.ndim - 2) + [(1, 1), (1, 1)], mode="edge")
+    return sum(padded[..., i:i + h, j:j + w] for i in range(3) for j in range(3))
 
 
 def _doy_vectorized(ordinals: np.ndarray) -> np.ndarray:

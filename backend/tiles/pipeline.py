@@ -164,10 +164,14 @@ class BlendedSink(Protocol):
 
 @dataclass
 class StreamStats:
+    """What a streaming pass did, and where its time went (seconds of wall time)."""
+
     tiles: int
     tiles_inferred: int
     seconds: float
     model_seconds: float
+    read_seconds: float = 0.0  # reading and compositing the tiles' input
+    blend_write_seconds: float = 0.0  # blending tiles and handing finished rows to the sink (writing)
 
 
 def _read_tile(source: WindowSource, r0: int, c0: int, tile: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -203,7 +207,8 @@ def stream_scene(source: WindowSource, engine: Engine, grid: TileGrid, sink: Ble
     channels = 3 if with_heatmap else 2  # probability, valid[, heatmap]
     blender = StripBlender(grid.height, grid.width, grid.shape[0], channels)
     weight = blend_window(grid.shape, grid.overlap)
-    start, model_seconds, inferred = time.perf_counter(), 0.0, 0
+    start, inferred = time.perf_counter(), 0
+    spent = {"read": 0.0, "model": 0.0, "blend": 0.0}
     reporter.stage("map", grid.n_tiles, f"{grid.n_tiles} tiles of {' x '.join(map(str, grid.shape))} px")
 
     def emit(rows: np.ndarray) -> None:
@@ -211,17 +216,26 @@ def stream_scene(source: WindowSource, engine: Engine, grid: TileGrid, sink: Ble
             sink.write(rows[0], rows[2] if with_heatmap else None, rows[1] > 0.5)
 
     for r0, cols in grid.tile_rows():
+        t0 = time.perf_counter()
         emit(blender.pop_until(r0)[1])
+        spent["blend"] += time.perf_counter() - t0
         for i in range(0, len(cols), batch):
             chunk = cols[i:i + batch]
-            tiles = [_read_tile(source, r0, c0, grid.shape) for c0 in chunk]
             t0 = time.perf_counter()
+            tiles = [_read_tile(source, r0, c0, grid.shape) for c0 in chunk]
+            t1 = time.perf_counter()
             prob, heat, n = _run_batch(engine, tiles, threshold, with_heatmap)
-            model_seconds += time.perf_counter() - t0
+            t2 = time.perf_counter()
             inferred += n
             for k, c0 in enumerate(chunk):
                 values = [prob[k], tiles[k][1].astype(np.float32)] + ([heat[k]] if with_heatmap else [])
                 blender.add(r0, c0, np.stack(values), weight)
                 reporter.advance(1)
+            spent["read"] += t1 - t0
+            spent["model"] += t2 - t1
+            spent["blend"] += time.perf_counter() - t2
+    t0 = time.perf_counter()
     emit(blender.pop_until(grid.height)[1])
-    return StreamStats(grid.n_tiles, inferred, time.perf_counter() - start, model_seconds)
+    spent["blend"] += time.perf_counter() - t0
+    return StreamStats(grid.n_tiles, inferred, time.perf_counter() - start, spent["model"], spent["read"],
+                       spent["blend"])

@@ -273,12 +273,26 @@ class StripBlender:
         first = self.top
         with np.errstate(invalid="ignore", divide="ignore"):
             out = (self.sums[:, :n] / self.weights[:n]).astype(np.float32)
-        self.sums = np.roll(self.sums, -n, axis=1)
-        self.weights = np.roll(self.weights, -n, axis=0)
-        self.sums[:, self.rows - n:] = 0
-        self.weights[self.rows - n:] = 0
+        _shift_up(self.sums, n, axis=1)
+        _shift_up(self.weights, n, axis=0)
         self.top = row
         return first, out
+
+
+def _shift_up(array: np.ndarray, n: int, axis: int) -> None:
+    """Move ``array``'s rows along ``axis`` up by ``n`` in place and zero the last ``n`` (``np.roll`` + fill).
+
+    Copies go in slabs of ``n`` rows, top first, so a slab never overlaps its source and no temporary copy
+    of the strip is made (``np.roll`` allocated a second strip: 84 MB at 10 240 px wide).
+    """
+    if n <= 0:
+        return
+    view = np.moveaxis(array, axis, 0)
+    rows = view.shape[0]
+    for start in range(0, rows - n, n):
+        stop = min(start + n, rows - n)
+        view[start:stop] = view[start + n:stop + n]
+    view[max(rows - n, 0):] = 0
 
 
 def threshold(probability: np.ndarray, valid: np.ndarray, cut: float, nodata: int = 255) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -25,7 +26,7 @@ from backend.raster.plausibility import check_for_model
 from backend.seasons.choice import resolve_season
 from backend.timeseries.source import check_dates_match
 from backend.training.augment import DEFAULT_TIME_SHIFT
-from backend.training.finetune import DEFAULT_MODE, check_mode, fine_tune, initial_network
+from backend.training.finetune import DEFAULT_MODE, MIN_STEPS_PER_EPOCH, check_mode, fine_tune, initial_network
 from backend.training.labels import check_both_classes, read_labels
 from backend.training.loop import TrainConfig, labelled_metrics, predict
 from backend.training.patches import (
@@ -214,11 +215,59 @@ def _train(net: Any, patches: PatchSet, opts: FinetuneOptions, reporter: Reporte
                        val_f1=round(log.val_f1, 4), val_iou=round(log.val_iou, 4), seconds=round(log.seconds, 2))
         reporter.advance(1, f"epoch {log.epoch}: val F1 {log.val_f1:.3f}")
 
+    batches = BatchEvents(reporter, batches_per_epoch(len(patches.x_train), opts.batch), opts.epochs)
+    batches.begin_epoch(1)
     result = fine_tune(net, opts.mode, patches.x_train, patches.y_train, patches.x_val, patches.y_val, cfg,
-                       on_epoch=on_epoch, check_cancel=reporter.check_cancel)
+                       on_epoch=batches.wrap_epoch(on_epoch), check_cancel=batches.after_batch)
     scores = labelled_metrics(predict(net, patches.x_val, opts.batch), patches.y_val)
     metrics = {k: (None if scores[k] is None else round(float(scores[k]), 4)) for k in METRIC_KEYS}
     return result, metrics
+
+
+def batches_per_epoch(samples: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch of :func:`fine_tune`, which repeats few samples up to a minimum."""
+    if samples <= 0:
+        return 0
+    return math.ceil(max(samples, batch_size * MIN_STEPS_PER_EPOCH) / batch_size)
+
+
+class BatchEvents:
+    """``batch`` events (``epoch``, ``batch``, ``batches``) from the training loop's per-batch cancel check,
+    so a front end shows real progress within an epoch: batch 0 when an epoch starts, then at most one every
+    :attr:`INTERVAL_S` plus the epoch's last batch, so a fast run does not flood the JSON stream."""
+
+    INTERVAL_S = 0.5
+
+    def __init__(self, reporter: Reporter, batches: int, epochs: int) -> None:
+        self.reporter = reporter
+        self.batches = batches
+        self.epochs = epochs
+        self.epoch = 1
+        self.batch = 0
+        self._last = -math.inf
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Start counting ``epoch``'s batches; a ``batch`` event with batch 0 says how many there will be."""
+        self.epoch, self.batch = epoch, 0
+        if self.reporter.mode == "json":
+            self.reporter.event("batch", epoch=epoch, batch=0, batches=self.batches)
+
+    def after_batch(self) -> None:
+        """Called after each optimizer step: report, then honour a cancel request."""
+        self.batch += 1
+        now = time.monotonic()
+        if self.reporter.mode == "json" and (now - self._last >= self.INTERVAL_S or self.batch == self.batches):
+            self._last = now
+            self.reporter.event("batch", epoch=self.epoch, batch=self.batch, batches=self.batches)
+        self.reporter.check_cancel()
+
+    def wrap_epoch(self, on_epoch: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``on_epoch`` that also starts counting the next epoch's batches."""
+        def wrapped(log: Any) -> None:
+            on_epoch(log)
+            if log.epoch < self.epochs:  # (an early stop then never starts it: the result follows)
+                self.begin_epoch(log.epoch + 1)
+        return wrapped
 
 
 def _card(opts: FinetuneOptions, base_card: dict, seasons: list, labels: list[dict], split: dict, result: Any,

@@ -29,6 +29,7 @@ from qgis.core import (
     QgsRasterLayer,
     QgsRectangle,
     QgsUnitTypes,
+    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
@@ -66,12 +67,15 @@ class RiceAreaStatsAlgorithm(BackendAlgorithm):
             problems.append(tr("ZONES: cannot open the zones layer; check the path or choose a loaded layer."))
         else:
             clashes = [f for f in (AREA_FIELD, SHARE_FIELD) if f in source.fields().names()]
+            if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.GeometryType.PolygonGeometry:
+                problems.append(tr("ZONES holds {} geometries, not polygons; give a polygon layer of zones "
+                                   "(districts, provinces).").format(QgsWkbTypes.displayString(source.wkbType())))
             if clashes:
                 problems.append(tr("ZONES already has field(s) {}; rename or delete them first.").format(
                     ", ".join(clashes)))
         return problems
 
-    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
+    def process(self, parameters: dict, context: QgsProcessingContext, feedback) -> dict:
         import processing
 
         rice = self.parameterAsRasterLayer(parameters, "RICE", context)

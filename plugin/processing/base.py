@@ -27,6 +27,7 @@ from ..layer_inputs import InputProblem, check_output_folder, raster_file_for, v
 from ..results import ensure_style
 from ..settings import PLUGIN_DIR
 from .contract_params import backend_check, contract_problems, missing_season_half, values
+from .runner import BackendProcessingError
 
 LAYER_PARAMETER_TYPES = {"multilayer", "raster", "vector", "layer", "source"}
 ICON = PLUGIN_DIR / "resources" / "icons" / "icon.svg"
@@ -34,6 +35,16 @@ ICON = PLUGIN_DIR / "resources" / "icons" / "icon.svg"
 
 def tr(text: str) -> str:
     return QCoreApplication.translate("S1RiceMapperProcessing", text)
+
+
+def _log_backend_tail(feedback, error: BackendProcessingError) -> None:
+    """The backend's last stderr lines in the Processing log, for a bug report (the message stays short)."""
+    if feedback is None or not error.failure.stderr_tail:
+        return
+    feedback.pushInfo(tr("Backend ({}, exit code {}), last stderr lines:").format(error.failure.kind,
+                                                                                 error.failure.exit_code))
+    for line in error.failure.stderr_tail:
+        feedback.pushInfo(line)
 
 
 class StyledResult(QgsProcessingLayerPostProcessorInterface):
@@ -46,12 +57,17 @@ class StyledResult(QgsProcessingLayerPostProcessorInterface):
         self.style_name = style_name
 
     def postProcessLayer(self, layer: QgsMapLayer, context, feedback) -> None:  # noqa: N802
-        if isinstance(layer, QgsRasterLayer):
+        if not isinstance(layer, QgsRasterLayer):
+            return
+        try:
             qml = Path(layer.source()).with_suffix(".qml")
             if qml.exists():
                 layer.loadNamedStyle(str(qml))
             ensure_style(layer, self.style_name)
             layer.triggerRepaint()
+        except Exception as error:  # noqa: BLE001 (a style must not turn a finished run into a traceback)
+            if feedback is not None:
+                feedback.reportError(tr("Could not style {}: {}").format(layer.source(), error), fatalError=False)
 
     @classmethod
     def create(cls, style_name: str) -> StyledResult:
@@ -135,6 +151,36 @@ class BackendAlgorithm(QgsProcessingAlgorithm):
             return [str(error)]
         problem = backend_check(self.VERB, args, files=[a for a in args if os.path.isfile(a)])
         return [problem] if problem else []
+
+    # --- the run -----------------------------------------------------------------------------------
+
+    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback) -> dict:  # noqa: N802
+        """Run :meth:`process`; whatever fails reaches Processing as a QgsProcessingException in plain words.
+
+        QGIS shows only the message of an exception of exactly the class QgsProcessingException; any other
+        one, subclasses included, becomes a message holding the whole Python traceback. So a failure after
+        the checks passed (a full disk, the output folder deleted mid-run, the backend killed, a bug) is
+        raised again here as a plain QgsProcessingException, and the backend's last stderr lines go to the log.
+        """
+        try:
+            return self.process(parameters, context, feedback)
+        except BackendProcessingError as error:
+            _log_backend_tail(feedback, error)
+            raise QgsProcessingException(str(error)) from None
+        except QgsProcessingException as error:
+            if type(error) is QgsProcessingException:
+                raise
+            raise QgsProcessingException(str(error)) from None
+        except Exception as error:  # noqa: BLE001 (the last line before QGIS would print a traceback)
+            if feedback is not None:
+                feedback.reportError(f"{type(error).__name__}: {error}", fatalError=False)
+            raise QgsProcessingException(tr("{} failed after its checks passed: {} ({}). Check the output folder "
+                                            "and free disk space, then run it again.").format(
+                self.displayName(), error, type(error).__name__)) from None
+
+    def process(self, parameters: dict, context: QgsProcessingContext, feedback) -> dict:
+        """The algorithm's work (subclasses define it); may raise anything, see :meth:`processAlgorithm`."""
+        raise NotImplementedError
 
     def backend_args(self, parameters: dict, context: QgsProcessingContext) -> list:
         """The backend verb's arguments for these parameter values (subclasses of a verb define it)."""

@@ -112,7 +112,7 @@ class EvaluateAlgorithm(BackendAlgorithm):
                                self.parameterAsString(parameters, "OUTPUT_FOLDER", context),
                                self.parameterAsBoolean(parameters, "OVERWRITE", context))
 
-    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
+    def process(self, parameters: dict, context: QgsProcessingContext, feedback) -> dict:
         prediction = self.raster_path(parameters, "PREDICTION", context)
         reference = self.reference_path(parameters, "REFERENCE", context)
         out_dir = self.output_folder(parameters, "OUTPUT_FOLDER", context)

@@ -82,7 +82,7 @@ class FetchAlgorithm(BackendAlgorithm):
         crs = self.parameterAsCrs(parameters, "CRS", context)
         return args + (["--crs", crs.authid()] if crs.isValid() else [])
 
-    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
+    def process(self, parameters: dict, context: QgsProcessingContext, feedback) -> dict:
         out_dir = self.output_folder(parameters, "OUTPUT_FOLDER", context)
         result = run_backend(VERB, self.backend_args(parameters, context), feedback, name_of=name_of(VERB))
         for problem in result.get("problems", []):

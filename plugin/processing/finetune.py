@@ -72,7 +72,7 @@ class FineTuneAlgorithm(BackendAlgorithm):
         return args + (["--class-field", field] if field else []) + cli_args(
             VERB, values(self, VERB, FINETUNE_KEYS, parameters, context))
 
-    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
+    def process(self, parameters: dict, context: QgsProcessingContext, feedback) -> dict:
         result = run_backend(VERB, self.backend_args(parameters, context), feedback, name_of=name_of(VERB))
         validation = result.get("validation") or {}
         feedback.pushInfo(tr("Model '{}' saved in {} (best epoch {}, validation F1 {}).").format(

@@ -63,7 +63,7 @@ class MapRiceAlgorithm(BackendAlgorithm):
                 "--out", self.parameterAsString(parameters, "OUTPUT_FOLDER", context),
                 *cli_args(VERB, values(self, VERB, MAP_KEYS, parameters, context))]
 
-    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
+    def process(self, parameters: dict, context: QgsProcessingContext, feedback) -> dict:
         reference = self.reference_path(parameters, "REFERENCE", context)
         steps = QgsProcessingMultiStepFeedback(2 if reference else 1, feedback)
         out_dir = self.output_folder(parameters, "OUTPUT_FOLDER", context)

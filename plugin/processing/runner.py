@@ -24,6 +24,7 @@ from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
 from ..backend_session import (
     CANCEL_GRACE_MS,
+    SETUP_HINT,
     BackendFailure,
     Session,
     backend_arguments,
@@ -70,9 +71,13 @@ def run_backend(verb: str, args: Iterable[Any], feedback: QgsProcessingFeedback 
         raise BackendProcessingError(session.not_started(problem))
     if feedback is not None:
         feedback.pushCommandInfo(" ".join(command))
-    process = subprocess.Popen(  # nosec B603
-        command, cwd=str(PLUGIN_DIR), env=backend_environment(os.environ), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", bufsize=1)
+    try:
+        process = subprocess.Popen(  # nosec B603
+            command, cwd=str(PLUGIN_DIR), env=backend_environment(os.environ), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", bufsize=1)
+    except OSError as error:  # e.g. not a program ("Exec format error") although it exists and is executable
+        raise BackendProcessingError(session.not_started(
+            f"The backend interpreter {python} cannot be started ({error.strerror or error}). " + SETUP_HINT)) from None
     exit_code = _pump(process, session, feedback)
     failure = session.failure(exit_code)
     if failure is None:

@@ -52,7 +52,7 @@ class SeasonsAlgorithm(BackendAlgorithm):
                 "--out", self.parameterAsString(parameters, "OUTPUT_FOLDER", context),
                 *cli_args(VERB, values(self, VERB, SEASONS_KEYS, parameters, context))]
 
-    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback):  # noqa: N802
+    def process(self, parameters: dict, context: QgsProcessingContext, feedback) -> dict:
         out_dir = self.output_folder(parameters, "OUTPUT_FOLDER", context)
         vv = self.parameterAsLayerList(parameters, "VV", context)
         vh = self.parameterAsLayerList(parameters, "VH", context)

@@ -10,6 +10,7 @@ from test_reader_fixtures import DATES, layout_a
 
 from backend.errors import UserError
 from backend.raster import open_series
+from backend.raster.units import to_power
 from backend.timeseries import composite, composite_series, season_windows
 
 START, END = dt.date(2022, 1, 1), dt.date(2022, 1, 30)  # 30 days, 3 windows of 10 days
@@ -119,7 +120,9 @@ def test_composite_series_reads_only_the_season(tmp_path):
     with open_series(vv=str(paths["VV"])) as series:
         result, count = composite_series(series, "VV", start, end, 3)
         expected, expected_count = composite(series.read("VV"), DATES, start, end, 3)
-        np.testing.assert_array_equal(result, expected)
+        # the series reads linear power straight (no round trip through dB): equal to float32 rounding
+        np.testing.assert_allclose(result, expected, rtol=0, atol=1e-5)
+        assert np.array_equal(np.isnan(result), np.isnan(expected))
         np.testing.assert_array_equal(count, expected_count)
         with pytest.raises(UserError, match=r"the data cover 2022-01-09 to 2022-02-14"):
             composite_series(series, "VV", dt.date(2023, 1, 1), dt.date(2023, 3, 1), 3)
@@ -130,3 +133,25 @@ def test_datetimes_are_accepted_as_dates():
     result, count = composite(_cube([-10.0, -20.0]), stamps, START, END, 3)
     np.testing.assert_allclose(result[:, 0, 0], [-10.0, _db(0.055), -20.0], atol=1e-4)
     assert (count == 2).all()
+
+
+def test_composite_series_of_db_files_is_bit_identical_to_compositing_the_db_read(tmp_path):
+    paths = layout_a(tmp_path, unit="dB", pols=("VH",))
+    start, end = dt.date(2022, 1, 9), dt.date(2022, 2, 14)
+    with open_series(vh=str(paths["VH"])) as series:
+        result, count = composite_series(series, "VH", start, end, 4)
+        expected, expected_count = composite(series.read("VH"), DATES, start, end, 4)
+    np.testing.assert_array_equal(result, expected)
+    np.testing.assert_array_equal(count, expected_count)
+
+
+@pytest.mark.parametrize(("unit", "values", "power"), [
+    ("dB", [-10.0, 0.0, np.nan], [0.1, 1.0, np.nan]),
+    ("linear", [0.25, 0.0, -1.0], [0.25, np.nan, np.nan]),
+    ("amplitude", [0.5, 0.0, np.nan], [0.25, np.nan, np.nan]),
+])
+def test_to_power_converts_in_place_and_marks_non_positive_power_as_missing(unit, values, power):
+    array = np.array(values, np.float32)
+    result = to_power(array, unit)
+    assert result is array
+    np.testing.assert_allclose(result, np.array(power, np.float32), rtol=1e-6)

@@ -37,6 +37,14 @@ def test_polygons_give_a_model_folder_that_map_uses(world):
     epochs = [e for e in events if e["event"] == "epoch"]
     assert [e["epoch"] for e in epochs] == list(range(1, len(epochs) + 1)) and epochs
     assert {"loss", "val_loss", "val_f1", "val_iou"} <= set(epochs[0])
+    batches = [e for e in events if e["event"] == "batch"]  # progress within an epoch, for the panel
+    last_of_epoch = {e["epoch"]: e for e in batches if e["batch"] > 0}
+    assert sorted(last_of_epoch) == [e["epoch"] for e in epochs]  # every epoch reports its batches
+    assert all(e["batch"] == e["batches"] > 0 for e in last_of_epoch.values())
+    assert all(0 <= e["batch"] <= e["batches"] for e in batches)
+    assert [e["epoch"] for e in batches if e["batch"] == 0][:len(epochs)] == [e["epoch"] for e in epochs]
+    order = [(e["epoch"], e["batch"]) for e in batches]
+    assert order == sorted(order)
     result = events[-1]
     assert result["event"] == "result" and result["mode"] == "FTE"
     card = json.loads((out / "local-a" / "card.json").read_text())

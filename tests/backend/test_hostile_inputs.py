@@ -491,6 +491,16 @@ CASES = [
     Case("out-is-a-file", lambda w, d: map_cmd(w.vv(), w.vh(), Path(_text(d, "out", "x"))), says=("--out",)),
     Case("out-unwritable", lambda w, d: map_cmd(w.vv(), w.vh(), Path("/proc/s1rm-hostile")), says=("--out",)),
     Case("disk-full", lambda w, d: map_cmd(w.vv(), w.vh(), d / "out"), says=("disk",), limit_kb=3),
+    Case("out-name-too-long", lambda w, d: map_cmd(w.vv(), w.vh(), d / ("o" * 300)), says=("--out", "too long")),
+    Case("vv-empty-name", lambda w, d: map_cmd("", w.vh(), d / "out"), says=("--vv", "empty")),
+    Case("manifest-binary", lambda w, d: ["map", "--manifest", _text(d, "m.csv", bytes(range(128, 256)) * 2)],
+         says=("--manifest", "m.csv", "UTF-8")),
+    Case("synth-disk-full", lambda w, d: ["synth", "--region", "mekong", "--size", "64", "--out", d / "out"],
+         says=("disk is full",), limit_kb=40),
+    Case("export-name-traversal", lambda w, d: ["export", w.models / "own", "--out", d / "out" / "copy", "--name",
+                                                "../../x"], says=("--name", "../../x")),
+    Case("export-disk-full", lambda w, d: ["export", w.models / "own", "--out", d / "out" / "copy"],
+         says=("disk is full",), limit_kb=16),
     Case("old-results-kept", _existing, says=("--overwrite",), check=_keep_old, keep=("rice.tif",)),
     Case("manifest-missing", lambda w, d: ["map", "--manifest", d / "none.csv"], says=("--manifest",)),
     Case("manifest-no-out-column", lambda w, d: ["map", "--manifest", _text(d, "m.csv", f"vv,vh\n{w.vv()},{w.vh()}\n")],
@@ -564,6 +574,8 @@ CASES = [
                                               "2030-08-31", *FAST, "--out", d / "out"], says=("--season",)),
     Case("season-not-a-date", lambda w, d: ["map", "--vv", w.vv(), "--vh", w.vh(), "--season", "2022-13-01",
                                             "2022-08-31", *FAST, "--out", d / "out"], says=("--season",)),
+    Case("as-of-too-early", lambda w, d: map_cmd(w.vv(), w.vh(), d / "out", "--as-of", "2022-04-02"),
+         says=("--as-of", "distinct")),
     Case("as-of-outside-season", lambda w, d: map_cmd(w.vv(), w.vh(), d / "out", "--as-of", "2021-01-01"),
          says=("--as-of",)),
     Case("device-unknown", lambda w, d: map_cmd(w.vv(), w.vh(), d / "out", "--device", "tpu"), says=("--device",)),
@@ -573,6 +585,11 @@ CASES = [
     Case("model-unknown", lambda w, d: map_cmd(w.vv(), w.vh(), d / "out", "--model", "no-such-model"),
          says=("no-such-model",)),
     Case("info-into-closed-pipe", _info_head, code=0),
+    Case("stac-url-not-a-url", lambda w, d: ["fetch", "--stac-url", "not a url", "--collection", "s1", "--bbox", "105",
+                                             "10", "105.1", "10.1", *SEASON, "--catalogue-only", "--out", d / "out"],
+         says=("--stac-url", "http")),
+    Case("seasons-pixel-1000km", lambda w, d: ["seasons", *_pixel(1_000_000.0)(w, d)[1:5], "--out", d / "out"],
+         says=("VV.tif", "pixels are")),
     # models
     Case("model-truncated", _tampered("truncated"), says=("model.onnx", "bytes")),
     Case("model-tampered", _tampered("flipped"), says=("model.onnx", "SHA-256")),
@@ -585,6 +602,8 @@ CASES = [
     Case("pickle-payload", _pickle_weights, says=("weights.safetensors",), check=_no_marker),
     Case("onnx-unknown-op", lambda w, d: _onnx_graph(w, d, "unknown-op"), says=("model.onnx",)),
     Case("onnx-external-data", lambda w, d: _onnx_graph(w, d, "external"), says=("model.onnx", "external")),
+    Case("card-threshold-outside-0-1", _card_edit(lambda f: _save_card(f, {**_card(f), "threshold": 2.0})),
+         says=("card.json", "threshold")),
     Case("card-not-json", _card_edit(lambda f: (f / "card.json").write_text("{nope")), says=("card.json",)),
     Case("card-missing-fields", _card_edit(lambda f: _save_card(f, {"name": "x"})), says=("card.json", "lacks")),
     # labels and references
@@ -593,6 +612,19 @@ CASES = [
     Case("reference-vector-far", _vector_far, says=("--reference", "ref.gpkg")),
     Case("reference-self-intersecting", _bowtie, says=("--reference", "invalid geometr")),
     Case("reference-other-crs", _other_crs, code=0, check=_same_metrics_as_native),
+    Case("reference-rice-value-absent", lambda w, d: _evaluate(w, d, str(w.scene / "truth.tif"), "--rice-value", "7"),
+         says=("--reference", "--rice-value", "undefined")),
+    Case("pred-values-not-0-1", lambda w, d: ["evaluate", "--pred", write_like(
+        d / "p.tif", (np.arange(1024).reshape(1, 32, 32) % 6).astype(np.uint8), read_bands(w.pred)[1], []),
+        "--reference", w.scene / "truth.tif", "--out", d / "out"], says=("--pred", "p.tif", "neither 0")),
+    Case("labels-metres-declared-degrees", lambda w, d: _finetune(w, d, _gpkg(
+        d, [_box(*_scene_box(w))], ["rice"], crs="EPSG:4326")), says=("ref.gpkg", "CRS is probably wrong")),
+    Case("zones-float-raster-as-rice", lambda w, d: ["riceareastats", "--rice", w.vv(), "--zones",
+                                                     _gpkg(d, [_box(*_scene_box(w))], ["z"]), "--out", d / "out"],
+         says=("--rice", "VV.tif", "uint8")),
+    Case("zones-points", lambda w, d: ["riceareastats", "--rice", w.pred, "--zones",
+                                       _gpkg(d, ["POINT(560050 1159950)"], ["z"]), "--out", d / "out"],
+         says=("--zones", "ref.gpkg", "no polygon")),
     Case("reference-wrong-field", lambda w, d: _evaluate(w, d, str(w.scene / "labels.gpkg"), "--class-field", "nope"),
          says=("--class-field", "nope")),
     Case("labels-text-file", _labels_case("text"), says=("--labels", "labels.tif", "give a")),
@@ -735,11 +767,32 @@ def test_sigkill_during_overwrite_keeps_the_old_results(world, bigger, tmp_path)
     assert _wait_for_no_leftovers(tmp_path) == []
 
 
+def test_output_folder_deleted_mid_run_is_a_user_error(world, bigger, tmp_path) -> None:
+    """The folder goes away between two tiles (deleted, unmounted): a clear message, no traceback."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "backend", *map(str, bigger["args"]), "--out", out, "--progress",
+                             "json"], cwd=REPO, env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        event = json.loads(line) if line.startswith("{") else {}
+        if event.get("event") == "progress" and 0 < (event.get("done") or 0) < (event.get("total") or 0):
+            shutil.rmtree(out)
+            break
+    rest, stderr = proc.communicate(timeout=120)
+    error = next(json.loads(x) for x in rest.splitlines() if x.startswith('{"event": "error"'))
+    assert proc.returncode == 2 and "Traceback" not in stderr, stderr[-2000:]
+    assert "disappeared" in error["message"] and str(out) in error["message"], error
+    assert not out.exists()
+
+
 def test_sigterm_cancels_cleanly(world, bigger, tmp_path) -> None:
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "backend", *map(str, bigger["args"]), "--out", out], cwd=REPO,
-                            env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    proc = subprocess.Popen([sys.executable, "-m", "backend", *map(str, bigger["args"]), "--out", out, "--progress",
+                             "json"], cwd=REPO, env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # at the first progress event (a fixed delay can land before the handlers exist)
+        if line.startswith('{"event": "progress"'):
+            break
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert "Traceback" not in stderr

@@ -52,10 +52,24 @@ def test_map_writes_styled_georeferenced_outputs(tmp_path, model, env):
     assert run["valid_pixels"] == 66 * 88 and run["km2_per_minute"] > 0 and run["versions"]["onnxruntime"]
     with rasterio.open(out / "rice.tif") as ds:
         assert run["rice_pixels"] == int((ds.read(1) == 1).sum())
+    assert_timings(run)
     renderers = {n: ET.parse(out / f"{n}.qml").getroot().find(".//rasterrenderer").get("type")
                  for n in ("rice", "probability", "heatmap")}
     assert renderers == {"rice": "paletted", "probability": "singlebandpseudocolor",
                          "heatmap": "singlebandpseudocolor"}
+
+
+def assert_timings(run: dict) -> None:
+    """run.json's per-stage wall times: every stage, each within the total, the model's share consistent."""
+    from backend.inference.timings import STAGES
+
+    timings = run["timings"]
+    assert all(timings[stage] >= 0 for stage in STAGES)
+    assert timings["startup"] > 0 and timings["model"] > 0 and timings["read_composite"] > 0
+    assert sum(timings[stage] for stage in STAGES) + timings["other"] == pytest.approx(timings["total"], abs=0.01)
+    assert timings["model"] == pytest.approx(run["model_seconds"], abs=0.002)
+    assert timings["outside_model"] == pytest.approx(timings["total"] - timings["model"], abs=0.002)
+    assert 0 < timings["outside_model_share"] < 1
 
 
 def run_tiles(length: int, tile: int, overlap: int) -> list[int]:

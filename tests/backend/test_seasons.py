@@ -16,7 +16,8 @@ import rasterio
 
 from backend.seasons import detect
 from backend.seasons.choice import covered, describe_cycles
-from backend.seasons.scan import find_gaps, gap_notes
+from backend.seasons.outputs import per_pixel
+from backend.seasons.scan import Detection, find_gaps, gap_notes
 from backend.synthetic.cropping import crop_truth
 from backend.synthetic.scene import generate_scene
 from backend.synthetic.writer import write_scene
@@ -84,13 +85,58 @@ def test_gaps_are_found_and_explained():
     assert "48 days" in note and "missed" in note
 
 
-def test_a_season_covers_the_cycles_whose_crop_lies_mostly_inside_it():
+def test_a_season_maps_the_crops_it_holds_whole_not_the_next_one_it_touches():
     cycles = [detect.Cycle(dt.date(2022, 4, 10), (dt.date(2022, 3, 26), dt.date(2022, 7, 23)), 0.5, True),
+              detect.Cycle(dt.date(2022, 6, 20), (dt.date(2022, 6, 5), dt.date(2022, 11, 1)), 0.2, True),
               detect.Cycle(dt.date(2022, 8, 10), (dt.date(2022, 7, 26), dt.date(2022, 11, 22)), 0.3, True)]
+    # April-August holds the April crop whole and 72 of the June crop's 106 days: only the April crop
     assert covered(cycles, (dt.date(2022, 4, 1), dt.date(2022, 8, 31))) == cycles[:1]
-    assert covered(cycles, YEAR) == cycles
+    assert covered(cycles, YEAR) == cycles  # the whole year asks for every crop
+    # 90 days hold no crop whole: the one they cover most
+    assert covered(cycles, (dt.date(2022, 6, 1), dt.date(2022, 8, 29))) == cycles[1:2]
     assert covered(cycles, (dt.date(2022, 1, 1), dt.date(2022, 3, 1))) == []
     assert "2022-03-26 to 2022-07-23" in describe_cycles(cycles)
+
+
+def test_a_field_edge_pixel_keeps_its_flooding_dip():
+    """The neighbourhood smoothing does not mix a paddy's edge pixel with the bright road beside it."""
+    dates = [dt.date(2022, 1, 1) + dt.timedelta(days=12 * k) for k in range(20)]
+    rice = np.array([-15.0] * 5 + [-23.0, -22.5] + [-19.0, -16.0, -14.0, -13.0, -13.0] + [-15.0] * 8)
+    cube = np.empty((len(dates), 8, 8), np.float32)
+    cube[:, :, :4] = rice[:, None, None]
+    cube[:, :, 4:] = -7.0  # road / built-up
+    smooth = detect.smooth_linear(cube)
+    assert smooth[5, 4, 3] < -22.0  # a plain 3 x 3 mean gave about -11 dB here
+    found = detect.pixel_events(cube, dates)
+    assert (found.days[:, :, :4] > 0).any(axis=0).all() and not (found.days[:, :, 4:] > 0).any()
+
+
+def test_a_cycle_window_opens_before_its_earliest_floodings():
+    series = (dt.date(2022, 1, 1), dt.date(2022, 12, 31))
+    peak = dt.date(2022, 4, 17).toordinal()
+    narrow = np.full(1000, peak)
+    cycle = detect.scene_cycles(narrow, 1000, series, 150)[0]
+    assert cycle.flood == dt.date(2022, 4, 17) and cycle.window[0] == cycle.flood - dt.timedelta(days=detect.LEAD_DAYS)
+    # a second group of fields floods four weeks earlier (An Giang's spring crop spreads over March-April)
+    skewed = np.concatenate([np.full(600, peak), np.full(400, peak - 28)])
+    cycle = detect.scene_cycles(skewed, 1000, series, 150)[0]
+    assert cycle.flood == dt.date(2022, 4, 17) and cycle.window[0] <= dt.date.fromordinal(peak - 28)
+
+
+def test_a_crop_belongs_to_a_field_not_to_a_pixel():
+    cycle = detect.Cycle(dt.date(2022, 4, 10), (dt.date(2022, 3, 26), dt.date(2022, 8, 22)), 0.5, True)
+    day = cycle.flood.toordinal()
+    events = np.zeros((1, 9, 9), np.int32)
+    events[0, :, :5] = day  # a field whose pixels flood and grow ...
+    events[0, 4, 2] = 0  # ... but one, where speckle hid the dip
+    events[0, 4, 7] = day  # a lone pixel elsewhere that dips and rises
+    found = Detection(series=YEAR, n_dates=30, cycles=[cycle], gaps=[], n_valid=81, vh_stats={}, events=events,
+                      valid=np.ones((9, 9), bool))
+    prob = np.full((1, 9, 9), 0.9, np.float32)
+    pixels = per_pixel(found, prob, np.ones((9, 9), bool), 0.5, YEAR)
+    assert pixels["rice"][0, 4, 2] and not pixels["rice"][0, 4, 7] and pixels["rice"][0, 2:7, :4].all()
+    assert pixels["date"][0, 4, 2] == day and pixels["doy"][0, 4, 2] == cycle.flood.timetuple().tm_yday
+    assert ((pixels["doy"] > 0) == pixels["rice"]).all() and pixels["intensity"][4, 2] == 1
 
 
 def test_seasons_verb_writes_styled_rasters_and_report(year_scene, tmp_path):
@@ -192,3 +238,23 @@ def test_whole_year_snaps_to_every_cycle_unless_exact(year_scene, tmp_path):
     b = json.loads((tmp_path / "b" / "run.json").read_text())["season_choice"]
     assert a["reason"] == "given-snapped" and len(a["windows"]) >= 2
     assert b["reason"] == "given-exact" and b["windows"] == [["2022-01-01", "2022-12-31"]]
+
+
+def test_map_quick_scan_finds_the_cycles_of_the_full_scan_from_its_sample(year_scene):
+    from backend.raster import open_series
+    from backend.seasons.scan import blocks, read_side_by_side, scan
+
+    with open_series(vv=[str(year_scene / "VV.tif")], vh=[str(year_scene / "VH.tif")]) as reader:
+        parts = blocks(64, 64, full=False)
+        side = read_side_by_side(reader, "VH", parts)
+        assert len(parts) == 4 and side.shape == (len(reader.dates["VH"]), 32, 4 * 33)
+        assert np.isnan(side[:, :, 32::33]).all()  # the column between two blocks
+        row, col, h, w = parts[1]
+        np.testing.assert_array_equal(side[:, :, 33:65], reader.read("VH")[:, row:row + h, col:col + w])
+        quick, full = scan(reader, 150, full=False), scan(reader, 150, full=True)
+    assert quick.events is None and full.events is not None
+    big = [c for c in full.cycles if c.share >= 0.2]
+    for cycle in big:  # every big cycle of the full scan is found by the sample, within two weeks
+        assert min(abs((c.flood - cycle.flood).days) for c in quick.cycles) <= 14
+    assert quick.main is not None and quick.main.complete
+    assert quick.main.share == max(c.share for c in quick.cycles if c.complete)

@@ -142,3 +142,16 @@ def test_tiles_without_data_skip_the_model():
     cube[..., :, :40] = np.nan
     _, valid, stats, _ = run_tiled(cube, tile=32, overlap=0)
     assert stats.tiles_inferred < stats.tiles and not valid[:, :40].any()
+
+
+@pytest.mark.parametrize("rows", [1, 5, 16])
+def test_shift_up_equals_roll_and_zero_fill_without_a_second_strip(rows):
+    from backend.tiles.tiling import _shift_up
+
+    rng = np.random.default_rng(rows)
+    for n in range(rows + 1):
+        array = rng.random((3, rows, 7))
+        expected = np.roll(array, -n, axis=1)
+        expected[:, rows - n:] = 0
+        _shift_up(array, n, axis=1)
+        np.testing.assert_array_equal(array, expected)

@@ -146,6 +146,7 @@ def drive() -> None:
     plugin.profile_tool.show_at(rice_field.geometry().centroid().asPoint())
     grab(out / "temporal_profile.png", plugin.profile_tool.window)
     plugin.profile_tool.window.close()
+    warned_run(plugin, out)
 
     if "finetune" not in os.environ.get("S1RM_DOC_STEPS", "finetune"):
         return
@@ -159,14 +160,35 @@ def drive() -> None:
     dock.epochsSpin.setValue(12)
     dock.patchSpin.setValue(32)
     dock.modelName.setText("doc-fte")
-    dock.start()
+    dock.start()  # the backend's check first, then training
     points = lambda: len(dock.chart.series[0].points) if dock.chart.series else 0  # noqa: E731
-    assert wait_until(lambda: points() >= 2 or not dock.is_running(), 1200), dock.statusLabel.text()
+    assert wait_until(lambda: points() >= 2 or not dock.busy(), 1200), dock.statusLabel.text()
     assert dock.is_running(), f"the run ended before the screenshot: {dock.statusLabel.text()}"
-    settle(2.0)  # a little into the next epoch, so the bar shows progress within it
+    wait_until(lambda: dock.clock is not None and (dock.clock.batch or (0, 0))[0] > 0, 300)  # into the epoch
     grab(out / "finetune_midrun.png")
     dock.cancel()
     wait_until(lambda: not dock.is_running(), 60)
+
+
+def warned_run(plugin, out: Path) -> None:
+    """A run whose season misses every rice cycle: the warnings in the message bar and on the layers."""
+    from qgis.PyQt.QtCore import QDate
+    from qgis.utils import iface
+
+    iface.messageBar().clearWidgets()
+    dialog = open_map_dialog(plugin)
+    dialog.seasonAuto.setChecked(False)
+    dialog.seasonStart.setDate(QDate(2022, 1, 1))
+    dialog.seasonEnd.setDate(QDate(2022, 2, 28))
+    dialog.referenceCheck.setChecked(False)
+    assert wait_until(lambda: dialog.pending == 0, 120)
+    grab(out / "map_dialog_season_warning.png")
+    dialog.start_run()
+    assert wait_until(lambda: not dialog.is_running(), 900), dialog.statusLabel.text()
+    assert dialog.last_group is not None, dialog.statusLabel.text()
+    dialog.close()
+    settle(1.0)
+    grab(out / "result_warning.png")
 
 
 def open_map_dialog(plugin):

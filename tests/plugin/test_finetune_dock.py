@@ -60,8 +60,11 @@ def test_finetune_from_polygons_yields_selectable_model(qgis_iface, qgis_new_pro
     values = []
     dock.progressBar.valueChanged.connect(values.append)
     dock.start()
-    assert dock.is_running()
-    assert wait_until(lambda: not dock.is_running(), 180), dock.statusLabel.text()
+    assert dock.busy() and not dock.is_running()  # the backend checks first (finetune --check-only)
+    texts = set()
+    assert wait_until(lambda: texts.add(dock.statusLabel.text()) or not dock.busy(), 180), dock.statusLabel.text()
+    assert any("Checking" in t for t in texts), texts
+    assert any(", batch " in t and " of " in t for t in texts), texts  # the backend's batch events, not an estimate
     assert dock.last_model == "plugin-test-fte", dock.statusLabel.text()
     card = json.loads((user_models / "plugin-test-fte" / "card.json").read_text())
     assert card["training"]["time_shift"] == 3  # the panel's setting reached the backend
@@ -113,3 +116,31 @@ def test_loss_axis_never_negative(qgis_iface):
     chart.add_series(Series("loss", "#d95f02", [(1, 0.01), (2, 0.6)]))
     low, high = chart._left_range()
     assert low == 0.0 and high > 0.6
+
+
+def test_backend_check_refuses_before_training_in_the_panels_words(qgis_iface, qgis_new_project, synthetic_scene,
+                                                                   user_models, backend_python_setting, new_dock):
+    """`finetune --check-only` runs first: a refusal names the field by its label and outlines it."""
+    project = QgsProject.instance()
+    project.addMapLayer(QgsRasterLayer(str(synthetic_scene / "VV.tif"), "VV"))
+    project.addMapLayer(QgsRasterLayer(str(synthetic_scene / "VH.tif"), "VH"))
+    project.addMapLayer(QgsVectorLayer(str(synthetic_scene / "labels.gpkg"), "fields", "ogr"))
+    dock = new_dock()
+    dock.refresh()
+    assert wait_until(lambda: not dock.busy() and dock.baseModel.count() > 0, 90)
+    dock.riceValues.setText("paddy")  # not a value of the class field: every label is non-rice
+    dock.modelName.setText("plugin-test-refused")
+    dock.start()
+    assert wait_until(lambda: not dock.busy(), 90), dock.statusLabel.text()
+    status = dock.statusLabel.toolTip() or dock.statusLabel.text()
+    assert "non-rice" in status and "--rice-values" not in status and "'" in status, status
+    assert dock.run is None and "border" in dock.labelLayer.styleSheet()
+    assert not (user_models / "plugin-test-refused").exists()
+    dock.riceValues.setText("rice")
+    dock.epochsSpin.setValue(1)
+    dock.baseModel.setCurrentIndex(dock.baseModel.findData("tiny-unet"))
+    dock.start()  # accepted: the outline goes, training starts; cancelled at once
+    assert wait_until(lambda: dock.is_running(), 90), dock.statusLabel.text()
+    assert "border" not in dock.labelLayer.styleSheet()
+    dock.cancel()
+    assert wait_until(lambda: not dock.busy(), 60)

@@ -17,9 +17,17 @@ def _our_children(window, kind) -> list:
     return [w for w in window.findChildren(kind) if w.objectName().startswith("s1ricemapper")]
 
 
-def test_plugin_loads_and_unloads(qgis_iface):
+def test_plugin_loads_and_unloads(qgis_iface, monkeypatch):
+    menus = []  # pytest-qgis's interface has no Raster menu: record where the plugin puts its actions
+    monkeypatch.setattr(qgis_iface, "addPluginToRasterMenu", lambda menu, action: menus.append((menu, action)),
+                        raising=False)
     plugin = plugin_package().classFactory(qgis_iface)
     plugin.initGui()
+    from s1ricemapper.plugin.backend_session import SETUP_HINT
+
+    settings = [f"Raster > {menu.replace('&', '')} > {action.text()} " for menu, action in menus
+                if action.objectName() == "s1ricemapper_settings"]
+    assert settings and settings[0] in SETUP_HINT, (settings, SETUP_HINT)  # the hint names the real menu path
     assert {a.objectName() for a in plugin.actions} == EXPECTED_ACTIONS
     assert all(a.text() for a in plugin.actions)
     by_name = {a.objectName(): a for a in plugin.actions}

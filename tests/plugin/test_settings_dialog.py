@@ -51,7 +51,7 @@ def test_missing_backend_offers_to_create_it(qgis_iface, tmp_path):
     dialog.pythonPath.setFilePath(str(tmp_path / "missing" / "python"))
     dialog.check_backend()
     text = dialog.reportText.toPlainText()
-    assert "does not exist" in text and "Open S1 Rice Mapper > Settings" not in text
+    assert "does not exist" in text and "Open Raster > S1 Rice Mapper" not in text  # already in Settings
     assert dialog.createButton.isVisibleTo(dialog)
 
 

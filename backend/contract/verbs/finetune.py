@@ -65,5 +65,7 @@ VERB = Verb(
     ),
     result_keys=("model", "path", "base_model", "mode", "validation", "best_epoch", "epochs_run", "seconds",
                  "patches"),
-    events=(Event("epoch", ("epoch", "loss", "val_loss", "val_f1", "val_iou", "seconds"), "one training epoch finished"),),
+    events=(Event("epoch", ("epoch", "loss", "val_loss", "val_f1", "val_iou", "seconds"), "one training epoch finished"),
+            Event("batch", ("epoch", "batch", "batches"), "training progress within an epoch: batch of batches "
+                  "done (0 when the epoch starts, then at most two a second, and always the epoch's last)")),
 )

@@ -68,7 +68,7 @@ VERB = Verb(
     result_keys=("model", "engine", "device", "threads", "batch", "tile", "tile_requested", "overlap", "n_tiles",
                  "tiles_inferred", "seconds", "model_seconds", "km2_per_minute", "scene_km2", "width", "height",
                  "rice_area_ha", "valid_area_ha", "rice_pixels", "valid_pixels", "threshold", "inputs",
-                 "outputs", "season_choice"),
+                 "outputs", "season_choice", "timings"),
     events=(Event("manifest_row", ("line", "out", "status", "message"), "one manifest row finished; an error's "
                   "message names parameters with {param:KEY} tokens"),
             Event("cluster", ("address", "workers", "dashboard"), "connected to the Dask cluster (cluster)"),

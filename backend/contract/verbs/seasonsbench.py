@@ -20,6 +20,9 @@ VERB = Verb(
                maximum=1024),
         Option("data", "folder", "Data folder", "folder with train_cubes.npz (default: "
                "../shared/data/ey2023-angiang)", metavar="DIR"),
+        Option("timing_size", "int", "Timing scene side (pixels)", "side of the synthetic Mekong scene (seed 1) on "
+               "which the time map spends choosing its season is measured; 0 skips it", default=1024, minimum=0,
+               maximum=1024),
         Option("real", "bool", "Real An Giang part", "the real An Giang part", default=True, flag="--no-real"),
         threads_option(help_text="CPU threads (default 2)"),
         Option("docs", "bool", "Update the docs", "also write docs/results/seasons.json and regenerate the tables "
@@ -27,5 +30,5 @@ VERB = Verb(
         OVERWRITE_OPTION,
     ),
     outputs=("seasons.json", "seasons_table.md"),
-    result_keys=("model", "multicrop", "window_robustness", "summary", "angiang", "load_average"),
+    result_keys=("model", "multicrop", "window_robustness", "summary", "angiang", "choice_timing", "load_average"),
 )
