@@ -237,7 +237,7 @@ def _check_name(folder: Path) -> None:
     """Refuse a folder the system cannot even look up (a name too long, a loop of links, a NUL byte)."""
     try:
         folder.exists()
-        partial_path(folder / "run.json").exists()  # the longest name written there, temporaries included
+        partial_path(folder / ("n" * 64)).exists()  # longer than any output name, temporaries included
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UserError(f"output folder {str(folder)[:120]}{'...' if len(str(folder)) > 120 else ''} cannot be "
