@@ -141,11 +141,14 @@ def roll_forward(journal: Path) -> list[Path]:
     """
     folder = journal.parent
     try:
-        pairs = json.loads(journal.read_text())["renames"]
+        record = json.loads(journal.read_text())
+        pairs = record["renames"]
     except (OSError, ValueError, KeyError, TypeError):  # unreadable: never became the journal
         journal.unlink(missing_ok=True)
         return []
     done = []
+    for stale_name in record.get("removes", []):  # an earlier run's files this run replaces by nothing
+        (folder / stale_name).unlink(missing_ok=True)
     for tmp_name, final_name in pairs:
         tmp, final = folder / tmp_name, folder / final_name
         if tmp.exists() or tmp.is_symlink():
@@ -234,7 +237,7 @@ def _check_name(folder: Path) -> None:
     """Refuse a folder the system cannot even look up (a name too long, a loop of links, a NUL byte)."""
     try:
         folder.exists()
-        partial_path(folder / "run.json").exists()  # the longest name written there, temporaries included
+        partial_path(folder / ("n" * 64)).exists()  # longer than any output name, temporaries included
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UserError(f"output folder {str(folder)[:120]}{'...' if len(str(folder)) > 120 else ''} cannot be "
@@ -266,11 +269,15 @@ class AtomicOutputs:
     """Collect outputs for one folder; publish them together or not at all.
 
     ``overwrite=False`` refuses to replace an existing final file, naming it in the message.
+    ``family`` names every file the verb may write there (e.g. ``heatmap.tif``): one this run does not write
+    is an earlier run's, and would sit beside the new results looking like theirs, so ``overwrite`` removes
+    it in the same commit, and without ``overwrite`` it is refused like any existing result.
     """
 
-    def __init__(self, out_dir: str | os.PathLike, overwrite: bool = False) -> None:
+    def __init__(self, out_dir: str | os.PathLike, overwrite: bool = False, family: tuple[str, ...] = ()) -> None:
         self.out_dir = Path(out_dir)
         self.overwrite = overwrite
+        self.family = family
         self._pending: dict[Path, Path] = {}
         self._created_dir = False
         self._watcher: PartialWatcher | None = None
@@ -291,6 +298,8 @@ class AtomicOutputs:
             raise UserError(f"output folder {self.out_dir} is not writable; choose another {{param:out}}",
                             param="out")
         sweep_stale(self.out_dir)
+        for name in self.family:
+            _refuse_existing(self.out_dir / name, self.overwrite)
         self._watcher = PartialWatcher(self.out_dir).__enter__()
         return self
 
@@ -317,7 +326,8 @@ class AtomicOutputs:
         writing = journal.with_name(f"{JOURNAL_STEM}-writing{PARTIAL_SUFFIX}-{os.getpid()}.json")
         try:
             writing.write_text(json.dumps({"renames": [[os.path.relpath(t, self.out_dir),
-                                                        os.path.relpath(f, self.out_dir)] for f, t in order]}))
+                                                        os.path.relpath(f, self.out_dir)] for f, t in order],
+                                           "removes": self._stale_names()}))
             _fsync(writing)
             os.replace(writing, journal)  # from here on the commit is decided: recovery rolls it forward
         except BaseException:  # e.g. the disk filled up: nothing was decided, the old results stay
@@ -328,6 +338,11 @@ class AtomicOutputs:
         self._pending.clear()  # the temporaries now belong to the journal, not to discard()
         roll_forward(journal)
         return done
+
+    def _stale_names(self) -> list[str]:
+        """The verb's files left in the folder by an earlier run that this commit does not replace."""
+        written = {final.name for final in self._pending}
+        return [name for name in self.family if name not in written and (self.out_dir / name).is_file()]
 
     def discard(self) -> None:
         for tmp in self._pending.values():

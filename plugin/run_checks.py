@@ -137,7 +137,7 @@ def season_summary(details: dict) -> str:
                        "then grow").format(len(complete))
         return text + "."
     if reason == "given-snapped":
-        return tr("The run maps the detected rice cycle(s) this season covers, each over the model's window: "
+        return tr("The run maps the detected rice crop(s) this season holds, each over the model's window: "
                   "{}.").format(shown)
     if reason == "all-detected":
         return tr("The run maps every detected rice cycle: {}.").format(shown)

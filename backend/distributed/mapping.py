@@ -82,7 +82,7 @@ def map_on_cluster(args: argparse.Namespace, options: MapOptions, out: str, repo
     series = series_options(args)
     with series_from_args(argparse.Namespace(**series), require=card["inputs"]["polarizations"]) as reader:
         try:
-            with AtomicOutputs(out, args.overwrite) as outputs:
+            with AtomicOutputs(out, args.overwrite, family=MAP_VERB.outputs) as outputs:
                 run_json = outputs.path(MAP_VERB.output("run"))  # claimed first: refuses old results before any work
                 with RunLock(outputs.out_dir):
                     run = _map(args, options, reader, card, folder, model_ref, series, outputs, reporter, block_px)

@@ -132,7 +132,7 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
                      + ("" if model.card["arch"] in BASELINE_ARCHS else f" without PyTorch ({TORCH_HINT})"))
     start = time.perf_counter()
     try:
-        with AtomicOutputs(out_dir, overwrite) as outputs:
+        with AtomicOutputs(out_dir, overwrite, family=MAP_VERB.outputs) as outputs:
             run_json = outputs.path(MAP_VERB.output("run"))  # claimed first: refuses old results before any work
             writer = MapWriter(outputs, reader.grid, model.threshold, with_heatmap)
             try:

@@ -218,3 +218,42 @@ def test_a_disk_filling_at_any_point_is_a_clear_error(tmp_path, tmpfs) -> None:
             assert result.returncode == 2 and "disk is full" in result.stderr, (folder.name, result.stderr[-500:])
             assert not (folder / "out").exists() or not _bytes(folder / "out"), folder.name
     assert any(r.returncode == 2 for r in results)
+
+
+def test_an_overwrite_run_removes_the_earlier_runs_files_it_does_not_write(tmp_path) -> None:
+    """A ``--no-heatmap --overwrite`` rerun must not leave the earlier run's heat map beside its results."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert _map(["synth", "--region", "mekong", "--size", "32", "--seed", 5, "--out", tmp_path / "s"],
+                env).returncode == 0
+    args = ["map", "--vv", tmp_path / "s" / "VV.tif", "--vh", tmp_path / "s" / "VH.tif", "--threads", "1",
+            "--out", tmp_path / "out"]
+    first = _map(args, env)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "out" / "heatmap.tif").is_file() and (tmp_path / "out" / "heatmap.qml").is_file()
+    rerun = _map([*args, "--no-heatmap", "--overwrite"], env)
+    assert rerun.returncode == 0, rerun.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["probability.qml", "probability.tif", "rice.qml", "rice.tif", "run.json"], names
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["heatmap"] is None
+
+
+def test_an_earlier_runs_lone_file_is_refused_without_overwrite(tmp_path) -> None:
+    """A folder holding only an old heat map is not silently completed with a new run's other files."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "heatmap.tif").write_bytes(b"old")
+    with pytest.raises(Exception, match="heatmap.tif already exists"):
+        with AtomicOutputs(out, overwrite=False, family=("rice.tif", "heatmap.tif", "run.json")):
+            pass
+    assert (out / "heatmap.tif").read_bytes() == b"old"
+
+
+def test_a_killed_commit_rolls_its_removals_forward(tmp_path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "heatmap.tif").write_bytes(b"old")
+    (out / ".rice.tif.partial").write_bytes(b"new")
+    journal = journal_path(out, pid=2**22 + 1)  # a writer that no longer exists
+    journal.write_text(json.dumps({"renames": [[".rice.tif.partial", "rice.tif"]], "removes": ["heatmap.tif"]}))
+    assert [p.name for p in recover(out)] == ["rice.tif"]
+    assert sorted(p.name for p in out.iterdir()) == ["rice.tif"]

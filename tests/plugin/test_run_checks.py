@@ -127,5 +127,5 @@ def test_automatic_season_shows_the_detected_cycle(qgis_iface, qgis_new_project,
     dialog.seasonEnd.setDate(QDate(2022, 8, 31))
     assert wait_until(lambda: dialog.pending == 0, 60)
     hint = (dialog.seasonHint.toolTip() or dialog.seasonHint.text()).replace("\u200b", "")
-    assert "Season 2022-04-01 to 2022-08-31" in hint and "detected rice cycle(s) this season covers" in hint, hint
+    assert "Season 2022-04-01 to 2022-08-31" in hint and "detected rice crop(s) this season holds" in hint, hint
     assert "color" not in dialog.seasonHint.styleSheet()

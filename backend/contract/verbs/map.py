@@ -25,13 +25,13 @@ VERB = Verb(
     options=(
         *SERIES_OPTIONS,
         Option("season", "date_range", "Season", "season to composite, YYYY-MM-DD YYYY-MM-DD, snapped to the "
-               "rice crop cycle(s) found in the data that it covers (default: the main cycle found; see "
-               "docs/seasons.md)", metavar="START END", group="mapping"),
+               "rice crop cycle(s) found in the data that it holds whole, or else the one it covers most "
+               "(default: the main cycle found; see docs/seasons.md)", metavar="START END", group="mapping"),
         Option("all_seasons", "bool", "Map every detected season", "with no season given, map every rice crop "
                "cycle found in the data (rice where any is), not only the main one", default=False,
                group="mapping"),
         Option("exact_season", "bool", "Use the season exactly as given", "composite the given season as it is "
-               "instead of snapping it to the detected crop cycle(s) it covers", default=False, group="mapping",
+               "instead of snapping it to the detected crop cycle(s)", default=False, group="mapping",
                advanced=True),
         Option("as_of", "date", "Early-season map as of", "early-season map: ignore acquisitions after DATE",
                metavar="DATE", group="mapping", advanced=True),
