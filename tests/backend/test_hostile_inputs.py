@@ -633,6 +633,8 @@ CASES = [
     Case("labels-outside", _labels_case("outside"), says=("--labels", "no label lies")),
     Case("labels-lines", _labels_case("lines"), says=("--labels", "line")),
     Case("labels-wrong-field", _labels_case("field"), says=("--class-field", "nosuchfield")),
+    Case("bench-check-out-is-a-file", lambda w, d: ["bench", "--out", _text(d, "bench_out", "x"), "--check-only"],
+         says=("--out", "bench_out", "not a folder")),
 ]
 
 
