@@ -23,7 +23,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..layer_inputs import InputProblem, check_output_folder, raster_file_for, vector_file_for
+from ..layer_inputs import InputProblem, check_output_folder, raster_file_for, swap_warning, vector_file_for
 from ..results import ensure_style
 from ..settings import PLUGIN_DIR
 from .contract_params import backend_check, contract_problems, missing_season_half, values
@@ -206,6 +206,19 @@ class BackendAlgorithm(QgsProcessingAlgorithm):
             return [raster_file_for(layer) for layer in layers]
         except InputProblem as problem:
             raise QgsProcessingException(f"{name}: {problem}") from None
+
+    def series_args(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
+        """``--vv``/``--vh`` with the files of the VV and VH layer lists, as every series verb takes them."""
+        return ["--vv", *self.raster_paths(parameters, "VV", context),
+                "--vh", *self.raster_paths(parameters, "VH", context)]
+
+    def warn_if_swapped(self, parameters: dict, context: QgsProcessingContext, feedback) -> None:
+        """Report (not fail on) VV/VH levels that look swapped, before the backend's own check."""
+        vv = self.parameterAsLayerList(parameters, "VV", context)
+        vh = self.parameterAsLayerList(parameters, "VH", context)
+        warning = swap_warning(vv[0] if vv else None, vh[0] if vh else None)
+        if warning:
+            feedback.reportError(warning, fatalError=False)
 
     def raster_path(self, parameters: dict, name: str, context: QgsProcessingContext) -> str:
         layer = self.parameterAsRasterLayer(parameters, name, context)

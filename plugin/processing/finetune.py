@@ -65,9 +65,7 @@ class FineTuneAlgorithm(BackendAlgorithm):
 
     def backend_args(self, parameters: dict, context: QgsProcessingContext) -> list:
         """``finetune``'s arguments: series, labels and class field, and every scalar option given."""
-        args = ["--vv", *self.raster_paths(parameters, "VV", context),
-                "--vh", *self.raster_paths(parameters, "VH", context),
-                "--labels", self.reference_path(parameters, "LABELS", context)]
+        args = [*self.series_args(parameters, context), "--labels", self.reference_path(parameters, "LABELS", context)]
         field = self.parameterAsString(parameters, "CLASS_FIELD", context)
         return args + (["--class-field", field] if field else []) + cli_args(
             VERB, values(self, VERB, FINETUNE_KEYS, parameters, context))

@@ -13,7 +13,6 @@ from qgis.core import (
 )
 
 from ..contract_view import cli_args, output_name
-from ..layer_inputs import swap_warning
 from .base import BackendAlgorithm, tr
 from .contract_params import add_parameters, name_of, output_folder_parameter, values
 from .evaluate import add_metric_outputs, add_reference_parameters, evaluation_args, metric_results, reference_problems
@@ -58,8 +57,7 @@ class MapRiceAlgorithm(BackendAlgorithm):
 
     def backend_args(self, parameters: dict, context: QgsProcessingContext) -> list:
         """``map``'s arguments: the series, the output folder, and every scalar option given."""
-        return ["--vv", *self.raster_paths(parameters, "VV", context),
-                "--vh", *self.raster_paths(parameters, "VH", context),
+        return [*self.series_args(parameters, context),
                 "--out", self.parameterAsString(parameters, "OUTPUT_FOLDER", context),
                 *cli_args(VERB, values(self, VERB, MAP_KEYS, parameters, context))]
 
@@ -68,7 +66,7 @@ class MapRiceAlgorithm(BackendAlgorithm):
         steps = QgsProcessingMultiStepFeedback(2 if reference else 1, feedback)
         out_dir = self.output_folder(parameters, "OUTPUT_FOLDER", context)
         overwrite = self.parameterAsBoolean(parameters, "OVERWRITE", context)
-        self._warn_if_swapped(parameters, context, feedback)
+        self.warn_if_swapped(parameters, context, feedback)
         result = run_backend(VERB, self.backend_args(parameters, context), steps, name_of=name_of(VERB))
         outputs = self._map_outputs(result, out_dir, context)
         feedback.pushInfo(tr("Rice area {} ha; model {} ({}, {} s).").format(
@@ -94,9 +92,3 @@ class MapRiceAlgorithm(BackendAlgorithm):
                 self.load_styled(context, str(path), name, output, name)
         return outputs
 
-    def _warn_if_swapped(self, parameters: dict, context: QgsProcessingContext, feedback) -> None:
-        vv = self.parameterAsLayerList(parameters, "VV", context)
-        vh = self.parameterAsLayerList(parameters, "VH", context)
-        warning = swap_warning(vv[0] if vv else None, vh[0] if vh else None)
-        if warning:
-            feedback.reportError(warning, fatalError=False)

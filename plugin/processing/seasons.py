@@ -14,7 +14,6 @@ from qgis.core import (
 )
 
 from ..contract_view import cli_args, label, output_name
-from ..layer_inputs import swap_warning
 from .base import BackendAlgorithm, tr
 from .contract_params import add_parameters, name_of, values
 from .runner import run_backend
@@ -47,18 +46,13 @@ class SeasonsAlgorithm(BackendAlgorithm):
 
     def backend_args(self, parameters: dict, context: QgsProcessingContext) -> list:
         """``seasons``'s arguments: the series, the output folder, and every scalar option given."""
-        return ["--vv", *self.raster_paths(parameters, "VV", context),
-                "--vh", *self.raster_paths(parameters, "VH", context),
+        return [*self.series_args(parameters, context),
                 "--out", self.parameterAsString(parameters, "OUTPUT_FOLDER", context),
                 *cli_args(VERB, values(self, VERB, SEASONS_KEYS, parameters, context))]
 
     def process(self, parameters: dict, context: QgsProcessingContext, feedback) -> dict:
         out_dir = self.output_folder(parameters, "OUTPUT_FOLDER", context)
-        vv = self.parameterAsLayerList(parameters, "VV", context)
-        vh = self.parameterAsLayerList(parameters, "VH", context)
-        warning = swap_warning(vv[0] if vv else None, vh[0] if vh else None)
-        if warning:
-            feedback.reportError(warning, fatalError=False)
+        self.warn_if_swapped(parameters, context, feedback)
         result = run_backend(VERB, self.backend_args(parameters, context), feedback, name_of=name_of(VERB))
         feedback.pushInfo(result.get("text", ""))
         return self._outputs(result, out_dir, context)
