@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.inference.timings import peak_rss_mb
+
 FIELD_PX = 32
 BLOCK = 256
 REPO = Path(__file__).resolve().parents[2]
@@ -73,17 +75,6 @@ def write_bench_scene(folder: Path, size: int, dates: list[dt.date], height: int
     return paths
 
 
-def _high_water_mb(pid: int) -> float | None:
-    """Peak resident memory (VmHWM) of a live process in MB; None once it has exited."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 @dataclass(frozen=True)
 class WatchedRun:
     """What :func:`run_watching_memory` saw of a child process."""
@@ -104,7 +95,7 @@ def run_watching_memory(args: list[str], timeout: float, cwd: Path, env: dict | 
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         proc = subprocess.Popen(args, stdout=stdout, stderr=stderr, env=env, cwd=cwd)
         while proc.poll() is None:
-            peak = max(peak, _high_water_mb(proc.pid) or 0.0)
+            peak = max(peak, peak_rss_mb(proc.pid) or 0.0)
             if time.perf_counter() - start > timeout:
                 proc.terminate()
             time.sleep(0.1)

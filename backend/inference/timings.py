@@ -29,12 +29,16 @@ from typing import Iterator
 STAGES = ("startup", "load", "open", "season", "read_composite", "model", "blend_write", "finish", "checks")
 
 
-def peak_rss_mb() -> float | None:
-    """The process's peak resident memory so far (``VmHWM``) in MB; None where ``/proc`` is missing."""
+def peak_rss_mb(pid: int | str = "self") -> float | None:
+    """Peak resident memory so far (``VmHWM``) of process ``pid`` (default this one) in MB.
+
+    Returns:
+        The peak, or None where ``/proc`` is missing or the process has exited.
+    """
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
+                return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         return None
     return None
@@ -63,7 +67,8 @@ class StageTimes:
         if name not in STAGES:
             raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGES)}")
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-        self.peaks[name] = peak_rss_mb()
+        peak = peak_rss_mb()
+        self.peaks[name] = None if peak is None else round(peak, 1)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
