@@ -2,13 +2,12 @@
 
 Self-contained: the dialog calls :meth:`SeasonsPanel.set_inputs` with its VV/VH files, and connects
 :attr:`SeasonsPanel.seasonChosen` (``start``, ``end`` as YYYY-MM-DD) to its season fields. The panel keeps
-the last season chosen in the plugin settings (:func:`last_choice`) and says when a window misses most
-of a detected cycle (:meth:`SeasonsPanel.coverage_warning`).
+the last season chosen in the plugin settings (:func:`last_choice`). Whether a chosen window misses the
+detected cycles is the backend's finding (``map --check-only``'s ``season_choice``), shown by the dialog.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 
 from qgis.PyQt.QtCore import Qt, pyqtSignal
@@ -28,8 +27,6 @@ from .diagnostics import tr
 from .settings import get_value, set_value
 
 SETTING_LAST = "seasons/last_choice"
-CYCLE_DAYS = 105  # flooding to harvest, as backend.seasons.detect.CYCLE_DAYS
-MOSTLY = 0.5
 ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -37,18 +34,6 @@ def last_choice() -> tuple[str, str] | None:
     """The season last chosen in the panel (kept between openings of the dialog), or None."""
     parts = get_value(SETTING_LAST).split()
     return (parts[0], parts[1]) if len(parts) == 2 else None
-
-
-def missed_cycles(cycles: list[dict], start: str, end: str) -> list[dict]:
-    """The detected cycles of which the window ``start``-``end`` covers less than half the crop."""
-    a, b = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-    out = []
-    for cycle in cycles:
-        flood = dt.date.fromisoformat(cycle["flood_peak"])
-        inside = (min(b, flood + dt.timedelta(days=CYCLE_DAYS)) - max(a, flood)).days + 1
-        if inside < MOSTLY * (CYCLE_DAYS + 1):
-            out.append(cycle)
-    return out
 
 
 class SeasonsPanel(QWidget):
@@ -145,16 +130,6 @@ class SeasonsPanel(QWidget):
         start, end = item.data(ROLE)
         set_value(SETTING_LAST, f"{start} {end}")
         self.seasonChosen.emit(start, end)
-
-    def coverage_warning(self, start: str, end: str) -> str | None:
-        """A warning when the window ``start``-``end`` misses most of a detected cycle, else None."""
-        cycles = (self.result or {}).get("cycles") or []
-        missed = missed_cycles(cycles, start, end)
-        if not cycles or len(missed) < len(cycles):
-            return None
-        names = "; ".join(f"{c['window'][0]} to {c['window'][1]}" for c in cycles)
-        return tr("The season {} to {} misses most of every rice season found in the data ({}).").format(
-            start, end, names)
 
     def _update_buttons(self) -> None:
         self.button.setEnabled(bool(self.vh) and self.run is None)

@@ -82,9 +82,6 @@ def test_panel_finds_seasons_and_emits_the_chosen_one(backend_python_setting, ye
     panel.use_button.click()
     main = tuple(panel.result["main"]["window"])
     assert chosen == [main] and module.last_choice() == main  # the selected item starts at the main season
-    assert panel.coverage_warning(*main) is None
-    warning = panel.coverage_warning("2022-06-01", "2022-06-20")
-    assert warning and panel.result["cycles"][0]["window"][0] in warning
     panel.set_inputs([str(year_scene / "VH.tif")], [str(year_scene / "VH.tif")])  # new inputs clear the result
     assert panel.cycles.count() == 0 and not panel.use_button.isEnabled()
 
