@@ -24,7 +24,7 @@ from backend.distributed.store import BlockStore, RunLock, run_key
 from backend.distributed.worker import PLUGIN_NAME, BlockJob, ModelSpec, map_block, model_checksum
 from backend.errors import UserError
 from backend.inference.loader import LoadedModel, default_model_name
-from backend.inference.mapping import MapOptions, _run_record, check_choice, fitted_tile
+from backend.inference.mapping import MapOptions, _run_record, check_choice
 from backend.inference.outputs import MapWriter
 from backend.inference.result_checks import result_checks
 from backend.modelstore import physical_cores
@@ -34,7 +34,7 @@ from backend.raster.pixel_area import pixel_area_m2
 from backend.raster.plausibility import check_for_model
 from backend.tiles.engines import Engine
 from backend.tiles.pipeline import StreamStats
-from backend.tiles.tiling import TileGrid
+from backend.tiles.tiling import TileGrid, choose_tile
 from backend.writers.geotiff import disk_full_error
 
 SERIES_KEYS = ("vv", "vh", "stack", "dates", "align", "paths")
@@ -105,7 +105,7 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
     season = choice.span
     input_checks = check_for_model(reader, placeholder.pols, placeholder.steps, season, options.as_of)
     height, width, multiple = reader.grid.height, reader.grid.width, placeholder.size_multiple
-    grid = TileGrid.for_scene(height, width, fitted_tile(height, width, options.tile, options.overlap, multiple),
+    grid = TileGrid.for_scene(height, width, choose_tile(height, width, options.tile, options.overlap, multiple),
                               options.overlap, multiple)
     checksum = model_checksum(card)
     client, cluster = connect(args.cluster)

@@ -45,12 +45,6 @@ class MapOptions:
     exact_season: bool = False  # composite the given season as it is, not snapped to the detected cycles
 
 
-def fitted_tile(height: int, width: int, tile: int, overlap: int, multiple: int) -> int:
-    """The tile this scene is mapped with: :func:`backend.tiles.tiling.choose_tile` (least model time
-    under the memory cap, never smaller than ``tile``)."""
-    return choose_tile(height, width, tile, overlap, multiple)
-
-
 def _versions() -> dict:
     """Library versions from package metadata (no import: PyTorch alone would add ~300 MB to an ONNX run)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -123,7 +117,7 @@ def map_series(reader: Any, model: LoadedModel, options: MapOptions, out_dir: st
         choice, input_checks = _checked_choice(reader, model, options, reporter)
         season = choice.span
     height, width = reader.grid.height, reader.grid.width
-    tile = fitted_tile(height, width, options.tile, options.overlap, model.size_multiple)
+    tile = choose_tile(height, width, options.tile, options.overlap, model.size_multiple)
     grid = TileGrid.for_scene(height, width, tile, options.overlap, model.size_multiple)
     source = CyclesSource(reader, model.pols, choice.windows, model.steps, options.as_of)
     with_heatmap = options.heatmap and model.engine.predict_with_heatmap is not None
