@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -84,14 +85,18 @@ class WatchedRun:
     peak_mb: float
     output: str
     errors: str
+    cpu_seconds: float = 0.0  # user + system CPU of the child (and any children it waited for)
 
 
 def run_watching_memory(args: list[str], timeout: float, cwd: Path, env: dict | None = None) -> WatchedRun:
     """Run ``args`` to completion (terminated after ``timeout`` s), polling its VmHWM every 0.1 s.
 
-    Output goes to temporary files, not pipes, so a chatty child never blocks on a full pipe.
+    Output goes to temporary files, not pipes, so a chatty child never blocks on a full pipe. Its CPU time
+    is the growth of this process's children's CPU time across the run (one child at a time runs here), so
+    a benchmark can say whether both sides of a comparison kept every core busy.
     """
     start, peak = time.perf_counter(), 0.0
+    cpu_before = _children_cpu_seconds()
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         proc = subprocess.Popen(args, stdout=stdout, stderr=stderr, env=env, cwd=cwd)
         while proc.poll() is None:
@@ -101,7 +106,13 @@ def run_watching_memory(args: list[str], timeout: float, cwd: Path, env: dict | 
             time.sleep(0.1)
         stdout.seek(0)
         stderr.seek(0)
-        return WatchedRun(proc.returncode, time.perf_counter() - start, peak, stdout.read(), stderr.read())
+        return WatchedRun(proc.returncode, time.perf_counter() - start, peak, stdout.read(), stderr.read(),
+                          _children_cpu_seconds() - cpu_before)
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure_map_run(vv: Path, vh: Path, out: Path, model: str, extra: list[str], timeout: float) -> dict:
@@ -115,7 +126,7 @@ def measure_map_run(vv: Path, vh: Path, out: Path, model: str, extra: list[str],
             "--out", str(out), "--overwrite", "--progress", "none", *extra]
     watched = run_watching_memory(args, timeout, cwd=REPO)
     record = {"exit_code": watched.returncode, "seconds": round(watched.seconds, 1),
-              "peak_rss_mb": round(watched.peak_mb, 1)}
+              "cpu_seconds": round(watched.cpu_seconds, 2), "peak_rss_mb": round(watched.peak_mb, 1)}
     if watched.returncode == 0:
         run = json.loads(watched.output)
         record.update(tiles=run["n_tiles"], km2_per_minute=run["km2_per_minute"], engine=run["engine"],

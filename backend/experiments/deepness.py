@@ -220,7 +220,7 @@ def run_deepness(python: Path, source: Path, raster: Path, model: Path, out: Pat
     watched = run_watching_memory(args, timeout, cwd=out.parent, env=env)
     output, errors = watched.output, watched.errors
     record = {"exit_code": watched.returncode, "seconds": round(watched.seconds, 2),
-              "peak_rss_mb": round(watched.peak_mb, 1)}
+              "cpu_seconds": round(watched.cpu_seconds, 2), "peak_rss_mb": round(watched.peak_mb, 1)}
     lines = [line for line in output.splitlines() if line.startswith("{")]
     if watched.returncode == 0 and lines:
         record.update(json.loads(lines[-1]))
@@ -310,6 +310,7 @@ def _summary(records: list[dict], scene: Path, work: Path, card: dict, tile: int
     wall = [r["deepness"]["seconds"] / r["ours"]["seconds"] for r in ok]
     engine = [r["deepness"]["engine_seconds"] / r["ours"]["map_seconds"] for r in ok]
     heat = [r["ours"]["map_seconds"] / r["ours_no_heatmap"]["map_seconds"] for r in ok]
+    cpu = [r["deepness"]["cpu_seconds"] / r["ours"]["cpu_seconds"] for r in ok if r["ours"].get("cpu_seconds")]
     with rasterio.open(scene / SYNTH_VERB.output("truth")) as ds:
         truth = ds.read(1)
     result: dict = {"deepness_commit": DEEPNESS_COMMIT, "model": card["name"], "scene": str(scene),
@@ -327,6 +328,7 @@ def _summary(records: list[dict], scene: Path, work: Path, card: dict, tile: int
                              "per_round": [round(v, 3) for v in wall]},
         "speed_ratio_engine": {"min": round(min(engine), 3), "median": round(statistics.median(engine), 3),
                                "per_round": [round(v, 3) for v in engine]},
+        "cpu_ratio": cpu_summary(ok, cpu),
         "heatmap_cost": {"min": round(min(heat), 3), "median": round(statistics.median(heat), 3),
                          "per_round": [round(v, 3) for v in heat],
                          "note": "our map seconds with the heat map / without it, same round"},
@@ -344,3 +346,20 @@ def _summary(records: list[dict], scene: Path, work: Path, card: dict, tile: int
                 "`map` reads and composites the raw VV/VH series itself",
     })
     return result
+
+
+def cpu_summary(rounds: list[dict], ratios: list[float]) -> dict:
+    """Deepness's CPU seconds / ours per round, and the cores each side kept busy (CPU / wall seconds).
+
+    On a machine whose cores both sides keep busy, the wall-time ratio cannot exceed the CPU-time ratio by
+    much: what one side saves in wall time it must save in work.
+    """
+    def busy(side: str) -> list[float]:
+        return [round(r[side]["cpu_seconds"] / r[side]["seconds"], 2) for r in rounds if r[side].get("seconds")]
+
+    if not ratios:
+        return {"note": "no CPU times recorded"}
+    return {"min": round(min(ratios), 3), "median": round(statistics.median(ratios), 3),
+            "per_round": [round(v, 3) for v in ratios], "cores_busy": {"ours": busy("ours"),
+                                                                     "deepness": busy("deepness")},
+            "cores": os.cpu_count(), "note": "Deepness CPU seconds / ours (user + system, whole processes)"}

@@ -4,12 +4,22 @@ probabilities from Deepness's input layout, the scores are right, and a missing 
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import onnxruntime as ort
 from test_map_fixtures import model  # noqa: F401 (module-scoped fixture: a tiny saved U-Net, 4 steps)
 
-from backend.experiments.deepness import compare, deepness_borders, export_wrapper, f1_of, our_borders, seam_excess
+from backend.experiments.bigscene import run_watching_memory
+from backend.experiments.deepness import (
+    compare,
+    cpu_summary,
+    deepness_borders,
+    export_wrapper,
+    f1_of,
+    our_borders,
+    seam_excess,
+)
 from backend.modelstore import load_torch, open_onnx
 
 
@@ -50,3 +60,17 @@ def test_missing_deepness_source_skips_with_a_message(tmp_path, monkeypatch, mod
     result = compare(tmp_path, model, 1, tmp_path / "work", repo=str(tmp_path / "no-such-repo"))
     assert set(result) == {"skipped"} and "Deepness source" in result["skipped"]
     assert "--deepness-repo" in result["skipped"]
+
+
+def test_child_cpu_time_is_measured_and_compared(tmp_path):
+    busy = [sys.executable, "-c", "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"]
+    idle = [sys.executable, "-c", "import time; time.sleep(0.3)"]
+    burning, sleeping = (run_watching_memory(args, 60, cwd=tmp_path) for args in (busy, idle))
+    assert burning.returncode == 0 and burning.cpu_seconds >= 0.3
+    assert sleeping.cpu_seconds < burning.cpu_seconds - 0.2
+    rounds = [{"ours": {"seconds": 2.0, "cpu_seconds": 3.6}, "deepness": {"seconds": 3.0, "cpu_seconds": 5.4}},
+              {"ours": {"seconds": 2.0, "cpu_seconds": 3.0}, "deepness": {"seconds": 3.0, "cpu_seconds": 6.0}}]
+    summary = cpu_summary(rounds, [5.4 / 3.6, 6.0 / 3.0])
+    assert summary["min"] == 1.5 and summary["median"] == 1.75
+    assert summary["cores_busy"] == {"ours": [1.8, 1.5], "deepness": [1.8, 2.0]}
+    assert "note" in cpu_summary(rounds, []) and "median" not in cpu_summary(rounds, [])
