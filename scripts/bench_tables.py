@@ -2,9 +2,11 @@
 
 Usage: python3 scripts/bench_tables.py [--check]
 Reads docs/bench/deepness.json (the ``deepness`` blocks of ``python -m backend bench --deepness-only`` runs,
-their ``scenes`` put together; a scene may carry a ``label``) and
-replaces the text between ``<!-- deepness-table:begin -->`` and ``<!-- deepness-table:end -->`` in
-docs/mapping.md. ``--check`` only reports (exit 1) whether the document is out of date. Standard library only.
+their ``scenes`` put together; a scene may carry a ``label``) and docs/bench/memory.json (``memory`` records
+of ``bench --memory-only`` runs, each with a ``label``), and replaces the text between
+``<!-- deepness-table:begin -->`` / ``<!-- deepness-table:end -->`` and ``<!-- memory-table:begin -->`` /
+``<!-- memory-table:end -->`` in docs/mapping.md. ``--check`` only reports (exit 1) whether the document is
+out of date. Standard library only.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "docs" / "bench" / "deepness.json"
+MEMORY = REPO / "docs" / "bench" / "memory.json"
 DOC = REPO / "docs" / "mapping.md"
 BEGIN, END = "<!-- deepness-table:begin -->", "<!-- deepness-table:end -->"
+MEMORY_BEGIN, MEMORY_END = "<!-- memory-table:begin -->", "<!-- memory-table:end -->"
 
 
 def _ratio(block: dict) -> str:
@@ -29,6 +33,15 @@ def _peaks(rounds: list[dict]) -> str:
     return f"{ours:.0f} / {theirs:.0f} MB"
 
 
+def _cpu(scene: dict) -> str:
+    block = scene.get("cpu_ratio")
+    if not block or "median" not in block:
+        return "not recorded"
+    busy = block["cores_busy"]
+    return (f"{_ratio(block)}; cores busy {min(busy['ours']):.2f}–{max(busy['ours']):.2f} / "
+            f"{min(busy['deepness']):.2f}–{max(busy['deepness']):.2f}")
+
+
 def _round_cell(record: dict) -> str:
     load = record["load_average"][0]
     return (f"{record['ours']['seconds']:.1f} / {record['ours_no_heatmap']['seconds']:.1f} / "
@@ -37,20 +50,21 @@ def _round_cell(record: dict) -> str:
 
 def render(result: dict) -> str:
     """Markdown: one summary row per scene, then the seconds of every round."""
-    lines = ["| scene | our `map` vs Deepness, wall: median (min) | engine only | heat-map cost | F1 ours | "
-             "F1 Deepness | seam excess ours (rows/cols) | seam excess Deepness | peak RSS ours / Deepness |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| scene | our `map` vs Deepness, wall: median (min) | engine only | CPU time, Deepness / ours: median "
+             "(min); cores busy ours / Deepness | heat-map cost | F1 ours | F1 Deepness | seam excess ours (rows/cols) "
+             "| seam excess Deepness | peak RSS ours / Deepness |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     rounds = ["", "| scene | round: ours / ours without heat map / Deepness, wall seconds (1-min load average) |",
               "|---|---|"]
     for scene in result["scenes"]:
         side = scene['size'][0] if isinstance(scene['size'], list) else scene['size']
         name = scene.get("label") or f"{side}²"
         if "skipped" in scene:
-            lines.append(f"| {name} | skipped: {scene['skipped']} | | | | | | | |")
+            lines.append(f"| {name} | skipped: {scene['skipped']} | | | | | | | | |")
             continue
         seams = scene["seam_excess"]
         lines.append(f"| {name} | {_ratio(scene['speed_ratio_wall'])} | "
-                     f"{_ratio(scene['speed_ratio_engine'])} | {_ratio(scene['heatmap_cost'])} | "
+                     f"{_ratio(scene['speed_ratio_engine'])} | {_cpu(scene)} | {_ratio(scene['heatmap_cost'])} | "
                      f"{scene['f1']['ours']:.4f} | {scene['f1']['deepness']:.4f} | "
                      f"{seams['ours']['rows']} / {seams['ours']['cols']} | "
                      f"{seams['deepness']['rows']} / {seams['deepness']['cols']} | {_peaks(scene['rounds'])} |")
@@ -58,19 +72,35 @@ def render(result: dict) -> str:
     return "\n".join(lines + rounds)
 
 
-def updated(doc: str, table: str) -> str:
-    """``doc`` with the text between the markers replaced by ``table``."""
-    head, rest = doc.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{table}\n{END}{tail}"
+def render_memory(result: dict) -> str:
+    """Markdown: one row per peak-memory run of `map`, with its stage split from run.json's timings."""
+    lines = ["| run | scene | tiles | peak RSS | wall time | model / read_composite / finish (s) | outside the model |",
+             "|---|---|---|---|---|---|---|"]
+    for run in result["runs"]:
+        t = run.get("timings") or {}
+        split = (f"{t['model']:.0f} / {t['read_composite']:.0f} / {t['finish']:.0f}" if t else "—")
+        share = f"{100 * t['outside_model_share']:.1f} %" if t.get("outside_model_share") is not None else "—"
+        heat = "with heat map" if run.get("heatmap") else "no heat map"
+        lines.append(f"| {run['label']} | {run['size']}², {run['dates']} dates, {heat} | {run.get('tiles', '—')} | "
+                     f"**{run['peak_rss_mb']:.0f} MB** | {run['seconds']:.0f} s | {split} | {share} |")
+    return "\n".join(lines)
+
+
+def updated(doc: str, table: str, begin: str = BEGIN, end: str = END) -> str:
+    """``doc`` with the text between the markers ``begin`` and ``end`` replaced by ``table``."""
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{table}\n{end}{tail}"
 
 
 def main(argv: list[str]) -> int:
     doc = DOC.read_text()
     new = updated(doc, render(json.loads(RESULT.read_text())))
+    new = updated(new, render_memory(json.loads(MEMORY.read_text())), MEMORY_BEGIN, MEMORY_END)
     if "--check" in argv:
         if new != doc:
-            print(f"{DOC} is out of date with {RESULT}; run python3 scripts/bench_tables.py", file=sys.stderr)
+            print(f"{DOC} is out of date with {RESULT} or {MEMORY}; run python3 scripts/bench_tables.py",
+                  file=sys.stderr)
             return 1
         return 0
     DOC.write_text(new)
