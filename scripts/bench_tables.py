@@ -5,7 +5,8 @@ Reads docs/bench/deepness.json (the ``deepness`` blocks of ``python -m backend b
 their ``scenes`` put together; a scene may carry a ``label``) and docs/bench/memory.json (``memory`` records
 of ``bench --memory-only`` runs, each with a ``label``), and replaces the text between
 ``<!-- deepness-table:begin -->`` / ``<!-- deepness-table:end -->`` and ``<!-- memory-table:begin -->`` /
-``<!-- memory-table:end -->`` in docs/mapping.md. ``--check`` only reports (exit 1) whether the document is
+``<!-- memory-table:end -->``, and docs/results/overlap.json (``python -m backend.experiments.overlap_check``)
+between ``<!-- overlap-table:begin -->`` / ``<!-- overlap-table:end -->``, in docs/mapping.md. ``--check`` only reports (exit 1) whether the document is
 out of date. Standard library only.
 """
 
@@ -21,6 +22,8 @@ MEMORY = REPO / "docs" / "bench" / "memory.json"
 DOC = REPO / "docs" / "mapping.md"
 BEGIN, END = "<!-- deepness-table:begin -->", "<!-- deepness-table:end -->"
 MEMORY_BEGIN, MEMORY_END = "<!-- memory-table:begin -->", "<!-- memory-table:end -->"
+OVERLAP = REPO / "docs" / "results" / "overlap.json"
+OVERLAP_BEGIN, OVERLAP_END = "<!-- overlap-table:begin -->", "<!-- overlap-table:end -->"
 
 
 def _ratio(block: dict) -> str:
@@ -86,6 +89,21 @@ def render_memory(result: dict) -> str:
     return "\n".join(lines)
 
 
+def render_overlap(result: dict) -> str:
+    """Markdown: per scene and overlap, quality against truth and against the single-window reference."""
+    lines = ["| scene | overlap | tile (count) | F1 | edge F1 | seam excess rows / cols | mean / max abs. diff "
+             "to one window | same label as one window | model s | peak MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for scene in result["scenes"]:
+        name = f"{scene['region']} seed {scene['seed']}, {scene['size']}²"
+        for run in scene["runs"]:
+            seams = run["seam_excess"]
+            lines.append(f"| {name} | {run['overlap']} | {run['tile']}² ({run['n_tiles']}) | {run['f1']:.5f} | "
+                         f"{run['edge_f1']:.5f} | {seams['rows']} / {seams['cols']} | {run['mean_abs_diff']:.5f} / "
+                         f"{run['max_abs_diff']:.3f} | {100 * run['label_agreement']:.3f} % | "
+                         f"{run['model_seconds']:.2f} | {run['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
 def updated(doc: str, table: str, begin: str = BEGIN, end: str = END) -> str:
     """``doc`` with the text between the markers ``begin`` and ``end`` replaced by ``table``."""
     head, rest = doc.split(begin, 1)
@@ -97,6 +115,7 @@ def main(argv: list[str]) -> int:
     doc = DOC.read_text()
     new = updated(doc, render(json.loads(RESULT.read_text())))
     new = updated(new, render_memory(json.loads(MEMORY.read_text())), MEMORY_BEGIN, MEMORY_END)
+    new = updated(new, render_overlap(json.loads(OVERLAP.read_text())), OVERLAP_BEGIN, OVERLAP_END)
     if "--check" in argv:
         if new != doc:
             print(f"{DOC} is out of date with {RESULT} or {MEMORY}; run python3 scripts/bench_tables.py",

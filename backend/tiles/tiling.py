@@ -36,8 +36,9 @@ STRIP_BYTES_PER_PIXEL = 13 * 2 * 4 + 3 * 8
 #: Extra model time per pixel of tiles above 256²: ONNX Runtime's CPU time per pixel of the default model
 #: was 3.93 us at 256², 4.34 us at 288² and 4.24 us at 384² (one thread, best of 3, docs/mapping.md).
 LARGER_TILE_COST = 0.10
-#: A tile grows by at most this fraction of the requested one: enough for 256 -> 288 (16 instead of 25 tiles
-#: on a 1024² scene), and small requested tiles (tests, thin memory) stay about what was asked.
+#: A tile grows by at most this fraction of the requested one: enough for 256 -> 288 at overlap 32 and
+#: 256 -> 272 at the default 16 (16 instead of 25 tiles on a 1024² scene), and small requested tiles (tests,
+#: thin memory) stay about what was asked.
 TILE_GROWTH = 0.125
 
 
@@ -93,8 +94,8 @@ def choose_tile(height: int, width: int, tile: int, overlap: int, multiple: int)
     of 256² = 1.64 M pixels for a 1024² scene, 16 of 288² = 1.33 M). The tile never shrinks below the one
     asked for; among equal pixel counts the smaller tile wins (less memory). A requested tile above the cap
     is kept as asked. A larger tile costs :data:`LARGER_TILE_COST` more per pixel, so it is taken only when
-    it saves more than that share of the pixels: 1024² (19 % fewer with 288²) and 512² (44 %) grow,
-    10 240² (4 %) does not.
+    it saves more than that share of the pixels: at overlap 32, 1024² (19 % fewer with 288²) and 512² (44 %)
+    grow, 10 240² (4 %) does not; at the default overlap 16, 1024² and 512² take 272².
 
     Args:
         height, width: scene size in pixels.

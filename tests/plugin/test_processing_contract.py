@@ -55,9 +55,9 @@ def test_every_processing_default_range_and_choice_is_the_backends(provider, nam
         assert definition.help() and opt.help[:20].lower() in definition.help().lower(), definition.name()
 
 
-def test_maprice_overlap_defaults_to_the_measured_32(provider):  # noqa: F811
+def test_maprice_overlap_defaults_to_the_measured_16(provider):  # noqa: F811
     overlap = _algorithm("maprice").parameterDefinition("OVERLAP")
-    assert overlap.defaultValue() == _module("backend.contract").VERBS["map"].default("overlap") == 32
+    assert overlap.defaultValue() == _module("backend.contract").VERBS["map"].default("overlap") == 16
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
@@ -107,7 +107,7 @@ def test_backend_messages_name_processing_parameters(provider, scene, tiny_model
 
 def test_contract_view_gives_the_dialog_the_backends_values():
     view = _module("plugin.contract_view")
-    assert view.default("map", "overlap") == 32 and view.value_range("map", "tile") == (16, 2048)
+    assert view.default("map", "overlap") == 16 and view.value_range("map", "tile") == (16, 2048)
     assert view.choices("finetune", "mode") == ("RI", "FT", "FTE", "FTD") and view.default("finetune", "mode") == "FTE"
     assert "16–2048" in view.tooltip("map", "tile")
     assert view.output_name("map", "rice") == "rice.tif"
