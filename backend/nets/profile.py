@@ -52,7 +52,43 @@ def simta_size_table(width: int | None = None, steps: int = 13, side: int = 256)
     return rows
 
 
-if __name__ == "__main__":  # python -m backend.nets.profile: the table in docs/models.md
-    for row in simta_size_table():
-        method = row["method"] or "-"
-        print(f"{row['fusion']:<9} {method:<7} {row['params'] / 1e6:6.2f} M  {row['macs'] / 1e9:6.1f} G")
+#: The SimTA paper's own parameter and MAC counts, shown under the measured rows.
+PAPER_ROW = "| *paper (SimTA)* | *8.9 M* | *47.8 G* |"
+TABLE_BEGIN, TABLE_END = "<!-- simta-size-table:begin -->", "<!-- simta-size-table:end -->"
+
+
+def _variant_name(row: dict) -> str:
+    if row["fusion"] == "feature":
+        return f"feature {row['method']}"
+    return "decision (two single-pol nets)" if row["fusion"] == "decision" else row["fusion"]
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """docs/models.md's size table: one row per variant (VV and VH merged when equal), the default in bold."""
+    lines = ["| SimTA variant | parameters | MACs |", "|---|---|---|"]
+    cells = [(_variant_name(r), f"{r['params'] / 1e6:.2f} M", f"{r['macs'] / 1e9:.1f} G") for r in rows]
+    if cells[0][1:] == cells[1][1:] and [r["fusion"] for r in rows[:2]] == ["vv", "vh"]:
+        cells = [("vv / vh", *cells[0][1:])] + cells[2:]
+    for name, params, macs in cells:
+        bold = name == "feature cga"
+        lines.append(f"| **{name}** | **{params}** | **{macs}** |" if bold else f"| {name} | {params} | {macs} |")
+    return "\n".join(lines + [PAPER_ROW])
+
+
+def updated_doc(doc: str, table: str) -> str:
+    """``doc`` with the text between :data:`TABLE_BEGIN` and :data:`TABLE_END` replaced by ``table``."""
+    head, rest = doc.split(TABLE_BEGIN, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    return f"{head}{TABLE_BEGIN}\n{table}\n{TABLE_END}{tail}"
+
+
+if __name__ == "__main__":  # python -m backend.nets.profile [--write docs/models.md]: the table in docs/models.md
+    import sys
+    from pathlib import Path
+
+    table = markdown_table(simta_size_table())
+    if len(sys.argv) > 2 and sys.argv[1] == "--write":
+        doc = Path(sys.argv[2])
+        doc.write_text(updated_doc(doc.read_text(), table))
+    else:
+        print(table)
