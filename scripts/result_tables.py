@@ -1,9 +1,11 @@
-"""Write the learning-curve tables of docs/finetuning.md from the committed result JSON (never typed by hand).
+"""Write the learning-curve and CPU-time tables of docs/finetuning.md from committed result JSON (never typed).
 
 Usage: python3 scripts/result_tables.py [--check]
 Reads the ``python -m backend learningcurve --out`` files in docs/results/ named in :data:`TABLES` and
 replaces the text between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in docs/finetuning.md for every
-table NAME. A row whose result file is not committed is left out, so a table never shows a typed figure.
+table NAME, and the fine-tuning CPU-time run (docs/results/finetune_bench.json) between
+``<!-- finetune-cpu:begin -->`` and ``<!-- finetune-cpu:end -->``. A row whose result file is not committed
+is left out, so a table never shows a typed figure.
 ``--check`` only reports (exit 1) whether the document is out of date. Standard library only.
 """
 
@@ -98,8 +100,32 @@ def render(name: str) -> str:
     return "\n".join(lines + ["", "Sources:", _sources(list(dict.fromkeys(used)), results)])
 
 
+FINETUNE_BENCH = "finetune_bench.json"  # python -m backend.experiments.finetune_bench --out DIR: its benchmark.json
+
+
+def render_finetune_bench() -> str:
+    """Markdown of the fine-tuning CPU-time run: wall time, epochs and validation scores from its result."""
+    result = _load(FINETUNE_BENCH)
+    if result is None:
+        return f"No committed result yet (`docs/results/{FINETUNE_BENCH}`)."
+    run = result["result"]
+    per_epoch = [e["seconds"] for e in result["epochs"]]
+    return "\n".join([
+        "| scene | labels | wall (whole `finetune` process) | epochs run (best) | s per epoch | validation F1 / IoU |",
+        "|---|---|---|---|---|---|",
+        f"| {result['scene']} | {result['labels']['polygons']} polygons, {result['labels']['labelled_pixels']} px | "
+        f"**{result['wall_seconds']:.0f} s** on {result['threads']} threads | {run['epochs_run']} ({run['best_epoch']}) | "
+        f"{min(per_epoch):.1f}–{max(per_epoch):.1f} | {run['validation']['f1']:.3f} / {run['validation']['iou_rice']:.3f} |"])
+
+
 def updated(doc: str) -> str:
-    """``doc`` with every table of :data:`TABLES` regenerated between its markers."""
+    """``doc`` with every table of :data:`TABLES` (and the fine-tuning CPU-time run) regenerated between its
+    markers."""
+    begin, end = "<!-- finetune-cpu:begin -->", "<!-- finetune-cpu:end -->"
+    if begin not in doc or end not in doc:
+        raise ValueError(f"{DOC} lacks the markers {begin} ... {end}")
+    head, rest = doc.split(begin, 1)
+    doc = f"{head}{begin}\n{render_finetune_bench()}\n{end}{rest.split(end, 1)[1]}"
     for name in TABLES:
         begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
         if begin not in doc or end not in doc:
