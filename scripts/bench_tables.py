@@ -1,13 +1,16 @@
 """Write the measured tables of docs/mapping.md from the committed result JSON (never typed by hand).
 
 Usage: python3 scripts/bench_tables.py [--check]
-Reads docs/bench/deepness.json (the ``deepness`` blocks of ``python -m backend bench --deepness-only`` runs,
-their ``scenes`` put together; a scene may carry a ``label``) and docs/bench/memory.json (``memory`` records
-of ``bench --memory-only`` runs, each with a ``label``), and replaces the text between
-``<!-- deepness-table:begin -->`` / ``<!-- deepness-table:end -->`` and ``<!-- memory-table:begin -->`` /
-``<!-- memory-table:end -->``, and docs/results/overlap.json (``python -m backend.experiments.overlap_check``)
-between ``<!-- overlap-table:begin -->`` / ``<!-- overlap-table:end -->``, in docs/mapping.md. ``--check`` only reports (exit 1) whether the document is
-out of date. Standard library only.
+Each table sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in docs/mapping.md:
+
+* ``deepness-table``: docs/bench/deepness.json, the ``deepness`` blocks of
+  ``python -m backend bench --deepness-only`` runs, their ``scenes`` put together (a scene may carry a
+  ``label``);
+* ``memory-table``: docs/bench/memory.json, ``memory`` records of ``bench --memory-only`` runs, each with a
+  ``label``;
+* ``overlap-table``: docs/results/overlap.json, from ``python -m backend.experiments.overlap_check``.
+
+``--check`` only reports (exit 1) whether the document is out of date. Standard library only.
 """
 
 from __future__ import annotations
@@ -118,7 +121,7 @@ def main(argv: list[str]) -> int:
     new = updated(new, render_overlap(json.loads(OVERLAP.read_text())), OVERLAP_BEGIN, OVERLAP_END)
     if "--check" in argv:
         if new != doc:
-            print(f"{DOC} is out of date with {RESULT} or {MEMORY}; run python3 scripts/bench_tables.py",
+            print(f"{DOC} is out of date with {RESULT}, {MEMORY} or {OVERLAP}; run python3 scripts/bench_tables.py",
                   file=sys.stderr)
             return 1
         return 0

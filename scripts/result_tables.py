@@ -118,21 +118,22 @@ def render_finetune_bench() -> str:
         f"{min(per_epoch):.1f}–{max(per_epoch):.1f} | {run['validation']['f1']:.3f} / {run['validation']['iou_rice']:.3f} |"])
 
 
-def updated(doc: str) -> str:
-    """``doc`` with every table of :data:`TABLES` (and the fine-tuning CPU-time run) regenerated between its
-    markers."""
-    begin, end = "<!-- finetune-cpu:begin -->", "<!-- finetune-cpu:end -->"
+def _between_markers(doc: str, name: str, text: str) -> str:
+    """``doc`` with the text between ``<!-- name:begin -->`` and ``<!-- name:end -->`` replaced by ``text``."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     if begin not in doc or end not in doc:
         raise ValueError(f"{DOC} lacks the markers {begin} ... {end}")
     head, rest = doc.split(begin, 1)
-    doc = f"{head}{begin}\n{render_finetune_bench()}\n{end}{rest.split(end, 1)[1]}"
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{text}\n{end}{tail}"
+
+
+def updated(doc: str) -> str:
+    """``doc`` with every table of :data:`TABLES` and the fine-tuning CPU-time run regenerated between their
+    markers."""
+    doc = _between_markers(doc, "finetune-cpu", render_finetune_bench())
     for name in TABLES:
-        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-        if begin not in doc or end not in doc:
-            raise ValueError(f"{DOC} lacks the markers {begin} ... {end}")
-        head, rest = doc.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        doc = f"{head}{begin}\n{render(name)}\n{end}{tail}"
+        doc = _between_markers(doc, name, render(name))
     return doc
 
 

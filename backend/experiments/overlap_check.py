@@ -30,6 +30,7 @@ from backend.experiments.deepness import f1_of, our_borders, seam_excess
 SCENES = (("mekong", 1, 1024), ("mekong", 2, 1024), ("delta", 3, 768), ("korea", 4, 768), ("sacramento", 5, 768))
 OVERLAPS = (32, 16)
 EDGE_PX = 16
+REFERENCE_OVERLAP = 16  # the single-window run: its halo is half of this on each side
 
 
 def _backend(*args: str) -> None:
@@ -60,8 +61,8 @@ def check_scene(region: str, seed: int, side: int, overlaps: tuple[int, ...], wo
     truth = _read(scene / SYNTH_VERB.output("truth"))
     edge = np.ones(truth.shape, bool)
     edge[EDGE_PX:-EDGE_PX, EDGE_PX:-EDGE_PX] = False
-    whole = side + 16  # one tile over the scene and its halo (overlap 16: 8 px each side)
-    _map(scene, work / "reference", "--tile", str(whole), "--overlap", "16")
+    whole = side + REFERENCE_OVERLAP  # one tile over the scene and its halo
+    _map(scene, work / "reference", "--tile", str(whole), "--overlap", str(REFERENCE_OVERLAP))
     reference = _read(work / "reference" / MAP_VERB.output("probability", "tif"))
     rows = []
     for overlap in overlaps:
