@@ -21,7 +21,6 @@ cycles are the peaks of the histogram of event dates over all pixels (see :func:
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,27 +99,41 @@ def smooth_linear(cube_db: np.ndarray) -> np.ndarray:
     pad = [(0, 0)] * (cube_db.ndim - 2) + [(1, 1), (1, 1)]
     padded_db, padded_lin = np.pad(cube_db, pad, mode="edge"), np.pad(lin, pad, mode="edge")
     offsets = [(i, j) for i in range(3) for j in range(3) if (i, j) != (1, 1)]
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pairs: no distance, never chosen
-        dist = np.stack([np.nanmean(np.abs(padded_db[..., i:i + h, j:j + w] - cube_db), axis=-3)
-                         for i, j in offsets])
+    dist = np.stack([_mean_distance(padded_db[..., i:i + h, j:j + w], cube_db) for i, j in offsets])
     dist = np.where(np.isfinite(dist), dist, np.inf)
     rank = np.argsort(np.argsort(dist, axis=0), axis=0)
     ok = np.isfinite(lin)
     num, den = np.where(ok, lin, 0).astype(np.float32), ok.astype(np.float32)
+    padded_ok = np.isfinite(padded_lin)
+    padded_lin = np.where(padded_ok, padded_lin, np.float32(0))  # a neighbour without a value adds 0 ...
+    padded_ok = padded_ok.astype(np.float32)  # ... and does not count
+    term = np.empty_like(num)
     for n, (i, j) in enumerate(offsets):
-        chosen = ((rank[n] < SIMILAR_NEIGHBOURS) & np.isfinite(dist[n]))[..., None, :, :]
-        value = padded_lin[..., i:i + h, j:j + w]
-        use = chosen & np.isfinite(value)
-        num += np.where(use, value, 0)
-        den += use
+        chosen = ((rank[n] < SIMILAR_NEIGHBOURS) & np.isfinite(dist[n])).astype(np.float32)[..., None, :, :]
+        num += np.multiply(padded_lin[..., i:i + h, j:j + w], chosen, out=term)  # x 1 or x 0: exact
+        den += np.multiply(padded_ok[..., i:i + h, j:j + w], chosen, out=term)
     with np.errstate(divide="ignore", invalid="ignore"):
         return (10.0 * np.log10(np.where(den > 0, num / np.maximum(den, 1e-6), np.nan))).astype(np.float32)
 
 
-def _ranges(ordinals: np.ndarray, lo_days: int, hi_days: int) -> list[np.ndarray]:
-    """For each acquisition, the indices of those ``lo_days`` to ``hi_days`` days after it (inclusive)."""
-    return [np.flatnonzero((ordinals - o >= lo_days) & (ordinals - o <= hi_days)) for o in ordinals]
+def _mean_distance(neighbour_db: np.ndarray, cube_db: np.ndarray) -> np.ndarray:
+    """Mean absolute dB difference over the dates (axis -3), NaN pairs left out: ``np.nanmean``'s sum and
+    division (so the same bits) without its copy of the block."""
+    difference = np.abs(neighbour_db - cube_db)
+    missing = np.isnan(difference)
+    np.copyto(difference, np.float32(0), where=missing)
+    total = np.sum(difference, axis=-3)
+    count = difference.shape[-3] - np.count_nonzero(missing, axis=-3)
+    with np.errstate(invalid="ignore"):  # 0 / 0 where every pair is missing: NaN, never chosen
+        return np.true_divide(total, count, out=total, casting="unsafe")
+
+
+def _ranges(ordinals: np.ndarray, lo_days: int, hi_days: int) -> list[slice]:
+    """For each acquisition, the acquisitions ``lo_days`` to ``hi_days`` days after it (inclusive), as a
+    slice of the ascending dates (a view, where an index array would copy the block)."""
+    starts = np.searchsorted(ordinals, ordinals + lo_days, side="left")
+    stops = np.searchsorted(ordinals, ordinals + hi_days, side="right")
+    return [slice(int(a), int(max(a, b))) for a, b in zip(starts, stops)]
 
 
 def pixel_events(cube_db: np.ndarray, dates: list[dt.date]) -> PixelEvents:
@@ -144,26 +157,27 @@ def pixel_events(cube_db: np.ndarray, dates: list[dt.date]) -> PixelEvents:
     high = np.where(observed, smooth, -np.inf)
     tails = _ranges(ordinals, 1, FLOOD_TAIL_DAYS)  # once per call: the dates are the same for every t
     local = np.stack([low[r].min(axis=0) for r in _ranges(ordinals, -LOCAL_DAYS, LOCAL_DAYS)])
-    growth = np.stack([high[r].max(axis=0) if r.size else np.full(low.shape[1:], -np.inf)
+    growth = np.stack([high[r].max(axis=0) if r.stop > r.start else np.full(low.shape[1:], -np.inf)
                        for r in _ranges(ordinals, *GROWTH_DAYS)])
-    before = np.stack([high[r].max(axis=0) if r.size else np.full(low.shape[1:], np.inf)
+    before = np.stack([high[r].max(axis=0) if r.stop > r.start else np.full(low.shape[1:], np.inf)
                        for r in _ranges(ordinals, -DROP_DAYS, -1)])
     depth = np.full(low.shape, np.inf, dtype=np.float32)  # at each flood end: the lowest VH of its low
     start = np.zeros(low.shape, dtype=np.int64)  # ... and the date of that lowest VH
     with np.errstate(invalid="ignore"):  # inf - inf where a pixel has no data before or after
         drop = before - low
+    pixels = np.arange(low[0].size).reshape(low.shape[1:])
+    flat_growth, flat_depth, flat_start = growth.reshape(-1), depth.reshape(-1), start.reshape(-1)
     for t in range(len(dates)):
         minimum = (low[t] <= local[t]) & (low[t] <= FLOOD_MAX_DB) & (drop[t] >= FLOOD_DROP_DB) & valid
         if not minimum.any():
             continue
-        end = _flood_end(t, low, tails[t])
-        g = np.take_along_axis(growth, end[None], axis=0)[0]
+        at_end = _flood_end(t, low, tails[t]) * pixels.size + pixels  # flat index of (flood end, pixel)
+        g = flat_growth[at_end]
         ok = minimum & (g - low[t] >= RISE_DB) & (g >= CANOPY_MIN_DB)
-        current = np.take_along_axis(depth, end[None], axis=0)[0]
+        current = flat_depth[at_end]
         deeper = ok & (low[t] < current)
-        np.put_along_axis(depth, end[None], np.where(deeper, low[t], current)[None], axis=0)
-        started = np.take_along_axis(start, end[None], axis=0)[0]
-        np.put_along_axis(start, end[None], np.where(deeper, ordinals[t], started)[None], axis=0)
+        flat_depth[at_end] = np.where(deeper, low[t], current)
+        flat_start[at_end] = np.where(deeper, ordinals[t], flat_start[at_end])
     kept = _keep_deepest(depth, ordinals)
     ends = np.broadcast_to(ordinals[:, None, None], kept.shape)
     # a short flood is transplanting at its minimum; a long inundation ends with sowing
@@ -172,33 +186,37 @@ def pixel_events(cube_db: np.ndarray, dates: list[dt.date]) -> PixelEvents:
     return PixelEvents(days=days, valid=valid, stats=_block_stats(smooth, valid, growth, low))
 
 
-def _flood_end(t: int, low: np.ndarray, tail: np.ndarray) -> np.ndarray:
+def _flood_end(t: int, low: np.ndarray, tail: slice) -> np.ndarray:
     """Per pixel, the index of the last acquisition of the flooded low that starts at acquisition ``t``.
 
     The run lasts at most :data:`FLOOD_TAIL_DAYS` and its VH stays within :data:`FLOOD_TOLERANCE_DB` of
     the value at ``t`` or at most :data:`FLOOD_MAX_DB` (one bright acquisition is allowed): a field stays
     flooded for about two weeks around transplanting, and a seasonal inundation ends with sowing.
-    ``tail`` holds the indices of the acquisitions 1 to :data:`FLOOD_TAIL_DAYS` days after ``t``.
+    ``tail`` is the slice of the acquisitions 1 to :data:`FLOOD_TAIL_DAYS` days after ``t``.
     """
     end = np.full(low.shape[1:], t, dtype=np.int64)
     running = np.ones(low.shape[1:], dtype=bool)
-    flooded = low <= np.maximum(low[t] + FLOOD_TOLERANCE_DB, FLOOD_MAX_DB)
-    for j in tail:
+    flooded = low[tail.start:tail.stop + 1] <= np.maximum(low[t] + FLOOD_TOLERANCE_DB, FLOOD_MAX_DB)
+    for k, j in enumerate(range(tail.start, tail.stop)):  # flooded[k] is acquisition j; k + 1 the next one
         # one bright acquisition (wind, speckle) does not end the flood when the next one is low again
-        running &= flooded[j] | (flooded[j + 1] if j + 1 < len(low) else False)
-        end = np.where(running & flooded[j], j, end)
+        running &= flooded[k] | (flooded[k + 1] if k + 1 < len(flooded) else False)
+        end = np.where(running & flooded[k], j, end)
     return end
 
 
 def _keep_deepest(depth: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
     """Flood ends (finite ``depth``) with no deeper one within :data:`SEPARATION_DAYS` (ties: the later)."""
     kept = np.isfinite(depth)
+    first = np.searchsorted(ordinals, ordinals - SEPARATION_DAYS, side="right")  # ascending dates: the
+    stop = np.searchsorted(ordinals, ordinals + SEPARATION_DAYS, side="left")  # ones closer than that
     for t in range(len(ordinals)):
-        near = np.flatnonzero((np.abs(ordinals - ordinals[t]) < SEPARATION_DAYS) & (np.arange(len(ordinals)) != t))
-        if near.size:
-            later = (near > t)[:, None, None]
-            beaten = (depth[near] < depth[t]) | ((depth[near] == depth[t]) & later)
-            kept[t] &= ~(beaten & np.isfinite(depth[near])).any(axis=0)
+        earlier, later = depth[first[t]:t], depth[t + 1:stop[t]]
+        beaten = np.zeros(depth.shape[1:], dtype=bool)
+        if earlier.size:
+            beaten |= ((earlier < depth[t]) & np.isfinite(earlier)).any(axis=0)
+        if later.size:
+            beaten |= ((later <= depth[t]) & np.isfinite(later)).any(axis=0)  # a tie goes to the later one
+        kept[t] &= ~beaten
     return kept
 
 

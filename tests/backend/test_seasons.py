@@ -111,6 +111,31 @@ def test_a_field_edge_pixel_keeps_its_flooding_dip():
     assert (found.days[:, :, :4] > 0).any(axis=0).all() and not (found.days[:, :, 4:] > 0).any()
 
 
+def test_the_smoothing_distance_is_nanmean_bit_for_bit():
+    """The neighbour distance skips nanmean's copy of the block, but must give its very bits: the ranks
+    built on it pick each pixel's neighbours, so one ulp could change a detection."""
+    rng = np.random.default_rng(3)
+    a, b = (rng.normal(-15, 4, (57, 33, 40)).astype(np.float32) for _ in range(2))
+    a[rng.random(a.shape) < 0.2] = np.nan
+    b[:, :3, :3] = np.nan  # pixels with no pair at all: NaN, as nanmean says
+    with pytest.warns(RuntimeWarning):
+        expected = np.nanmean(np.abs(b - a), axis=0)
+    got = detect._mean_distance(b, a)
+    assert got.dtype == expected.dtype
+    assert np.array_equal(got.view(np.int32), expected.view(np.int32))
+
+
+def test_date_ranges_are_the_acquisitions_within_the_days_asked():
+    """The slices over the ascending dates hold exactly the acquisitions lo..hi days after each one,
+    repeated dates included."""
+    days = np.cumsum([0, 12, 6, 0, 12, 1, 30, 12, 12, 45, 6])
+    ordinals = dt.date(2022, 1, 1).toordinal() + days
+    for lo, hi in ((1, 90), (-24, 24), (14, 50), (-60, -1), (1, 5)):
+        for o, found in zip(ordinals, detect._ranges(ordinals, lo, hi)):
+            expected = np.flatnonzero((ordinals - o >= lo) & (ordinals - o <= hi))
+            assert list(range(len(ordinals))[found]) == list(expected)
+
+
 def test_a_cycle_window_opens_before_its_earliest_floodings():
     series = (dt.date(2022, 1, 1), dt.date(2022, 12, 31))
     peak = dt.date(2022, 4, 17).toordinal()
