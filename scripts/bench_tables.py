@@ -20,13 +20,13 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from backend.doc_markers import replace_between  # noqa: E402 - standard library only, like this script
+
 RESULT = REPO / "docs" / "bench" / "deepness.json"
 MEMORY = REPO / "docs" / "bench" / "memory.json"
 DOC = REPO / "docs" / "mapping.md"
-BEGIN, END = "<!-- deepness-table:begin -->", "<!-- deepness-table:end -->"
-MEMORY_BEGIN, MEMORY_END = "<!-- memory-table:begin -->", "<!-- memory-table:end -->"
 OVERLAP = REPO / "docs" / "results" / "overlap.json"
-OVERLAP_BEGIN, OVERLAP_END = "<!-- overlap-table:begin -->", "<!-- overlap-table:end -->"
 
 
 def _ratio(block: dict) -> str:
@@ -107,18 +107,11 @@ def render_overlap(result: dict) -> str:
     return "\n".join(lines)
 
 
-def updated(doc: str, table: str, begin: str = BEGIN, end: str = END) -> str:
-    """``doc`` with the text between the markers ``begin`` and ``end`` replaced by ``table``."""
-    head, rest = doc.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{begin}\n{table}\n{end}{tail}"
-
-
 def main(argv: list[str]) -> int:
     doc = DOC.read_text()
-    new = updated(doc, render(json.loads(RESULT.read_text())))
-    new = updated(new, render_memory(json.loads(MEMORY.read_text())), MEMORY_BEGIN, MEMORY_END)
-    new = updated(new, render_overlap(json.loads(OVERLAP.read_text())), OVERLAP_BEGIN, OVERLAP_END)
+    new = replace_between(doc, "deepness-table", render(json.loads(RESULT.read_text())))
+    new = replace_between(new, "memory-table", render_memory(json.loads(MEMORY.read_text())))
+    new = replace_between(new, "overlap-table", render_overlap(json.loads(OVERLAP.read_text())))
     if "--check" in argv:
         if new != doc:
             print(f"{DOC} is out of date with {RESULT}, {MEMORY} or {OVERLAP}; run python3 scripts/bench_tables.py",

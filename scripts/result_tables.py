@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from backend.doc_markers import replace_between  # noqa: E402 - standard library only, like this script
+
 RESULTS = REPO / "docs" / "results"
 DOC = REPO / "docs" / "finetuning.md"
 CURVE_SIZES = ("10", "20", "50", "100", "all")
@@ -118,22 +121,12 @@ def render_finetune_bench() -> str:
         f"{min(per_epoch):.1f}–{max(per_epoch):.1f} | {run['validation']['f1']:.3f} / {run['validation']['iou_rice']:.3f} |"])
 
 
-def _between_markers(doc: str, name: str, text: str) -> str:
-    """``doc`` with the text between ``<!-- name:begin -->`` and ``<!-- name:end -->`` replaced by ``text``."""
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    if begin not in doc or end not in doc:
-        raise ValueError(f"{DOC} lacks the markers {begin} ... {end}")
-    head, rest = doc.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{begin}\n{text}\n{end}{tail}"
-
-
 def updated(doc: str) -> str:
     """``doc`` with every table of :data:`TABLES` and the fine-tuning CPU-time run regenerated between their
     markers."""
-    doc = _between_markers(doc, "finetune-cpu", render_finetune_bench())
+    doc = replace_between(doc, "finetune-cpu", render_finetune_bench())
     for name in TABLES:
-        doc = _between_markers(doc, name, render(name))
+        doc = replace_between(doc, name, render(name))
     return doc
 
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from backend.doc_markers import replace_between
 from backend.nets.registry import build_model
 from backend.nets.simta import FULL_WIDTH
 
@@ -54,7 +55,7 @@ def simta_size_table(width: int | None = None, steps: int = 13, side: int = 256)
 
 #: The SimTA paper's own parameter and MAC counts, shown under the measured rows.
 PAPER_ROW = "| *paper (SimTA)* | *8.9 M* | *47.8 G* |"
-TABLE_BEGIN, TABLE_END = "<!-- simta-size-table:begin -->", "<!-- simta-size-table:end -->"
+TABLE = "simta-size-table"  # its block in docs/models.md (backend.doc_markers)
 
 
 def _variant_name(row: dict) -> str:
@@ -75,13 +76,6 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines + [PAPER_ROW])
 
 
-def updated_doc(doc: str, table: str) -> str:
-    """``doc`` with the text between :data:`TABLE_BEGIN` and :data:`TABLE_END` replaced by ``table``."""
-    head, rest = doc.split(TABLE_BEGIN, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    return f"{head}{TABLE_BEGIN}\n{table}\n{TABLE_END}{tail}"
-
-
 if __name__ == "__main__":  # python -m backend.nets.profile [--write docs/models.md]: the table in docs/models.md
     import sys
     from pathlib import Path
@@ -89,6 +83,6 @@ if __name__ == "__main__":  # python -m backend.nets.profile [--write docs/model
     table = markdown_table(simta_size_table())
     if len(sys.argv) > 2 and sys.argv[1] == "--write":
         doc = Path(sys.argv[2])
-        doc.write_text(updated_doc(doc.read_text(), table))
+        doc.write_text(replace_between(doc.read_text(), TABLE, table))
     else:
         print(table)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.doc_markers import replace_between
 from backend.synthetic import landcover as lc
 from backend.synthetic.regions import REGIONS
 from backend.synthetic.scene import generate_scene
@@ -38,10 +39,8 @@ CUBES = "train_cubes.npz"
 WINDOW = 4
 QUANTITIES = ("VV", "VH", "VH-VV")
 NON_RICE_MIX = {lc.ORCHARD: 2 / 3, lc.WATER_OPEN: 1 / 3}
-TABLE_BEGIN = "<!-- calibration-table:begin -->"
-TABLE_END = "<!-- calibration-table:end -->"
-CURVES_BEGIN = "<!-- curve-tables:begin -->"
-CURVES_END = "<!-- curve-tables:end -->"
+TABLE = "calibration-table"  # blocks of docs/synthetic.md (backend.doc_markers)
+CURVES = "curve-tables"
 
 # tolerances checked by tests/backend/test_calibration.py
 RICE_MEAN_TOL_DB = 1.5  # VV and VH, every month
@@ -224,17 +223,11 @@ def curve_tables() -> str:
     return "\n".join(out)
 
 
-def _replace_between(text: str, begin: str, end: str, body: str) -> str:
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{begin}\n{body}\n{end}{tail}"
-
-
 def _write_docs(table: str, summary: str) -> Path:
     doc = REPO / "docs" / "synthetic.md"
     text = doc.read_text(encoding="utf-8")
-    text = _replace_between(text, TABLE_BEGIN, TABLE_END, f"{summary}\n\n{table}")
-    doc.write_text(_replace_between(text, CURVES_BEGIN, CURVES_END, curve_tables()), encoding="utf-8")
+    text = replace_between(text, TABLE, f"{summary}\n\n{table}")
+    doc.write_text(replace_between(text, CURVES, curve_tables()), encoding="utf-8")
     return doc
 
 

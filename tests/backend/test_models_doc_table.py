@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.nets.profile import TABLE_BEGIN, TABLE_END, markdown_table, simta_size_table
+from backend.doc_markers import between
+from backend.nets.profile import TABLE, markdown_table, simta_size_table
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "models.md"
 
 
 def test_size_table_is_the_one_the_profile_writes():
-    doc = DOC.read_text()
-    between = doc.split(TABLE_BEGIN, 1)[1].split(TABLE_END, 1)[0].strip()
-    assert between == markdown_table(simta_size_table()), "run python -m backend.nets.profile --write docs/models.md"
+    assert between(DOC.read_text(), TABLE) == markdown_table(simta_size_table()), "run python -m backend.nets.profile --write docs/models.md"
 
 
 def test_width_16_figures_in_the_prose_are_computed():
