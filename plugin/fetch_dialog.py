@@ -30,8 +30,8 @@ from qgis.PyQt.QtWidgets import (
 
 from ..backend.contract.verbs.fetch import ORBITS, PRESETS, SERIES_FILES, VERB
 from .backend_client import BackendClient, BackendFailure, BackendRun
-from .diagnostics import TITLE, guarded, push_failure, tr, warn
-from .form_runs import start_task
+from .diagnostics import TITLE, guarded, push_failure, tr
+from .form_runs import form_request, start_task
 from .layer_inputs import InputProblem, check_output_folder, vector_file_for
 from .processing.fetch import bbox_args, catalogue_args
 from .settings import get_value, set_value
@@ -166,13 +166,9 @@ class FetchDialog(QDialog):
 
     @guarded
     def start_run(self) -> None:
-        if self.is_running():
-            warn(self.iface, self.statusLabel, tr("A download is already running; wait for it or cancel it."))
-            return
-        try:
-            args = self.arguments()
-        except InputProblem as problem:
-            warn(self.iface, self.statusLabel, str(problem))
+        args = form_request(self.iface, self.statusLabel, self.is_running(),
+                            tr("A download is already running; wait for it or cancel it."), self.arguments)
+        if args is None:
             return
         set_value("last_fetch_dir", self.outputFolder.filePath().strip())
         self.out_dir = args[args.index("--out") + 1]

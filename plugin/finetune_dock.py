@@ -22,9 +22,9 @@ from qgis.PyQt.QtWidgets import QComboBox, QDockWidget, QVBoxLayout, QWidget
 from . import contract_view
 from .backend_client import BackendClient, BackendFailure, BackendRun
 from .charts import LineChart, Series, integer_ticks
-from .diagnostics import TITLE, guarded, push_failure, set_message, tr, warn, wrap_without_widening
+from .diagnostics import TITLE, guarded, push_failure, set_message, tr, wrap_without_widening
 from .form_contract import apply_int_option, set_tooltips
-from .form_runs import BackendCheck, start_task
+from .form_runs import BackendCheck, form_request, start_task
 from .layer_inputs import InputProblem, preselect_by_name, raster_file_for, vector_file_for
 from .map_job import duration_text
 from .model_cards import ModelCard, cards_from_result, fill_model_combo
@@ -227,13 +227,9 @@ class FineTuneDock(QDockWidget, FORM):
     @guarded
     def start(self) -> None:
         """Check the form, then the backend's own checks (``finetune … --check-only``), then train."""
-        if self.is_running() or self.check.checking:
-            warn(self.iface, self.statusLabel, tr("A fine-tuning run is already going; wait for it or press Cancel."))
-            return
-        try:
-            args = self.build_args()
-        except InputProblem as problem:
-            warn(self.iface, self.statusLabel, str(problem))
+        args = form_request(self.iface, self.statusLabel, self.is_running() or self.check.checking,
+                            tr("A fine-tuning run is already going; wait for it or press Cancel."), self.build_args)
+        if args is None:
             return
         self.runButton.setEnabled(False)
         self.cancelButton.setEnabled(True)

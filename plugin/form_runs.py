@@ -5,7 +5,7 @@ and its field outlined), then the run itself, listed in QGIS's task manager and 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
 from qgis.core import QgsApplication, QgsTask
 from qgis.PyQt.QtWidgets import QWidget
@@ -14,6 +14,30 @@ from .backend_client import BackendClient, BackendFailure, BackendRun, BackendTa
 from .contract_view import render_message
 from .diagnostics import guarded, set_message, warn
 from .form_contract import FieldOutline, field_name
+from .layer_inputs import InputProblem
+
+Request = TypeVar("Request")
+
+
+def form_request(iface, status_label, busy: bool, busy_message: str, build: Callable[[], Request]) -> Request | None:
+    """What a form's Run button asks for, or None after saying why not (a run is going, or ``build``
+    raised :class:`InputProblem`) in the form's status line and the message bar.
+
+    Args:
+        iface: QGIS's interface (for the message bar).
+        status_label: The form's status line.
+        busy: A run of this form is being checked or computed.
+        busy_message: What to say then (wait, or cancel).
+        build: Reads the form; raises InputProblem with what to fix.
+    """
+    if busy:
+        warn(iface, status_label, busy_message)
+        return None
+    try:
+        return build()
+    except InputProblem as problem:
+        warn(iface, status_label, str(problem))
+        return None
 
 
 def start_task(client: BackendClient, verb: str, args: list[str], description: str,

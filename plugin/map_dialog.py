@@ -31,12 +31,11 @@ from .diagnostics import (
     remember_backend_versions,
     set_message,
     tr,
-    warn,
     wrap_without_widening,
 )
 from .form_contract import ERROR_STYLE, OUTLINE, apply_int_option, fill_choices, set_tooltips
 from .form_memory import FormMemory
-from .form_runs import BackendCheck, after_task
+from .form_runs import BackendCheck, after_task, form_request
 from .layer_inputs import (
     InputProblem,
     check_output_folder,
@@ -542,13 +541,10 @@ class MapRiceDialog(QDialog, FORM):
     @guarded
     def start_run(self) -> None:
         """Check the form here, then the backend's own checks (``map --check-only``), then run."""
-        if self.is_running():
-            warn(self.iface, self.statusLabel, tr("A rice map is already being computed; wait for it or press Cancel."))
-            return
-        try:
-            request = self.build_request()
-        except InputProblem as problem:
-            warn(self.iface, self.statusLabel, str(problem))
+        request = form_request(self.iface, self.statusLabel, self.is_running(),
+                               tr("A rice map is already being computed; wait for it or press Cancel."),
+                               self.build_request)
+        if request is None:
             return
         set_value("last_output_dir", self.outputFolder.filePath())
         self.remember()

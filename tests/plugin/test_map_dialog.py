@@ -253,6 +253,8 @@ def test_backend_check_refuses_before_the_run_in_the_dialogs_words(qgis_iface, s
     dialog.tileSpin.setValue(20)  # inside the contract's range, but not a multiple of the model's 8 px
     dialog.start_run()
     assert dialog.is_running() and dialog.job is None  # being checked, not started
+    dialog.start_run()  # pressed again while the backend checks: said, and nothing else starts
+    assert "already being computed" in dialog.statusLabel.text() and dialog.job is None
     assert wait_until(lambda: not dialog.is_running(), 90), dialog.statusLabel.text()
     status = dialog.statusLabel.toolTip() or dialog.statusLabel.text()
     assert dialog.job is None and "Tile size" in status and "--tile" not in status, status
