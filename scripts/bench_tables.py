@@ -8,7 +8,9 @@ Each table sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in doc
   ``label``);
 * ``memory-table``: docs/bench/memory.json, ``memory`` records of ``bench --memory-only`` runs, each with a
   ``label``;
-* ``overlap-table``: docs/results/overlap.json, from ``python -m backend.experiments.overlap_check``.
+* ``overlap-table``: docs/results/overlap.json, from ``python -m backend.experiments.overlap_check``;
+* ``graph-table``: docs/bench/graph.json, the ``graph``, ``roofline``, ``engines`` and ``int8`` blocks of
+  ``bench --quick --skip-memory`` runs, each with a ``label`` and the machine's SIMD flags.
 
 ``--check`` only reports (exit 1) whether the document is out of date. Standard library only.
 """
@@ -27,6 +29,7 @@ RESULT = REPO / "docs" / "bench" / "deepness.json"
 MEMORY = REPO / "docs" / "bench" / "memory.json"
 DOC = REPO / "docs" / "mapping.md"
 OVERLAP = REPO / "docs" / "results" / "overlap.json"
+GRAPH = REPO / "docs" / "bench" / "graph.json"
 
 
 def _ratio(block: dict) -> str:
@@ -107,15 +110,39 @@ def render_overlap(result: dict) -> str:
     return "\n".join(lines)
 
 
+def render_graph(result: dict) -> str:
+    """Markdown: per run, ONNX Runtime's reorder share, thread scaling, rooflines, per-pixel cost, int8."""
+    lines = ["| run | CPU (SIMD) | reorders: share of kernel time (nodes) | Conv share | 2 threads / 1, wall (bound "
+             "from CPU) | roofline: 2-thread wall / 1-thread CPU | CPU µs per pixel by tile | int8 / fp32 tiles/s | "
+             "load |", "|---|---|---|---|---|---|---|---|---|"]
+    for run in result["runs"]:
+        graph, profile = run["graph"], run["graph"]["ort_profile"]
+        nodes = profile["nodes_per_call"]
+        reorder_nodes = nodes.get("ReorderInput", 0) + nodes.get("ReorderOutput", 0)
+        threads = graph["threads"]
+        costs = ", ".join(f"{c['tile']}: {c['cpu_us_per_pixel']:.2f}" for c in graph["tile_cost"])
+        engines = run["engines"]
+        int8 = engines["onnx_int8"]["tiles_per_s"] / engines["onnx_fp32"]["tiles_per_s"]
+        machine = run["machine"]
+        lines.append(f"| {run['label']} | {machine['cpu']} ({', '.join(machine.get('simd', [])) or '?'}) | "
+                     f"{100 * profile['reorder_share']:.1f} % ({reorder_nodes} for {nodes.get('Conv', 0)} Conv) | "
+                     f"{100 * profile['op_share'].get('Conv', 0):.1f} % | {threads['speedup_2_over_1']:.2f} "
+                     f"({threads['speedup_bound_from_cpu']:.2f}) | {run['roofline']['ratio']:.3f} / "
+                     f"{graph['roofline_cpu_1thread']['ratio']:.3f} | {costs} | {int8:.2f} | "
+                     f"{graph['load_average'][0]:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     doc = DOC.read_text()
     new = replace_between(doc, "deepness-table", render(json.loads(RESULT.read_text())))
     new = replace_between(new, "memory-table", render_memory(json.loads(MEMORY.read_text())))
     new = replace_between(new, "overlap-table", render_overlap(json.loads(OVERLAP.read_text())))
+    new = replace_between(new, "graph-table", render_graph(json.loads(GRAPH.read_text())))
     if "--check" in argv:
         if new != doc:
-            print(f"{DOC} is out of date with {RESULT}, {MEMORY} or {OVERLAP}; run python3 scripts/bench_tables.py",
-                  file=sys.stderr)
+            print(f"{DOC} is out of date with {RESULT}, {MEMORY}, {OVERLAP} or {GRAPH}; run "
+                  "python3 scripts/bench_tables.py", file=sys.stderr)
             return 1
         return 0
     DOC.write_text(new)

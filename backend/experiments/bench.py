@@ -28,14 +28,21 @@ PIXEL_KM2 = 100 / 1e6  # 10 m pixels
 
 
 
+#: The CPU features ONNX Runtime's kernels depend on (NCHWc block 8 on AVX2, 16 on AVX-512; int8 needs VNNI):
+#: two machines of the same name can differ here, and the reorder share and int8 speed with them.
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile")
+
+
 def _machine(threads: int) -> dict:
     import onnxruntime
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cpu": cpu, "threads": threads, "platform": platform.platform(), "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__,
+    info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
+               platform.processor())
+    flags = set(next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), []))
+    return {"cpu": cpu, "simd": [f for f in SIMD_FLAGS if f in flags], "threads": threads,
+            "platform": platform.platform(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 

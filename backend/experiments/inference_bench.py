@@ -309,7 +309,7 @@ def numpy_sgemm_gflops(threads: int, n: int = 1024, cpu_time: bool = False) -> f
         return 2 * n ** 3 / seconds_per_call(lambda: a @ b, min_seconds=1.0, clock=clock) / 1e9
 
 
-def thread_scaling(path: Path, feeds: dict, rounds: int = 3) -> dict:
+def thread_scaling(path: Path, feeds: dict, rounds: int = 5) -> dict:
     """Seconds per call with 1 and 2 intra-op threads, interleaved, best round of each (wall and CPU).
 
     Also ``speedup_bound_from_cpu``, ``2 x CPU(1 thread) / CPU(2 threads)``: what 2 threads would give with
