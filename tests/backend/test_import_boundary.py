@@ -24,7 +24,7 @@ QGIS_SIDE = {"qgis", "PyQt5", "PyQt6", "processing"}
 #: A package is the first name under ``backend`` (``backend.raster.series`` is in ``raster``);
 #: ``""`` is ``backend/__init__.py`` (the version). See docs/architecture.md.
 LAYERS: dict[str, set[str]] = {
-    "core": {"", "errors", "contract", "progress", "atomic", "raster", "timeseries", "tiles", "writers", "nets",
+    "core": {"", "errors", "contract", "progress", "atomic", "doc_markers", "raster", "timeseries", "tiles", "writers", "nets",
              "modelstore", "synthetic", "baselines"},
     "pipelines": {"inference", "evaluation", "training", "seasons", "catalogue", "distributed"},
     "experiments": {"experiments"},
