@@ -1,0 +1,69 @@
+"""The model input of a window: VV and VH in separate files are read on two threads with the same result
+as one after the other; a stack holding both is never read from two threads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import numpy as np
+import pytest
+from test_reader_fixtures import DATES, layout_a, layout_b, layout_c
+
+from backend.errors import UserError
+from backend.raster import open_series
+from backend.tiles.tiling import Window
+from backend.timeseries import source as source_module
+from backend.timeseries.source import SeriesSource, separate_files
+
+SEASON = (dt.date(2022, 1, 9), dt.date(2022, 2, 14))
+WINDOWS = [Window(0, 0, 24, 32, ((0, 0), (0, 0))), Window(5, 7, 11, 13, ((0, 0), (0, 0)))]
+
+
+def _series(folder, layout):
+    if layout == "a":
+        paths = layout_a(folder)
+        return open_series(vv=str(paths["VV"]), vh=str(paths["VH"]))
+    if layout == "b":
+        paths = layout_b(folder)
+        return open_series(vv=[str(p) for p in paths["VV"]], vh=[str(p) for p in paths["VH"]])
+    return open_series(stack=str(layout_c(folder)))
+
+
+@pytest.mark.parametrize("layout,parallel", [("a", True), ("b", True), ("c", False)])
+def test_polarizations_are_read_in_parallel_only_from_separate_files(tmp_path, layout, parallel):
+    with _series(tmp_path, layout) as series:
+        assert separate_files(series, ["VV", "VH"]) is parallel
+        assert SeriesSource(series, ["VV", "VH"], SEASON, 3, None).parallel is parallel
+        assert separate_files(series, ["VH"]) is False  # one polarization: nothing to share out
+
+
+@pytest.mark.parametrize("layout", ["a", "b"])
+def test_parallel_reads_equal_sequential_reads_bit_for_bit(tmp_path, layout, monkeypatch):
+    threads: set[str] = set()
+    real = source_module.composite_series
+
+    def recording(*args, **kwargs):
+        threads.add(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(source_module, "composite_series", recording)
+    with _series(tmp_path, layout) as series:
+        parallel = SeriesSource(series, ["VV", "VH"], SEASON, 3, None)
+        sequential = SeriesSource(series, ["VV", "VH"], SEASON, 3, None)
+        sequential.parallel = False
+        for window in WINDOWS:
+            x, valid = parallel.read(window)
+            want_x, want_valid = sequential.read(window)
+            assert x.shape == (3, 2, window.height, window.width)
+            np.testing.assert_array_equal(x, want_x)
+            np.testing.assert_array_equal(valid, want_valid)
+    assert any(name.startswith("s1rm-read") for name in threads)  # the parallel source did use the threads
+
+
+def test_an_error_on_a_read_thread_reaches_the_caller(tmp_path):
+    with _series(tmp_path, "a") as series:
+        late = (DATES[-1] + dt.timedelta(days=30), DATES[-1] + dt.timedelta(days=90))
+        source = SeriesSource(series, ["VV", "VH"], late, 3, None)
+        with pytest.raises(UserError, match="holds no acquisition"):
+            source.read(WINDOWS[0])
