@@ -12,6 +12,7 @@ from backend.modelstore.card import CARD_METADATA_KEY, PRODUCER, contract, load_
 from backend.modelstore.paths import confined_file, resolve
 
 ONNX_FILE = "model.onnx"
+SPINNING_STOP = "session.force_spinning_stop"  # ONNX Runtime session config: idle threads after a call
 INPUT_NAME = "x"
 OUTPUT_NAME = "probability"
 HEATMAP_NAME = "heatmap"
@@ -73,7 +74,11 @@ def session_options(threads: int | None = None) -> Any:
     Full graph optimization; intra-op threads default to the physical core count. The memory pattern (one
     block planned for all of a run's tensors) is off: with the arena on it saved no measurable time but
     held 1.5-1.8 x the activation memory (544 -> 359 MB resident at 256² tiles, 1268 -> 702 MB at 384²,
-    docs/mapping.md), which is what lets the tile policy use larger tiles under the same memory.
+    docs/mapping.md), which is what lets the tile policy use larger tiles under the same memory. The
+    intra-op threads stop spinning when a call returns (``session.force_spinning_stop``): between a run's
+    model calls a spinning worker took a core from the reading and compositing of the next tile (0.7 CPU s
+    more in reads on a 1024² scene, the reads 0.2-0.4 s slower, the calls themselves no faster;
+    ``python -m backend.experiments.read_check``). Spinning within a call stays on.
 
     Args:
         threads: intra-op threads; None or 0 for the physical cores.
@@ -87,6 +92,7 @@ def session_options(threads: int | None = None) -> Any:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = int(threads) if threads else physical_cores()
     options.enable_mem_pattern = False
+    options.add_session_config_entry(SPINNING_STOP, "1")
     return options
 
 

@@ -47,10 +47,11 @@ def separate_files(reader: Any, pols: list[str]) -> bool:
 class SeriesSource:
     """Model input for a window: each polarization composited onto the model's steps, stacked (T, C, h, w).
 
-    VV and VH in separate files are read and composited on two threads at once: GDAL's decoding and NumPy's
-    compositing release the GIL, and decoding one polarization keeps fewer than two cores busy (on the
-    synthetic 1024² scene: reading a run's 16 tiles took 1.6-1.9 s instead of 1.9-2.3 s for the same CPU time; see
-    docs/mapping.md). ``parallel`` turns it off (tests compare both ways).
+    VV and VH in separate files are read and composited on two threads at once (GDAL's decoding and NumPy's
+    compositing release the GIL), with identical results; both raw windows are in memory at once (a few MB).
+    Reading a 1024² scene's 16 tiles alone took 1.6-1.9 s instead of 1.9-2.3 s; inside ``map``, between model
+    calls, it gains about 0.1 s (``python -m backend.experiments.read_check``; docs/mapping.md, "Issue 15,
+    fifth pass"). ``parallel`` turns it off.
     """
 
     def __init__(self, reader: Any, pols: list[str], season: tuple[dt.date, dt.date], steps: int,
