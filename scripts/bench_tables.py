@@ -10,7 +10,9 @@ Each table sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in doc
   ``label``;
 * ``overlap-table``: docs/results/overlap.json, from ``python -m backend.experiments.overlap_check``;
 * ``graph-table``: docs/bench/graph.json, the ``graph``, ``roofline``, ``engines`` and ``int8`` blocks of
-  ``bench --quick --skip-memory`` runs, each with a ``label`` and the machine's SIMD flags.
+  ``bench --quick --skip-memory`` runs, each with a ``label`` and the machine's SIMD flags;
+* ``openvino-table``: docs/results/openvino_check.json, runs of ``python -m backend.experiments.openvino_check``;
+* ``read-table``: docs/results/read_check.json, from ``python -m backend.experiments.read_check``.
 
 ``--check`` only reports (exit 1) whether the document is out of date. Standard library only.
 """
@@ -30,6 +32,8 @@ MEMORY = REPO / "docs" / "bench" / "memory.json"
 DOC = REPO / "docs" / "mapping.md"
 OVERLAP = REPO / "docs" / "results" / "overlap.json"
 GRAPH = REPO / "docs" / "bench" / "graph.json"
+OPENVINO = REPO / "docs" / "results" / "openvino_check.json"
+READS = REPO / "docs" / "results" / "read_check.json"
 
 
 def _ratio(block: dict) -> str:
@@ -133,15 +137,58 @@ def render_graph(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _per_call(block: dict) -> str:
+    return f"{block['wall_min']:.3f} / {block['wall_median']:.3f} ({block['cpu_median']:.3f})"
+
+
+def _openvino_row(label: str, load: float, tile: dict) -> str:
+    up, start = tile["speedup_wall"], tile["start_up"]
+    before = (start["import_seconds"], start["compile_seconds_cached"],
+              start["first_call_seconds"] - start["second_call_seconds"])
+    cells = [label, f"{tile['tile']}²", _per_call(tile["onnxruntime"]), _per_call(tile["openvino"]),
+             f"{up['min']:.2f} / {up['median']:.2f} ({tile['speedup_cpu_median']:.2f})",
+             " + ".join(f"{value:.2f}" for value in before) + " s", f"{max(tile['max_abs_difference']):.1e}",
+             f"{load:.1f}"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def render_openvino(result: dict) -> str:
+    """Markdown: per run and tile, both runtimes' seconds per call and what OpenVINO adds before the first."""
+    lines = ["| run | tile | ONNX Runtime s per call: min / median (CPU) | OpenVINO s per call: min / median (CPU) "
+             "| OpenVINO speed-up, wall min / median (CPU) | OpenVINO before the first tile: import + compile "
+             "(cached) + first call's extra | largest output difference | load |", "|---|---|---|---|---|---|---|---|"]
+    for run in result["runs"]:
+        lines += [_openvino_row(run["label"], run["load_average_before"][0], tile) for tile in run["tiles"]]
+    return "\n".join(lines)
+
+
+def render_reads(result: dict) -> str:
+    """Markdown: per round, seconds reading a scene's tiles in each kind of pass (CPU seconds in brackets)."""
+    passes = [key for key, value in result["rounds"][0].items() if isinstance(value, dict)]
+    names = [key.replace("_", " ") for key in passes]
+    lines = ["| round (load) | " + " | ".join(names) + " |", "|---|" + "---|" * len(passes)]
+    for record in result["rounds"]:
+        cells = []
+        for key in passes:
+            cell = f"{record[key]['read_seconds']:.2f} ({record[key]['read_cpu_seconds']:.2f})"
+            if "model_seconds" in record[key]:
+                cell += f"; model {record[key]['model_seconds']:.2f}"
+            cells.append(cell)
+        lines.append(f"| {record['round']} ({record['load_average'][0]:.1f}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     doc = DOC.read_text()
     new = replace_between(doc, "deepness-table", render(json.loads(RESULT.read_text())))
     new = replace_between(new, "memory-table", render_memory(json.loads(MEMORY.read_text())))
     new = replace_between(new, "overlap-table", render_overlap(json.loads(OVERLAP.read_text())))
     new = replace_between(new, "graph-table", render_graph(json.loads(GRAPH.read_text())))
+    new = replace_between(new, "openvino-table", render_openvino(json.loads(OPENVINO.read_text())))
+    new = replace_between(new, "read-table", render_reads(json.loads(READS.read_text())))
     if "--check" in argv:
         if new != doc:
-            print(f"{DOC} is out of date with {RESULT}, {MEMORY}, {OVERLAP} or {GRAPH}; run "
+            print(f"{DOC} is out of date with {RESULT}, {MEMORY}, {OVERLAP}, {GRAPH}, {OPENVINO} or {READS}; run "
                   "python3 scripts/bench_tables.py", file=sys.stderr)
             return 1
         return 0
