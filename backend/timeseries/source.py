@@ -7,6 +7,7 @@ engine) reads, so it sits with the compositing rather than with any one of them.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,6 +25,16 @@ def _pool() -> ThreadPoolExecutor:
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="s1rm-read")
     return _POOL
+
+
+def _forget_pool() -> None:
+    """In a forked child the pool's threads do not exist: make the child start its own."""
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def separate_files(reader: Any, pols: list[str]) -> bool:

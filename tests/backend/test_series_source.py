@@ -4,7 +4,9 @@ as one after the other; a stack holding both is never read from two threads."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -67,3 +69,29 @@ def test_an_error_on_a_read_thread_reaches_the_caller(tmp_path):
         source = SeriesSource(series, ["VV", "VH"], late, 3, None)
         with pytest.raises(UserError, match="holds no acquisition"):
             source.read(WINDOWS[0])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # Python 3.12+
+def test_a_forked_child_reads_with_threads_of_its_own(tmp_path):
+    with _series(tmp_path, "a") as series:
+        source = SeriesSource(series, ["VV", "VH"], SEASON, 3, None)
+        want_x, _ = source.read(WINDOWS[1])  # the parent's pool now has threads
+        pid = os.fork()
+        if pid == 0:  # the child: a hang here would be the inherited pool's missing threads
+            code = 1
+            try:
+                x, _ = source.read(WINDOWS[1])
+                code = 0 if np.array_equal(x, want_x) else 3
+            finally:
+                os._exit(code)
+        for _ in range(300):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child did not finish its read within 30 s")
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
