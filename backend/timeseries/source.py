@@ -55,6 +55,18 @@ def separate_files(reader: Any, pols: list[str]) -> bool:
     return True
 
 
+def reading_threads_allowed() -> bool:
+    """True when GDAL may decode on more than one thread (``GDAL_NUM_THREADS``, which ``map`` sets from
+    ``--threads``): a run held to one thread, or a Dask worker given one core, reads on one thread."""
+    import rasterio.env  # lazy: rasterio
+
+    options = rasterio.env.getenv() if rasterio.env.hasenv() else {}
+    value = str(options.get("GDAL_NUM_THREADS", os.environ.get("GDAL_NUM_THREADS", "1"))).strip().upper()
+    if value == "ALL_CPUS":
+        return (os.cpu_count() or 1) > 1
+    return value.isdigit() and int(value) > 1
+
+
 class SeriesSource:
     """Model input for a window: each polarization composited onto the model's steps, stacked (T, C, h, w).
 
@@ -62,14 +74,15 @@ class SeriesSource:
     compositing release the GIL), with identical results; both raw windows are in memory at once (a few MB).
     Reading a 1024² scene's 16 tiles alone took 1.6-1.9 s instead of 1.9-2.3 s; inside ``map``, between model
     calls, it gains about 0.1 s (``python -m backend.experiments.read_check``; docs/mapping.md, "Issue 15,
-    fifth pass"). ``parallel`` turns it off.
+    fifth pass"). Only when more than one thread is allowed (:func:`reading_threads_allowed`); ``parallel``
+    turns it off.
     """
 
     def __init__(self, reader: Any, pols: list[str], season: tuple[dt.date, dt.date], steps: int,
                  as_of: dt.date | None) -> None:
         self.reader, self.pols, self.season, self.steps, self.as_of = reader, pols, season, steps, as_of
         self.height, self.width = reader.grid.height, reader.grid.width
-        self.parallel = separate_files(reader, pols)
+        self.parallel = separate_files(reader, pols) and reading_threads_allowed()
 
     def read(self, window: Any) -> tuple[np.ndarray, np.ndarray]:
         """The (T, C, h, w) cube of ``window`` (a :class:`backend.tiles.tiling.Window`) and where it is valid."""

@@ -1,5 +1,5 @@
 """The model input of a window: VV and VH in separate files are read on two threads with the same result
-as one after the other; a stack holding both is never read from two threads."""
+as one after the other; a stack holding both is never read from two threads, nor is a run held to one."""
 
 from __future__ import annotations
 
@@ -10,16 +10,24 @@ import time
 
 import numpy as np
 import pytest
+import rasterio
 from test_reader_fixtures import DATES, layout_a, layout_b, layout_c
 
 from backend.errors import UserError
 from backend.raster import open_series
 from backend.tiles.tiling import Window
 from backend.timeseries import source as source_module
-from backend.timeseries.source import SeriesSource, separate_files
+from backend.timeseries.source import SeriesSource, reading_threads_allowed, separate_files
 
 SEASON = (dt.date(2022, 1, 9), dt.date(2022, 2, 14))
 WINDOWS = [Window(0, 0, 24, 32, ((0, 0), (0, 0))), Window(5, 7, 11, 13, ((0, 0), (0, 0)))]
+
+
+@pytest.fixture(autouse=True)
+def two_threads():
+    """What `map` sets on a machine with two cores (GDAL_NUM_THREADS from --threads)."""
+    with rasterio.Env(GDAL_NUM_THREADS="2"):
+        yield
 
 
 def _series(folder, layout):
@@ -61,6 +69,15 @@ def test_parallel_reads_equal_sequential_reads_bit_for_bit(tmp_path, layout, mon
             np.testing.assert_array_equal(x, want_x)
             np.testing.assert_array_equal(valid, want_valid)
     assert any(name.startswith("s1rm-read") for name in threads)  # the parallel source did use the threads
+
+
+@pytest.mark.parametrize("setting,allowed", [("1", False), ("2", True), ("ALL_CPUS", (os.cpu_count() or 1) > 1),
+                                             ("", False)])
+def test_one_reading_thread_when_gdal_may_use_one(tmp_path, setting, allowed):
+    with rasterio.Env(GDAL_NUM_THREADS=setting):
+        assert reading_threads_allowed() is allowed
+        with _series(tmp_path, "a") as series:
+            assert SeriesSource(series, ["VV", "VH"], SEASON, 3, None).parallel is allowed
 
 
 def test_an_error_on_a_read_thread_reaches_the_caller(tmp_path):
