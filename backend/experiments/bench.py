@@ -33,15 +33,20 @@ PIXEL_KM2 = 100 / 1e6  # 10 m pixels
 SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile")
 
 
-def _machine(threads: int) -> dict:
-    import onnxruntime
-    import torch
-
+def cpu_record() -> dict:
+    """The CPU's name and which of :data:`SIMD_FLAGS` it has, for every result that reports a speed."""
     info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
     cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
                platform.processor())
     flags = set(next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), []))
-    return {"cpu": cpu, "simd": [f for f in SIMD_FLAGS if f in flags], "threads": threads,
+    return {"cpu": cpu, "simd": [f for f in SIMD_FLAGS if f in flags]}
+
+
+def _machine(threads: int) -> dict:
+    import onnxruntime
+    import torch
+
+    return {**cpu_record(), "threads": threads,
             "platform": platform.platform(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from backend.errors import UserError
+from backend.experiments.bench import cpu_record
 from backend.inference.loader import default_model_name
 from backend.modelstore.card import load_card
 from backend.modelstore.onnx_io import ONNX_FILE, session_options
@@ -40,7 +40,6 @@ from backend.modelstore.paths import confined_file, resolve
 
 INSTALL_HINT = ("install OpenVINO beside the backend's environment: .venv/bin/pip install --no-deps --target "
                 "/tmp/ovpkgs openvino==2026.4.1 openvino-telemetry, then run with PYTHONPATH=/tmp/ovpkgs")
-SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile")
 
 
 def _openvino() -> Any:
@@ -142,12 +141,8 @@ def _summary(values: list[tuple[float, float]]) -> dict:
 def _machine() -> dict:
     import onnxruntime
 
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    lines = text.splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.processor())
-    flags = set(next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), []))
-    return {"cpu": cpu, "simd": [f for f in SIMD_FLAGS if f in flags], "cores": os.cpu_count(),
-            "onnxruntime": onnxruntime.__version__, "openvino": _openvino().__version__}
+    return {**cpu_record(), "cores": os.cpu_count(), "onnxruntime": onnxruntime.__version__,
+            "openvino": _openvino().__version__}
 
 
 def main(argv: list[str] | None = None) -> int:
