@@ -4,10 +4,12 @@ On the synthetic 1024² Mekong scene (linear power, deflate, the file layout of 
 reads every tile of ``map``'s grid once (:class:`backend.tiles.pipeline.CompositeOnce` over
 :class:`backend.timeseries.source.SeriesSource`), with the two polarizations read one after the other or
 at once (``SeriesSource.parallel``). The passes are interleaved. A second kind of pass runs the default
-model on each tile before reading the next, as ``map`` does, and times only the reads: that is the
-``read_composite`` stage of ``map``'s ``run.json``.
+model on each tile before reading the next, as ``map`` does, and times the reads (``map``'s
+``read_composite`` stage) and the model calls apart, once with ONNX Runtime's threads spinning on after
+each call and once stopped when a call returns (``session.force_spinning_stop``, what ``map`` uses): a
+spinning worker takes a core from the reads that follow.
 
-Run: ``python -m backend.experiments.read_check --out result.json`` (about 2 minutes on 2 cores).
+Run: ``python -m backend.experiments.read_check --out result.json`` (about 4 minutes on 2 cores).
 """
 
 from __future__ import annotations

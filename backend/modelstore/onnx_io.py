@@ -77,7 +77,7 @@ def session_options(threads: int | None = None) -> Any:
     docs/mapping.md), which is what lets the tile policy use larger tiles under the same memory. The
     intra-op threads stop spinning when a call returns (``session.force_spinning_stop``): between a run's
     model calls a spinning worker took a core from the reading and compositing of the next tile (0.7 CPU s
-    more in reads on a 1024² scene, the reads 0.2-0.4 s slower, the calls themselves no faster;
+    more in reads on a 1024² scene, the threaded reads 0.2-0.4 s slower, the calls themselves no faster;
     ``python -m backend.experiments.read_check``). Spinning within a call stays on.
 
     Args:

@@ -72,9 +72,9 @@ class SeriesSource:
 
     VV and VH in separate files are read and composited on two threads at once (GDAL's decoding and NumPy's
     compositing release the GIL), with identical results; both raw windows are in memory at once (a few MB).
-    Reading a 1024² scene's 16 tiles alone took 1.6-1.9 s instead of 1.9-2.3 s; inside ``map``, between model
-    calls, it gains about 0.1 s (``python -m backend.experiments.read_check``; docs/mapping.md, "Issue 15,
-    fifth pass"). Only when more than one thread is allowed (:func:`reading_threads_allowed`); ``parallel``
+    Reading a 1024² scene's 16 tiles alone took 1.58-1.75 s instead of 1.73-2.18 s; between model calls, with
+    ONNX Runtime's threads no longer spinning there, 1.54-1.66 s instead of 1.78-1.95 s
+    (``python -m backend.experiments.read_check``; docs/mapping.md, "Issue 15, fifth pass"). Only when more than one thread is allowed (:func:`reading_threads_allowed`); ``parallel``
     turns it off.
     """
 
