@@ -141,25 +141,62 @@ def _per_call(block: dict) -> str:
     return f"{block['wall_min']:.3f} / {block['wall_median']:.3f} ({block['cpu_median']:.3f})"
 
 
-def _openvino_row(label: str, load: float, tile: dict) -> str:
-    up, start = tile["speedup_wall"], tile["start_up"]
+VARIANT_NAMES = {"openvino_f32": "OpenVINO f32", "openvino_bf16": "OpenVINO bf16",
+                 "ort_openvino_ep_f32": "ORT + OpenVINO plugin provider, f32",
+                 "ort_openvino_ep_bf16": "ORT + OpenVINO plugin provider, bf16"}
+
+
+def _variants(tile: dict) -> dict:
+    """The runtimes of one tile record; session 7's records held OpenVINO alone (f32: that CPU had no bf16)."""
+    if "variants" in tile:
+        return tile["variants"]
+    keys = ("max_abs_difference", "speedup_wall", "speedup_cpu_median")
+    return {"onnxruntime": tile["onnxruntime"], "openvino_f32": {**tile["openvino"], **{k: tile[k] for k in keys}}}
+
+
+def _openvino_rows(label: str, load: float, tile: dict) -> list[str]:
+    start = tile["start_up"]
     before = (start["import_seconds"], start["compile_seconds_cached"],
               start["first_call_seconds"] - start["second_call_seconds"])
-    cells = [label, f"{tile['tile']}²", _per_call(tile["onnxruntime"]), _per_call(tile["openvino"]),
-             f"{up['min']:.2f} / {up['median']:.2f} ({tile['speedup_cpu_median']:.2f})",
-             " + ".join(f"{value:.2f}" for value in before) + " s", f"{max(tile['max_abs_difference']):.1e}",
-             f"{load:.1f}"]
-    return "| " + " | ".join(cells) + " |"
+    variants = _variants(tile)
+    rows = []
+    for key, block in variants.items():
+        if key == "onnxruntime":
+            continue
+        up = block["speedup_wall"]
+        cells = [label, f"{tile['tile']}²", _per_call(variants["onnxruntime"]), VARIANT_NAMES[key], _per_call(block),
+                 f"{up['min']:.2f} / {up['median']:.2f} ({block['speedup_cpu_median']:.2f})",
+                 " + ".join(f"{value:.2f}" for value in before) + " s", f"{max(block['max_abs_difference']):.1e}",
+                 f"{load:.1f}"]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _label_rows(result: dict) -> list[str]:
+    lines = ["", "| run | scene | F1 ONNX Runtime | variant | F1 | labels changed | rice share change |",
+             "|---|---|---|---|---|---|---|"]
+    for run in result["runs"]:
+        labels = run.get("labels")
+        if not labels:
+            continue
+        for key, changed in labels["labels_changed"].items():
+            lines.append(f"| {run['label']} | {labels['scene']} | {labels['f1']['onnxruntime']:.5f} | "
+                         f"{VARIANT_NAMES[key]} | {labels['f1'][key]:.5f} | {100 * changed:.3f} % | "
+                         f"{100 * labels['rice_share_change'][key]:+.3f} points |")
+    return lines if len(lines) > 3 else []
 
 
 def render_openvino(result: dict) -> str:
-    """Markdown: per run and tile, both runtimes' seconds per call and what OpenVINO adds before the first."""
-    lines = ["| run | tile | ONNX Runtime s per call: min / median (CPU) | OpenVINO s per call: min / median (CPU) "
-             "| OpenVINO speed-up, wall min / median (CPU) | OpenVINO before the first tile: import + compile "
-             "(cached) + first call's extra | largest output difference | load |", "|---|---|---|---|---|---|---|---|"]
+    """Markdown: per run, tile and variant, seconds per call against ONNX Runtime's, what OpenVINO adds before
+    the first tile, and (for runs that measured it) what each variant changes in a scene's rice labels."""
+    lines = ["| run | tile | ONNX Runtime s per call: min / median (CPU) | variant | its s per call: min / median (CPU) "
+             "| speed-up, wall min / median (CPU) | OpenVINO before the first tile: import + compile "
+             "(cached) + first call's extra | largest output difference | load |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for run in result["runs"]:
-        lines += [_openvino_row(run["label"], run["load_average_before"][0], tile) for tile in run["tiles"]]
-    return "\n".join(lines)
+        for tile in run["tiles"]:
+            lines += _openvino_rows(run["label"], run["load_average_before"][0], tile)
+    return "\n".join(lines + _label_rows(result))
 
 
 def render_reads(result: dict) -> str:

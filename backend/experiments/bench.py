@@ -30,7 +30,7 @@ PIXEL_KM2 = 100 / 1e6  # 10 m pixels
 
 #: The CPU features ONNX Runtime's kernels depend on (NCHWc block 8 on AVX2, 16 on AVX-512; int8 needs VNNI):
 #: two machines of the same name can differ here, and the reorder share and int8 speed with them.
-SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile")
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
 def cpu_record() -> dict:

@@ -4,42 +4,50 @@ The issue asks to try the execution providers that exist for CPU inference and k
 own runtime reads our ONNX file directly, so this compares one model call per tile in the same process,
 interleaved round by round: ONNX Runtime with the backend's own session options
 (:func:`backend.modelstore.onnx_io.session_options`) and OpenVINO's CPU plugin with a static input shape,
-the latency hint and the same number of threads. It also measures what OpenVINO would add to every
-``map`` run before its first tile (import, compilation with an empty and with a filled model cache, the
-first call's warm-up), because a run of a few tiles pays those once.
+the latency hint and the same number of threads, in f32 and, where the CPU computes bfloat16 natively
+(AMX or AVX512-BF16), in bf16; and the same through ONNX Runtime's OpenVINO plugin provider when
+``onnxruntime-ep-openvino`` is installed. It also measures what OpenVINO would add to every ``map`` run
+before its first tile (import, compilation with an empty and with a filled model cache, the first call's
+warm-up), because a run of a few tiles pays those once, and what each variant changes in the rice labels of
+a synthetic scene (bf16 is not the arithmetic the model was trained and checked in).
 
-OpenVINO is not a project dependency (a 59 MB wheel, 180 MB installed). Run it with the package put
-beside the backend's environment, not into it::
+OpenVINO is not a project dependency (a 59 MB wheel, 180 MB installed; the plugin provider 53 MB, 165 MB
+installed). Run it with the packages put beside the backend's environment, not into it::
 
-    .venv/bin/pip install --no-deps --target /tmp/ovpkgs openvino==2026.4.1 openvino-telemetry
+    .venv/bin/pip install --no-deps --target /tmp/ovpkgs openvino==2026.4.1 openvino-telemetry \
+        onnxruntime-ep-openvino==1.8.1
     PYTHONPATH=/tmp/ovpkgs .venv/bin/python -m backend.experiments.openvino_check --out result.json
 
-Results and the decision are in docs/mapping.md ("Issue 15, fifth pass").
+Results and the decisions are in docs/mapping.md ("Issue 15, fifth pass" and "sixth pass").
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from backend.errors import UserError
+from backend.evaluation.metrics import binary_metrics, confusion_matrix
 from backend.experiments.bench import cpu_record
 from backend.inference.loader import default_model_name
 from backend.modelstore.card import load_card
-from backend.modelstore.onnx_io import ONNX_FILE, session_options
+from backend.modelstore.onnx_io import INPUT_NAME, ONNX_FILE, THRESHOLD_NAME, session_options
 from backend.modelstore.paths import confined_file, resolve
 
 INSTALL_HINT = ("install OpenVINO beside the backend's environment: .venv/bin/pip install --no-deps --target "
-                "/tmp/ovpkgs openvino==2026.4.1 openvino-telemetry, then run with PYTHONPATH=/tmp/ovpkgs")
+                "/tmp/ovpkgs openvino==2026.4.1 openvino-telemetry (and onnxruntime-ep-openvino==1.8.1 for the "
+                "plugin provider), then run with PYTHONPATH=/tmp/ovpkgs")
 
 
 def _openvino() -> Any:
@@ -75,16 +83,27 @@ def _import_seconds() -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def _compiled(openvino: Any, model: Path, x: np.ndarray, threads: int, cache: str | None) -> tuple[Any, float]:
+def _compiled(openvino: Any, model: Path, x: np.ndarray, threads: int, cache: str | None,
+              precision: str = "f32") -> tuple[Any, float]:
+    """OpenVINO's CPU plugin on ``model`` for ``x``'s shape, computing in ``precision`` (f32 or bf16).
+
+    The precision is always given: OpenVINO's own default is bf16 on CPUs that have it natively (AMX or
+    AVX512-BF16), so an unset hint would compare a different arithmetic on such machines.
+    """
     core = openvino.Core()
     if cache:
         core.set_property({"CACHE_DIR": cache})
     start = time.perf_counter()
     network = core.read_model(str(model))
     network.reshape({network.inputs[0].get_any_name(): list(x.shape)})
-    compiled = core.compile_model(network, "CPU", {"PERFORMANCE_HINT": "LATENCY",
+    compiled = core.compile_model(network, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
                                                   "INFERENCE_NUM_THREADS": str(threads)})
     return compiled, time.perf_counter() - start
+
+
+def has_native_bf16(openvino: Any) -> bool:
+    """Whether OpenVINO's CPU plugin computes bf16 natively here (it lists BF16 among its capabilities)."""
+    return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def _start_up(openvino: Any, model: Path, x: np.ndarray, threads: int) -> dict:
@@ -100,35 +119,130 @@ def _start_up(openvino: Any, model: Path, x: np.ndarray, threads: int) -> dict:
             "second_call_seconds": round(second, 3)}
 
 
-def compare_tile(model: Path, card: dict, tile: int, threads: int, rounds: int) -> dict:
-    """Both runtimes on one tile size: equal outputs, then ``rounds`` interleaved calls each."""
+Call = Callable[[np.ndarray], list[np.ndarray]]
+
+
+def _openvino_call(openvino: Any, model: Path, x: np.ndarray, threads: int, precision: str) -> Call:
+    compiled, _ = _compiled(openvino, model, x, threads, None, precision)
+    request = compiled.create_infer_request()
+
+    def call(batch: np.ndarray) -> list[np.ndarray]:
+        answer = request.infer({0: batch})
+        return [answer[out] for out in compiled.outputs]
+    return call
+
+
+@functools.cache
+def _plugin_cpu_device(library: str, ep_name: str) -> Any:
+    """The plugin provider's CPU device; the library is registered once per process (ORT refuses twice)."""
+    import onnxruntime as ort
+
+    ort.register_execution_provider_library("openvino_ep", library)
+    return next(d for d in ort.get_ep_devices() if d.ep_name == ep_name and d.ep_metadata.get("ov_device") == "CPU")
+
+
+def _plugin_ep_calls(model: Path, x: np.ndarray, threads: int, precisions: list[str]) -> dict[str, Call]:
+    """ONNX Runtime with OpenVINO's plugin execution provider (``onnxruntime-ep-openvino``), when installed.
+
+    This is the form a release could ship: it installs beside the pinned onnxruntime instead of replacing
+    it. Two things it needs, found here: the graph without the optional ``logit_threshold`` input (an input
+    that is also an initializer stops its compilation: "Input names mismatch between OpenVINO and ONNX"), and
+    a static input shape (with the dynamic one its calls were no faster than the CPU provider's).
+    """
+    try:
+        import onnxruntime_ep_openvino as plugin
+    except ImportError:
+        return {}
+    import onnx
+    import onnxruntime as ort
+
+    graph = onnx.load(str(model))
+    kept = [i for i in graph.graph.input if i.name != THRESHOLD_NAME]
+    del graph.graph.input[:]
+    graph.graph.input.extend(kept)
+    data = graph.SerializeToString()
+    device = _plugin_cpu_device(plugin.get_library_path(), plugin.get_ep_name())
+    shape = ",".join(str(side) for side in x.shape)
+    calls = {}
+    for precision in precisions:
+        options = session_options(threads)
+        config = {"CPU": {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}}
+        options.add_provider_for_devices([device], {"reshape_input": f"{INPUT_NAME}[{shape}]",
+                                                    "num_of_threads": str(threads), "load_config": json.dumps(config)})
+        session = ort.InferenceSession(data, options)
+        calls[f"ort_openvino_ep_{precision}"] = (lambda s: lambda batch: s.run(None, {INPUT_NAME: batch}))(session)
+    return calls
+
+
+def runtimes(model: Path, x: np.ndarray, threads: int) -> dict[str, Call]:
+    """Every runtime variant compared, ONNX Runtime's CPU provider (the reference) first.
+
+    OpenVINO in f32 always; in bf16 where the CPU has it natively; and the same through ONNX Runtime's
+    OpenVINO plugin provider when that is installed.
+    """
     import onnxruntime as ort
 
     openvino = _openvino()
-    x = _tile_input(card, tile)
     session = ort.InferenceSession(str(model), session_options(threads), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    compiled, _ = _compiled(openvino, model, x, threads, None)
-    request = compiled.create_infer_request()
+    precisions = ["f32", "bf16"] if has_native_bf16(openvino) else ["f32"]
+    calls: dict[str, Call] = {"onnxruntime": lambda batch: session.run(None, {INPUT_NAME: batch})}
+    for precision in precisions:
+        calls[f"openvino_{precision}"] = _openvino_call(openvino, model, x, threads, precision)
+    calls.update(_plugin_ep_calls(model, x, threads, precisions))
+    return calls
 
-    def openvino_call() -> list[np.ndarray]:
-        answer = request.infer({0: x})
-        return [answer[out] for out in compiled.outputs]
 
-    calls = {"onnxruntime": lambda: session.run(None, {name: x}), "openvino": openvino_call}
-    outputs = {side: call() for side, call in calls.items()}
-    differences = [float(np.abs(a - b).max()) for a, b in zip(outputs["onnxruntime"], outputs["openvino"])]
+def compare_tile(model: Path, card: dict, tile: int, threads: int, rounds: int) -> dict:
+    """All runtimes on one tile size: output differences, then ``rounds`` interleaved calls of each.
+
+    Returns:
+        ``variants``: per runtime, seconds per call (min / median wall, median CPU); for each variant other
+        than ONNX Runtime also its largest output differences from it and its speed-up over it.
+    """
+    x = _tile_input(card, tile)
+    calls = runtimes(model, x, threads)
+    outputs = {side: call(x) for side, call in calls.items()}
     seconds: dict[str, list[tuple[float, float]]] = {side: [] for side in calls}
     for _ in range(rounds):
         for side, call in calls.items():
-            seconds[side].append(_timed(call))
-    sides = {side: _summary(values) for side, values in seconds.items()}
-    return {"tile": tile, "max_abs_difference": differences, **sides,
-            "speedup_wall": {"min": round(sides["onnxruntime"]["wall_min"] / sides["openvino"]["wall_min"], 3),
-                             "median": round(sides["onnxruntime"]["wall_median"] /
-                                             sides["openvino"]["wall_median"], 3)},
-            "speedup_cpu_median": round(sides["onnxruntime"]["cpu_median"] / sides["openvino"]["cpu_median"], 3),
-            "start_up": _start_up(openvino, model, x, threads)}
+            seconds[side].append(_timed(lambda call=call: call(x)))
+    reference = _summary(seconds["onnxruntime"])
+    variants: dict[str, dict] = {"onnxruntime": reference}
+    for side in list(calls)[1:]:
+        mine = _summary(seconds[side])
+        variants[side] = {**mine, "max_abs_difference": [float(np.abs(a - b).max()) for a, b in
+                                                         zip(outputs["onnxruntime"], outputs[side])],
+                          "speedup_wall": {"min": round(reference["wall_min"] / mine["wall_min"], 3),
+                                           "median": round(reference["wall_median"] / mine["wall_median"], 3)},
+                          "speedup_cpu_median": round(reference["cpu_median"] / mine["cpu_median"], 3)}
+    return {"tile": tile, "variants": variants, "start_up": _start_up(_openvino(), model, x, threads)}
+
+
+def label_effect(model: Path, card: dict, tile: int, threads: int, seed: int = 1) -> dict:
+    """What each variant changes in the rice map: a synthetic Mekong scene of 2 x 2 tiles, tile by tile.
+
+    Returns:
+        The scene, the card's threshold, F1 against the scene's truth per runtime, and per variant the share
+        of pixels whose rice / other label differs from ONNX Runtime's and the change of the rice share.
+    """
+    from backend.experiments.inference_bench import crops, synthetic_scene
+
+    cube, truth = synthetic_scene(card, "mekong", 2 * tile, seed)
+    threshold = float(card.get("threshold") or 0.5)
+    parts = crops(cube.astype(np.float32), tile)
+    truths = [truth[None, r:r + tile, c:c + tile] for r in (0, tile) for c in (0, tile)]
+    calls = runtimes(model, parts[0], threads)
+    rice = {side: np.concatenate([call(np.ascontiguousarray(p))[0][:, 0] >= threshold for p in parts])
+            for side, call in calls.items()}
+    reference = np.concatenate(truths) == 1
+    result = {"scene": f"synthetic mekong {2 * tile}², seed {seed}, {len(parts)} tiles of {tile}²",
+              "threshold": threshold, "f1": {}, "labels_changed": {}, "rice_share_change": {}}
+    for side, labels in rice.items():
+        result["f1"][side] = round(binary_metrics(confusion_matrix(labels, reference))["f1"], 5)
+        if side != "onnxruntime":
+            result["labels_changed"][side] = float(np.mean(labels != rice["onnxruntime"]))
+            result["rice_share_change"][side] = float(labels.mean() - rice["onnxruntime"].mean())
+    return result
 
 
 def _summary(values: list[tuple[float, float]]) -> dict:
@@ -141,8 +255,14 @@ def _summary(values: list[tuple[float, float]]) -> dict:
 def _machine() -> dict:
     import onnxruntime
 
+    openvino = _openvino()
+    try:
+        plugin: str | None = version("onnxruntime-ep-openvino")
+    except PackageNotFoundError:  # not installed: the plugin provider's variants are left out
+        plugin = None
     return {**cpu_record(), "cores": os.cpu_count(), "onnxruntime": onnxruntime.__version__,
-            "openvino": _openvino().__version__}
+            "openvino": openvino.__version__, "openvino_native_bf16": has_native_bf16(openvino),
+            "onnxruntime_ep_openvino": plugin}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                   "machine": _machine(), "model": card["name"], "threads": args.threads,
                   "load_average_before": list(os.getloadavg()),
                   "tiles": [compare_tile(model, card, tile, args.threads, args.rounds) for tile in args.tiles],
+                  "labels": label_effect(model, card, args.tiles[0], args.threads),
                   "load_average_after": list(os.getloadavg())}
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
