@@ -38,8 +38,8 @@ from typing import Any, Callable
 import numpy as np
 
 from backend.errors import UserError
-from backend.evaluation.metrics import binary_metrics, confusion_matrix
 from backend.experiments.bench import cpu_record
+from backend.experiments.inference_bench import crops, f1_score, synthetic_scene
 from backend.inference.loader import default_model_name
 from backend.modelstore.card import load_card
 from backend.modelstore.onnx_io import INPUT_NAME, ONNX_FILE, THRESHOLD_NAME, session_options
@@ -192,15 +192,13 @@ def runtimes(model: Path, x: np.ndarray, threads: int) -> dict[str, Call]:
     return calls
 
 
-def compare_tile(model: Path, card: dict, tile: int, threads: int, rounds: int) -> dict:
-    """All runtimes on one tile size: output differences, then ``rounds`` interleaved calls of each.
+def compare_tile(model: Path, calls: dict[str, Call], x: np.ndarray, threads: int, rounds: int) -> dict:
+    """All runtimes on one tile ``x``: output differences, then ``rounds`` interleaved calls of each.
 
     Returns:
         ``variants``: per runtime, seconds per call (min / median wall, median CPU); for each variant other
         than ONNX Runtime also its largest output differences from it and its speed-up over it.
     """
-    x = _tile_input(card, tile)
-    calls = runtimes(model, x, threads)
     outputs = {side: call(x) for side, call in calls.items()}
     seconds: dict[str, list[tuple[float, float]]] = {side: [] for side in calls}
     for _ in range(rounds):
@@ -215,34 +213,46 @@ def compare_tile(model: Path, card: dict, tile: int, threads: int, rounds: int) 
                           "speedup_wall": {"min": round(reference["wall_min"] / mine["wall_min"], 3),
                                            "median": round(reference["wall_median"] / mine["wall_median"], 3)},
                           "speedup_cpu_median": round(reference["cpu_median"] / mine["cpu_median"], 3)}
-    return {"tile": tile, "variants": variants, "start_up": _start_up(_openvino(), model, x, threads)}
+    return {"tile": int(x.shape[-1]), "variants": variants, "start_up": _start_up(_openvino(), model, x, threads)}
 
 
-def label_effect(model: Path, card: dict, tile: int, threads: int, seed: int = 1) -> dict:
+def label_effect(calls: dict[str, Call], card: dict, tile: int, seed: int = 1) -> dict:
     """What each variant changes in the rice map: a synthetic Mekong scene of 2 x 2 tiles, tile by tile.
+
+    Args:
+        calls: the runtimes of :func:`runtimes`, made for ``tile``-sized input.
 
     Returns:
         The scene, the card's threshold, F1 against the scene's truth per runtime, and per variant the share
         of pixels whose rice / other label differs from ONNX Runtime's and the change of the rice share.
     """
-    from backend.experiments.inference_bench import crops, synthetic_scene
-
     cube, truth = synthetic_scene(card, "mekong", 2 * tile, seed)
     threshold = float(card.get("threshold") or 0.5)
     parts = crops(cube.astype(np.float32), tile)
-    truths = [truth[None, r:r + tile, c:c + tile] for r in (0, tile) for c in (0, tile)]
-    calls = runtimes(model, parts[0], threads)
-    rice = {side: np.concatenate([call(np.ascontiguousarray(p))[0][:, 0] >= threshold for p in parts])
-            for side, call in calls.items()}
-    reference = np.concatenate(truths) == 1
+    truths = np.concatenate(crops(truth, tile))
+    probability = {side: np.concatenate([call(np.ascontiguousarray(p))[0][:, 0] for p in parts])
+                   for side, call in calls.items()}
+    rice = {side: values >= threshold for side, values in probability.items()}
     result = {"scene": f"synthetic mekong {2 * tile}², seed {seed}, {len(parts)} tiles of {tile}²",
               "threshold": threshold, "f1": {}, "labels_changed": {}, "rice_share_change": {}}
     for side, labels in rice.items():
-        result["f1"][side] = round(binary_metrics(confusion_matrix(labels, reference))["f1"], 5)
+        result["f1"][side] = round(f1_score(probability[side], truths, threshold), 5)
         if side != "onnxruntime":
             result["labels_changed"][side] = float(np.mean(labels != rice["onnxruntime"]))
             result["rice_share_change"][side] = float(labels.mean() - rice["onnxruntime"].mean())
     return result
+
+
+def measure(model: Path, card: dict, tiles: list[int], threads: int, rounds: int) -> dict:
+    """:func:`compare_tile` for each tile size, and :func:`label_effect` with the first size's runtimes."""
+    records, labels = [], {}
+    for tile in tiles:
+        x = _tile_input(card, tile)
+        calls = runtimes(model, x, threads)
+        records.append(compare_tile(model, calls, x, threads, rounds))
+        if not labels:
+            labels = label_effect(calls, card, tile)
+    return {"tiles": records, "labels": labels}
 
 
 def _summary(values: list[tuple[float, float]]) -> dict:
@@ -280,8 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {"command": "python -m backend.experiments.openvino_check " + " ".join(argv or sys.argv[1:]),
                   "machine": _machine(), "model": card["name"], "threads": args.threads,
                   "load_average_before": list(os.getloadavg()),
-                  "tiles": [compare_tile(model, card, tile, args.threads, args.rounds) for tile in args.tiles],
-                  "labels": label_effect(model, card, args.tiles[0], args.threads),
+                  **measure(model, card, args.tiles, args.threads, args.rounds),
                   "load_average_after": list(os.getloadavg())}
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
