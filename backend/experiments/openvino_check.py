@@ -145,9 +145,11 @@ def _plugin_ep_calls(model: Path, x: np.ndarray, threads: int, precisions: list[
     """ONNX Runtime with OpenVINO's plugin execution provider (``onnxruntime-ep-openvino``), when installed.
 
     This is the form a release could ship: it installs beside the pinned onnxruntime instead of replacing
-    it. Two things it needs, found here: the graph without the optional ``logit_threshold`` input (an input
-    that is also an initializer stops its compilation: "Input names mismatch between OpenVINO and ONNX"), and
-    a static input shape (with the dynamic one its calls were no faster than the CPU provider's).
+    it. Three things it needs, found here: the graph without the optional ``logit_threshold`` input (an
+    input that is also an initializer stops its compilation: "Input names mismatch between OpenVINO and
+    ONNX"), a static input shape (with the dynamic one its calls were no faster than the CPU provider's),
+    and the precision given through ``load_config`` (its own ``precision: FP32`` option still computed bf16
+    on a CPU with native bf16).
     """
     try:
         import onnxruntime_ep_openvino as plugin
