@@ -18,6 +18,7 @@ from backend.experiments.deepness import compare
 from backend.experiments.inference_bench import seconds_per_call, tile_dependence
 from backend.inference.loader import default_model_name
 from backend.inference.mapping import DEFAULT_OVERLAP, DEFAULT_TILE
+from backend.modelstore.card import card_threshold
 from backend.progress import Reporter
 from backend.synthetic import generate_scene
 from backend.synthetic.writer import write_scene
@@ -94,7 +95,7 @@ class _Setup:
         self.fp32 = onnx_engine(session, self.threads)
         self.eager = torch_engine(self.net, "cpu", self.threads)
         self.multiple = int(self.card["inputs"]["size_multiple"])
-        self.threshold = float(self.card.get("threshold") or 0.5)
+        self.threshold = card_threshold(self.card)
         self.region = _heldout_region()
         self.val_cube, self.val_truth = bm.synthetic_scene(self.card, self.region, TILE, seed=9001)
         self.calibration = [t for seed in (11, 12)

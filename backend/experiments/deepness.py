@@ -29,6 +29,7 @@ from backend import modelstore
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.contract.verbs.synth import VERB as SYNTH_VERB
 from backend.experiments.bigscene import REPO, measure_map_run, run_watching_memory
+from backend.modelstore.card import card_threshold
 from backend.tiles.tiling import axis_origins
 from backend.timeseries import composite_series
 
@@ -145,7 +146,7 @@ def export_wrapper(net: Any, card: dict, path: Path, tile: int) -> None:
     model = onnx.load(str(path))
     bands = steps * pols
     meta = {"model_type": "Segmentor", "class_names": {"0": "rice"}, "resolution": 1000, "tile_size": tile,
-            "tiles_overlap": 0, "seg_thresh": float(card.get("threshold") or 0.5),
+            "tiles_overlap": 0, "seg_thresh": card_threshold(card),
             "standardization_mean": [0.0] * bands, "standardization_std": [1.0] * bands}
     for key, value in meta.items():
         entry = model.metadata_props.add()
@@ -260,7 +261,7 @@ def compare(scene: Path, model_name: str, rounds: int, work: Path, repo: str | N
     net, card = modelstore.load_torch(model_name)
     composite, wrapper = work / "composite.tif", work / "deepness_model.onnx"
     export_wrapper(net, card, wrapper, tile)
-    threshold = float(card.get("threshold") or 0.5)
+    threshold = card_threshold(card)
     records: list[dict] = []
     windows: list[list[str]] = []
     for index in range(rounds):

@@ -41,7 +41,7 @@ from backend.errors import UserError
 from backend.experiments.bench import cpu_record
 from backend.experiments.inference_bench import crops, f1_score, synthetic_scene
 from backend.inference.loader import default_model_name
-from backend.modelstore.card import load_card
+from backend.modelstore.card import card_threshold, load_card
 from backend.modelstore.onnx_io import INPUT_NAME, ONNX_FILE, THRESHOLD_NAME, session_options
 from backend.modelstore.paths import confined_file, resolve
 
@@ -229,7 +229,7 @@ def label_effect(calls: dict[str, Call], card: dict, tile: int, seed: int = 1) -
         of pixels whose rice / other label differs from ONNX Runtime's and the change of the rice share.
     """
     cube, truth = synthetic_scene(card, "mekong", 2 * tile, seed)
-    threshold = float(card.get("threshold") or 0.5)
+    threshold = card_threshold(card)
     parts = crops(cube.astype(np.float32), tile)
     truths = np.concatenate(crops(truth, tile))
     probability = {side: np.concatenate([call(np.ascontiguousarray(p))[0][:, 0] for p in parts])

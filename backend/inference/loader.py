@@ -13,6 +13,7 @@ from backend.contract.verbs.models import DEFAULT_POINTER as DEFAULT_FILE
 from backend.contract.verbs.models import default_model_name as default_model_rule
 from backend.errors import UserError
 from backend.modelstore import BUNDLED_DIR
+from backend.modelstore.card import card_threshold
 from backend.modelstore.paths import installed_folders
 from backend.tiles.engines import (
     Engine,
@@ -111,7 +112,7 @@ class LoadedModel:
 
     @property
     def threshold(self) -> float:
-        return float(self.card.get("threshold") or 0.5)
+        return card_threshold(self.card)
 
     @property
     def season_days(self) -> int | None:

@@ -24,6 +24,15 @@ CONTRACT_FIELDS = ("name", "version", "arch", "arch_kwargs", "fusion", "inputs",
 REQUIRED_FIELDS = CONTRACT_FIELDS + ("files",)
 CLASSES = {"0": "other", "1": "rice"}
 COMPOSITE = "linear-mean-to-dB"
+DEFAULT_THRESHOLD = 0.5  # rice where the probability reaches it, when a card names no threshold of its own
+
+
+def card_threshold(card: dict) -> float:
+    """The probability threshold a card was calibrated with (:data:`DEFAULT_THRESHOLD` when it names none).
+
+    One reading for ``map`` and the experiments, so a bench never thresholds differently from the product.
+    """
+    return float(card.get("threshold") or DEFAULT_THRESHOLD)
 
 
 def new_card(**fields: Any) -> dict:
@@ -32,7 +41,7 @@ def new_card(**fields: Any) -> dict:
             "fusion": {"scheme": None, "method": None},
             "inputs": {"polarizations": [], "steps": 0, "season_days": None, "units": "dB", "normalization": {},
                        "size_multiple": 1, "composite": COMPOSITE},
-            "classes": dict(CLASSES), "threshold": 0.5, "training": {}, "metrics": {}, "files": {},
+            "classes": dict(CLASSES), "threshold": DEFAULT_THRESHOLD, "training": {}, "metrics": {}, "files": {},
             "size_bytes": 0, "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "base_model": None}
     card.update(fields)

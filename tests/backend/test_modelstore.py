@@ -27,7 +27,7 @@ from backend.modelstore import (
     update_card,
     write_model_folder,
 )
-from backend.modelstore.card import sha256_file
+from backend.modelstore.card import DEFAULT_THRESHOLD, card_threshold, new_card, sha256_file
 from backend.nets import build_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -220,3 +220,9 @@ def test_export_verb_copies_a_model_under_a_new_name(saved, tmp_path):
         torch.testing.assert_close(copy_net(x), net(x))
     again = run_cli("export", "tiny_aff", "--out", str(out), env_dir=folder.parent)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_card_threshold_reads_the_card_and_defaults_when_absent():
+    assert card_threshold({"threshold": 0.37}) == pytest.approx(0.37)
+    assert card_threshold({"threshold": None}) == DEFAULT_THRESHOLD
+    assert card_threshold({}) == DEFAULT_THRESHOLD == new_card()["threshold"]
