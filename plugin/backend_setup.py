@@ -37,18 +37,19 @@ REQUIREMENTS_DIR = PLUGIN_ROOT / "requirements"
 MIN_PYTHON = (3, 11)
 STAMP_FILE = "s1ricemapper-env.json"
 DATA_DIR_ENV = "S1RM_DATA_DIR"
-EXTRAS = ("training", "gpu", "catalogue")
+EXTRAS = ("training", "gpu", "catalogue", "openvino")
 TORCH_EXTRAS = frozenset({"training", "gpu"})
 BASE_REQUIREMENTS = ["mapping.txt"]
-EXTRA_REQUIREMENTS = {"training": ["training.txt"], "gpu": ["training.txt"], "catalogue": ["catalogue.txt"]}
+EXTRA_REQUIREMENTS = {"training": ["training.txt"], "gpu": ["training.txt"], "catalogue": ["catalogue.txt"],
+                      "openvino": ["openvino.txt"]}
 CHECK_IMPORTS = ["numpy", "onnxruntime", "rasterio", "pyogrio", "shapely"]
 EXTRA_IMPORTS = {"training": ["torch", "onnx", "sklearn", "safetensors"], "gpu": ["torch", "onnx", "sklearn"],
-                 "catalogue": ["pystac_client", "odc.stac", "xarray", "planetary_computer"]}
+                 "catalogue": ["pystac_client", "odc.stac", "xarray", "planetary_computer"], "openvino": ["openvino"]}
 #: Installed size relative to the download (wheels are zip files, about 3x smaller than what they unpack to).
 UNPACK_FACTOR = 3.0
 RESERVE_MB = 200
 #: Download sizes measured on Linux x86-64 (docs/install.md), for the disk check before anything is resolved.
-ESTIMATED_DOWNLOAD_MB = {"mapping": 113, "training": 260, "gpu": 3000, "catalogue": 35}
+ESTIMATED_DOWNLOAD_MB = {"mapping": 113, "training": 260, "gpu": 3000, "catalogue": 35, "openvino": 60}
 #: CUDA 12 wheels of torch need an NVIDIA driver of at least this version.
 MIN_CUDA_DRIVER = 525
 TORCH_INDEX = {"cpu": "https://download.pytorch.org/whl/cpu", "cuda": "https://download.pytorch.org/whl/cu126"}

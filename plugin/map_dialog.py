@@ -67,7 +67,8 @@ from .run_checks import (
 from .settings import get_value, set_value
 
 FORM, _ = uic.loadUiType(str(Path(__file__).parent / "ui" / "map_dialog.ui"))
-ENGINE_LABELS = {"auto": "auto (GPU if present, else ONNX on CPU)", "onnx": "ONNX Runtime", "torch": "PyTorch"}
+ENGINE_LABELS = {"auto": "auto (GPU if present, else ONNX on CPU)", "onnx": "ONNX Runtime", "torch": "PyTorch",
+                 "openvino": "OpenVINO (CPU; the 'openvino' extra)"}
 DEVICE_LABELS = {"auto": "auto", "cpu": "CPU", "cuda": "GPU (CUDA)"}
 COMBO_CHARACTERS = 24  # combos never grow wider than this for a long layer or model name
 SEASONS_PANEL_MODULE = "seasons_panel"  # plugin/seasons_panel.py, when installed

@@ -42,7 +42,8 @@ EXTRAS_CHOICES = [("", "Mapping only (ONNX Runtime, about 400 MB)"),
                   ("training", "Mapping + PyTorch CPU (fine-tuning, heat map)"),
                   ("training,catalogue", "Mapping + PyTorch CPU + Sentinel-1 download"),
                   ("gpu", "Mapping + PyTorch for this machine's GPU (CUDA when an NVIDIA driver is found)"),
-                  ("gpu,catalogue", "Mapping + PyTorch for the GPU + Sentinel-1 download")]
+                  ("gpu,catalogue", "Mapping + PyTorch for the GPU + Sentinel-1 download"),
+                  ("openvino", "Mapping + OpenVINO (faster CPU mapping on recent Intel Xeons, about 180 MB)")]
 ACTION_TEXT = {"missing": "Create backend environment", "outdated": "Update backend environment",
                "broken": "Repair backend environment", "incomplete": "Repair backend environment"}
 CANCEL_GRACE_MS = 30000

@@ -38,6 +38,17 @@ def threads_option(help_text: str = "CPU threads (default: physical cores)", gro
                   advanced=True)
 
 
+ENGINES = ("auto", "onnx", "torch", "openvino")
+
+
+def engine_option(group: str = "") -> Option:
+    """``--engine``: what runs the model (``auto`` never picks OpenVINO, an optional extra)."""
+    return Option("engine", "choice", "Engine", "auto: PyTorch on a CUDA GPU when present, else ONNX Runtime on "
+                  "the CPU; openvino: Intel's OpenVINO on the CPU, the same f32 results, faster on recent Intel "
+                  "Xeons (the backend's 'openvino' extra)", default="auto", choices=ENGINES, group=group,
+                  advanced=True)
+
+
 def model_option(key: str = "model", label: str = "Model", help_text: str = "model name or folder (default: the "
                  "bundled default)", group: str = "") -> Option:
     """A model by installed name or folder; empty means the default model (:mod:`.models`)."""

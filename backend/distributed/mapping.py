@@ -144,7 +144,7 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
                         "check the files' nodata value and the season")
     model = LoadedModel(card["name"], folder, card,
                         Engine(engine["engine"], engine["device"], engine["threads"], lambda x: x,
-                               info=engine["info"]))
+                               info=engine["info"], precision=engine["precision"]))
     stats = StreamStats(grid.n_tiles, totals["tiles_inferred"], totals["seconds"], totals["model_seconds"])
     run = _run_record(reader, model, options, grid, stats, writer, season, time.perf_counter() - start,
                       with_heatmap, outputs.out_dir) | {"season_choice": choice.record()}

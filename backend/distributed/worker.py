@@ -128,7 +128,7 @@ class CoreSink:
 def loaded_engine(dask_worker: Any) -> dict:
     """Run on each worker (``client.run``) after registering the plugin: loads the model there (once)."""
     engine = dask_worker.plugins[PLUGIN_NAME].get().engine
-    return {"engine": engine.name, "device": engine.device, "threads": engine.threads,
+    return {"engine": engine.name, "device": engine.device, "threads": engine.threads, "precision": engine.precision,
             "heatmap": engine.predict_with_heatmap is not None, "info": dict(engine.info)}
 
 

@@ -11,11 +11,11 @@ before its first tile (import, compilation with an empty and with a filled model
 warm-up), because a run of a few tiles pays those once, and what each variant changes in the rice labels of
 a synthetic scene (bf16 is not the arithmetic the model was trained and checked in).
 
-OpenVINO is not a project dependency (a 59 MB wheel, 180 MB installed; the plugin provider 53 MB, 165 MB
-installed). Run it with the packages put beside the backend's environment, not into it::
+OpenVINO is the backend's optional ``openvino`` extra (``requirements/openvino.txt``, in the developer
+environment too), which ``map --engine openvino`` uses (:mod:`backend.tiles.openvino_engine`). The plugin
+provider is not a dependency (a 53 MB wheel, 165 MB installed); put it beside the environment to measure it::
 
-    .venv/bin/pip install --no-deps --target /tmp/ovpkgs openvino==2026.4.1 openvino-telemetry \
-        onnxruntime-ep-openvino==1.8.1
+    .venv/bin/pip install --no-deps --target /tmp/ovpkgs onnxruntime-ep-openvino==1.8.1
     PYTHONPATH=/tmp/ovpkgs .venv/bin/python -m backend.experiments.openvino_check --out result.json
 
 Results and the decisions are in docs/mapping.md ("Issue 15, fifth pass" and "sixth pass").
@@ -44,17 +44,15 @@ from backend.inference.loader import default_model_name
 from backend.modelstore.card import card_threshold, load_card
 from backend.modelstore.onnx_io import INPUT_NAME, ONNX_FILE, THRESHOLD_NAME, session_options
 from backend.modelstore.paths import confined_file, resolve
-
-INSTALL_HINT = ("install OpenVINO beside the backend's environment: .venv/bin/pip install --no-deps --target "
-                "/tmp/ovpkgs openvino==2026.4.1 openvino-telemetry (and onnxruntime-ep-openvino==1.8.1 for the "
-                "plugin provider), then run with PYTHONPATH=/tmp/ovpkgs")
+from backend.tiles.engines import OPENVINO_INSTALL
+from backend.tiles.openvino_engine import compile_config
 
 
 def _openvino() -> Any:
     try:
         import openvino
     except ImportError as exc:
-        raise UserError(f"OpenVINO is not installed ({exc}); {INSTALL_HINT}") from exc
+        raise UserError(f"OpenVINO is not installed ({exc}); {OPENVINO_INSTALL}") from exc
     return openvino
 
 
@@ -96,8 +94,7 @@ def _compiled(openvino: Any, model: Path, x: np.ndarray, threads: int, cache: st
     start = time.perf_counter()
     network = core.read_model(str(model))
     network.reshape({network.inputs[0].get_any_name(): list(x.shape)})
-    compiled = core.compile_model(network, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
-                                                  "INFERENCE_NUM_THREADS": str(threads)})
+    compiled = core.compile_model(network, "CPU", compile_config(threads) | {"INFERENCE_PRECISION_HINT": precision})
     return compiled, time.perf_counter() - start
 
 

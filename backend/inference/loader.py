@@ -24,6 +24,7 @@ from backend.tiles.engines import (
     torch_engine,
 )
 from backend.tiles.heatmap import GradCam
+from backend.tiles.openvino_engine import openvino_engine
 
 WEIGHTS_FILE = "weights.safetensors"
 BASELINE_ARCHS = ("random_forest", "phenology_rules")
@@ -84,7 +85,7 @@ def check_model(model: str | None, engine: str = "auto", device: str = "auto", k
             err.template = err.template.replace("{param:model}", "{param:" + key + "}")
             err.param = key
         raise
-    if card["arch"] not in BASELINE_ARCHS and (engine == "torch" or device == "cuda"):
+    if card["arch"] not in BASELINE_ARCHS and (engine in ("torch", "openvino") or device == "cuda"):
         resolve_engine(engine, device)
     return LoadedModel(card["name"], folder, card, None)  # type: ignore[arg-type]
 
@@ -125,24 +126,30 @@ class LoadedModel:
                 "threshold": self.threshold}
 
 
-def _optimized_cache(card: dict, threads: int) -> Path | None:
-    """Where ONNX Runtime keeps this model's optimized graph (per thread count); None if not writable."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "s1ricemapper" / "onnx"
-    digest = card["files"].get("model.onnx", {}).get("sha256", "x")[:16]
+def _cache_folder(runtime: str) -> Path | None:
+    """The user's cache folder for one runtime's derived files (``onnx``, ``openvino``); None if not writable."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "s1ricemapper" / runtime
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    return base / f"{card['name']}-{digest}-t{threads}.onnx" if os.access(base, os.W_OK) else None
+    return base if os.access(base, os.W_OK) else None
+
+
+def _optimized_cache(card: dict, threads: int) -> Path | None:
+    """Where ONNX Runtime keeps this model's optimized graph (per thread count); None if not writable."""
+    base = _cache_folder("onnx")
+    digest = card["files"].get("model.onnx", {}).get("sha256", "x")[:16]
+    return base / f"{card['name']}-{digest}-t{threads}.onnx" if base is not None else None
 
 
 def load_model(model: str | None, engine: str = "auto", device: str = "auto", threads: int | None = None,
                heatmap: bool = True) -> LoadedModel:
-    """Load ``model`` (None = the default) for ``engine`` auto|onnx|torch on ``device`` auto|cpu|cuda.
+    """Load ``model`` (None = the default) for ``engine`` auto|onnx|torch|openvino on ``device`` auto|cpu|cuda.
 
     Args:
         model: a model name or folder; None for the default model.
-        engine: ``auto``, ``onnx`` or ``torch`` (see :func:`backend.tiles.engines.resolve_engine`).
+        engine: ``auto``, ``onnx``, ``torch`` or ``openvino`` (see :func:`backend.tiles.engines.resolve_engine`).
         device: ``auto``, ``cpu`` or ``cuda``.
         threads: CPU threads; None for the physical core count.
         heatmap: whether heat maps will be asked for (only matters for ONNX graphs exported without the
@@ -166,6 +173,10 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
     if engine_name == "torch":
         net, card = modelstore.load_torch(folder, device=device_name)
         return LoadedModel(card["name"], folder, card, torch_engine(net, device_name, threads))
+    if engine_name == "openvino":
+        onnx_path = modelstore.checked_onnx_file(folder, card)
+        return LoadedModel(card["name"], folder, card, openvino_engine(onnx_path, card, threads,
+                                                                     _cache_folder("openvino")))
     import onnxruntime
 
     onnxruntime.set_default_logger_severity(3)  # keep ORT's notes about cached optimized graphs off stderr

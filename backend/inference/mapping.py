@@ -53,7 +53,7 @@ def _versions() -> dict:
 
 
     found = {"backend": __version__, "gdal": rasterio.__gdal_version__}
-    for package in ("torch", "onnxruntime", "numpy", "rasterio"):
+    for package in ("torch", "onnxruntime", "openvino", "numpy", "rasterio"):
         try:
             found[package] = version(package)
         except PackageNotFoundError:
@@ -181,7 +181,7 @@ def _run_record(reader: Any, model: LoadedModel, options: MapOptions, grid: Tile
     outputs = [MAP_VERB.output(n, "tif") for n in ("rice", "probability", "heatmap") if with_heatmap or n != "heatmap"]
     return {
         "model": model.describe(), "engine": model.engine.name, "device": model.engine.device,
-        "threads": model.engine.threads, "batch": options.batch,
+        "precision": model.engine.precision, "threads": model.engine.threads, "batch": options.batch,
         "tile": grid.tile, "tile_requested": options.tile, "overlap": grid.overlap, "n_tiles": stats.tiles,
         "tiles_inferred": stats.tiles_inferred, "seconds": round(seconds, 3),
         "model_seconds": round(stats.model_seconds, 3),

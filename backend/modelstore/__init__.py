@@ -5,11 +5,11 @@ A model is a folder ``<name>/`` holding ``card.json``, ``weights.safetensors`` (
 """
 
 from backend.modelstore.card import check_inputs, list_models, load_card, new_card, update_card, verify_files
-from backend.modelstore.onnx_io import open_onnx, physical_cores
+from backend.modelstore.onnx_io import checked_onnx_file, open_onnx, physical_cores
 from backend.modelstore.paths import BUNDLED_DIR, confined_file, model_dirs, resolve, user_model_dir
 from backend.modelstore.writer import write_model_folder
 
-__all__ = ["BUNDLED_DIR", "check_inputs", "confined_file", "list_models", "load_card", "load_torch", "model_dirs", "new_card",
+__all__ = ["BUNDLED_DIR", "check_inputs", "checked_onnx_file", "confined_file", "list_models", "load_card", "load_torch", "model_dirs", "new_card",
            "open_onnx", "physical_cores", "resolve", "save_model", "update_card", "user_model_dir",
            "verify_files", "write_model_folder"]
 

@@ -97,11 +97,24 @@ def session_options(threads: int | None = None) -> Any:
 
 
 def check_embedded_card(session: Any, card: dict, path: Path) -> None:
+    """An ONNX Runtime session's producer and embedded card must be ours and match ``card``.
+
+    Raises:
+        UserError: another producer, no embedded card, or a card that does not belong with the file.
+    """
     meta = session.get_modelmeta()
     if meta.producer_name != PRODUCER:
         raise UserError(f"{path} was produced by {meta.producer_name or 'an unknown tool'!r}, not by "
                         f"{PRODUCER}; only models saved by S1 Rice Mapper can be opened (re-save it)")
-    embedded = meta.custom_metadata_map.get(CARD_METADATA_KEY)
+    check_card_matches(meta.custom_metadata_map.get(CARD_METADATA_KEY), card, path)
+
+
+def check_card_matches(embedded: str | None, card: dict, path: Path) -> None:
+    """The card JSON embedded in ``path`` (None: none) must have the same contract fields as ``card``.
+
+    Raises:
+        UserError: no embedded card, or one whose architecture, inputs or name differ.
+    """
     if embedded is None:
         raise UserError(f"{path} carries no embedded model card; re-save the model with S1 Rice Mapper")
     try:
@@ -126,12 +139,7 @@ def open_onnx(name_or_path: str | os.PathLike, threads: int | None = None,
 
     folder = resolve(name_or_path)
     card = load_card(folder, verify=True)
-    path = confined_file(folder, ONNX_FILE)
-    if ONNX_FILE not in card["files"]:
-        raise UserError(f"model {card['name']!r} ({card['arch']}) has no {ONNX_FILE}: it is a rule-based "
-                        "baseline that `map` runs without ONNX Runtime; use it with `map --model` (default "
-                        "engine), or choose a network model for this")
-    refuse_external_data(path)
+    path = checked_onnx_file(folder, card)
     options = session_options(threads)
     source = str(path)
     if optimized_cache is not None:
@@ -142,6 +150,30 @@ def open_onnx(name_or_path: str | os.PathLike, threads: int | None = None,
         raise UserError(f"ONNX Runtime cannot load {path}: {exc}; re-save the model") from exc
     check_embedded_card(session, card, path)
     return session, card
+
+
+def checked_onnx_file(folder: Path, card: dict) -> Path:
+    """The model folder's ``model.onnx``, confined to the folder and holding no external-data reference.
+
+    The card was verified (checksums) by the caller; every runtime that reads the file goes through this.
+
+    Args:
+        folder: the model folder.
+        card: its verified card.
+
+    Returns:
+        The path of ``model.onnx``.
+
+    Raises:
+        UserError: the model has no ONNX file (a rule-based baseline), or the file references other files.
+    """
+    path = confined_file(folder, ONNX_FILE)
+    if ONNX_FILE not in card["files"]:
+        raise UserError(f"model {card['name']!r} ({card['arch']}) has no {ONNX_FILE}: it is a rule-based "
+                        "baseline that `map` runs without ONNX Runtime; use it with `map --model` (default "
+                        "engine), or choose a network model for this")
+    refuse_external_data(path)
+    return path
 
 
 def refuse_external_data(path: Path) -> None:

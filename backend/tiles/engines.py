@@ -4,7 +4,9 @@ Every engine takes a batch ``(B, T, C, H, W)`` float32 dB (NaN allowed) and retu
 ``(B, H, W)`` float32; ``predict_with_heatmap`` also returns the heat map ``(B, H, W)`` in [0, 1]. ``auto``
 picks PyTorch when CUDA is available, else ONNX Runtime, which is the faster CPU path (fused,
 graph-optimized kernels). The ONNX path never imports PyTorch: the heat map is an output of the graph
-(:mod:`backend.nets.cam`), computed in the same call as the probabilities.
+(:mod:`backend.nets.cam`), computed in the same call as the probabilities. ``openvino`` runs the same ONNX
+file through Intel's OpenVINO runtime in f32 (an optional extra; 1.3 x ONNX Runtime's speed per call on an
+AVX-512/AMX Xeon, about equal on an AVX2 Zen 3: docs/mapping.md), never chosen by ``auto``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ TORCH_HINT = (f"PyTorch is not installed in the backend environment; install the
               "extra (CUDA PyTorch; 'training' for the CPU build): Settings in the plugin, or "
               f"python3 <plugin folder>/plugin/backend_setup.py --extras {TORCH_EXTRA}; or use {param_token('engine')} onnx")
 
+#: The optional extra that brings OpenVINO (requirements/openvino.txt).
+OPENVINO_EXTRA = "openvino"
+OPENVINO_INSTALL = (f"install the backend's '{OPENVINO_EXTRA}' extra: Settings in the plugin, or python3 "
+                    f"<plugin folder>/plugin/backend_setup.py --extras {OPENVINO_EXTRA}")
+OPENVINO_HINT = f"OpenVINO is not installed in the backend environment; {OPENVINO_INSTALL}; or use {param_token('engine')} onnx"
+#: What every engine computes in: OpenVINO is told so, since its default on CPUs with native bf16 (AMX,
+#: AVX512-BF16) is bf16, which changed 0.03 % of the labels of a synthetic scene (docs/mapping.md).
+PRECISION = "f32"
+
 GRAPH_CAM = ("Grad-CAM of the rice class at the input of the last decoder block (gradient in closed form, "
              "forward-only), per-tile max-normalised to [0, 1]")
 AUTOGRAD_CAM = "Grad-CAM of the rice class on the bottleneck features, per-tile max-normalised to [0, 1]"
@@ -48,6 +59,7 @@ class Engine:
     predict: Callable[[np.ndarray], np.ndarray]
     predict_with_heatmap: HeatmapPredict | None = None
     info: dict = field(default_factory=dict)
+    precision: str = PRECISION
 
 
 def logit(probability: float) -> float:
@@ -59,6 +71,11 @@ def logit(probability: float) -> float:
 def torch_available() -> bool:
     """Whether PyTorch can be imported (without importing it)."""
     return importlib.util.find_spec("torch") is not None
+
+
+def openvino_available() -> bool:
+    """Whether OpenVINO can be imported (without importing it)."""
+    return importlib.util.find_spec("openvino") is not None
 
 
 def nvidia_gpu_present() -> bool:
@@ -156,13 +173,18 @@ def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = Non
 def resolve_engine(engine: str, device: str) -> tuple[str, str]:
     """Turn ``auto`` choices into what will actually run, refusing impossible combinations.
 
+    ``auto`` never picks OpenVINO: it is an optional extra, faster only on some CPUs.
+
     ``--engine onnx`` on the CPU never imports PyTorch (about 300 MB less resident memory and seconds of
     start-up), and neither does ``auto`` without an NVIDIA driver or without PyTorch installed (the lean
     environment): then it is ONNX Runtime on the CPU.
 
     Raises:
-        UserError: CUDA asked for but not visible, ONNX asked for on CUDA, or PyTorch needed but missing.
+        UserError: CUDA asked for but not visible, ONNX or OpenVINO asked for on CUDA, or PyTorch or
+            OpenVINO needed but missing.
     """
+    if engine == "openvino":
+        return _resolve_openvino(device)
     if engine == "onnx" and device != "cuda":
         return "onnx", "cpu"
     if engine == "auto" and device != "cuda" and (device == "cpu" or not nvidia_gpu_present()
@@ -184,3 +206,14 @@ def resolve_engine(engine: str, device: str) -> tuple[str, str]:
     if engine == "onnx":
         return "onnx", "cpu"
     return "torch", ("cuda" if cuda and device != "cpu" else "cpu")
+
+
+def _resolve_openvino(device: str) -> tuple[str, str]:
+    """``--engine openvino``: the CPU, with OpenVINO installed."""
+    engine_flag = param_token("engine")
+    if device == "cuda":
+        raise UserError(f"{engine_flag} openvino runs on the CPU only; use {engine_flag} torch for "
+                        f"{param_token('device')} cuda", param="engine")
+    if not openvino_available():
+        raise UserError(f"{engine_flag} openvino needs OpenVINO: {OPENVINO_HINT}", param="engine")
+    return "openvino", "cpu"

@@ -38,7 +38,8 @@ from backend.cli import main
 code = main(sys.argv[1:])
 print("TORCH-LOADED" if sys.modules.get("torch") is not None else "TORCH-ABSENT", file=sys.stderr)
 commands = sorted(m for m in sys.modules if m.startswith("backend.commands.") and not m[17:].startswith("_"))
-print("IMPORTED", json.dumps({{"onnx": "onnx" in sys.modules, "commands": commands}}), file=sys.stderr)
+print("IMPORTED", json.dumps({{"onnx": "onnx" in sys.modules, "openvino": "openvino" in sys.modules,
+                             "commands": commands}}), file=sys.stderr)
 sys.exit(code)
 """
 
@@ -55,8 +56,9 @@ def test_onnx_map_with_heatmap_never_imports_torch(tmp_path, model, env):
     assert result.returncode == 0, result.stderr
     assert "TORCH-ABSENT" in result.stderr
     imported = json.loads(result.stderr.split("IMPORTED ", 1)[1].splitlines()[0])
-    # start-up: only the map command's module, and no onnx package (its import alone took ~1.3 s)
-    assert imported == {"onnx": False, "commands": ["backend.commands.map"]}
+    # start-up: only the map command's module, no onnx package (its import alone took ~1.3 s), and no
+    # OpenVINO, which only --engine openvino loads
+    assert imported == {"onnx": False, "openvino": False, "commands": ["backend.commands.map"]}
     run = json.loads((out / "run.json").read_text())
     assert "forward-only" in run["heatmap"] and run["engine"] == "onnx"
     with rasterio.open(out / "heatmap.tif") as ds:

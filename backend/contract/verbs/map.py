@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from ..schema import Event, Option, Verb
-from ..shared import OUT_OPTION, OVERWRITE_OPTION, SERIES_OPTIONS, model_option, styled, threads_option
+from ..shared import (
+    OUT_OPTION,
+    OVERWRITE_OPTION,
+    SERIES_OPTIONS,
+    engine_option,
+    model_option,
+    styled,
+    threads_option,
+)
 
 DEFAULT_TILE = 256  # px; the tile-size sweep in docs/mapping.md
 DEFAULT_OVERLAP = 16  # px; measured: F1, edge F1 and seams as at 32, 11-13 % fewer model pixels (docs/mapping.md)
@@ -36,8 +44,7 @@ VERB = Verb(
         Option("as_of", "date", "Early-season map as of", "early-season map: ignore acquisitions after DATE",
                metavar="DATE", group="mapping", advanced=True),
         model_option(group="mapping"),
-        Option("engine", "choice", "Engine", "auto: PyTorch on a CUDA GPU when present, else ONNX Runtime on "
-               "the CPU", default="auto", choices=("auto", "onnx", "torch"), group="mapping", advanced=True),
+        engine_option(group="mapping"),
         Option("device", "choice", "Device", "where the model runs", default="auto",
                choices=("auto", "cpu", "cuda"), group="mapping", advanced=True),
         Option("tile", "int", "Tile size (pixels)", "smallest tile size in pixels (a multiple of the model's "
@@ -65,7 +72,7 @@ VERB = Verb(
                group="batch", advanced=True),
     ),
     outputs=(*styled("rice", "probability", "heatmap"), "run.json"),
-    result_keys=("model", "engine", "device", "threads", "batch", "tile", "tile_requested", "overlap", "n_tiles",
+    result_keys=("model", "engine", "device", "precision", "threads", "batch", "tile", "tile_requested", "overlap", "n_tiles",
                  "tiles_inferred", "seconds", "model_seconds", "km2_per_minute", "scene_km2", "width", "height",
                  "rice_area_ha", "valid_area_ha", "rice_pixels", "valid_pixels", "threshold", "inputs",
                  "outputs", "season_choice", "timings"),

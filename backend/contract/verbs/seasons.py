@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from ..schema import Option, Verb
-from ..shared import OUT_OPTION, OVERWRITE_OPTION, SERIES_OPTIONS, model_option, styled, threads_option
+from ..shared import (
+    OUT_OPTION,
+    OVERWRITE_OPTION,
+    SERIES_OPTIONS,
+    engine_option,
+    model_option,
+    styled,
+    threads_option,
+)
 
 VERB = Verb(
     name="seasons",
@@ -16,8 +24,7 @@ VERB = Verb(
         Option("period", "date_range", "Cropping-intensity period", "count the crops whose flooding falls in this "
                "period, YYYY-MM-DD YYYY-MM-DD (default: the whole series)", metavar="START END", group="seasons",
                advanced=True),
-        Option("engine", "choice", "Engine", "auto: PyTorch on a CUDA GPU when present, else ONNX Runtime on "
-               "the CPU", default="auto", choices=("auto", "onnx", "torch"), group="seasons", advanced=True),
+        engine_option(group="seasons"),
         Option("device", "choice", "Device", "where the model runs", default="auto",
                choices=("auto", "cpu", "cuda"), group="seasons", advanced=True),
         threads_option(group="seasons"),
