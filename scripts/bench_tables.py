@@ -57,30 +57,41 @@ def _cpu(scene: dict) -> str:
 
 def _round_cell(record: dict) -> str:
     load = record["load_average"][0]
+    openvino = record.get("ours_openvino", {}).get("seconds")
     return (f"{record['ours']['seconds']:.1f} / {record['ours_no_heatmap']['seconds']:.1f} / "
-            f"{record['deepness']['seconds']:.1f} s (load {load:.1f})")
+            + (f"{openvino:.1f} / " if openvino is not None else "")
+            + f"{record['deepness']['seconds']:.1f} s (load {load:.1f})")
+
+
+def _openvino(scene: dict) -> str:
+    if "speed_ratio_wall_openvino" not in scene:
+        return "not run"
+    return (f"{_ratio(scene['speed_ratio_wall_openvino'])}; {_ratio(scene['openvino_vs_default'])} × our default; "
+            f"same labels {scene['openvino_same_labels']:.4%}")
 
 
 def render(result: dict) -> str:
     """Markdown: one summary row per scene, then the seconds of every round."""
     lines = ["| scene | our `map` vs Deepness, wall: median (min) | engine only | CPU time, Deepness / ours: median "
              "(min); cores busy ours / Deepness | heat-map cost | F1 ours | F1 Deepness | seam excess ours (rows/cols) "
-             "| seam excess Deepness | peak RSS ours / Deepness |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    rounds = ["", "| scene | round: ours / ours without heat map / Deepness, wall seconds (1-min load average) |",
-              "|---|---|"]
+             "| seam excess Deepness | peak RSS ours / Deepness | `map --engine openvino` vs Deepness: median (min); "
+             "vs our default |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rounds = ["", "| scene | round: ours / ours without heat map / [ours with `--engine openvino` /] Deepness, wall "
+              "seconds (1-min load average) |", "|---|---|"]
     for scene in result["scenes"]:
         side = scene['size'][0] if isinstance(scene['size'], list) else scene['size']
         name = scene.get("label") or f"{side}²"
         if "skipped" in scene:
-            lines.append(f"| {name} | skipped: {scene['skipped']} | | | | | | | | |")
+            lines.append(f"| {name} | skipped: {scene['skipped']} | | | | | | | | | |")
             continue
         seams = scene["seam_excess"]
         lines.append(f"| {name} | {_ratio(scene['speed_ratio_wall'])} | "
                      f"{_ratio(scene['speed_ratio_engine'])} | {_cpu(scene)} | {_ratio(scene['heatmap_cost'])} | "
                      f"{scene['f1']['ours']:.4f} | {scene['f1']['deepness']:.4f} | "
                      f"{seams['ours']['rows']} / {seams['ours']['cols']} | "
-                     f"{seams['deepness']['rows']} / {seams['deepness']['cols']} | {_peaks(scene['rounds'])} |")
+                     f"{seams['deepness']['rows']} / {seams['deepness']['cols']} | {_peaks(scene['rounds'])} | "
+                     f"{_openvino(scene)} |")
         rounds += [f"| {name} | " + "; ".join(_round_cell(r) for r in scene["rounds"]) + " |"]
     return "\n".join(lines + rounds)
 

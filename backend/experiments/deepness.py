@@ -30,6 +30,7 @@ from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.contract.verbs.synth import VERB as SYNTH_VERB
 from backend.experiments.bigscene import REPO, measure_map_run, run_watching_memory
 from backend.modelstore.card import card_threshold
+from backend.tiles.engines import openvino_available
 from backend.tiles.tiling import axis_origins
 from backend.timeseries import composite_series
 
@@ -39,6 +40,9 @@ DEEPNESS_COMMIT = "f450c6342d82a200af32022b2d977231d4f71d3c"
 DEEPNESS_PACKAGES = ("onnxruntime==1.31.1", "opencv-python-headless==5.0.0.93")
 QGIS_PYTHON = "/usr/bin/python3"
 RUNNER = REPO / "scripts" / "deepness_headless.py"
+OPENVINO_SIDE = "ours_openvino"
+#: Our runs in each round and their options beyond the model: the default, without the heat map, OpenVINO.
+OUR_SIDES = {"ours": [], "ours_no_heatmap": ["--no-heatmap"], OPENVINO_SIDE: ["--engine", "openvino"]}
 RICE_CLASS = 2  # Deepness's class map: 1 background, 2 the (only) sigmoid class
 
 
@@ -220,7 +224,7 @@ def run_deepness(python: Path, source: Path, raster: Path, model: Path, out: Pat
         del env["OMP_NUM_THREADS"]
     watched = run_watching_memory(args, timeout, cwd=out.parent, env=env)
     output, errors = watched.output, watched.errors
-    record = {"exit_code": watched.returncode, "seconds": round(watched.seconds, 2),
+    record = {"exit_code": watched.returncode, "seconds": round(watched.seconds, 3),
               "cpu_seconds": round(watched.cpu_seconds, 2), "peak_rss_mb": round(watched.peak_mb, 1)}
     lines = [line for line in output.splitlines() if line.startswith("{")]
     if watched.returncode == 0 and lines:
@@ -231,11 +235,12 @@ def run_deepness(python: Path, source: Path, raster: Path, model: Path, out: Pat
 
 
 def compare(scene: Path, model_name: str, rounds: int, work: Path, repo: str | None = None,
-            tile: int = 256, overlap: int = 32, timeout: float = 3600) -> dict:
+            tile: int = 256, overlap: int = 32, timeout: float = 3600, openvino: bool | None = None) -> dict:
     """Interleaved rounds of our default `map` and Deepness on ``scene`` (a folder with VV/VH/truth.tif).
 
     Our side is `map` with no mapping options at all (season found from the data, default tile policy,
-    heat map on), as a user gets it, plus the same with ``--no-heatmap``. Deepness gets the composite of the
+    heat map on), as a user gets it, plus the same with ``--no-heatmap``, and with ``--engine openvino``
+    where OpenVINO is installed (the optional extra; not the default). Deepness gets the composite of the
     season window our first run chose (read from its run.json), so both map the same season.
 
     Args:
@@ -247,6 +252,7 @@ def compare(scene: Path, model_name: str, rounds: int, work: Path, repo: str | N
         repo: a git repository with Deepness's pinned commit (default: its public repository).
         tile, overlap: Deepness's tile and overlap (ours are `map`'s defaults).
         timeout: seconds allowed per run.
+        openvino: also time ``map --engine openvino``; None: where OpenVINO is installed.
 
     Returns:
         Per-round seconds, ratios (Deepness seconds / ours: > 1 means we are faster) with min and median,
@@ -264,12 +270,14 @@ def compare(scene: Path, model_name: str, rounds: int, work: Path, repo: str | N
     threshold = card_threshold(card)
     records: list[dict] = []
     windows: list[list[str]] = []
+    ours_sides = ("ours", "ours_no_heatmap") + ((OPENVINO_SIDE,) if openvino_available() and openvino is not False
+                                                else ())
     for index in range(rounds):
-        order = ("deepness", "ours_no_heatmap", "ours") if index % 2 else ("ours", "ours_no_heatmap", "deepness")
+        order = ("deepness", *ours_sides[::-1]) if index % 2 else (*ours_sides, "deepness")
         record = {"round": index + 1, "order": list(order), "load_average": [round(v, 2) for v in os.getloadavg()]}
         for side in order:
             if side.startswith("ours"):
-                record[side] = _our_run(scene, work / side, model_name, side == "ours_no_heatmap", timeout)
+                record[side] = _our_run(scene, work / side, model_name, OUR_SIDES[side], timeout)
                 continue
             if not windows:
                 windows = _chosen_windows(work / "ours")
@@ -284,10 +292,9 @@ def compare(scene: Path, model_name: str, rounds: int, work: Path, repo: str | N
             "deepness_season": windows[0] if windows else None}
 
 
-def _our_run(scene: Path, out: Path, model_name: str, no_heatmap: bool, timeout: float) -> dict:
-    """One `map` of ours with no mapping options (``--no-heatmap`` if asked), timed, with run.json seconds."""
-    ours = measure_map_run(scene / "VV.tif", scene / "VH.tif", out, model_name,
-                           ["--no-heatmap"] if no_heatmap else [], timeout=timeout)
+def _our_run(scene: Path, out: Path, model_name: str, options: list[str], timeout: float) -> dict:
+    """One `map` of ours with no mapping options but ``options``, timed, with run.json seconds."""
+    ours = measure_map_run(scene / "VV.tif", scene / "VH.tif", out, model_name, options, timeout=timeout)
     if ours["exit_code"] == 0:
         run = json.loads((out / MAP_VERB.output("run")).read_text())
         ours.update(map_seconds=run["seconds"], model_seconds=run["model_seconds"], tile=run["tile"],
@@ -338,6 +345,7 @@ def _summary(records: list[dict], scene: Path, work: Path, card: dict, tile: int
             "ours": seam_excess(ours, our_borders(h, run["tile"], run["overlap"]),
                                 our_borders(w, run["tile"], run["overlap"])),
             "deepness": seam_excess(theirs, deepness_borders(h, tile, overlap), deepness_borders(w, tile, overlap))},
+        **openvino_summary(ok, work, ours),
         "ours_options": {"tile": run["tile"], "overlap": run["overlap"], "heatmap": run["heatmap"] is not None,
                          "engine": run["engine"], "threads": run["threads"]},
         "note": "speed_ratio_wall = Deepness wall seconds / our `map` wall seconds, both whole processes "
@@ -347,6 +355,25 @@ def _summary(records: list[dict], scene: Path, work: Path, card: dict, tile: int
                 "`map` reads and composites the raw VV/VH series itself",
     })
     return result
+
+
+def openvino_summary(rounds: list[dict], work: Path, ours: np.ndarray) -> dict:
+    """Deepness / ``map --engine openvino`` per round, its speed against our default, and label agreement."""
+    import rasterio
+
+    timed = [r for r in rounds if r.get(OPENVINO_SIDE, {}).get("exit_code") == 0]
+    if not timed:
+        return {}
+    with rasterio.open(work / OPENVINO_SIDE / MAP_VERB.output("rice")) as ds:
+        same = float(np.mean((ds.read(1) == 1) == ours))
+
+    def ratios(numerator: str) -> dict:
+        values = [r[numerator]["seconds"] / r[OPENVINO_SIDE]["seconds"] for r in timed]
+        return {"min": round(min(values), 3), "median": round(statistics.median(values), 3),
+                "per_round": [round(v, 3) for v in values]}
+
+    return {"speed_ratio_wall_openvino": ratios("deepness"), "openvino_vs_default": ratios("ours"),
+            "openvino_same_labels": round(same, 6)}
 
 
 def cpu_summary(rounds: list[dict], ratios: list[float]) -> dict:

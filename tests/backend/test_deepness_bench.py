@@ -8,15 +8,18 @@ import sys
 
 import numpy as np
 import onnxruntime as ort
+import rasterio
 from test_map_fixtures import model  # noqa: F401 (module-scoped fixture: a tiny saved U-Net, 4 steps)
 
 from backend.experiments.bigscene import run_watching_memory
 from backend.experiments.deepness import (
+    OPENVINO_SIDE,
     compare,
     cpu_summary,
     deepness_borders,
     export_wrapper,
     f1_of,
+    openvino_summary,
     our_borders,
     seam_excess,
 )
@@ -74,3 +77,21 @@ def test_child_cpu_time_is_measured_and_compared(tmp_path):
     assert summary["min"] == 1.5 and summary["median"] == 1.75
     assert summary["cores_busy"] == {"ours": [1.8, 1.5], "deepness": [1.8, 2.0]}
     assert "note" in cpu_summary(rounds, []) and "median" not in cpu_summary(rounds, [])
+
+
+def test_openvino_side_is_summarised_against_deepness_and_our_default(tmp_path):
+    rice = np.zeros((8, 8), np.uint8)
+    rice[:, :4] = 1
+    (tmp_path / OPENVINO_SIDE).mkdir()
+    with rasterio.open(tmp_path / OPENVINO_SIDE / "rice.tif", "w", driver="GTiff", width=8, height=8, count=1,
+                       dtype="uint8") as ds:
+        ds.write(rice, 1)
+    ours = rice == 1
+    ours[0, 0] = False  # one pixel of 64 differs from the OpenVINO map
+    rounds = [{"ours": {"seconds": 6.0}, "deepness": {"seconds": 7.5}, OPENVINO_SIDE: {"exit_code": 0, "seconds": 5.0}},
+              {"ours": {"seconds": 6.6}, "deepness": {"seconds": 7.0}, OPENVINO_SIDE: {"exit_code": 0, "seconds": 5.5}}]
+    summary = openvino_summary(rounds, tmp_path, ours)
+    assert summary["speed_ratio_wall_openvino"]["per_round"] == [1.5, round(7.0 / 5.5, 3)]
+    assert summary["openvino_vs_default"] == {"min": 1.2, "median": 1.2, "per_round": [1.2, 1.2]}
+    assert summary["openvino_same_labels"] == round(63 / 64, 6)
+    assert openvino_summary([{"ours": {"seconds": 6.0}, "deepness": {"seconds": 7.5}}], tmp_path, ours) == {}

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-HEAVY = {"torch", "onnxruntime", "onnx", "rasterio", "sklearn", "safetensors", "numpy_financial", "pyogrio"}
+HEAVY = {"torch", "onnxruntime", "onnx", "rasterio", "sklearn", "safetensors", "numpy_financial", "pyogrio", "openvino"}
 QGIS_SIDE = {"qgis", "PyQt5", "PyQt6", "processing"}
 
 #: The backend's layers, lowest first; a module may import from its own layer or a lower one.
