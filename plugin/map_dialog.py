@@ -70,6 +70,7 @@ FORM, _ = uic.loadUiType(str(Path(__file__).parent / "ui" / "map_dialog.ui"))
 ENGINE_LABELS = {"auto": "auto (GPU if present, else ONNX on CPU)", "onnx": "ONNX Runtime", "torch": "PyTorch",
                  "openvino": "OpenVINO (CPU; the 'openvino' extra)"}
 DEVICE_LABELS = {"auto": "auto", "cpu": "CPU", "cuda": "GPU (CUDA)"}
+PRECISION_LABELS = {"f32": "f32 (every engine)", "bf16": "bf16 (OpenVINO, CPUs with native bf16)"}
 COMBO_CHARACTERS = 24  # combos never grow wider than this for a long layer or model name
 SEASONS_PANEL_MODULE = "seasons_panel"  # plugin/seasons_panel.py, when installed
 PREVIEW_DELAY_MS = 600  # the season preview waits for the user to stop typing dates
@@ -107,7 +108,7 @@ class MapRiceDialog(QDialog, FORM):
             "season_auto": self.seasonAuto, "season_start": self.seasonStart, "season_end": self.seasonEnd,
             "as_of_enabled": self.asOfCheck, "as_of": self.asOfDate, "model": self.modelCombo,
             "engine": self.engineCombo, "device": self.deviceCombo, "tile": self.tileSpin,
-            "overlap": self.overlapSpin, "reference_enabled": self.referenceCheck, "rice_value": self.riceValue})
+            "overlap": self.overlapSpin, "precision": self.precisionCombo, "reference_enabled": self.referenceCheck, "rice_value": self.riceValue})
         self.memory.restore([n for n in self.memory.widgets if n != "model"])  # the model once models load
         self._connect()
         self._season_auto_toggled(self.seasonAuto.isChecked())
@@ -130,6 +131,7 @@ class MapRiceDialog(QDialog, FORM):
         self.outputFolder.setFilePath(get_value("last_output_dir", str(Path.home() / "rice_maps")))
         fill_choices(self.engineCombo, "map", "engine", ENGINE_LABELS)
         fill_choices(self.deviceCombo, "map", "device", DEVICE_LABELS)
+        fill_choices(self.precisionCombo, "map", "precision", PRECISION_LABELS)
         fill_option_combo(self.fusionScheme, FUSION_SCHEMES, set())
         fill_option_combo(self.fusionMethod, FUSION_METHODS, set())
         for spin, key in ((self.tileSpin, "tile"), (self.overlapSpin, "overlap")):
@@ -566,7 +568,8 @@ class MapRiceDialog(QDialog, FORM):
         """Contract key -> the widget that edits it."""
         return {"vv": self.vvLayer, "vh": self.vhLayer, "season": self.seasonStart, "as_of": self.asOfDate,
                 "model": self.modelCombo, "engine": self.engineCombo, "device": self.deviceCombo,
-                "tile": self.tileSpin, "overlap": self.overlapSpin, "out": self.outputFolder}
+                "tile": self.tileSpin, "overlap": self.overlapSpin, "precision": self.precisionCombo,
+                "out": self.outputFolder}
 
     def build_request(self) -> MapRequest:
         """Validate the form; raise InputProblem with a message that says what to fix."""
@@ -595,7 +598,8 @@ class MapRiceDialog(QDialog, FORM):
         return MapRequest(vv=vv, vh=vh, season=season, out_dir=out_dir, model=self.modelCombo.currentData() or "",
                           as_of=iso(self.asOfDate.date()) if self.asOfCheck.isChecked() else "",
                           engine=self.engineCombo.currentData(), device=self.deviceCombo.currentData(),
-                          tile=self.tileSpin.value(), overlap=self.overlapSpin.value())
+                          tile=self.tileSpin.value(), overlap=self.overlapSpin.value(),
+                          precision=self.precisionCombo.currentData())
 
     def _add_reference(self, request: MapRequest) -> None:
         layer = self.referenceLayer.currentLayer()

@@ -36,6 +36,7 @@ class MapRequest:
     device: str = default("map", "device")
     tile: int = default("map", "tile")
     overlap: int = default("map", "overlap")
+    precision: str = default("map", "precision")
     reference: str = ""
     class_field: str = ""
     rice_value: str = ""
@@ -44,7 +45,7 @@ class MapRequest:
     def map_args(self) -> list[str]:
         args = ["--vv", *self.vv, "--vh", *self.vh, "--engine", self.engine,
                 "--device", self.device, "--tile", str(self.tile), "--overlap", str(self.overlap),
-                "--out", self.out_dir]
+                "--precision", self.precision, "--out", self.out_dir]
         if self.season:
             args += ["--season", *self.season]
         if self.model:

@@ -60,7 +60,8 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> dict:
     if args.cluster:
         return _map_on_cluster(args, rows, reporter)
     with timings.stage("load"):
-        model = load_model(args.model, args.engine, args.device, args.threads, heatmap=args.heatmap)
+        model = load_model(args.model, args.engine, args.device, args.threads, heatmap=args.heatmap,
+                           precision=args.precision)
     if rows is not None:
         return _run_manifest(rows, model, args, reporter)
     return _map_one(args, model, args.out, season_value(args.season), reporter, timings)
@@ -75,7 +76,7 @@ def check(args: argparse.Namespace, reporter: Reporter) -> dict:
     rows = _rows(args)
     if args.cluster:
         parse_cluster(args.cluster)
-    model = check_model(args.model, args.engine, args.device)
+    model = check_model(args.model, args.engine, args.device, precision=args.precision)
     if rows is not None:
         return {"model": model.name, "rows": len(rows)}
     with series_from_args(args, require=model.pols) as reader:

@@ -39,6 +39,7 @@ def threads_option(help_text: str = "CPU threads (default: physical cores)", gro
 
 
 ENGINES = ("auto", "onnx", "torch", "openvino")
+PRECISIONS = ("f32", "bf16")  # the first is every engine's default
 
 
 def engine_option(group: str = "") -> Option:

@@ -113,7 +113,7 @@ def _map(args: argparse.Namespace, options: MapOptions, reader: Any, card: dict,
         workers = check_workers(client, model_ref, checksum)
         local_n = len(workers) if cluster is not None else None
         threads = args.threads or (max(1, physical_cores() // local_n) if local_n else None)
-        spec = ModelSpec(model_ref, args.engine, args.device, threads, options.heatmap)
+        spec = ModelSpec(model_ref, args.engine, args.device, threads, options.heatmap, args.precision)
         engine = load_on_workers(client, spec)
         link, address = dashboard_link(client), client.scheduler.address
         reporter.event("cluster", address=address, workers=len(workers), dashboard=link)

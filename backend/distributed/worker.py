@@ -26,6 +26,7 @@ from backend.inference.loader import LoadedModel, load_model
 from backend.progress import Reporter
 from backend.raster.options import series_from_args
 from backend.seasons.windows import CyclesSource, max_engine
+from backend.tiles.engines import PRECISION
 from backend.tiles.pipeline import stream_scene
 from backend.tiles.tiling import TileGrid
 
@@ -37,13 +38,14 @@ INPUT_HINT = ("paths that exist only on the machine you started from cannot be r
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How each worker loads the model (the map verb's --model/--engine/--device/--threads)."""
+    """How each worker loads the model (the map verb's --model/--engine/--device/--threads/--precision)."""
 
     model: str
     engine: str = "auto"
     device: str = "auto"
     threads: int | None = None
     heatmap: bool = True
+    precision: str = PRECISION
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ class ModelPlugin(WorkerPlugin):
         """The loaded model (loading it the first time only)."""
         if self.model is None:
             spec = self.spec
-            self.model = load_model(spec.model, spec.engine, spec.device, spec.threads, heatmap=spec.heatmap)
+            self.model = load_model(spec.model, spec.engine, spec.device, spec.threads, heatmap=spec.heatmap,
+                                    precision=spec.precision)
             self.loads += 1
         return self.model
 

@@ -16,7 +16,9 @@ from backend.modelstore import BUNDLED_DIR
 from backend.modelstore.card import card_threshold
 from backend.modelstore.paths import installed_folders
 from backend.tiles.engines import (
+    PRECISION,
     Engine,
+    check_precision,
     has_heatmap_output,
     onnx_engine,
     resolve_engine,
@@ -68,7 +70,8 @@ def default_model_name() -> str:
     return name
 
 
-def check_model(model: str | None, engine: str = "auto", device: str = "auto", key: str = "model") -> LoadedModel:
+def check_model(model: str | None, engine: str = "auto", device: str = "auto", key: str = "model",
+                precision: str = PRECISION) -> LoadedModel:
     """``model`` resolved and its card read, without loading weights (for ``--check-only``).
 
     Args:
@@ -87,6 +90,7 @@ def check_model(model: str | None, engine: str = "auto", device: str = "auto", k
         raise
     if card["arch"] not in BASELINE_ARCHS and (engine in ("torch", "openvino") or device == "cuda"):
         resolve_engine(engine, device)
+    check_precision(engine, precision)
     return LoadedModel(card["name"], folder, card, None)  # type: ignore[arg-type]
 
 
@@ -144,7 +148,7 @@ def _optimized_cache(card: dict, threads: int) -> Path | None:
 
 
 def load_model(model: str | None, engine: str = "auto", device: str = "auto", threads: int | None = None,
-               heatmap: bool = True) -> LoadedModel:
+               heatmap: bool = True, precision: str = PRECISION) -> LoadedModel:
     """Load ``model`` (None = the default) for ``engine`` auto|onnx|torch|openvino on ``device`` auto|cpu|cuda.
 
     Args:
@@ -154,6 +158,7 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
         threads: CPU threads; None for the physical core count.
         heatmap: whether heat maps will be asked for (only matters for ONNX graphs exported without the
             heat-map output, whose Grad-CAM then needs PyTorch).
+        precision: ``f32``, or ``bf16`` with ``engine`` openvino on a CPU with native bf16.
 
     Returns:
         The card and a ready engine.
@@ -166,6 +171,7 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
     threads = int(threads) if threads else modelstore.physical_cores()
     if threads < 1:
         raise UserError(f"{{param:threads}} {threads}: give at least 1", param="threads")
+    check_precision(engine, precision)
     card = modelstore.load_card(folder, verify=True)
     if card["arch"] in BASELINE_ARCHS:
         return LoadedModel(card["name"], folder, card, _baseline_engine(folder, card, threads))
@@ -176,7 +182,7 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
     if engine_name == "openvino":
         onnx_path = modelstore.checked_onnx_file(folder, card)
         return LoadedModel(card["name"], folder, card, openvino_engine(onnx_path, card, threads,
-                                                                     _cache_folder("openvino")))
+                                                                     _cache_folder("openvino"), precision))
     import onnxruntime
 
     onnxruntime.set_default_logger_severity(3)  # keep ORT's notes about cached optimized graphs off stderr

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from backend.contract import param_token
+from backend.contract.shared import PRECISIONS
 from backend.errors import UserError
 from backend.modelstore.onnx_io import HEATMAP_NAME, INPUT_NAME, OUTPUT_NAME, THRESHOLD_NAME
 from backend.tiles.heatmap import GradCam
@@ -38,9 +39,10 @@ OPENVINO_EXTRA = "openvino"
 OPENVINO_INSTALL = (f"install the backend's '{OPENVINO_EXTRA}' extra: Settings in the plugin, or python3 "
                     f"<plugin folder>/plugin/backend_setup.py --extras {OPENVINO_EXTRA}")
 OPENVINO_HINT = f"OpenVINO is not installed in the backend environment; {OPENVINO_INSTALL}; or use {param_token('engine')} onnx"
-#: What every engine computes in: OpenVINO is told so, since its default on CPUs with native bf16 (AMX,
-#: AVX512-BF16) is bf16, which changed 0.03 % of the labels of a synthetic scene (docs/mapping.md).
-PRECISION = "f32"
+#: What every engine computes in by default: OpenVINO is told so, since its own default on CPUs with native
+#: bf16 (AMX, AVX512-BF16) is bf16, which changed 0.03 % of the labels of a synthetic scene (docs/mapping.md).
+#: The other, bfloat16, runs only through OpenVINO on a CPU that computes it natively (``--precision bf16``).
+PRECISION, BF16 = PRECISIONS
 
 GRAPH_CAM = ("Grad-CAM of the rice class at the input of the last decoder block (gradient in closed form, "
              "forward-only), per-tile max-normalised to [0, 1]")
@@ -206,6 +208,18 @@ def resolve_engine(engine: str, device: str) -> tuple[str, str]:
     if engine == "onnx":
         return "onnx", "cpu"
     return "torch", ("cuda" if cuda and device != "cpu" else "cpu")
+
+
+def check_precision(engine: str, precision: str) -> None:
+    """``--precision bf16`` needs ``--engine openvino`` (the CPU check comes when OpenVINO is loaded).
+
+    Raises:
+        UserError: bf16 asked for with another engine.
+    """
+    if precision != PRECISION and engine != "openvino":
+        raise UserError(f"{param_token('precision')} {precision} runs with {param_token('engine')} openvino only "
+                        f"(on a CPU that computes bf16 natively); add {param_token('engine')} openvino or use "
+                        f"{param_token('precision')} {PRECISION}", param="precision")
 
 
 def _resolve_openvino(device: str) -> tuple[str, str]:

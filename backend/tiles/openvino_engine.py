@@ -7,7 +7,9 @@ Runtime's: 1.3 x per call on an Intel Xeon with AVX-512 and AMX, 1.0-1.1 x on an
 
 Three things make it match the ONNX Runtime engine, all measured in ``backend.experiments.openvino_check``:
 
-* **f32 is requested.** OpenVINO's default precision is bf16 on CPUs with native bf16, which changed labels.
+* **f32 is requested** unless ``--precision bf16`` asks otherwise. OpenVINO's own default is bf16 on CPUs
+  with native bf16, which was 1.9-2.1 x faster per call there and changed 0.03 % of a synthetic scene's
+  labels; bf16 is refused on CPUs without it (emulated, it would be slower, not faster).
 * **The heat-map threshold stays an input.** The graph's ``logit_threshold`` is an input with a default
   (an initializer of the same name), which OpenVINO's ONNX reader folds into a constant; it is turned back
   into a parameter here, without the ``onnx`` package (not in the lean environment).
@@ -24,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from backend.errors import UserError
 from backend.modelstore.card import CARD_METADATA_KEY
 from backend.modelstore.onnx_io import HEATMAP_NAME, INPUT_NAME, OUTPUT_NAME, THRESHOLD_NAME, check_card_matches
-from backend.tiles.engines import GRAPH_CAM, PRECISION, Engine, logit
+from backend.tiles.engines import BF16, GRAPH_CAM, PRECISION, Engine, logit
 
 DEVICE = "CPU"
 
@@ -39,10 +42,22 @@ def openvino_version() -> str | None:
         return None
 
 
-def compile_config(threads: int) -> dict[str, str]:
-    """OpenVINO CPU settings: latency (one request at a time, as ``map`` calls), f32, ``threads`` threads."""
-    return {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": PRECISION,
+def compile_config(threads: int, precision: str = PRECISION) -> dict[str, str]:
+    """OpenVINO CPU settings: latency (one request at a time, as ``map`` calls), the precision, the threads."""
+    return {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
             "INFERENCE_NUM_THREADS": str(int(threads))}
+
+
+def native_bf16(core: Any) -> bool:
+    """Whether OpenVINO's CPU plugin computes bf16 natively here (BF16 among its capabilities)."""
+    return "BF16" in core.get_property(DEVICE, "OPTIMIZATION_CAPABILITIES")
+
+
+def _check_bf16(core: Any) -> None:
+    if not native_bf16(core):
+        raise UserError(f"{{param:precision}} {BF16}: this CPU does not compute bfloat16 natively (no AMX or "
+                        "AVX512-BF16 in OpenVINO's CPU capabilities), so bf16 would be emulated and slower; use "
+                        f"{{param:precision}} {PRECISION}", param="precision")
 
 
 def threshold_as_input(openvino: Any, network: Any) -> bool:
@@ -73,24 +88,29 @@ def threshold_as_input(openvino: Any, network: Any) -> bool:
     return True
 
 
-def openvino_engine(onnx_path: Path, card: dict, threads: int, cache_dir: Path | None = None) -> Engine:
-    """OpenVINO CPU engine on ``onnx_path`` (a verified model file), computing in f32.
+def openvino_engine(onnx_path: Path, card: dict, threads: int, cache_dir: Path | None = None,
+                    precision: str = PRECISION) -> Engine:
+    """OpenVINO CPU engine on ``onnx_path`` (a verified model file), computing in ``precision``.
 
     Args:
         onnx_path: the model's ``model.onnx``, already checked (checksum, no external data).
         card: its verified card, which must match the card embedded in the file.
         threads: inference threads (recorded in run.json).
         cache_dir: where OpenVINO keeps compiled models between runs; None for no cache.
+        precision: ``f32`` (default: ONNX Runtime's results) or ``bf16`` (CPUs with native bf16 only).
 
     Returns:
         The engine; it has a heat map when the graph has the heat-map output and its threshold input.
 
     Raises:
-        UserError: the file's embedded card is missing or does not match ``card``.
+        UserError: the file's embedded card is missing or does not match ``card``, or bf16 is asked for on a
+            CPU without native bf16.
     """
     import openvino  # lazy: optional extra
 
     core = openvino.Core()
+    if precision == BF16:
+        _check_bf16(core)
     if cache_dir is not None:
         core.set_property({"CACHE_DIR": str(cache_dir)})
     network = core.read_model(str(onnx_path))
@@ -105,7 +125,7 @@ def openvino_engine(onnx_path: Path, card: dict, threads: int, cache_dir: Path |
             static = graphs[heat].clone()
             takes_threshold = THRESHOLD_NAME in _input_names(static)
             static.reshape({INPUT_NAME: list(shape), **({THRESHOLD_NAME: []} if takes_threshold else {})})
-            model = core.compile_model(static, DEVICE, compile_config(threads))
+            model = core.compile_model(static, DEVICE, compile_config(threads, precision))
             compiled[shape, heat] = (model, model.create_infer_request(), takes_threshold)
         return compiled[shape, heat]
 
@@ -127,7 +147,8 @@ def openvino_engine(onnx_path: Path, card: dict, threads: int, cache_dir: Path |
         return probability, heat
 
     info = {"heatmap": GRAPH_CAM if with_heatmap else None, "runtime": f"OpenVINO {openvino_version()}"}
-    return Engine("openvino", "cpu", threads, predict, predict_with_heatmap if with_heatmap else None, info)
+    return Engine("openvino", "cpu", threads, predict, predict_with_heatmap if with_heatmap else None, info,
+                  precision)
 
 
 def embedded_card(network: Any) -> str | None:

@@ -27,7 +27,7 @@ from test_map_fixtures import (  # env and model are module-scoped fixtures
 from backend.errors import UserError
 from backend.inference.loader import load_model
 from backend.modelstore import checked_onnx_file, load_card, resolve
-from backend.tiles.openvino_engine import openvino_engine
+from backend.tiles.openvino_engine import native_bf16, openvino_engine
 
 HIDDEN_OPENVINO = """
 import sys
@@ -109,3 +109,37 @@ def test_openvino_missing_or_on_cuda_is_a_clear_refusal(tmp_path, model, env):
                        env=env)
     assert cuda.returncode == 2 and "runs on the CPU only" in cuda.stderr, cuda.stderr
     assert final_names(tmp_path / "cuda") == []
+
+
+def cpu_has_native_bf16() -> bool:
+    import openvino
+
+    return native_bf16(openvino.Core())
+
+
+def test_bf16_runs_on_a_cpu_with_native_bf16_and_is_refused_elsewhere(tmp_path, model, env):
+    inputs = scene(tmp_path / "in")
+    done = run_backend(*map_args(model, inputs, tmp_path / "bf16", "--engine", "openvino", "--precision", "bf16"),
+                       env=env)
+    if not cpu_has_native_bf16():
+        assert done.returncode == 2 and "does not compute bfloat16 natively" in done.stderr, done.stderr
+        assert final_names(tmp_path / "bf16") == []
+        return
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "bf16" / "run.json").read_text())["precision"] == "bf16"
+    f32 = run_backend(*map_args(model, inputs, tmp_path / "f32", "--engine", "openvino"), env=env)
+    assert f32.returncode == 0, f32.stderr
+    low, full = read(tmp_path / "bf16" / "probability.tif"), read(tmp_path / "f32" / "probability.tif")
+    difference = np.nanmax(np.abs(low - full))
+    assert 0 < difference < 0.05  # bf16 arithmetic really ran, and stays close to f32
+
+
+def test_bf16_with_another_engine_names_the_option(tmp_path, model, env):
+    inputs = scene(tmp_path / "in", height=40, width=40)
+    for extra in ((), ("--check-only",)):
+        out = tmp_path / f"out{len(extra)}"
+        refused = run_backend(*map_args(model, inputs, out, "--engine", "onnx", "--precision", "bf16", *extra),
+                              env=env)
+        assert refused.returncode == 2, refused.stderr
+        assert "--precision bf16 runs with --engine openvino only" in refused.stderr
+        assert final_names(out) == []

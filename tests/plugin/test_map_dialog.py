@@ -127,6 +127,12 @@ def test_reopening_keeps_season_model_and_settings(qgis_iface, series_layers, ba
     dialog.seasonEnd.setDate(QDate(2022, 5, 23))
     dialog.modelCombo.setCurrentIndex(dialog.modelCombo.findData("simta-data"))
     dialog.tileSpin.setValue(128)
+    assert dialog.precisionCombo.currentData() == "f32"  # the contract's default
+    assert [dialog.precisionCombo.itemData(i) for i in range(dialog.precisionCombo.count())] == ["f32", "bf16"]
+    dialog.engineCombo.setCurrentIndex(dialog.engineCombo.findData("openvino"))
+    dialog.precisionCombo.setCurrentIndex(dialog.precisionCombo.findData("bf16"))
+    args = dialog._form_request(str(artifacts_dir / "unused")).map_args()
+    assert args[args.index("--engine") + 1] == "openvino" and args[args.index("--precision") + 1] == "bf16"
     dialog.close()
     dialog.show()  # the same dialog again: `info` is asked again and must not touch the season
     wait_ready(dialog)
@@ -138,6 +144,7 @@ def test_reopening_keeps_season_model_and_settings(qgis_iface, series_layers, ba
     assert not again.seasonAuto.isChecked()
     assert (again.seasonStart.date(), again.seasonEnd.date()) == (QDate(2022, 4, 17), QDate(2022, 5, 23))
     assert again.modelCombo.currentData() == "simta-data" and again.tileSpin.value() == 128
+    assert again.engineCombo.currentData() == "openvino" and again.precisionCombo.currentData() == "bf16"
     assert "Season 2022-04-17 to 2022-05-23" in again.seasonHint.text()
     again.grab().save(str(artifacts_dir / "map_dialog_reopened.png"))
     again.seasonStart.setDate(QDate(2023, 1, 1))  # outside the data: a visible warning, the dates stay

@@ -6,6 +6,7 @@ from ..schema import Event, Option, Verb
 from ..shared import (
     OUT_OPTION,
     OVERWRITE_OPTION,
+    PRECISIONS,
     SERIES_OPTIONS,
     engine_option,
     model_option,
@@ -47,6 +48,10 @@ VERB = Verb(
         engine_option(group="mapping"),
         Option("device", "choice", "Device", "where the model runs", default="auto",
                choices=("auto", "cpu", "cuda"), group="mapping", advanced=True),
+        Option("precision", "choice", "Precision", "what the model computes in: f32 (every engine, the default); "
+               "bf16 with --engine openvino on a CPU that computes bfloat16 natively (AMX, AVX512-BF16): about "
+               "2 x faster model calls there, and a few labels in 10 000 differ from f32 (run.json: precision)",
+               default=PRECISIONS[0], choices=PRECISIONS, group="mapping", advanced=True),
         Option("tile", "int", "Tile size (pixels)", "smallest tile size in pixels (a multiple of the model's "
                "size multiple); per scene the tile grows by up to 1/8 (256 -> 272) where that saves more model "
                "time than a larger tile costs per pixel, within a memory cap (run.json: tile, tile_requested)", default=DEFAULT_TILE, minimum=16, maximum=MAX_TILE, group="mapping", advanced=True),
