@@ -55,19 +55,22 @@ def _cpu(scene: dict) -> str:
             f"{min(busy['deepness']):.2f}–{max(busy['deepness']):.2f}")
 
 
+OPENVINO_SIDES = {"ours_openvino": ("openvino", "f32"), "ours_openvino_bf16": ("openvino_bf16", "bf16")}
+
+
 def _round_cell(record: dict) -> str:
     load = record["load_average"][0]
-    openvino = record.get("ours_openvino", {}).get("seconds")
+    openvino = [record[side]["seconds"] for side in OPENVINO_SIDES if record.get(side, {}).get("seconds")]
     return (f"{record['ours']['seconds']:.1f} / {record['ours_no_heatmap']['seconds']:.1f} / "
-            + (f"{openvino:.1f} / " if openvino is not None else "")
+            + "".join(f"{seconds:.1f} / " for seconds in openvino)
             + f"{record['deepness']['seconds']:.1f} s (load {load:.1f})")
 
 
 def _openvino(scene: dict) -> str:
-    if "speed_ratio_wall_openvino" not in scene:
-        return "not run"
-    return (f"{_ratio(scene['speed_ratio_wall_openvino'])}; {_ratio(scene['openvino_vs_default'])} × our default; "
-            f"same labels {scene['openvino_same_labels']:.4%}")
+    cells = [f"{precision}: {_ratio(scene[f'speed_ratio_wall_{key}'])}; {_ratio(scene[f'{key}_vs_default'])} × our "
+             f"default; same labels {scene[f'{key}_same_labels']:.3%}"
+             for key, precision in OPENVINO_SIDES.values() if f"speed_ratio_wall_{key}" in scene]
+    return "<br>".join(cells) or "not run"
 
 
 def render(result: dict) -> str:
@@ -77,8 +80,8 @@ def render(result: dict) -> str:
              "| seam excess Deepness | peak RSS ours / Deepness | `map --engine openvino` vs Deepness: median (min); "
              "vs our default |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    rounds = ["", "| scene | round: ours / ours without heat map / [ours with `--engine openvino` /] Deepness, wall "
-              "seconds (1-min load average) |", "|---|---|"]
+    rounds = ["", "| scene | round: ours / ours without heat map / [ours with `--engine openvino` / with `--precision "
+              "bf16` /] Deepness, wall seconds (1-min load average) |", "|---|---|"]
     for scene in result["scenes"]:
         side = scene['size'][0] if isinstance(scene['size'], list) else scene['size']
         name = scene.get("label") or f"{side}²"

@@ -31,6 +31,7 @@ from backend.contract.verbs.synth import VERB as SYNTH_VERB
 from backend.experiments.bigscene import REPO, measure_map_run, run_watching_memory
 from backend.modelstore.card import card_threshold
 from backend.tiles.engines import openvino_available
+from backend.tiles.openvino_engine import native_bf16
 from backend.tiles.tiling import axis_origins
 from backend.timeseries import composite_series
 
@@ -41,8 +42,12 @@ DEEPNESS_PACKAGES = ("onnxruntime==1.31.1", "opencv-python-headless==5.0.0.93")
 QGIS_PYTHON = "/usr/bin/python3"
 RUNNER = REPO / "scripts" / "deepness_headless.py"
 OPENVINO_SIDE = "ours_openvino"
+BF16_SIDE = "ours_openvino_bf16"
 #: Our runs in each round and their options beyond the model: the default, without the heat map, OpenVINO.
-OUR_SIDES = {"ours": [], "ours_no_heatmap": ["--no-heatmap"], OPENVINO_SIDE: ["--engine", "openvino"]}
+OUR_SIDES = {"ours": [], "ours_no_heatmap": ["--no-heatmap"], OPENVINO_SIDE: ["--engine", "openvino"],
+             BF16_SIDE: ["--engine", "openvino", "--precision", "bf16"]}
+#: The optional sides' keys in a scene's summary (``speed_ratio_wall_<key>``, ``<key>_vs_default``, ...).
+OPTIONAL_SIDES = {OPENVINO_SIDE: "openvino", BF16_SIDE: "openvino_bf16"}
 RICE_CLASS = 2  # Deepness's class map: 1 background, 2 the (only) sigmoid class
 
 
@@ -240,7 +245,8 @@ def compare(scene: Path, model_name: str, rounds: int, work: Path, repo: str | N
 
     Our side is `map` with no mapping options at all (season found from the data, default tile policy,
     heat map on), as a user gets it, plus the same with ``--no-heatmap``, and with ``--engine openvino``
-    where OpenVINO is installed (the optional extra; not the default). Deepness gets the composite of the
+    where OpenVINO is installed (the optional extra; not the default), in f32 and, on CPUs with native bf16,
+    with ``--precision bf16``. Deepness gets the composite of the
     season window our first run chose (read from its run.json), so both map the same season.
 
     Args:
@@ -252,7 +258,8 @@ def compare(scene: Path, model_name: str, rounds: int, work: Path, repo: str | N
         repo: a git repository with Deepness's pinned commit (default: its public repository).
         tile, overlap: Deepness's tile and overlap (ours are `map`'s defaults).
         timeout: seconds allowed per run.
-        openvino: also time ``map --engine openvino``; None: where OpenVINO is installed.
+        openvino: also time ``map --engine openvino`` (and bf16 where the CPU has it); None: where OpenVINO is
+            installed.
 
     Returns:
         Per-round seconds, ratios (Deepness seconds / ours: > 1 means we are faster) with min and median,
@@ -270,8 +277,7 @@ def compare(scene: Path, model_name: str, rounds: int, work: Path, repo: str | N
     threshold = card_threshold(card)
     records: list[dict] = []
     windows: list[list[str]] = []
-    ours_sides = ("ours", "ours_no_heatmap") + ((OPENVINO_SIDE,) if openvino_available() and openvino is not False
-                                                else ())
+    ours_sides = ("ours", "ours_no_heatmap") + (_openvino_sides() if openvino is not False else ())
     for index in range(rounds):
         order = ("deepness", *ours_sides[::-1]) if index % 2 else (*ours_sides, "deepness")
         record = {"round": index + 1, "order": list(order), "load_average": [round(v, 2) for v in os.getloadavg()]}
@@ -345,7 +351,7 @@ def _summary(records: list[dict], scene: Path, work: Path, card: dict, tile: int
             "ours": seam_excess(ours, our_borders(h, run["tile"], run["overlap"]),
                                 our_borders(w, run["tile"], run["overlap"])),
             "deepness": seam_excess(theirs, deepness_borders(h, tile, overlap), deepness_borders(w, tile, overlap))},
-        **openvino_summary(ok, work, ours),
+        **{k: v for side in OPTIONAL_SIDES for k, v in openvino_summary(ok, work, ours, side).items()},
         "ours_options": {"tile": run["tile"], "overlap": run["overlap"], "heatmap": run["heatmap"] is not None,
                          "engine": run["engine"], "threads": run["threads"]},
         "note": "speed_ratio_wall = Deepness wall seconds / our `map` wall seconds, both whole processes "
@@ -357,23 +363,33 @@ def _summary(records: list[dict], scene: Path, work: Path, card: dict, tile: int
     return result
 
 
-def openvino_summary(rounds: list[dict], work: Path, ours: np.ndarray) -> dict:
-    """Deepness / ``map --engine openvino`` per round, its speed against our default, and label agreement."""
+def _openvino_sides() -> tuple[str, ...]:
+    """The OpenVINO sides this machine can run: none without OpenVINO, bf16 only with native bf16."""
+    if not openvino_available():
+        return ()
+    import openvino
+
+    return (OPENVINO_SIDE, BF16_SIDE) if native_bf16(openvino.Core()) else (OPENVINO_SIDE,)
+
+
+def openvino_summary(rounds: list[dict], work: Path, ours: np.ndarray, side: str = OPENVINO_SIDE) -> dict:
+    """Deepness / an OpenVINO side per round, its speed against our default, and label agreement."""
     import rasterio
 
-    timed = [r for r in rounds if r.get(OPENVINO_SIDE, {}).get("exit_code") == 0]
+    timed = [r for r in rounds if r.get(side, {}).get("exit_code") == 0]
     if not timed:
         return {}
-    with rasterio.open(work / OPENVINO_SIDE / MAP_VERB.output("rice")) as ds:
+    with rasterio.open(work / side / MAP_VERB.output("rice")) as ds:
         same = float(np.mean((ds.read(1) == 1) == ours))
 
     def ratios(numerator: str) -> dict:
-        values = [r[numerator]["seconds"] / r[OPENVINO_SIDE]["seconds"] for r in timed]
+        values = [r[numerator]["seconds"] / r[side]["seconds"] for r in timed]
         return {"min": round(min(values), 3), "median": round(statistics.median(values), 3),
                 "per_round": [round(v, 3) for v in values]}
 
-    return {"speed_ratio_wall_openvino": ratios("deepness"), "openvino_vs_default": ratios("ours"),
-            "openvino_same_labels": round(same, 6)}
+    key = OPTIONAL_SIDES[side]
+    return {f"speed_ratio_wall_{key}": ratios("deepness"), f"{key}_vs_default": ratios("ours"),
+            f"{key}_same_labels": round(same, 6)}
 
 
 def cpu_summary(rounds: list[dict], ratios: list[float]) -> dict:
