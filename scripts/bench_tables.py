@@ -6,6 +6,8 @@ Each table sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in doc
 * ``deepness-table``: docs/bench/deepness.json, the ``deepness`` blocks of
   ``python -m backend bench --deepness-only`` runs, their ``scenes`` put together (a scene may carry a
   ``label``);
+* ``engines-table``: the same file's scenes that timed OpenVINO too (``ours_openvino*`` rounds): each of our
+  engines against Deepness, its model stage, label agreement and peak memory;
 * ``memory-table``: docs/bench/memory.json, ``memory`` records of ``bench --memory-only`` runs, each with a
   ``label``;
 * ``overlap-table``: docs/results/overlap.json, from ``python -m backend.experiments.overlap_check``;
@@ -97,6 +99,36 @@ def render(result: dict) -> str:
                      f"{_openvino(scene)} |")
         rounds += [f"| {name} | " + "; ".join(_round_cell(r) for r in scene["rounds"]) + " |"]
     return "\n".join(lines + rounds)
+
+
+ENGINE_ROWS = (("ours", "default `map` (ONNX Runtime)", None),
+               ("ours_openvino", "`--engine openvino`", "openvino"),
+               ("ours_openvino_bf16", "`--engine openvino --precision bf16`", "openvino_bf16"))
+
+
+def _span(values: list[float], unit: str, digits: int) -> str:
+    return f"{min(values):.{digits}f}–{max(values):.{digits}f} {unit}"
+
+
+def render_engines(result: dict) -> str:
+    """Markdown: for each scene that timed OpenVINO, one row per engine of ours (ratios from its rounds)."""
+    lines = ["| scene | run | vs Deepness, wall: median (min) | vs our default | model stage | labels as the "
+             "default's | peak RSS |", "|---|---|---|---|---|---|---|"]
+    for scene in result["scenes"]:
+        if "speed_ratio_wall_openvino" not in scene:
+            continue
+        side = scene["size"][0] if isinstance(scene["size"], list) else scene["size"]
+        for key, name, summary in ENGINE_ROWS:
+            rounds = [r[key] for r in scene["rounds"] if r.get(key, {}).get("exit_code") == 0]
+            if not rounds:
+                continue
+            ratio = scene["speed_ratio_wall"] if summary is None else scene[f"speed_ratio_wall_{summary}"]
+            versus = "1" if summary is None else _ratio(scene[f"{summary}_vs_default"])
+            same = "" if summary is None else f"{scene[f'{summary}_same_labels']:.3%}"
+            lines.append(f"| {side}² ({scene['date']}) | {name} | {_ratio(ratio)} | {versus} | "
+                         f"{_span([r['timings']['model'] for r in rounds], 's', 2)} | {same} | "
+                         f"{_span([r['peak_rss_mb'] for r in rounds], 'MB', 0)} |")
+    return "\n".join(lines)
 
 
 def render_memory(result: dict) -> str:
@@ -231,7 +263,9 @@ def render_reads(result: dict) -> str:
 
 def main(argv: list[str]) -> int:
     doc = DOC.read_text()
-    new = replace_between(doc, "deepness-table", render(json.loads(RESULT.read_text())))
+    deepness = json.loads(RESULT.read_text())
+    new = replace_between(doc, "deepness-table", render(deepness))
+    new = replace_between(new, "engines-table", render_engines(deepness))
     new = replace_between(new, "memory-table", render_memory(json.loads(MEMORY.read_text())))
     new = replace_between(new, "overlap-table", render_overlap(json.loads(OVERLAP.read_text())))
     new = replace_between(new, "graph-table", render_graph(json.loads(GRAPH.read_text())))
