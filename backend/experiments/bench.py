@@ -257,13 +257,14 @@ def _cuda(net, batch) -> dict:
 
 
 def _memory(model_name: str, args: argparse.Namespace, reporter: Reporter) -> list[dict]:
-    """Peak memory of `map` (ONNX engine, default tile/overlap) on generated scenes with 13 dates.
+    """Peak memory of `map` (ONNX engine unless ``--memory-engine``, default tile/overlap) on generated scenes
+    with 13 dates.
 
     The scene-size series runs without the heat map (the memory target is about the map); one extra 1k²
     run includes it, to show its cost.
     """
     sizes = args.scene_sizes or (SCENE_SIZES[:2] if args.quick else SCENE_SIZES)
-    base = ["--engine", "onnx"] + (["--threads", str(args.threads)] if args.threads else [])
+    base = ["--engine", args.memory_engine] + (["--threads", str(args.threads)] if args.threads else [])
     runs = [(size, ["--no-heatmap"]) for size in sizes]
     if min(sizes) <= SCENE_SIZES[0]:  # the heat map's cost, shown on the smallest scene only
         runs.append((min(sizes), []))

@@ -21,6 +21,9 @@ VERB = Verb(
         Option("skip_memory", "bool", "Skip memory runs", "skip the whole-scene peak-memory runs", default=False),
         Option("memory_only", "bool", "Only memory runs", "only the whole-scene peak-memory runs (no throughput, "
                "int8 or tile-size checks)", default=False),
+        Option("memory_engine", "choice", "Engine of the memory runs", "what the peak-memory runs map with: onnx "
+               "(the default map's engine) or openvino (the optional extra, f32)", default="onnx",
+               choices=("onnx", "openvino")),
         Option("scene_sizes", "ints", "Scene sides (pixels)", "scene sides for the peak-memory runs (default "
                f"{' '.join(map(str, SCENE_SIZES))}; quick: the first two)", minimum=64, maximum=65536,
                metavar="PX"),
