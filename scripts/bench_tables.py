@@ -140,7 +140,9 @@ def render_memory(result: dict) -> str:
         split = (f"{t['model']:.0f} / {t['read_composite']:.0f} / {t['finish']:.0f}" if t else "—")
         share = f"{100 * t['outside_model_share']:.1f} %" if t.get("outside_model_share") is not None else "—"
         heat = "with heat map" if run.get("heatmap") else "no heat map"
-        lines.append(f"| {run['label']} | {run['size']}², {run['dates']} dates, {heat} | {run.get('tiles', '—')} | "
+        engine = {"onnx": "ONNX Runtime", "openvino": "OpenVINO"}.get(run.get("engine", "onnx"), run.get("engine"))
+        lines.append(f"| {run['label']} | {run['size']}², {run['dates']} dates, {heat}, {engine} | "
+                     f"{run.get('tiles', '—')} | "
                      f"**{run['peak_rss_mb']:.0f} MB** | {run['seconds']:.0f} s | {split} | {share} |")
     return "\n".join(lines)
 
