@@ -164,7 +164,8 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
         The card and a ready engine.
 
     Raises:
-        UserError: unknown model, bad files, impossible engine/device, PyTorch needed but missing.
+        UserError: unknown model, bad files, impossible engine/device/precision, PyTorch or OpenVINO needed
+            but missing.
     """
     name = model or default_model_name()
     folder = modelstore.resolve(name)
