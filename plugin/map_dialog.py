@@ -68,9 +68,9 @@ from .settings import get_value, set_value
 
 FORM, _ = uic.loadUiType(str(Path(__file__).parent / "ui" / "map_dialog.ui"))
 ENGINE_LABELS = {"auto": "auto (GPU if present, else ONNX on CPU)", "onnx": "ONNX Runtime", "torch": "PyTorch",
-                 "openvino": "OpenVINO (CPU; the 'openvino' extra)"}
+                 "openvino": "OpenVINO (CPU)"}
 DEVICE_LABELS = {"auto": "auto", "cpu": "CPU", "cuda": "GPU (CUDA)"}
-PRECISION_LABELS = {"f32": "f32 (every engine)", "bf16": "bf16 (OpenVINO, CPUs with native bf16)"}
+PRECISION_LABELS = {"f32": "f32", "bf16": "bf16 (OpenVINO)"}
 COMBO_CHARACTERS = 24  # combos never grow wider than this for a long layer or model name
 SEASONS_PANEL_MODULE = "seasons_panel"  # plugin/seasons_panel.py, when installed
 PREVIEW_DELAY_MS = 600  # the season preview waits for the user to stop typing dates

@@ -3,8 +3,8 @@
 Usage: ``/usr/bin/python3 tests/plugin/make_doc_screenshots.py [OUT_DIR]`` (default ``docs/images``). Needs ``Xvfb``,
 ``qgis`` and the backend environment ``.venv``. It writes a synthetic Mekong scene with ``backend synth``,
 starts ``Xvfb :99 -screen 0 1366x768x24`` and QGIS with a fresh profile, and runs itself inside QGIS
-(``qgis --code``), where it loads the plugin and drives it as a user would: the Map rice dialog fresh, a
-run, the dialog reopened, the result layers (and each result map alone), a temporal profile, and the
+(``qgis --code``), where it loads the plugin and drives it as a user would: the Map rice dialog fresh (and
+with OpenVINO in bf16 chosen in its Advanced group), a run, the dialog reopened, the result layers (and each result map alone), a temporal profile, and the
 fine-tune panel mid-run. Screens are grabbed with Qt from the X server's root window. Fine-tuned models go
 to a temporary ``S1RM_MODEL_DIR``. ``S1RM_DOC_STEPS=map`` skips the fine-tuning part (most of the time).
 """
@@ -115,6 +115,7 @@ def drive() -> None:
 
     dialog = open_map_dialog(plugin)
     grab(out / "map_dialog_1366x768.png")
+    grab_engine_choices(dialog, out)
     dialog.seasonAuto.setChecked(False)
     dialog.seasonStart.setDate(QDate.fromString(SEASON[0], "yyyy-MM-dd"))
     dialog.seasonEnd.setDate(QDate.fromString(SEASON[1], "yyyy-MM-dd"))
@@ -189,6 +190,18 @@ def warned_run(plugin, out: Path) -> None:
     dialog.close()
     settle(1.0)
     grab(out / "result_warning.png")
+
+
+def grab_engine_choices(dialog, out: Path) -> None:
+    """The Advanced group open with OpenVINO in bf16 chosen, then the defaults back for the run."""
+    engine, precision = dialog.engineCombo.currentIndex(), dialog.precisionCombo.currentIndex()
+    dialog.advancedGroup.setCollapsed(False)
+    dialog.engineCombo.setCurrentIndex(dialog.engineCombo.findData("openvino"))
+    dialog.precisionCombo.setCurrentIndex(dialog.precisionCombo.findData("bf16"))
+    grab(out / "map_dialog_openvino_bf16.png", dialog)
+    dialog.engineCombo.setCurrentIndex(engine)
+    dialog.precisionCombo.setCurrentIndex(precision)
+    dialog.advancedGroup.setCollapsed(True)
 
 
 def open_map_dialog(plugin):
