@@ -116,6 +116,7 @@ def drive() -> None:
     dialog = open_map_dialog(plugin)
     grab(out / "map_dialog_1366x768.png")
     grab_engine_choices(dialog, out)
+    grab_settings_extras(out)
     dialog.seasonAuto.setChecked(False)
     dialog.seasonStart.setDate(QDate.fromString(SEASON[0], "yyyy-MM-dd"))
     dialog.seasonEnd.setDate(QDate.fromString(SEASON[1], "yyyy-MM-dd"))
@@ -202,6 +203,18 @@ def grab_engine_choices(dialog, out: Path) -> None:
     dialog.engineCombo.setCurrentIndex(engine)
     dialog.precisionCombo.setCurrentIndex(precision)
     dialog.advancedGroup.setCollapsed(True)
+
+
+def grab_settings_extras(out: Path) -> None:
+    """The Settings dialog with the OpenVINO extra chosen for the backend environment."""
+    from qgis.utils import iface
+    from s1ricemapper.plugin.settings_dialog import SettingsDialog
+
+    settings = SettingsDialog(iface)
+    settings.extrasCombo.setCurrentIndex(settings.extrasCombo.findData("openvino"))
+    settings.show()
+    grab(out / "settings_openvino_extra.png", settings)
+    settings.close()
 
 
 def open_map_dialog(plugin):
