@@ -338,14 +338,10 @@ def _summary(records: list[dict], scene: Path, work: Path, card: dict, tile: int
     h, w = truth.shape
     run = json.loads((work / "ours" / MAP_VERB.output("run")).read_text())
     result.update({
-        "speed_ratio_wall": {"min": round(min(wall), 3), "median": round(statistics.median(wall), 3),
-                             "per_round": [round(v, 3) for v in wall]},
-        "speed_ratio_engine": {"min": round(min(engine), 3), "median": round(statistics.median(engine), 3),
-                               "per_round": [round(v, 3) for v in engine]},
+        "speed_ratio_wall": ratio_stats(wall),
+        "speed_ratio_engine": ratio_stats(engine),
         "cpu_ratio": cpu_summary(ok, cpu),
-        "heatmap_cost": {"min": round(min(heat), 3), "median": round(statistics.median(heat), 3),
-                         "per_round": [round(v, 3) for v in heat],
-                         "note": "our map seconds with the heat map / without it, same round"},
+        "heatmap_cost": {**ratio_stats(heat), "note": "our map seconds with the heat map / without it, same round"},
         "f1": {"ours": f1_of(ours, truth), "deepness": f1_of(theirs, truth)},
         "seam_excess": {
             "ours": seam_excess(ours, our_borders(h, run["tile"], run["overlap"]),
@@ -383,13 +379,17 @@ def openvino_summary(rounds: list[dict], work: Path, ours: np.ndarray, side: str
         same = float(np.mean((ds.read(1) == 1) == ours))
 
     def ratios(numerator: str) -> dict:
-        values = [r[numerator]["seconds"] / r[side]["seconds"] for r in timed]
-        return {"min": round(min(values), 3), "median": round(statistics.median(values), 3),
-                "per_round": [round(v, 3) for v in values]}
+        return ratio_stats([r[numerator]["seconds"] / r[side]["seconds"] for r in timed])
 
     key = OPTIONAL_SIDES[side]
     return {f"speed_ratio_wall_{key}": ratios("deepness"), f"{key}_vs_default": ratios("ours"),
             f"{key}_same_labels": round(same, 6)}
+
+
+def ratio_stats(values: list[float]) -> dict:
+    """Min, median and every round's value of per-round ratios, to 3 decimals (non-empty ``values``)."""
+    return {"min": round(min(values), 3), "median": round(statistics.median(values), 3),
+            "per_round": [round(v, 3) for v in values]}
 
 
 def cpu_summary(rounds: list[dict], ratios: list[float]) -> dict:
@@ -403,7 +403,5 @@ def cpu_summary(rounds: list[dict], ratios: list[float]) -> dict:
 
     if not ratios:
         return {"note": "no CPU times recorded"}
-    return {"min": round(min(ratios), 3), "median": round(statistics.median(ratios), 3),
-            "per_round": [round(v, 3) for v in ratios], "cores_busy": {"ours": busy("ours"),
-                                                                     "deepness": busy("deepness")},
+    return {**ratio_stats(ratios), "cores_busy": {"ours": busy("ours"), "deepness": busy("deepness")},
             "cores": os.cpu_count(), "note": "Deepness CPU seconds / ours (user + system, whole processes)"}

@@ -45,7 +45,7 @@ from backend.modelstore.card import card_threshold, load_card
 from backend.modelstore.onnx_io import INPUT_NAME, ONNX_FILE, THRESHOLD_NAME, session_options
 from backend.modelstore.paths import confined_file, resolve
 from backend.tiles.engines import OPENVINO_INSTALL
-from backend.tiles.openvino_engine import compile_config
+from backend.tiles.openvino_engine import compile_config, native_bf16
 
 
 def _openvino() -> Any:
@@ -96,11 +96,6 @@ def _compiled(openvino: Any, model: Path, x: np.ndarray, threads: int, cache: st
     network.reshape({network.inputs[0].get_any_name(): list(x.shape)})
     compiled = core.compile_model(network, "CPU", compile_config(threads) | {"INFERENCE_PRECISION_HINT": precision})
     return compiled, time.perf_counter() - start
-
-
-def has_native_bf16(openvino: Any) -> bool:
-    """Whether OpenVINO's CPU plugin computes bf16 natively here (it lists BF16 among its capabilities)."""
-    return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def _start_up(openvino: Any, model: Path, x: np.ndarray, threads: int) -> dict:
@@ -183,7 +178,7 @@ def runtimes(model: Path, x: np.ndarray, threads: int) -> dict[str, Call]:
 
     openvino = _openvino()
     session = ort.InferenceSession(str(model), session_options(threads), providers=["CPUExecutionProvider"])
-    precisions = ["f32", "bf16"] if has_native_bf16(openvino) else ["f32"]
+    precisions = ["f32", "bf16"] if native_bf16(openvino.Core()) else ["f32"]
     calls: dict[str, Call] = {"onnxruntime": lambda batch: session.run(None, {INPUT_NAME: batch})}
     for precision in precisions:
         calls[f"openvino_{precision}"] = _openvino_call(openvino, model, x, threads, precision)
@@ -270,7 +265,7 @@ def _machine() -> dict:
     except PackageNotFoundError:  # not installed: the plugin provider's variants are left out
         plugin = None
     return {**cpu_record(), "cores": os.cpu_count(), "onnxruntime": onnxruntime.__version__,
-            "openvino": openvino.__version__, "openvino_native_bf16": has_native_bf16(openvino),
+            "openvino": openvino.__version__, "openvino_native_bf16": native_bf16(openvino.Core()),
             "onnxruntime_ep_openvino": plugin}
 
 
