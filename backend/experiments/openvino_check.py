@@ -94,7 +94,7 @@ def _compiled(openvino: Any, model: Path, x: np.ndarray, threads: int, cache: st
     start = time.perf_counter()
     network = core.read_model(str(model))
     network.reshape({network.inputs[0].get_any_name(): list(x.shape)})
-    compiled = core.compile_model(network, "CPU", compile_config(threads) | {"INFERENCE_PRECISION_HINT": precision})
+    compiled = core.compile_model(network, "CPU", compile_config(threads, precision))
     return compiled, time.perf_counter() - start
 
 

@@ -20,7 +20,6 @@ Three things make it match the ONNX Runtime engine, all measured in ``backend.ex
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +31,6 @@ from backend.modelstore.onnx_io import HEATMAP_NAME, INPUT_NAME, OUTPUT_NAME, TH
 from backend.tiles.engines import BF16, GRAPH_CAM, PRECISION, Engine, logit
 
 DEVICE = "CPU"
-
-
-def openvino_version() -> str | None:
-    """The installed OpenVINO's version from package metadata (no import), or None."""
-    try:
-        return version("openvino")
-    except PackageNotFoundError:
-        return None
 
 
 def compile_config(threads: int, precision: str = PRECISION) -> dict[str, str]:
@@ -146,7 +137,7 @@ def openvino_engine(onnx_path: Path, card: dict, threads: int, cache_dir: Path |
         probability, heat = run(batch, threshold, True)
         return probability, heat
 
-    info = {"heatmap": GRAPH_CAM if with_heatmap else None, "runtime": f"OpenVINO {openvino_version()}"}
+    info = {"heatmap": GRAPH_CAM if with_heatmap else None}  # OpenVINO's version: run.json's "versions"
     return Engine("openvino", "cpu", threads, predict, predict_with_heatmap if with_heatmap else None, info,
                   precision)
 
