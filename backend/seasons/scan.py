@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from backend.errors import UserError
+from backend.raster.threads import shared_pool, threads_allowed
 from backend.seasons import detect
-from backend.seasons.detect import Cycle
+from backend.seasons.detect import Cycle, PixelEvents
 
 BLOCK_ROWS = 256
 SAMPLE_BLOCK = 32  # map's quick scan: blocks of the model's smallest input ...
@@ -139,6 +140,24 @@ def read_side_by_side(reader: Any, pol: str, parts: list[tuple[int, int, int, in
     return np.concatenate(cubes, axis=2)
 
 
+def sampled_events(side_by_side: np.ndarray, dates: list[dt.date], n_blocks: int) -> PixelEvents:
+    """:func:`~backend.seasons.detect.pixel_events` of :func:`read_side_by_side`'s blocks, in two halves on
+    two threads when more than one is allowed (:func:`~backend.raster.threads.threads_allowed`).
+
+    The halves share the NaN column that ends the first one, so every pixel sees the neighbours it has in
+    the whole array and the events are the same bits; the shared column (no data, no event) is kept once.
+    NumPy releases the GIL in its loops: 0.10 s instead of 0.13-0.20 s for the 18 blocks of a 57-date series.
+    """
+    if n_blocks < 2 or not threads_allowed():
+        return detect.pixel_events(side_by_side, dates)
+    split = (n_blocks // 2) * (side_by_side.shape[-1] // n_blocks)  # just after a block's NaN column
+    first, second = shared_pool().map(lambda part: detect.pixel_events(part, dates),
+                                      [side_by_side[..., :split], side_by_side[..., split - 1:]])
+    return PixelEvents(days=np.concatenate([first.days, second.days[..., 1:]], axis=-1),
+                       valid=np.concatenate([first.valid, second.valid[:, 1:]], axis=-1),
+                       stats={k: np.concatenate([first.stats[k], second.stats[k]]) for k in first.stats})
+
+
 def scan(reader: Any, window_days: int, full: bool = True, reporter: Any = None) -> Detection:
     """Detect the rice cycles of a series.
 
@@ -161,7 +180,7 @@ def scan(reader: Any, window_days: int, full: bool = True, reporter: Any = None)
     check_length(dates)
     parts = blocks(reader.grid.height, reader.grid.width, full)
     if not full:
-        block = detect.pixel_events(read_side_by_side(reader, "VH", parts), dates)
+        block = sampled_events(read_side_by_side(reader, "VH", parts), dates, len(parts))
         return _detection(dates, [block], window_days, block.days.ravel())
     if reporter:
         reporter.stage("seasons-scan", len(parts), f"looking for flooding and growth in {len(dates)} VH dates")

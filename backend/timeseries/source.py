@@ -7,34 +7,13 @@ engine) reads, so it sits with the compositing rather than with any one of them.
 from __future__ import annotations
 
 import datetime as dt
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from backend.errors import UserError
+from backend.raster.threads import shared_pool, threads_allowed
 from backend.timeseries.compositing import composite_series
-
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """Threads shared by every :class:`SeriesSource` of the process (one per polarization read at once)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="s1rm-read")
-    return _POOL
-
-
-def _forget_pool() -> None:
-    """In a forked child the pool's threads do not exist: make the child start its own."""
-    global _POOL
-    _POOL = None
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
-    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def separate_files(reader: Any, pols: list[str]) -> bool:
@@ -55,18 +34,6 @@ def separate_files(reader: Any, pols: list[str]) -> bool:
     return True
 
 
-def reading_threads_allowed() -> bool:
-    """True when GDAL may decode on more than one thread (``GDAL_NUM_THREADS``, which ``map`` sets from
-    ``--threads``): a run held to one thread, or a Dask worker given one core, reads on one thread."""
-    import rasterio.env  # lazy: rasterio
-
-    options = rasterio.env.getenv() if rasterio.env.hasenv() else {}
-    value = str(options.get("GDAL_NUM_THREADS", os.environ.get("GDAL_NUM_THREADS", "1"))).strip().upper()
-    if value == "ALL_CPUS":
-        return (os.cpu_count() or 1) > 1
-    return value.isdigit() and int(value) > 1
-
-
 class SeriesSource:
     """Model input for a window: each polarization composited onto the model's steps, stacked (T, C, h, w).
 
@@ -74,7 +41,7 @@ class SeriesSource:
     compositing release the GIL), with identical results; both raw windows are in memory at once (a few MB).
     Reading a 1024² scene's 16 tiles alone took 1.58-1.75 s instead of 1.73-2.18 s; between model calls, with
     ONNX Runtime's threads no longer spinning there, 1.54-1.66 s instead of 1.78-1.95 s
-    (``python -m backend.experiments.read_check``; docs/mapping.md, "Issue 15, fifth pass"). Only when more than one thread is allowed (:func:`reading_threads_allowed`); ``parallel``
+    (``python -m backend.experiments.read_check``; docs/mapping.md, "Issue 15, fifth pass"). Only when more than one thread is allowed (:func:`~backend.raster.threads.threads_allowed`); ``parallel``
     turns it off.
     """
 
@@ -82,7 +49,7 @@ class SeriesSource:
                  as_of: dt.date | None) -> None:
         self.reader, self.pols, self.season, self.steps, self.as_of = reader, pols, season, steps, as_of
         self.height, self.width = reader.grid.height, reader.grid.width
-        self.parallel = separate_files(reader, pols) and reading_threads_allowed()
+        self.parallel = separate_files(reader, pols) and threads_allowed()
 
     def read(self, window: Any) -> tuple[np.ndarray, np.ndarray]:
         """The (T, C, h, w) cube of ``window`` (a :class:`backend.tiles.tiling.Window`) and where it is valid."""
@@ -94,7 +61,7 @@ class SeriesSource:
             return composite_series(self.reader, pol, *self.season, self.steps, window=rio_window,
                                     as_of=self.as_of)
 
-        results = list(_pool().map(one, self.pols)) if self.parallel else [one(pol) for pol in self.pols]
+        results = list(shared_pool().map(one, self.pols)) if self.parallel else [one(pol) for pol in self.pols]
         return np.stack([cube for cube, _ in results], axis=1), np.logical_and.reduce([c > 0 for _, c in results])
 
 

@@ -283,3 +283,21 @@ def test_map_quick_scan_finds_the_cycles_of_the_full_scan_from_its_sample(year_s
         assert min(abs((c.flood - cycle.flood).days) for c in quick.cycles) <= 14
     assert quick.main is not None and quick.main.complete
     assert quick.main.share == max(c.share for c in quick.cycles if c.complete)
+
+
+@pytest.mark.parametrize("n_blocks", [2, 3, 4])
+def test_sampled_events_on_two_threads_are_the_single_threads_bits(year_scene, n_blocks):
+    from backend.raster import open_series
+    from backend.seasons.scan import blocks, read_side_by_side, sampled_events
+
+    with open_series(vv=[str(year_scene / "VV.tif")], vh=[str(year_scene / "VH.tif")]) as reader:
+        side = read_side_by_side(reader, "VH", blocks(64, 64, full=False)[:n_blocks])
+        dates = reader.dates["VH"]
+    whole = detect.pixel_events(side, dates)
+    assert (whole.days > 0).any()  # events to compare, not only zeros
+    with rasterio.Env(GDAL_NUM_THREADS="2"):
+        halves = sampled_events(side, dates, n_blocks)
+    np.testing.assert_array_equal(halves.days, whole.days)
+    np.testing.assert_array_equal(halves.valid, whole.valid)
+    for key, values in whole.stats.items():  # per valid pixel, in another order: compare as sorted values
+        np.testing.assert_array_equal(np.sort(halves.stats[key]), np.sort(values))

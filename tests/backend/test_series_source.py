@@ -15,9 +15,10 @@ from test_reader_fixtures import DATES, layout_a, layout_b, layout_c
 
 from backend.errors import UserError
 from backend.raster import open_series
+from backend.raster.threads import threads_allowed
 from backend.tiles.tiling import Window
 from backend.timeseries import source as source_module
-from backend.timeseries.source import SeriesSource, reading_threads_allowed, separate_files
+from backend.timeseries.source import SeriesSource, separate_files
 
 SEASON = (dt.date(2022, 1, 9), dt.date(2022, 2, 14))
 WINDOWS = [Window(0, 0, 24, 32, ((0, 0), (0, 0))), Window(5, 7, 11, 13, ((0, 0), (0, 0)))]
@@ -75,7 +76,7 @@ def test_parallel_reads_equal_sequential_reads_bit_for_bit(tmp_path, layout, mon
                                              ("", False)])
 def test_one_reading_thread_when_gdal_may_use_one(tmp_path, setting, allowed):
     with rasterio.Env(GDAL_NUM_THREADS=setting):
-        assert reading_threads_allowed() is allowed
+        assert threads_allowed() is allowed
         with _series(tmp_path, "a") as series:
             assert SeriesSource(series, ["VV", "VH"], SEASON, 3, None).parallel is allowed
 
