@@ -28,6 +28,8 @@ class CyclesSource:
         self.height, self.width = reader.grid.height, reader.grid.width
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.parts) == 1:  # the usual single window: no copy of the cube
+            return self.parts[0].read(window)
         cubes, valid = zip(*(part.read(window) for part in self.parts))
         return np.concatenate(cubes, axis=0), np.logical_and.reduce(valid)
 

@@ -77,8 +77,8 @@ def composite_power(cube: np.ndarray, dates: Sequence[dt.date], start: dt.date, 
     padding = _padding_steps(windows, as_of)
     filled[padding] = np.nan
     observed[padding] = False
-    with np.errstate(divide="ignore", invalid="ignore"):
-        result = (10.0 * np.log10(filled)).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):  # in place: ``filled`` is this function's own array
+        result = np.multiply(np.log10(filled, out=filled), np.float32(10.0), out=filled)
     return result, observed.sum(axis=0).astype(np.uint8)
 
 
