@@ -188,9 +188,7 @@ def _run_batch(engine: Engine, tiles: list[tuple[np.ndarray, np.ndarray]], thres
     heat = np.zeros_like(prob) if with_heatmap else None
     todo = [i for i, (_, valid) in enumerate(tiles) if valid.any()]
     if todo:
-        # one tile (the default batch of 1): a view with a batch axis, not a copy
-        x = tiles[todo[0]][0][None] if len(todo) == 1 else np.stack([tiles[i][0] for i in todo])
-        x = x.astype(np.float32, copy=False)
+        x = np.stack([tiles[i][0] for i in todo]).astype(np.float32, copy=False)
         if heat is not None:
             prob[todo], heat[todo] = engine.predict_with_heatmap(x, threshold)
         else:

@@ -48,7 +48,7 @@ def composite(cube_db: np.ndarray, dates: Sequence[dt.date], start: dt.date, end
 
 
 def composite_power(cube: np.ndarray, dates: Sequence[dt.date], start: dt.date, end: dt.date, steps: int,
-                    as_of: dt.date | None = None, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    as_of: dt.date | None = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`composite` of a (T, h, w) cube of linear power (non-finite = no observation).
 
     Args:
@@ -57,11 +57,9 @@ def composite_power(cube: np.ndarray, dates: Sequence[dt.date], start: dt.date, 
         start, end: the season (inclusive).
         steps: the model's composite steps.
         as_of: early-season date, or None.
-        out: a float32 (steps, h, w) array (a view of the model's input, say) to write the composite into.
 
     Returns:
-        As :func:`composite`: (steps, h, w) float32 dB (``out`` when given) and the (h, w) uint8 count of
-        observed steps.
+        As :func:`composite`: (steps, h, w) float32 dB and the (h, w) uint8 count of observed steps.
 
     Raises:
         UserError: no acquisition in the season, or ``as_of`` before its start.
@@ -80,23 +78,22 @@ def composite_power(cube: np.ndarray, dates: Sequence[dt.date], start: dt.date, 
     filled[padding] = np.nan
     observed[padding] = False
     with np.errstate(divide="ignore", invalid="ignore"):  # in place: ``filled`` is this function's own array
-        result = np.multiply(np.log10(filled, out=filled), np.float32(10.0), out=filled if out is None else out)
+        result = np.multiply(np.log10(filled, out=filled), np.float32(10.0), out=filled)
     return result, observed.sum(axis=0).astype(np.uint8)
 
 
 def composite_series(reader, pol: str, start: dt.date, end: dt.date, steps: int, window=None,
-                     as_of: dt.date | None = None, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     as_of: dt.date | None = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`composite` of one polarization of a :class:`~backend.raster.SeriesReader`, for one window.
 
-    Only the acquisitions inside the season are read, as linear power (:func:`composite_power`, which
-    writes into ``out`` when given).
+    Only the acquisitions inside the season are read, as linear power (:func:`composite_power`).
     """
     season = (start, end)
     dates = reader.dates_between(pol, season)
     if not dates:
         _raise_no_acquisition(reader.dates[pol], start, end)
     return composite_power(reader.read(pol, window, between=season, as_power=True), dates, start, end, steps,
-                           as_of, out)
+                           as_of)
 
 
 def _check_cube(cube: np.ndarray, dates: Sequence[dt.date]) -> None:

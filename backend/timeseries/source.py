@@ -56,15 +56,13 @@ class SeriesSource:
         from rasterio.windows import Window as RioWindow
 
         rio_window = RioWindow(window.col_off, window.row_off, window.width, window.height)
-        cube = np.empty((self.steps, len(self.pols), int(window.height), int(window.width)), np.float32)
 
-        def one(channel: int) -> np.ndarray:  # each polarization composites straight into its channel
-            return composite_series(self.reader, self.pols[channel], *self.season, self.steps, window=rio_window,
-                                    as_of=self.as_of, out=cube[:, channel])[1]
+        def one(pol: str) -> tuple[np.ndarray, np.ndarray]:
+            return composite_series(self.reader, pol, *self.season, self.steps, window=rio_window,
+                                    as_of=self.as_of)
 
-        channels = range(len(self.pols))
-        counts = list(shared_pool().map(one, channels)) if self.parallel else [one(c) for c in channels]
-        return cube, np.logical_and.reduce([c > 0 for c in counts])
+        results = list(shared_pool().map(one, self.pols)) if self.parallel else [one(pol) for pol in self.pols]
+        return np.stack([cube for cube, _ in results], axis=1), np.logical_and.reduce([c > 0 for _, c in results])
 
 
 def check_dates_match(reader: Any, pols: list[str]) -> None:
