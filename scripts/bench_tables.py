@@ -117,7 +117,7 @@ def render_engines(result: dict) -> str:
     for scene in result["scenes"]:
         if "speed_ratio_wall_openvino" not in scene:
             continue
-        side = scene["size"][0] if isinstance(scene["size"], list) else scene["size"]
+        run_name = scene["label"].split(" (")[0]  # scene and session, e.g. "1024², session 10"
         for key, name, summary in ENGINE_ROWS:
             rounds = [r[key] for r in scene["rounds"] if r.get(key, {}).get("exit_code") == 0]
             if not rounds:
@@ -125,7 +125,7 @@ def render_engines(result: dict) -> str:
             ratio = scene["speed_ratio_wall"] if summary is None else scene[f"speed_ratio_wall_{summary}"]
             versus = "1" if summary is None else _ratio(scene[f"{summary}_vs_default"])
             same = "" if summary is None else f"{scene[f'{summary}_same_labels']:.3%}"
-            lines.append(f"| {side}² ({scene['date']}) | {name} | {_ratio(ratio)} | {versus} | "
+            lines.append(f"| {run_name} ({scene['date']}) | {name} | {_ratio(ratio)} | {versus} | "
                          f"{_span([r['timings']['model'] for r in rounds], 's', 2)} | {same} | "
                          f"{_span([r['peak_rss_mb'] for r in rounds], 'MB', 0)} |")
     return "\n".join(lines)

@@ -17,7 +17,7 @@ def test_mapping_doc_table_matches_the_committed_result():
     assert "| 512² (our tile 288) |" in doc
     assert "| 10240², 13 dates, with heat map, ONNX Runtime |" in doc  # the memory table (docs/bench/memory.json)
     assert "| 10240², 13 dates, no heat map, OpenVINO |" in doc
-    assert "| 1024² (2026-12-03) | `--engine openvino --precision bf16` |" in doc  # the engines table
+    assert "| 1024², session 9 (2026-12-03) | `--engine openvino --precision bf16` |" in doc  # the engines table
 
 
 def test_reproduction_doc_table_is_generated_from_the_committed_result():
