@@ -125,10 +125,11 @@ def _window_means(linear: np.ndarray, dates: Sequence[dt.date], windows: list[tu
     last_usable = as_of or dt.date.max
     valid = np.isfinite(linear)
     np.copyto(linear, np.float32(0.0), where=~valid)
-    means = np.full((len(windows),) + linear.shape[1:], np.nan, dtype=np.float32)
+    means = np.empty((len(windows),) + linear.shape[1:], dtype=np.float32)
     for step, (first, last) in enumerate(windows):
         members = [i for i, d in enumerate(dates) if first <= d <= last and d <= last_usable]
         if not members:
+            means[step] = np.nan  # only the empty windows need their NaN written
             continue
         chosen = slice(members[0], members[-1] + 1) if members == list(range(members[0], members[-1] + 1)) \
             else members
