@@ -78,7 +78,7 @@ class SeriesReader:
         """
         window = self._checked_window(window)
         selected = self._selected_bands(pol, between)
-        # every band position is read below, so no NaN fill first (with the window means' fill: 4 % of the reads)
+        # every band position is written below, so it needs no NaN fill first
         out = np.empty((len(selected), int(window.height), int(window.width)), dtype=np.float32)
         by_file: dict[str, list[tuple[int, BandRef]]] = defaultdict(list)
         for position, ref in enumerate(selected):
@@ -408,8 +408,7 @@ def _inspect_values(datasets: dict[str, DatasetReader],
     def inspect(item: tuple[str, DatasetReader]) -> tuple[str, list[str], str | None]:
         return _inspect_file(item[0], item[1], date_of)
 
-    parallel = len(datasets) > 1 and threads.threads_allowed()
-    found = threads.shared_pool().map(inspect, datasets.items()) if parallel else map(inspect, datasets.items())
+    found = threads.map_each(inspect, datasets.items(), len(datasets) > 1 and threads.threads_allowed())
     for path, (unit, file_problems, note) in zip(datasets, found):
         file_units[path] = unit
         problems += file_problems

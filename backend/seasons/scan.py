@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from backend.errors import UserError
-from backend.raster.threads import shared_pool, threads_allowed
+from backend.raster.threads import map_each, threads_allowed
 from backend.seasons import detect
 from backend.seasons.detect import Cycle, PixelEvents
 
@@ -151,8 +151,8 @@ def sampled_events(side_by_side: np.ndarray, dates: list[dt.date], n_blocks: int
     if n_blocks < 2 or not threads_allowed():
         return detect.pixel_events(side_by_side, dates)
     split = (n_blocks // 2) * (side_by_side.shape[-1] // n_blocks)  # just after a block's NaN column
-    first, second = shared_pool().map(lambda part: detect.pixel_events(part, dates),
-                                      [side_by_side[..., :split], side_by_side[..., split - 1:]])
+    first, second = map_each(lambda part: detect.pixel_events(part, dates),
+                             [side_by_side[..., :split], side_by_side[..., split - 1:]], parallel=True)
     return PixelEvents(days=np.concatenate([first.days, second.days[..., 1:]], axis=-1),
                        valid=np.concatenate([first.valid, second.valid[:, 1:]], axis=-1),
                        stats={k: np.concatenate([first.stats[k], second.stats[k]]) for k in first.stats})

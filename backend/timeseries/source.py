@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from backend.errors import UserError
-from backend.raster.threads import shared_pool, threads_allowed
+from backend.raster.threads import map_each, threads_allowed
 from backend.timeseries.compositing import composite_series
 
 
@@ -61,7 +61,7 @@ class SeriesSource:
             return composite_series(self.reader, pol, *self.season, self.steps, window=rio_window,
                                     as_of=self.as_of)
 
-        results = list(shared_pool().map(one, self.pols)) if self.parallel else [one(pol) for pol in self.pols]
+        results = map_each(one, self.pols, self.parallel)
         return np.stack([cube for cube, _ in results], axis=1), np.logical_and.reduce([c > 0 for _, c in results])
 
 
