@@ -97,6 +97,10 @@ class SeriesReader:
                 out[positions] = values
         return out
 
+    def stored_in_db(self, pol: str) -> bool:
+        """True when every file of ``pol`` holds dB, so :meth:`read` returns its values unconverted."""
+        return all(self._file_units[path] == units.DB for path in self.files[pol.upper()])
+
     def stream_cache_bytes(self, tile: int, overlap: int, budget: int) -> int:
         """GDAL block cache a row-by-row pass of ``tile`` px tiles needs so no block is decoded twice.
 

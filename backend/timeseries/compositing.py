@@ -4,6 +4,11 @@ Averaging happens in linear power, not in dB: speckle is multiplicative, and the
 intensity is the unbiased estimate of the backscatter coefficient, while the mean of dB values is the
 mean of a log-gamma variable, which sits below the true level (about 2.5 dB for single-look data).
 See docs/reading.md.
+
+When no window holds more than one acquisition (one orbit at a 12-day revisit, the usual case since
+Sentinel-1B was lost), there is nothing to average: dB values are then used as they are, and only the
+gaps are filled through linear power. That is the same composite without the round trip through power,
+which cost more than the read on dB stacks (docs/mapping.md, "Issue 15, ninth pass").
 """
 
 from __future__ import annotations
@@ -38,10 +43,13 @@ def composite(cube_db: np.ndarray, dates: Sequence[dt.date], start: dt.date, end
     Returns ``(composite, count)``: (steps, h, w) float32 dB and (h, w) uint8, the number of steps
     that had at least one real observation. Empty windows are filled from the neighbouring real steps
     (mean of the previous and next ones, or the nearest at either end). With ``as_of`` (early-season
-    mode) acquisitions after ``as_of`` are ignored and steps that start after it are NaN padding.
+    mode) acquisitions after ``as_of`` are ignored and steps that start after it are NaN padding. When no
+    window holds two acquisitions, each step is its acquisition's dB value itself (see the module's note).
     """
     cube_db = np.asarray(cube_db, dtype=np.float32)
     _check_cube(cube_db, dates)
+    if at_most_one_date_per_window(dates, start, end, steps, as_of):
+        return _composite_single_dates(cube_db, dates, start, end, steps, as_of, owned=False)
     linear = cube_db / np.float32(10.0)
     np.power(np.float32(10.0), linear, out=linear)
     return composite_power(linear, dates, start, end, steps, as_of)
@@ -65,12 +73,7 @@ def composite_power(cube: np.ndarray, dates: Sequence[dt.date], start: dt.date, 
         UserError: no acquisition in the season, or ``as_of`` before its start.
     """
     _check_cube(cube, dates)
-    dates = [d.date() if isinstance(d, dt.datetime) else d for d in dates]
-    if as_of is not None and as_of < start:
-        raise UserError(f"{{param:as_of}} {as_of} is before the season start {start}; "
-                        "give a date inside the season", param="as_of")
-    windows = season_windows(start, end, steps)
-    _check_season_has_data(dates, start, end)
+    dates, windows = _checked_season(dates, start, end, steps, as_of)
     linear = _window_means(np.asarray(cube, dtype=np.float32), dates, windows, as_of)
     observed = np.isfinite(linear)
     filled = _fill_gaps(linear, observed)
@@ -80,6 +83,27 @@ def composite_power(cube: np.ndarray, dates: Sequence[dt.date], start: dt.date, 
     with np.errstate(divide="ignore", invalid="ignore"):  # in place: ``filled`` is this function's own array
         result = np.multiply(np.log10(filled, out=filled), np.float32(10.0), out=filled)
     return result, observed.sum(axis=0).astype(np.uint8)
+
+
+def at_most_one_date_per_window(dates: Sequence[dt.date], start: dt.date, end: dt.date, steps: int,
+                                as_of: dt.date | None = None) -> bool:
+    """True when no window of the season holds two usable acquisitions, so a composite needs no averaging.
+
+    Args:
+        dates: the acquisitions (sorted or not; a repeated date counts twice).
+        start, end: the season (inclusive).
+        steps: the model's composite steps.
+        as_of: early-season date (later acquisitions are not used), or None.
+
+    Returns:
+        Whether every window has zero or one usable acquisition (False for a season too short for
+        ``steps``, which the compositing itself then refuses with its message).
+    """
+    days = (end - start).days + 1
+    if steps < 1 or days < steps:
+        return False
+    members = _window_members(_as_dates(dates), season_windows(start, end, steps), as_of)
+    return all(len(found) <= 1 for found in members)
 
 
 def composite_series(reader, pol: str, start: dt.date, end: dt.date, steps: int, window=None,
@@ -92,8 +116,57 @@ def composite_series(reader, pol: str, start: dt.date, end: dt.date, steps: int,
     dates = reader.dates_between(pol, season)
     if not dates:
         _raise_no_acquisition(reader.dates[pol], start, end)
+    if reader.stored_in_db(pol) and at_most_one_date_per_window(dates, start, end, steps, as_of):
+        return _composite_single_dates(reader.read(pol, window, between=season), dates, start, end, steps, as_of,
+                                       owned=True)
     return composite_power(reader.read(pol, window, between=season, as_power=True), dates, start, end, steps,
                            as_of)
+
+
+def _composite_single_dates(cube_db: np.ndarray, dates: Sequence[dt.date], start: dt.date, end: dt.date,
+                            steps: int, as_of: dt.date | None, owned: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`composite` where each window holds at most one acquisition: its dB values, gaps filled.
+
+    ``owned``: the cube is this call's to return or overwrite (a fresh read), not the caller's data.
+    """
+    _check_cube(cube_db, dates)
+    dates, windows = _checked_season(dates, start, end, steps, as_of)
+    members = _window_members(dates, windows, as_of)
+    if members == [[k] for k in range(len(dates))]:  # each date is one window's, in order: the cube itself
+        result = cube_db if owned else cube_db.copy()
+    else:
+        result = np.empty((steps,) + cube_db.shape[1:], np.float32)
+        for step, found in enumerate(members):
+            result[step] = cube_db[found[0]] if found else np.nan
+    observed = np.isfinite(result)
+    result = _fill_gaps(result, observed, in_db=True)
+    padding = _padding_steps(windows, as_of)
+    result[padding] = np.nan
+    observed[padding] = False
+    return result, observed.sum(axis=0).astype(np.uint8)
+
+
+def _as_dates(dates: Sequence[dt.date]) -> list[dt.date]:
+    return [d.date() if isinstance(d, dt.datetime) else d for d in dates]
+
+
+def _checked_season(dates: Sequence[dt.date], start: dt.date, end: dt.date, steps: int,
+                    as_of: dt.date | None) -> tuple[list[dt.date], list[tuple[dt.date, dt.date]]]:
+    """The dates as dates and the season's windows, or a :class:`UserError` naming what to change."""
+    dates = _as_dates(dates)
+    if as_of is not None and as_of < start:
+        raise UserError(f"{{param:as_of}} {as_of} is before the season start {start}; "
+                        "give a date inside the season", param="as_of")
+    windows = season_windows(start, end, steps)
+    _check_season_has_data(dates, start, end)
+    return dates, windows
+
+
+def _window_members(dates: list[dt.date], windows: list[tuple[dt.date, dt.date]],
+                    as_of: dt.date | None) -> list[list[int]]:
+    """Positions in ``dates`` of each window's usable acquisitions (none after ``as_of``)."""
+    last_usable = as_of or dt.date.max
+    return [[i for i, d in enumerate(dates) if first <= d <= last and d <= last_usable] for first, last in windows]
 
 
 def _check_cube(cube: np.ndarray, dates: Sequence[dt.date]) -> None:
@@ -122,12 +195,10 @@ def _window_means(linear: np.ndarray, dates: Sequence[dt.date], windows: list[tu
     division equals the rounded float64 one (double rounding is innocuous from 53 to 24 bits), and 0 / 0
     gives the NaN of an empty window.
     """
-    last_usable = as_of or dt.date.max
     valid = np.isfinite(linear)
     np.copyto(linear, np.float32(0.0), where=~valid)
     means = np.empty((len(windows),) + linear.shape[1:], dtype=np.float32)
-    for step, (first, last) in enumerate(windows):
-        members = [i for i, d in enumerate(dates) if first <= d <= last and d <= last_usable]
+    for step, members in enumerate(_window_members(list(dates), windows, as_of)):
         if not members:
             means[step] = np.nan  # only the empty windows need their NaN written
             continue
@@ -140,11 +211,12 @@ def _window_means(linear: np.ndarray, dates: Sequence[dt.date], windows: list[tu
     return means
 
 
-def _fill_gaps(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
+def _fill_gaps(values: np.ndarray, observed: np.ndarray, in_db: bool = False) -> np.ndarray:
     """Fill unobserved steps with the mean of the nearest observed steps before and after.
 
     Two sweeps over the (few) steps carry the last observed value forwards and the next one backwards,
-    one ``(h, w)`` plane at a time: no index arrays over the time axis, no gather.
+    one ``(h, w)`` plane at a time: no index arrays over the time axis, no gather. With ``in_db`` the
+    values are dB and the mean is still taken in linear power, only where a gap has both neighbours.
     """
     if observed.all():  # every step observed everywhere (the usual case): nothing to fill
         return values
@@ -159,9 +231,19 @@ def _fill_gaps(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
     for k in range(steps - 1, -1, -1):
         after[k] = carry
         np.copyto(carry, values[k], where=observed[k])
-    with np.errstate(invalid="ignore"):
-        fill = np.where(np.isnan(before), after, np.where(np.isnan(after), before, (before + after) / 2))
-    return np.where(observed, values, fill).astype(np.float32, copy=False)
+    filled = np.where(observed, values, np.where(np.isnan(before), after, before)).astype(np.float32, copy=False)
+    between = ~observed & ~np.isnan(before) & ~np.isnan(after)
+    if between.any():
+        filled[between] = _mean_db(before[between], after[between]) if in_db else \
+            (before[between] + after[between]) / 2
+    return filled
+
+
+def _mean_db(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """dB of the mean linear power of two dB values (float32)."""
+    power = (np.power(np.float32(10.0), a / np.float32(10.0)) + np.power(np.float32(10.0), b / np.float32(10.0)))
+    with np.errstate(divide="ignore"):
+        return np.float32(10.0) * np.log10(power / np.float32(2.0))
 
 
 def _padding_steps(windows: list[tuple[dt.date, dt.date]], as_of: dt.date | None) -> np.ndarray:

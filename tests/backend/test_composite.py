@@ -155,3 +155,62 @@ def test_to_power_converts_in_place_and_marks_non_positive_power_as_missing(unit
     result = to_power(array, unit)
     assert result is array
     np.testing.assert_allclose(result, np.array(power, np.float32), rtol=1e-6)
+
+
+def _power_path(cube_db: np.ndarray, dates, start, end, steps, as_of=None):
+    """The general composite (averaging in linear power), which single-date windows now skip."""
+    from backend.timeseries.compositing import composite_power
+
+    return composite_power(to_power(cube_db.copy(), "dB"), dates, start, end, steps, as_of)
+
+
+@pytest.mark.parametrize("as_of", [None, dt.date(2022, 1, 24)])
+def test_single_date_windows_keep_the_db_values_and_fill_gaps_as_the_power_path(as_of):
+    # windows of 10 days: one date in the first, none in the second (a gap), one in the third
+    dates = [dt.date(2022, 1, 4), dt.date(2022, 1, 26)]
+    cube = _cube([-10.0, -20.0], h=3, w=4)
+    cube[0, 0, 0] = np.nan  # a pixel missing from one date: filled from the other
+    cube[:, 2, 3] = np.nan  # a pixel missing from both: stays empty
+    before = cube.copy()
+    result, count = composite(cube, dates, START, END, 3, as_of=as_of)
+    expected, expected_count = _power_path(cube, dates, START, END, 3, as_of)
+    np.testing.assert_array_equal(cube, before)  # the caller's cube is not touched
+    np.testing.assert_allclose(result, expected, rtol=0, atol=2e-5)
+    assert np.array_equal(np.isnan(result), np.isnan(expected))
+    np.testing.assert_array_equal(count, expected_count)
+    assert result[0, 1, 1] == np.float32(-10.0)  # the dB value itself, no round trip through power
+    if as_of is None:
+        np.testing.assert_allclose(result[1, 1, 1], _db((0.1 + 0.01) / 2), atol=1e-5)  # the gap: linear mean
+        assert result[1, 0, 0] == np.float32(-20.0) and count[0, 0] == 1
+
+
+def test_one_date_per_window_uses_the_values_themselves():
+    dates = [dt.date(2022, 1, 2), dt.date(2022, 1, 12), dt.date(2022, 1, 22)]
+    cube = _cube([-10.0, -20.0, -15.5])
+    result, count = composite(cube, dates, START, END, 3)
+    np.testing.assert_array_equal(result, cube)
+    assert result is not cube and (count == 3).all()
+
+
+@pytest.mark.parametrize(("dates", "as_of", "expected"), [
+    ([dt.date(2022, 1, 2), dt.date(2022, 1, 12)], None, True),
+    ([dt.date(2022, 1, 2), dt.date(2022, 1, 5)], None, False),  # two in the first window: averaged
+    ([dt.date(2022, 1, 2), dt.date(2022, 1, 2)], None, False),  # a repeated date counts twice
+    ([dt.date(2022, 1, 22), dt.date(2022, 1, 25)], dt.date(2022, 1, 23), True),  # the second comes after as_of
+    ([dt.date(2021, 12, 1), dt.date(2021, 12, 5), dt.date(2022, 1, 5)], None, True),  # outside the season
+])
+def test_at_most_one_date_per_window(dates, as_of, expected):
+    from backend.timeseries.compositing import at_most_one_date_per_window
+
+    assert at_most_one_date_per_window(dates, START, END, 3, as_of) is expected
+    assert at_most_one_date_per_window(dates, START, dt.date(2022, 1, 2), 3) is False  # too short for 3 steps
+
+
+def test_composite_series_of_a_db_file_with_one_date_per_window_returns_its_values(tmp_path):
+    paths = layout_a(tmp_path, unit="dB", pols=("VH",))
+    start, end = DATES[0], DATES[-1]
+    with open_series(vh=str(paths["VH"])) as series:
+        result, count = composite_series(series, "VH", start, end, len(DATES))
+        read = series.read("VH")
+    np.testing.assert_array_equal(result, read)
+    np.testing.assert_array_equal(count, np.isfinite(read).sum(axis=0))
