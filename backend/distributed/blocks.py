@@ -119,10 +119,10 @@ class OffsetSource:
         self.source = source
         self.row_off, self.col_off, self.height, self.width = extent
 
-    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, window: Window, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         shifted = Window(window.row_off + self.row_off, window.col_off + self.col_off, window.height,
                          window.width, window.pad)
-        return self.source.read(shifted)
+        return self.source.read(shifted, out=out)
 
 
 def block_rows(blocks: list[Block]) -> Iterator[list[Block]]:

@@ -27,11 +27,15 @@ class CyclesSource:
         self.parts = [SeriesSource(reader, pols, w, steps, as_of) for w in windows]
         self.height, self.width = reader.grid.height, reader.grid.width
 
-    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, window: Window, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The windows' composites stacked along time (into ``out`` when given), valid where all are."""
         if len(self.parts) == 1:  # the usual single window: no copy of the cube
-            return self.parts[0].read(window)
-        cubes, valid = zip(*(part.read(window) for part in self.parts))
-        return np.concatenate(cubes, axis=0), np.logical_and.reduce(valid)
+            return self.parts[0].read(window, out=out)
+        steps, pols = self.parts[0].steps, self.parts[0].pols
+        if out is None:
+            out = np.empty((len(self.parts) * steps, len(pols), window.height, window.width), np.float32)
+        valid = [part.read(window, out=out[k * steps:(k + 1) * steps])[1] for k, part in enumerate(self.parts)]
+        return out, np.logical_and.reduce(valid)
 
 
 def max_engine(engine: Engine, k: int, steps: int) -> Engine:

@@ -23,8 +23,12 @@ class WindowSource(Protocol):
     height: int
     width: int
 
-    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        """((T, C, h, w) float32 dB with NaN, (h, w) bool valid) for ``window`` (padding not applied)."""
+    def read(self, window: Window, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """((T, C, h, w) float32 dB with NaN, (h, w) bool valid) for ``window`` (padding not applied).
+
+        With ``out`` (a (T, C, h, w) float32 array or view) the cube is written there and ``out`` returned,
+        so a caller assembling a larger window saves a copy.
+        """
 
 
 class ArraySource:
@@ -36,9 +40,12 @@ class ArraySource:
         self.cube = np.asarray(cube, dtype=np.float32)
         self.height, self.width = self.cube.shape[-2:]
 
-    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, window: Window, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         part = self.cube[..., window.row_off:window.row_off + window.height,
                          window.col_off:window.col_off + window.width]
+        if out is not None:
+            out[...] = part
+            part = out
         return part, np.isfinite(part).any(axis=(0, 1))
 
 
@@ -90,23 +97,25 @@ class CompositeOnce:
         split = left.col_end if left is not None else c  # columns [c, split) come from the left window
         halo_rows = self._halo.valid.shape[0] if self._halo is not None and self._halo.row == a else 0
         halo_rows = min(halo_rows, b - a)
-        fresh = self._read(Window(a + halo_rows, split, b - a - halo_rows, d - split, ((0, 0), (0, 0))))
-        x, valid = self._assemble(fresh, left, halo_rows, (a, b, c, d), split)
+        fresh = Window(a + halo_rows, split, b - a - halo_rows, d - split, ((0, 0), (0, 0)))
+        if left is None and not halo_rows:  # nothing held: the whole window is fresh
+            x, valid = self._read(fresh)
+        else:
+            x, valid = self._assemble(fresh, left, halo_rows, (a, b, c, d), split)
         self._left = _Held(a, c, x, valid)
         self._remember(x, valid, a, c)
         return x, valid
 
-    def _read(self, window: Window) -> tuple[np.ndarray, np.ndarray] | None:
-        if window.height <= 0 or window.width <= 0:
-            return None
+    def _read(self, window: Window, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         self.pixels_read += window.height * window.width
-        return self.source.read(window)
+        return self.source.read(window) if out is None else self.source.read(window, out=out)
 
-    def _assemble(self, fresh, left: _Held | None, halo_rows: int, box: tuple[int, int, int, int],
+    def _assemble(self, fresh: Window, left: _Held | None, halo_rows: int, box: tuple[int, int, int, int],
                   split: int) -> tuple[np.ndarray, np.ndarray]:
+        """The window from the left window's columns, the halo rows and the fresh part read in place."""
         a, b, c, d = box
-        model = fresh[0] if fresh is not None else (left.x if left is not None else self._halo.x)
-        x = np.empty(model.shape[:2] + (b - a, d - c), np.float32)
+        held = left if left is not None else self._halo
+        x = np.empty(held.x.shape[:2] + (b - a, d - c), np.float32)
         valid = np.empty((b - a, d - c), bool)
         k = split - c
         if left is not None and k:
@@ -115,8 +124,8 @@ class CompositeOnce:
         if halo_rows:
             x[..., :halo_rows, k:] = self._halo.x[..., :halo_rows, split:d]
             valid[:halo_rows, k:] = self._halo.valid[:halo_rows, split:d]
-        if fresh is not None:
-            x[..., halo_rows:, k:], valid[halo_rows:, k:] = fresh
+        if fresh.height > 0 and fresh.width > 0:
+            valid[halo_rows:, k:] = self._read(fresh, out=x[..., halo_rows:, k:])[1]
         return x, valid
 
     def _start_strip(self, a: int, b: int) -> None:
@@ -187,8 +196,9 @@ def _run_batch(engine: Engine, tiles: list[tuple[np.ndarray, np.ndarray]], thres
     prob = np.zeros((len(tiles), *size), np.float32)
     heat = np.zeros_like(prob) if with_heatmap else None
     todo = [i for i, (_, valid) in enumerate(tiles) if valid.any()]
-    if todo:
-        x = np.stack([tiles[i][0] for i in todo]).astype(np.float32, copy=False)
+    if todo:  # one tile is passed as a view (no copy)
+        x = np.stack([tiles[i][0] for i in todo]) if len(todo) > 1 else tiles[todo[0]][0][None]
+        x = np.ascontiguousarray(x, dtype=np.float32)
         if heat is not None:
             prob[todo], heat[todo] = engine.predict_with_heatmap(x, threshold)
         else:

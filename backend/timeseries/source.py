@@ -51,18 +51,25 @@ class SeriesSource:
         self.height, self.width = reader.grid.height, reader.grid.width
         self.parallel = separate_files(reader, pols) and threads_allowed()
 
-    def read(self, window: Any) -> tuple[np.ndarray, np.ndarray]:
-        """The (T, C, h, w) cube of ``window`` (a :class:`backend.tiles.tiling.Window`) and where it is valid."""
+    def read(self, window: Any, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The (T, C, h, w) cube of ``window`` (a :class:`backend.tiles.tiling.Window`) and where it is valid.
+
+        Each polarization's composite is written into its channel of ``out`` (allocated when None) by the
+        thread that made it.
+        """
         from rasterio.windows import Window as RioWindow
 
         rio_window = RioWindow(window.col_off, window.row_off, window.width, window.height)
+        if out is None:
+            out = np.empty((self.steps, len(self.pols), window.height, window.width), np.float32)
 
-        def one(pol: str) -> tuple[np.ndarray, np.ndarray]:
-            return composite_series(self.reader, pol, *self.season, self.steps, window=rio_window,
-                                    as_of=self.as_of)
+        def one(channel: int) -> np.ndarray:
+            cube, count = composite_series(self.reader, self.pols[channel], *self.season, self.steps,
+                                           window=rio_window, as_of=self.as_of)
+            out[:, channel] = cube
+            return count > 0
 
-        results = map_each(one, self.pols, self.parallel)
-        return np.stack([cube for cube, _ in results], axis=1), np.logical_and.reduce([c > 0 for _, c in results])
+        return out, np.logical_and.reduce(map_each(one, range(len(self.pols)), self.parallel))
 
 
 def check_dates_match(reader: Any, pols: list[str]) -> None:

@@ -21,9 +21,9 @@ class CountingSource(ArraySource):
         super().__init__(cube)
         self.reads = np.zeros((self.height, self.width), int)
 
-    def read(self, window):
+    def read(self, window, out=None):
         self.reads[window.row_off:window.row_off + window.height, window.col_off:window.col_off + window.width] += 1
-        return super().read(window)
+        return super().read(window, out=out)
 
 
 def random_cube(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -113,3 +113,20 @@ def test_a_forked_child_reads_with_threads_of_its_own(tmp_path):
             os.waitpid(pid, 0)
             pytest.fail("the forked child did not finish its read within 30 s")
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+@pytest.mark.parametrize("windows", [[SEASON], [SEASON, (dt.date(2022, 1, 15), dt.date(2022, 2, 14))]])
+def test_reading_into_a_view_of_a_larger_array_writes_the_same_cube_there(tmp_path, windows):
+    from backend.seasons.windows import CyclesSource
+
+    with _series(tmp_path, "a") as series:
+        source = CyclesSource(series, ["VV", "VH"], windows, 3, None)
+        window = WINDOWS[1]
+        want_x, want_valid = source.read(window)
+        larger = np.full((3 * len(windows), 2, window.height + 4, window.width + 6), 7.0, np.float32)
+        view = larger[..., 4:, 6:]  # not contiguous: what composite-once hands over for a window's fresh part
+        x, valid = source.read(window, out=view)
+    assert x is view
+    np.testing.assert_array_equal(view, want_x)
+    np.testing.assert_array_equal(valid, want_valid)
+    assert (larger[..., :4, :] == 7.0).all() and (larger[..., :, :6] == 7.0).all()  # nothing outside it
