@@ -212,31 +212,47 @@ def _window_means(linear: np.ndarray, dates: Sequence[dt.date], windows: list[tu
 
 
 def _fill_gaps(values: np.ndarray, observed: np.ndarray, in_db: bool = False) -> np.ndarray:
-    """Fill unobserved steps with the mean of the nearest observed steps before and after.
+    """Fill unobserved steps of ``values`` in place with the mean of the nearest observed steps before and
+    after (the one there is at either end); returns ``values``.
 
     Two sweeps over the (few) steps carry the last observed value forwards and the next one backwards,
-    one ``(h, w)`` plane at a time: no index arrays over the time axis, no gather. With ``in_db`` the
-    values are dB and the mean is still taken in linear power, only where a gap has both neighbours.
+    one ``(h, w)`` plane at a time, keeping the carried planes only for steps with a gap; the fill is then
+    computed at the unobserved pixels alone. No index arrays over the time axis, no gather, and no pass over
+    the whole cube when a season merely ends after the last acquisition. With ``in_db`` the values are dB
+    and the mean is still taken in linear power.
     """
-    if observed.all():  # every step observed everywhere (the usual case): nothing to fill
+    gaps = [k for k in range(values.shape[0]) if not observed[k].all()]
+    if not gaps:  # every step observed everywhere (the usual case): nothing to fill
         return values
-    steps = values.shape[0]
-    before = np.full_like(values, np.nan)
-    after = np.full_like(values, np.nan)
+    before = _carried(values, observed, gaps, range(values.shape[0]))
+    after = _carried(values, observed, gaps, range(values.shape[0] - 1, -1, -1))
+    for k in gaps:
+        missing = ~observed[k]
+        b, a = before[k][missing], after[k][missing]
+        fill = np.where(np.isnan(b), a, b)
+        both = ~np.isnan(b) & ~np.isnan(a)
+        if both.any():
+            fill[both] = _mean_db(b[both], a[both]) if in_db else (b[both] + a[both]) / 2
+        values[k][missing] = fill
+    return values
+
+
+def _carried(values: np.ndarray, observed: np.ndarray, gaps: list[int], order: range) -> dict[int, np.ndarray]:
+    """For each step in ``gaps``, the last observed value per pixel met before it when walking ``order``.
+
+    After a fully observed step the carried plane is that step itself (no copy); only a step with a gap
+    starts a new plane, so the planes handed out are never one that the fill later writes into.
+    """
     carry = np.full(values.shape[1:], np.nan, np.float32)
-    for k in range(steps):
-        before[k] = carry
-        np.copyto(carry, values[k], where=observed[k])
-    carry.fill(np.nan)
-    for k in range(steps - 1, -1, -1):
-        after[k] = carry
-        np.copyto(carry, values[k], where=observed[k])
-    filled = np.where(observed, values, np.where(np.isnan(before), after, before)).astype(np.float32, copy=False)
-    between = ~observed & ~np.isnan(before) & ~np.isnan(after)
-    if between.any():
-        filled[between] = _mean_db(before[between], after[between]) if in_db else \
-            (before[between] + after[between]) / 2
-    return filled
+    wanted, held = set(gaps), {}
+    for k in order:
+        if k in wanted:
+            held[k] = carry
+            carry = carry.copy()
+            np.copyto(carry, values[k], where=observed[k])
+        else:
+            carry = values[k]
+    return held
 
 
 def _mean_db(a: np.ndarray, b: np.ndarray) -> np.ndarray:

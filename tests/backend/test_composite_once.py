@@ -82,3 +82,22 @@ def test_composite_gap_filling_matches_its_definition():
     expected = reference_fill(means, observed)
     np.testing.assert_allclose(linear, expected, rtol=1e-5)
     assert (count == observed.sum(axis=0)).all()
+
+
+@pytest.mark.parametrize("pattern", ["random", "season_ends_early", "season_starts_late", "nothing_missing"])
+def test_gap_filling_in_place_matches_its_definition(pattern):
+    from backend.timeseries.compositing import _fill_gaps
+
+    rng = np.random.default_rng(11)
+    values = rng.uniform(0.01, 0.2, (9, 7, 6)).astype(np.float32)
+    observed = rng.random(values.shape) > 0.4 if pattern == "random" else np.ones(values.shape, bool)
+    if pattern == "season_ends_early":
+        observed[-2:] = False  # the last two windows hold no acquisition
+    if pattern == "season_starts_late":
+        observed[:3] = False
+        observed[5, 2:4] = False
+    values[~observed] = np.nan
+    expected = reference_fill(values, observed)
+    result = _fill_gaps(values, observed)
+    assert result is values
+    np.testing.assert_array_equal(result, expected.astype(np.float32))
