@@ -272,8 +272,9 @@ class StripBlender:
         row = min(max(row, self.top), self.height, self.top + self.rows)
         n = row - self.top
         first = self.top
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = (self.sums[:, :n] / self.weights[:n]).astype(np.float32)
+        out = np.empty((self.sums.shape[0], n, self.width), np.float32)
+        with np.errstate(invalid="ignore", divide="ignore"):  # divided in float64, rounded once into ``out``
+            np.divide(self.sums[:, :n], self.weights[:n], out=out, casting="unsafe")
         _shift_up(self.sums, n, axis=1)
         _shift_up(self.weights, n, axis=0)
         self.top = row

@@ -111,7 +111,7 @@ class StripWriter:
 
         if not self._pending_rows:
             return
-        data = np.concatenate(self._pending, axis=0)
+        data = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending, axis=0)
         n = data.shape[0] // BLOCK * BLOCK if whole_blocks_only else data.shape[0]
         if n:
             window = Window(0, self._next_row, self.grid.width, n)
