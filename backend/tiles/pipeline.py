@@ -108,7 +108,7 @@ class CompositeOnce:
 
     def _read(self, window: Window, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         self.pixels_read += window.height * window.width
-        return self.source.read(window) if out is None else self.source.read(window, out=out)
+        return self.source.read(window, out=out)
 
     def _assemble(self, fresh: Window, left: _Held | None, halo_rows: int, box: tuple[int, int, int, int],
                   split: int) -> tuple[np.ndarray, np.ndarray]:

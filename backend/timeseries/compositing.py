@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from backend.errors import UserError
+from backend.raster.units import DB, to_power
 
 
 def season_windows(start: dt.date, end: dt.date, steps: int) -> list[tuple[dt.date, dt.date]]:
@@ -48,8 +49,9 @@ def composite(cube_db: np.ndarray, dates: Sequence[dt.date], start: dt.date, end
     """
     cube_db = np.asarray(cube_db, dtype=np.float32)
     _check_cube(cube_db, dates)
-    if at_most_one_date_per_window(dates, start, end, steps, as_of):
-        return _composite_single_dates(cube_db, dates, start, end, steps, as_of, owned=False)
+    members = _single_date_members(dates, start, end, steps, as_of)
+    if members is not None:
+        return _composite_single_dates(cube_db, members, dates, start, end, steps, as_of, owned=False)
     linear = cube_db / np.float32(10.0)
     np.power(np.float32(10.0), linear, out=linear)
     return composite_power(linear, dates, start, end, steps, as_of)
@@ -99,11 +101,7 @@ def at_most_one_date_per_window(dates: Sequence[dt.date], start: dt.date, end: d
         Whether every window has zero or one usable acquisition (False for a season too short for
         ``steps``, which the compositing itself then refuses with its message).
     """
-    days = (end - start).days + 1
-    if steps < 1 or days < steps:
-        return False
-    members = _window_members(_as_dates(dates), season_windows(start, end, steps), as_of)
-    return all(len(found) <= 1 for found in members)
+    return _single_date_members(dates, start, end, steps, as_of) is not None
 
 
 def composite_series(reader, pol: str, start: dt.date, end: dt.date, steps: int, window=None,
@@ -116,22 +114,34 @@ def composite_series(reader, pol: str, start: dt.date, end: dt.date, steps: int,
     dates = reader.dates_between(pol, season)
     if not dates:
         _raise_no_acquisition(reader.dates[pol], start, end)
-    if reader.stored_in_db(pol) and at_most_one_date_per_window(dates, start, end, steps, as_of):
-        return _composite_single_dates(reader.read(pol, window, between=season), dates, start, end, steps, as_of,
-                                       owned=True)
+    members = _single_date_members(dates, start, end, steps, as_of) if reader.stored_in_db(pol) else None
+    if members is not None:
+        return _composite_single_dates(reader.read(pol, window, between=season), members, dates, start, end, steps,
+                                       as_of, owned=True)
     return composite_power(reader.read(pol, window, between=season, as_power=True), dates, start, end, steps,
                            as_of)
 
 
-def _composite_single_dates(cube_db: np.ndarray, dates: Sequence[dt.date], start: dt.date, end: dt.date,
-                            steps: int, as_of: dt.date | None, owned: bool) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`composite` where each window holds at most one acquisition: its dB values, gaps filled.
+def _single_date_members(dates: Sequence[dt.date], start: dt.date, end: dt.date, steps: int,
+                         as_of: dt.date | None) -> list[list[int]] | None:
+    """Each window's usable acquisition (:func:`_window_members`) when none holds two, else None."""
+    days = (end - start).days + 1
+    if steps < 1 or days < steps:
+        return None
+    members = _window_members(_as_dates(dates), season_windows(start, end, steps), as_of)
+    return members if all(len(found) <= 1 for found in members) else None
+
+
+def _composite_single_dates(cube_db: np.ndarray, members: list[list[int]], dates: Sequence[dt.date],
+                            start: dt.date, end: dt.date, steps: int, as_of: dt.date | None,
+                            owned: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`composite` where each window holds at most one acquisition (``members``, from
+    :func:`_single_date_members`): its dB values, gaps filled.
 
     ``owned``: the cube is this call's to return or overwrite (a fresh read), not the caller's data.
     """
     _check_cube(cube_db, dates)
     dates, windows = _checked_season(dates, start, end, steps, as_of)
-    members = _window_members(dates, windows, as_of)
     if members == [[k] for k in range(len(dates))]:  # each date is one window's, in order: the cube itself
         result = cube_db if owned else cube_db.copy()
     else:
@@ -257,7 +267,7 @@ def _carried(values: np.ndarray, observed: np.ndarray, gaps: list[int], order: r
 
 def _mean_db(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """dB of the mean linear power of two dB values (float32)."""
-    power = (np.power(np.float32(10.0), a / np.float32(10.0)) + np.power(np.float32(10.0), b / np.float32(10.0)))
+    power = to_power(a, DB) + to_power(b, DB)  # a and b are the fill's own copies: converted in place
     with np.errstate(divide="ignore"):
         return np.float32(10.0) * np.log10(power / np.float32(2.0))
 
