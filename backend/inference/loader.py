@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from backend import modelstore
 from backend.baselines import make_predictor
@@ -14,6 +15,7 @@ from backend.contract.verbs.models import default_model_name as default_model_ru
 from backend.errors import UserError
 from backend.modelstore import BUNDLED_DIR
 from backend.modelstore.card import card_threshold
+from backend.modelstore.onnx_io import shape_dims
 from backend.modelstore.paths import installed_folders
 from backend.tiles.engines import (
     PRECISION,
@@ -140,11 +142,13 @@ def _cache_folder(runtime: str) -> Path | None:
     return base if os.access(base, os.W_OK) else None
 
 
-def _optimized_cache(card: dict, threads: int) -> Path | None:
-    """Where ONNX Runtime keeps this model's optimized graph (per thread count); None if not writable."""
+def _optimized_cache(card: dict, threads: int, dims: dict[str, int] | None = None) -> Path | None:
+    """Where ONNX Runtime keeps this model's optimized graph (per thread count and fixed input dimensions);
+    None if not writable."""
     base = _cache_folder("onnx")
     digest = card["files"].get("model.onnx", {}).get("sha256", "x")[:16]
-    return base / f"{card['name']}-{digest}-t{threads}.onnx" if base is not None else None
+    shape = "".join(f"-{name}{value}" for name, value in sorted((dims or {}).items()))
+    return base / f"{card['name']}-{digest}-t{threads}{shape}.onnx" if base is not None else None
 
 
 def load_model(model: str | None, engine: str = "auto", device: str = "auto", threads: int | None = None,
@@ -191,7 +195,13 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
     fallback = None
     if heatmap and not has_heatmap_output(session) and WEIGHTS_FILE in card["files"] and torch_available():
         fallback = _torch_gradcam(folder, threads)  # a graph exported before the heat map was part of it
-    return LoadedModel(card["name"], folder, card, onnx_engine(session, threads, fallback))
+
+    def for_shape(shape: tuple[int, ...], fix_batch: bool) -> Any:
+        dims = shape_dims(session, shape, fix_batch)
+        cache = _optimized_cache(card, threads, dims)
+        return modelstore.open_onnx(folder, threads=threads, optimized_cache=cache, fixed_dims=dims)[0]
+
+    return LoadedModel(card["name"], folder, card, onnx_engine(session, threads, fallback, for_shape))
 
 
 def _torch_gradcam(folder: Path, threads: int):

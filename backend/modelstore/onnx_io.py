@@ -96,6 +96,28 @@ def session_options(threads: int | None = None) -> Any:
     return options
 
 
+def shape_dims(session: Any, shape: tuple[int, ...], fix_batch: bool) -> dict[str, int]:
+    """The symbolic dimensions of a session's input ``x`` with the values they take for ``shape``.
+
+    A session whose graph knows every shape runs faster: ONNX Runtime then folds the time-folding reshapes
+    into constants and fuses more additions into its blocked-layout convolutions (the default model: 7 %
+    less time per 272² tile on two threads, docs/mapping.md). ``fix_batch`` False leaves the batch
+    dimension free, so one session serves batches of every size.
+
+    Args:
+        session: a session opened without fixed dimensions.
+        shape: the input shape ``(B, T, C, H, W)`` to fix.
+        fix_batch: whether to fix the batch dimension too.
+
+    Returns:
+        Dimension name to value, for :func:`open_onnx`'s ``fixed_dims``.
+    """
+    declared = next(i for i in session.get_inputs() if i.name == INPUT_NAME).shape
+    dims = {dim: int(size) for axis, (dim, size) in enumerate(zip(declared, shape))
+            if isinstance(dim, str) and (axis > 0 or fix_batch)}
+    return dims
+
+
 def check_embedded_card(session: Any, card: dict, path: Path) -> None:
     """An ONNX Runtime session's producer and embedded card must be ours and match ``card``.
 
@@ -128,12 +150,13 @@ def check_card_matches(embedded: str | None, card: dict, path: Path) -> None:
 
 
 def open_onnx(name_or_path: str | os.PathLike, threads: int | None = None,
-              optimized_cache: Path | None = None) -> tuple[Any, dict]:
+              optimized_cache: Path | None = None, fixed_dims: dict[str, int] | None = None) -> tuple[Any, dict]:
     """Verified ONNX Runtime session (input ``x``, output ``probability``) and the model's card.
 
     Full graph optimization, no memory pattern; intra-op threads default to the physical core count.
     ``optimized_cache`` is a file where the optimized graph is kept and reused while the model file's
-    checksum is unchanged.
+    checksum is unchanged. ``fixed_dims`` gives symbolic dimensions (``batch``, ``height``, ``width``) fixed
+    values: the graph is then optimized for that one input shape (see :func:`shape_dims`).
     """
     import onnxruntime as ort
 
@@ -141,6 +164,8 @@ def open_onnx(name_or_path: str | os.PathLike, threads: int | None = None,
     card = load_card(folder, verify=True)
     path = checked_onnx_file(folder, card)
     options = session_options(threads)
+    for name, value in (fixed_dims or {}).items():
+        options.add_free_dimension_override_by_name(name, int(value))
     source = str(path)
     if optimized_cache is not None:
         source = _use_optimized_cache(Path(optimized_cache), card, options, source)

@@ -143,7 +143,39 @@ def has_heatmap_output(session: Any) -> bool:
     return HEATMAP_NAME in {o.name for o in session.get_outputs()}
 
 
-def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = None) -> Engine:
+#: Opens a session of the model for one input shape ``(B, T, C, H, W)``; the flag says whether to fix ``B``.
+SessionForShape = Callable[[tuple[int, ...], bool], Any]
+
+
+class ShapeSessions:
+    """ONNX Runtime sessions of one model, each optimized for one input shape (as OpenVINO compiles them).
+
+    A run's tiles all have one size, so a run needs one session: the batch is fixed only for batches of one
+    tile (the default), larger batches share a session with a free batch size, since their size varies
+    with the empty tiles left out. At most ``keep`` sessions stay open (a manifest's scenes may take
+    different tiles); the least recently used one is dropped.
+    """
+
+    def __init__(self, generic: Any, for_shape: SessionForShape | None, keep: int = 2) -> None:
+        self.generic, self.for_shape, self.keep = generic, for_shape, keep
+        self.sessions: dict[tuple, Any] = {}
+
+    def session(self, shape: tuple[int, ...]) -> Any:
+        """The session for a batch of ``shape``: the generic one when no shapes are fixed."""
+        if self.for_shape is None:
+            return self.generic
+        key = (shape[0] if shape[0] == 1 else None, *shape[1:])
+        if key in self.sessions:
+            self.sessions[key] = self.sessions.pop(key)  # most recently used last
+        else:
+            if len(self.sessions) >= self.keep:
+                self.sessions.pop(next(iter(self.sessions)))
+            self.sessions[key] = self.for_shape(tuple(shape), key[0] is not None)
+        return self.sessions[key]
+
+
+def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = None,
+                for_shape: SessionForShape | None = None) -> Engine:
     """ONNX Runtime engine on CPU.
 
     Args:
@@ -151,17 +183,22 @@ def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = Non
         threads: intra-op threads the session was made with (recorded in run.json).
         heatmap: a fallback heat-map function for graphs without a ``heatmap`` output (older exports);
             None gives no heat map for such graphs.
+        for_shape: opens the same model optimized for one input shape (:class:`ShapeSessions`); None runs
+            every batch on ``session``.
 
     Returns:
         The engine; its heat map comes from the graph itself when the graph has that output.
     """
+    sessions = ShapeSessions(session, for_shape)
+
     def predict(batch: np.ndarray) -> np.ndarray:
-        return session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, np.float32)})[0][:, 0]
+        batch = np.ascontiguousarray(batch, np.float32)
+        return sessions.session(batch.shape).run([OUTPUT_NAME], {INPUT_NAME: batch})[0][:, 0]
 
     def predict_with_heatmap(batch: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        feeds = {INPUT_NAME: np.ascontiguousarray(batch, np.float32),
-                 THRESHOLD_NAME: np.array(logit(threshold), np.float32)}
-        prob, heat = session.run([OUTPUT_NAME, HEATMAP_NAME], feeds)
+        batch = np.ascontiguousarray(batch, np.float32)
+        feeds = {INPUT_NAME: batch, THRESHOLD_NAME: np.array(logit(threshold), np.float32)}
+        prob, heat = sessions.session(batch.shape).run([OUTPUT_NAME, HEATMAP_NAME], feeds)
         return prob[:, 0], heat[:, 0]
 
     if has_heatmap_output(session):
