@@ -267,20 +267,23 @@ def graph_macs(path: Path, events: list[dict], calls: int) -> dict:
     what the file asks for, not the padding of ONNX Runtime's blocked layout.
 
     Returns:
-        ``{"graph": all of them, "distinct": the same with a convolution whose output channels all repeat
-        one kernel counted once}``: CGA's inference form repeats its 2 -> 1 spatial kernel for every channel
-        (``backend.nets.fusion``), work done for the layout's sake that the roofline should not credit.
+        ``{"graph": all of them, "distinct": the convolutions' useful part}``: per output pixel, the nonzero
+        weights of each distinct output kernel. The inference forms do work for the layout's sake that the
+        roofline should not credit: CGA's repeats its 2 -> 1 spatial kernel for every channel
+        (``backend.nets.fusion``), and the packed first level (``backend.nets.packing``) multiplies by the zero
+        blocks between the two branches and computes its attention maps twice.
     """
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(path))
     inits = {init.name: init for init in model.graph.initializer}
-    weights: dict[str, tuple[list[int], bool]] = {}
+    weights: dict[str, tuple[list[int], float]] = {}
     for node in model.graph.node:
         if node.op_type in ("Conv", "ConvTranspose") and node.input[1] in inits:
             w = numpy_helper.to_array(inits[node.input[1]])
-            weights[node.name] = (list(w.shape), node.op_type == "Conv" and w.shape[0] > 1 and bool((w == w[:1]).all()))
+            useful = _useful_share(w) if node.op_type == "Conv" else 1.0
+            weights[node.name] = (list(w.shape), useful)
     total = distinct = 0
     for event in events:
         op, args = event["args"].get("op_name"), event["args"]
@@ -291,8 +294,14 @@ def graph_macs(path: Path, events: list[dict], calls: int) -> dict:
                           .values()))
         macs = int(np.prod(shape)) * int(np.prod(found[0][1:]))
         total += macs
-        distinct += macs // found[0][0] if found[1] else macs
+        distinct += round(macs * found[1])
     return {"graph": total // calls, "distinct": distinct // calls}
+
+
+def _useful_share(weight: np.ndarray) -> float:
+    """The share of a conv weight's MACs that are neither zero weights nor repeats of another output kernel."""
+    kernels = np.unique(weight.reshape(weight.shape[0], -1), axis=0)
+    return float(np.count_nonzero(kernels)) / weight.size
 
 
 def numpy_sgemm_gflops(threads: int, n: int = 1024, cpu_time: bool = False) -> float:

@@ -32,12 +32,16 @@ def check_polarizations(polarizations: Sequence[str]) -> list[str]:
 
 
 def inference_form(net: nn.Module) -> nn.Module:
-    """A copy of ``net`` (eval mode) with every submodule that has an ``inference_form()`` replaced by it:
-    the same function with fewer operations, for export and deployment. ``net`` itself is unchanged."""
+    """A copy of ``net`` (eval mode) with every submodule that has an ``inference_form()`` replaced by it,
+    then every module with a ``pack_for_inference()`` packed (:mod:`backend.nets.packing`): the same function
+    with fewer operations, for export and deployment. ``net`` itself is unchanged."""
     import copy
 
     deployed = copy.deepcopy(net).eval()
     _replace_foldable(deployed)
+    for module in list(deployed.modules()):
+        if hasattr(module, "pack_for_inference"):
+            module.pack_for_inference()
     return deployed
 
 

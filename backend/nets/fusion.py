@@ -112,10 +112,10 @@ class CGAFusion(nn.Module):
         that runs in ONNX Runtime's blocked layout: every output channel is the same sum, so the result is
         equal to the original (tested to 1e-5 through the exported graph).
         """
-        return _DeployedCGA(self)
+        return DeployedCGA(self)
 
 
-class _DeployedCGA(nn.Module):
+class DeployedCGA(nn.Module):
     """:class:`CGAFusion` with the spatial attention computed once per channel (see its inference form)."""
 
     def __init__(self, cga: CGAFusion) -> None:

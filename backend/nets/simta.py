@@ -36,6 +36,7 @@ from backend.nets.blocks import (
     time_into_channels,
 )
 from backend.nets.fusion import FUSION_METHODS, build_fusion
+from backend.nets.packing import PackedFirstLevel, widened_input
 
 FUSION_SCHEMES = ("vv", "vh", "data", "feature", "decision")
 CDC_THETA = 0.7
@@ -149,13 +150,39 @@ class SimTA(RiceNet):
         self.collapse = nn.ModuleList(conv_bn_relu(steps * ch, ch, kernel=1) for ch in channels[:-1])
         self.tsa = TSABlock(steps, channels[-1], channels[-1], large_kernel)
         self.decoder = UNetDecoder(channels[:-1], channels[-1])
+        self.packed_first: PackedFirstLevel | None = None
+
+    @torch.no_grad()
+    def pack_for_inference(self) -> None:
+        """Run both branches' first level in one tensor (:mod:`backend.nets.packing`); same function.
+
+        Called by :func:`backend.nets.blocks.inference_form` once the blocks are folded; only CGA feature
+        fusion has a packed form. The second stages then read their half of the pooled packed map.
+        """
+        if self.fusion_scheme != "feature" or self.fusion_method != "cga" or self.packed_first is not None:
+            return
+        vv_stages, vh_stages = (encoder.stages for encoder in self.encoders)
+        channels = self.fusers[0].project.in_channels
+        self.packed_first = PackedFirstLevel(vv_stages[0], vh_stages[0], self.fusers[0], channels)
+        for half, stages in enumerate((vv_stages, vh_stages)):
+            stages[1][0] = widened_input(stages[1][0], half, channels)
+            stages[0] = nn.Identity()  # now inside packed_first
+        self.fusers[0] = nn.Identity()
 
     def encode(self, z: torch.Tensor) -> list[torch.Tensor]:
         if self.fusion_scheme != "feature":
             return self.encoders[0](fold_time(z))
+        if self.packed_first is not None:
+            return self._encode_packed(z)
         per_vv = self.encoders[0](fold_time(z[:, :, 0:1]))
         per_vh = self.encoders[1](fold_time(z[:, :, 1:2]))
         return [fuse(a, b) for fuse, a, b in zip(self.fusers, per_vv, per_vh)]
+
+    def _encode_packed(self, z: torch.Tensor) -> list[torch.Tensor]:
+        assert self.packed_first is not None
+        first, pooled = self.packed_first(fold_time(z))
+        per_vv, per_vh = (run_stages(encoder.stages[1:], pooled) for encoder in self.encoders)
+        return [first] + [fuse(a, b) for fuse, a, b in zip(self.fusers[1:], per_vv, per_vh)]
 
     def forward_normalized(self, z: torch.Tensor) -> torch.Tensor:
         features = self.encode(z)

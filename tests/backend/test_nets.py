@@ -158,7 +158,8 @@ def test_inference_form_computes_the_same_with_fewer_convolutions(fusion):
         net = build_decision(build_model("simta", fusion="vv", steps=4, width=4, depth=2),
                              build_model("simta", fusion="vh", steps=4, width=4, depth=2))
     else:
-        net = build_model("simta", fusion=fusion, steps=4, width=4, depth=2)
+        # CGA's inference form also packs the branches' first level, whose zero blocks count as MACs
+        net = build_model("simta", fusion=fusion, fusion_method="add", steps=4, width=4, depth=2)
     with torch.no_grad():  # trained-looking mixing weights and BatchNorm statistics, not the neutral init
         for module in net.modules():
             if isinstance(module, AdaptiveCDConv):
@@ -178,3 +179,40 @@ def test_inference_form_computes_the_same_with_fewer_convolutions(fusion):
     assert convs(folded) < convs(net)
     assert any(isinstance(m, AdaptiveCDConv) for m in net.modules())  # the original is left as it was
     assert count_macs(folded, tuple(x.shape)) < count_macs(net, tuple(x.shape))
+
+
+def test_cga_feature_fusion_runs_both_branches_first_level_in_one_tensor():
+    """The packed inference form (backend.nets.packing) computes the network's function on trained-looking
+    weights, with no-data pixels, and leaves the other fusion methods and the original network alone."""
+    from backend.nets.blocks import inference_form
+    from backend.nets.simta import AdaptiveCDConv
+
+    torch.manual_seed(5)
+    net = build_model("simta", fusion="feature", fusion_method="cga", steps=4, width=4, depth=2)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, AdaptiveCDConv):
+                module.mix_logits.copy_(torch.randn(2))
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.normal_()
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 0.3)
+            if isinstance(module, nn.Conv2d) and module.bias is not None:
+                module.bias.normal_(0.0, 0.3)
+    net.eval()
+    packed = inference_form(net)
+    assert packed.packed_first is not None and net.packed_first is None
+    first_conv = packed.packed_first.conv_a[0]
+    assert (first_conv.in_channels, first_conv.out_channels) == (2, 8)  # both branches' 4 channels side by side
+    x = torch.randn(2, 4, 2, 24, 40) * 3 - 15
+    x[0, 1, 0, :6, :6] = float("nan")
+    x[1, :, 1, -3:, :] = float("nan")
+    with torch.no_grad():
+        z = net.norm(x)
+        for got, expected in zip(packed.encode(z), net.encode(z), strict=True):  # every level's fused map
+            assert expected.std() > 0.1  # a meaningful comparison
+            torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(packed(x), net(x), atol=1e-4, rtol=1e-4)
+    assert inference_form(build_model("simta", fusion="feature", fusion_method="add", steps=4, width=4,
+                                      depth=2)).packed_first is None
