@@ -15,10 +15,10 @@ from typing import Any, Callable
 import numpy as np
 
 from backend.evaluation.metrics import binary_metrics, confusion_matrix
-from backend.modelstore.onnx_io import session_options
+from backend.modelstore.onnx_io import session_options, shape_dims
 from backend.progress import Reporter
 from backend.synthetic import generate_scene
-from backend.tiles.engines import Engine
+from backend.tiles.engines import Engine, onnx_engine
 from backend.tiles.pipeline import ArraySink, ArraySource, stream_scene
 from backend.tiles.tiling import TileGrid
 from backend.timeseries import composite
@@ -162,6 +162,26 @@ def cpu_session(path: Path, threads: int) -> Any:
     return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
 
 
+def shape_options(path: Path, threads: int, shape: tuple[int, ...], fix_batch: bool = True) -> Any:
+    """Session options with the input's free dimensions fixed to ``shape``, as `map`'s engine opens sessions
+    (:class:`backend.tiles.engines.ShapeSessions`)."""
+    options = session_options(threads)
+    for name, value in shape_dims(cpu_session(path, threads), shape, fix_batch).items():
+        options.add_free_dimension_override_by_name(name, value)
+    return options
+
+
+def cpu_engine(path: Path, threads: int) -> Engine:
+    """The ONNX Runtime engine `map` uses (one session per input shape) for a file outside the model store."""
+    import onnxruntime as ort
+
+    def for_shape(shape: tuple[int, ...], fix_batch: bool) -> Any:
+        options = shape_options(path, threads, shape, fix_batch)
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    return onnx_engine(cpu_session(path, threads), threads, for_shape=for_shape)
+
+
 def tiles_per_second(engines: dict[str, Engine], batch: np.ndarray, min_seconds: float = 3.0,
                      rounds: int = 3) -> dict[str, float]:
     """Best tiles/s of each engine over ``rounds`` interleaved rounds: on a shared machine the best round is
@@ -217,7 +237,8 @@ def profile_events(path: Path, feeds: dict, threads: int, optimized: bool = True
         path: the ONNX file.
         feeds: the session inputs.
         threads: intra-op threads.
-        optimized: the graph ONNX Runtime runs (full optimization, blocked layout) or the file's own graph.
+        optimized: the graph ONNX Runtime runs in `map` (full optimization, blocked layout, the input's shape
+            fixed) or the file's own graph.
         runs: profiled calls after the warm-up.
 
     Returns:
@@ -227,8 +248,10 @@ def profile_events(path: Path, feeds: dict, threads: int, optimized: bool = True
 
     import onnxruntime as ort
 
-    options = session_options(threads)
-    if not optimized:
+    if optimized:  # the graph `map` runs: optimized for the input's shape
+        options = shape_options(path, threads, tuple(feeds["x"].shape))
+    else:
+        options = session_options(threads)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.log_severity_level = 3
     with tempfile.TemporaryDirectory() as tmp:
@@ -319,14 +342,16 @@ def numpy_sgemm_gflops(threads: int, n: int = 1024, cpu_time: bool = False) -> f
 
 
 def thread_scaling(path: Path, feeds: dict, rounds: int = 5) -> dict:
-    """Seconds per call with 1 and 2 intra-op threads, interleaved, best round of each (wall and CPU).
+    """Seconds per call with 1 and 2 intra-op threads, interleaved, best round of each (wall and CPU), with
+    the input's shape fixed as in `map`.
 
     Also ``speedup_bound_from_cpu``, ``2 x CPU(1 thread) / CPU(2 threads)``: what 2 threads would give with
     both cores free, given the work the second thread adds (synchronisation, imbalance, spinning).
     """
     import onnxruntime as ort
 
-    sessions = {n: ort.InferenceSession(str(path), session_options(n), providers=["CPUExecutionProvider"])
+    shape = tuple(feeds["x"].shape)
+    sessions = {n: ort.InferenceSession(str(path), shape_options(path, n, shape), providers=["CPUExecutionProvider"])
                 for n in (1, 2)}
     wall, cpu = {1: float("inf"), 2: float("inf")}, {1: float("inf"), 2: float("inf")}
     for session in sessions.values():
