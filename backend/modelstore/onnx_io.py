@@ -172,7 +172,12 @@ def open_onnx(name_or_path: str | os.PathLike, threads: int | None = None,
     try:
         session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
-        raise UserError(f"ONNX Runtime cannot load {path}: {exc}; re-save the model") from exc
+        if optimized_cache is None:
+            raise UserError(f"ONNX Runtime cannot load {path}: {exc}; re-save the model") from exc
+        # the cache is only a shortcut: an unreadable one, or one that could not be written (a full disk),
+        # is dropped and the model opened from its own file
+        _drop_optimized_cache(Path(optimized_cache))
+        return open_onnx(folder, threads, None, fixed_dims)
     check_embedded_card(session, card, path)
     return session, card
 
@@ -230,6 +235,14 @@ def refuse_external_data(path: Path) -> None:
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors):
         raise UserError(f"{path} stores weights in external files, which S1 Rice Mapper models never do; "
                         "refusing to load it: reinstall the model from a trusted source or re-save it")
+
+
+def _drop_optimized_cache(cache: Path) -> None:
+    for stale in (cache, cache.with_name(cache.name + ".sha256")):
+        try:
+            stale.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _use_optimized_cache(cache: Path, card: dict, options: Any, source: str) -> str:

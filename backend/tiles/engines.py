@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -159,19 +160,21 @@ class ShapeSessions:
     def __init__(self, generic: Any, for_shape: SessionForShape | None, keep: int = 2) -> None:
         self.generic, self.for_shape, self.keep = generic, for_shape, keep
         self.sessions: dict[tuple, Any] = {}
+        self.lock = threading.Lock()  # a Dask worker may call one engine from several threads
 
     def session(self, shape: tuple[int, ...]) -> Any:
         """The session for a batch of ``shape``: the generic one when no shapes are fixed."""
         if self.for_shape is None:
             return self.generic
         key = (shape[0] if shape[0] == 1 else None, *shape[1:])
-        if key in self.sessions:
-            self.sessions[key] = self.sessions.pop(key)  # most recently used last
-        else:
-            if len(self.sessions) >= self.keep:
-                self.sessions.pop(next(iter(self.sessions)))
-            self.sessions[key] = self.for_shape(tuple(shape), key[0] is not None)
-        return self.sessions[key]
+        with self.lock:
+            if key in self.sessions:
+                self.sessions[key] = self.sessions.pop(key)  # most recently used last
+            else:
+                if len(self.sessions) >= self.keep:
+                    self.sessions.pop(next(iter(self.sessions)))
+                self.sessions[key] = self.for_shape(tuple(shape), key[0] is not None)
+            return self.sessions[key]
 
 
 def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = None,

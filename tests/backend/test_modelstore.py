@@ -93,6 +93,17 @@ def test_optimized_cache_is_reused(saved, tmp_path):
     assert session.get_inputs()[0].name == "x"
 
 
+def test_unreadable_optimized_cache_is_dropped_not_fatal(saved, tmp_path):
+    """A cache ORT cannot read (or could not finish writing on a full disk) must not stop a run."""
+    _, _, folder = saved
+    cache = tmp_path / "cache" / "tiny.ort.onnx"
+    open_onnx(folder, threads=1, optimized_cache=cache)
+    cache.write_bytes(b"not a protobuf")  # its checksum stamp still says it is current
+    session, _ = open_onnx(folder, threads=1, optimized_cache=cache)
+    assert session.get_inputs()[0].name == "x"
+    assert not cache.exists() and not cache.with_name(cache.name + ".sha256").exists()
+
+
 def test_models_verb_lists_and_shows(saved):
     _, _, folder = saved
     listed = run_cli("models", "--verify", env_dir=folder.parent)
