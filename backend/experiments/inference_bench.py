@@ -162,24 +162,23 @@ def cpu_session(path: Path, threads: int) -> Any:
     return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
 
 
-def shape_options(path: Path, threads: int, shape: tuple[int, ...], fix_batch: bool = True) -> Any:
-    """Session options with the input's free dimensions fixed to ``shape``, as `map`'s engine opens sessions
-    (:class:`backend.tiles.engines.ShapeSessions`)."""
-    options = session_options(threads)
-    for name, value in shape_dims(cpu_session(path, threads), shape, fix_batch).items():
-        options.add_free_dimension_override_by_name(name, value)
-    return options
+def shape_options(session: Any, threads: int, shape: tuple[int, ...], fix_batch: bool = True) -> Any:
+    """Session options with the free dimensions of ``session``'s input fixed to ``shape``, as `map`'s engine
+    opens sessions (:class:`backend.tiles.engines.ShapeSessions`)."""
+    return session_options(threads, shape_dims(session, shape, fix_batch))
 
 
 def cpu_engine(path: Path, threads: int) -> Engine:
     """The ONNX Runtime engine `map` uses (one session per input shape) for a file outside the model store."""
     import onnxruntime as ort
 
+    free = cpu_session(path, threads)
+
     def for_shape(shape: tuple[int, ...], fix_batch: bool) -> Any:
-        options = shape_options(path, threads, shape, fix_batch)
+        options = shape_options(free, threads, shape, fix_batch)
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    return onnx_engine(cpu_session(path, threads), threads, for_shape=for_shape)
+    return onnx_engine(free, threads, for_shape=for_shape)
 
 
 def tiles_per_second(engines: dict[str, Engine], batch: np.ndarray, min_seconds: float = 3.0,
@@ -249,7 +248,7 @@ def profile_events(path: Path, feeds: dict, threads: int, optimized: bool = True
     import onnxruntime as ort
 
     if optimized:  # the graph `map` runs: optimized for the input's shape
-        options = shape_options(path, threads, tuple(feeds["x"].shape))
+        options = shape_options(cpu_session(path, threads), threads, tuple(feeds["x"].shape))
     else:
         options = session_options(threads)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -350,8 +349,8 @@ def thread_scaling(path: Path, feeds: dict, rounds: int = 5) -> dict:
     """
     import onnxruntime as ort
 
-    shape = tuple(feeds["x"].shape)
-    sessions = {n: ort.InferenceSession(str(path), shape_options(path, n, shape), providers=["CPUExecutionProvider"])
+    probe, shape = cpu_session(path, 1), tuple(feeds["x"].shape)
+    sessions = {n: ort.InferenceSession(str(path), shape_options(probe, n, shape), providers=["CPUExecutionProvider"])
                 for n in (1, 2)}
     wall, cpu = {1: float("inf"), 2: float("inf")}, {1: float("inf"), 2: float("inf")}
     for session in sessions.values():

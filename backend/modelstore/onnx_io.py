@@ -68,7 +68,7 @@ def physical_cores() -> int:
     return max(len(cores), 1)
 
 
-def session_options(threads: int | None = None) -> Any:
+def session_options(threads: int | None = None, fixed_dims: dict[str, int] | None = None) -> Any:
     """ONNX Runtime CPU options of every session the backend opens.
 
     Full graph optimization; intra-op threads default to the physical core count. The memory pattern (one
@@ -82,6 +82,8 @@ def session_options(threads: int | None = None) -> Any:
 
     Args:
         threads: intra-op threads; None or 0 for the physical cores.
+        fixed_dims: values for the graph's symbolic dimensions (:func:`shape_dims`), so that it is
+            optimized for one input shape; None leaves them free.
 
     Returns:
         An ``onnxruntime.SessionOptions``.
@@ -93,6 +95,8 @@ def session_options(threads: int | None = None) -> Any:
     options.intra_op_num_threads = int(threads) if threads else physical_cores()
     options.enable_mem_pattern = False
     options.add_session_config_entry(SPINNING_STOP, "1")
+    for name, value in (fixed_dims or {}).items():
+        options.add_free_dimension_override_by_name(name, int(value))
     return options
 
 
@@ -113,9 +117,8 @@ def shape_dims(session: Any, shape: tuple[int, ...], fix_batch: bool) -> dict[st
         Dimension name to value, for :func:`open_onnx`'s ``fixed_dims``.
     """
     declared = next(i for i in session.get_inputs() if i.name == INPUT_NAME).shape
-    dims = {dim: int(size) for axis, (dim, size) in enumerate(zip(declared, shape))
+    return {dim: int(size) for axis, (dim, size) in enumerate(zip(declared, shape))
             if isinstance(dim, str) and (axis > 0 or fix_batch)}
-    return dims
 
 
 def check_embedded_card(session: Any, card: dict, path: Path) -> None:
@@ -163,9 +166,7 @@ def open_onnx(name_or_path: str | os.PathLike, threads: int | None = None,
     folder = resolve(name_or_path)
     card = load_card(folder, verify=True)
     path = checked_onnx_file(folder, card)
-    options = session_options(threads)
-    for name, value in (fixed_dims or {}).items():
-        options.add_free_dimension_override_by_name(name, int(value))
+    options = session_options(threads, fixed_dims)
     source = str(path)
     if optimized_cache is not None:
         source = _use_optimized_cache(Path(optimized_cache), card, options, source)
@@ -237,8 +238,13 @@ def refuse_external_data(path: Path) -> None:
                         "refusing to load it: reinstall the model from a trusted source or re-save it")
 
 
+def _cache_stamp(cache: Path) -> Path:
+    """The file beside an optimized-graph cache holding the checksum of the model it was made from."""
+    return cache.with_name(cache.name + ".sha256")
+
+
 def _drop_optimized_cache(cache: Path) -> None:
-    for stale in (cache, cache.with_name(cache.name + ".sha256")):
+    for stale in (cache, _cache_stamp(cache)):
         try:
             stale.unlink(missing_ok=True)
         except OSError:
@@ -246,7 +252,7 @@ def _drop_optimized_cache(cache: Path) -> None:
 
 
 def _use_optimized_cache(cache: Path, card: dict, options: Any, source: str) -> str:
-    stamp = cache.with_name(cache.name + ".sha256")
+    stamp = _cache_stamp(cache)
     wanted = card["files"][ONNX_FILE]["sha256"]
     if cache.is_file() and stamp.is_file() and stamp.read_text().strip() == wanted:
         return str(cache)

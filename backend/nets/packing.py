@@ -139,7 +139,7 @@ class PackedFirstLevel(nn.Module):
 
 
 @torch.no_grad()
-def widened_input(block: nn.Sequential, half: int, channels: int) -> nn.Sequential:
+def widened_input(block: nn.Sequential, half: int) -> nn.Sequential:
     """``block`` (conv, BN, ReLU) reading one half of a packed ``2C``-channel map (zero weights for the other)."""
     weight, bias = folded_conv(block)
     zeros = torch.zeros_like(weight)

@@ -165,7 +165,7 @@ class SimTA(RiceNet):
         channels = self.fusers[0].project.in_channels
         self.packed_first = PackedFirstLevel(vv_stages[0], vh_stages[0], self.fusers[0], channels)
         for half, stages in enumerate((vv_stages, vh_stages)):
-            stages[1][0] = widened_input(stages[1][0], half, channels)
+            stages[1][0] = widened_input(stages[1][0], half)
             stages[0] = nn.Identity()  # now inside packed_first
         self.fusers[0] = nn.Identity()
 
