@@ -8,7 +8,7 @@ legacy ONNX exporter (opset 17) and keeps height and width dynamic.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -134,6 +134,47 @@ class DoubleConv(nn.Sequential):
         super().__init__(conv_bn_relu(in_ch, out_ch), conv_bn_relu(out_ch, out_ch))
 
 
+class _ChannelGateForExport(torch.autograd.Function):
+    """``x * gate`` that exports as ``Mul(x, Resize(gate))`` (see :func:`gate_channels`)."""
+
+    @staticmethod
+    def forward(ctx: object, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:  # noqa: ARG004
+        return x * gate
+
+    @staticmethod
+    def symbolic(g: Any, x: Any, gate: Any) -> Any:  # torch's TorchScript graph context, untyped in its stubs
+        height_width = g.op("Slice", g.op("Shape", x), g.op("Constant", value_t=torch.tensor([2])),
+                            g.op("Constant", value_t=torch.tensor([4])))
+        scales = g.op("Concat", g.op("Constant", value_t=torch.tensor([1.0, 1.0])),
+                      g.op("Cast", height_width, to_i=1), axis_i=0)  # 1 = FLOAT
+        no_roi = g.op("Constant", value_t=torch.tensor([], dtype=torch.float32))
+        full = g.op("Resize", gate, no_roi, scales, mode_s="nearest",
+                    coordinate_transformation_mode_s="asymmetric", nearest_mode_s="floor")
+        return g.op("Mul", x, full)
+
+
+def gate_channels(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """``x * gate`` for a per-channel gate of shape ``(N, C, 1, 1)``, exported so ONNX Runtime keeps its layout.
+
+    ONNX Runtime's CPU convolutions keep maps in a blocked channel layout, and a ``Mul`` stays in it only when
+    both inputs have the same shape. A broadcasting gate therefore sent the gated map back to the plain
+    layout and the next convolution's input into the blocked one again (a third of the default model's
+    reorder time at 272² tiles, docs/mapping.md). In an ONNX export the gate is first resized (nearest, by
+    the integer scales ``H`` and ``W``) to the map's size, which ONNX Runtime runs blocked once the session's
+    input shape is fixed and the scales fold into constants. Eager PyTorch multiplies directly.
+
+    Args:
+        x: maps ``(N, C, H, W)``.
+        gate: per-channel weights ``(N, C, 1, 1)``.
+
+    Returns:
+        ``x * gate``.
+    """
+    if torch.onnx.is_in_onnx_export():
+        return _ChannelGateForExport.apply(x, gate)
+    return x * gate
+
+
 class SqueezeExcite(nn.Module):
     """Channel attention (Hu et al. 2018): global pool, FC-reduce-FC, sigmoid gate."""
 
@@ -147,7 +188,7 @@ class SqueezeExcite(nn.Module):
         return self.gate(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
+        return gate_channels(x, self.gate(x))
 
 
 class UpBlock(nn.Module):

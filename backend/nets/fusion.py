@@ -19,6 +19,8 @@ from the papers, code written here):
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -127,13 +129,27 @@ class DeployedCGA(nn.Module):
         self.spatial_att = nn.Conv2d(2, channels, kernel, padding=cga.spatial_att.padding)
         self.spatial_att.weight.copy_(cga.spatial_att.weight.expand(channels, -1, -1, -1))
         self.spatial_att.bias.copy_(cga.spatial_att.bias.expand(channels))
+        # 1 - sigmoid(a) = sigmoid(-a): the complementary weight from negated convolutions, because ONNX
+        # Runtime's blocked layout has Add and Mul of equal shapes but no Sub (nor a scalar's broadcast)
+        self.pixel_neg_s, self.pixel_neg_coarse = _negated(cga.pixel_att_s), _negated(cga.pixel_att_coarse)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         s = x + y
         pooled = torch.cat([s.mean(dim=1, keepdim=True), s.amax(dim=1, keepdim=True)], dim=1)
         coarse = self.spatial_att(pooled) + self.channel_att(s)
         w = torch.sigmoid(self.pixel_att_s(s) + self.pixel_att_coarse(coarse))
-        return self.project(s + w * x + (1 - w) * y)
+        w_other = torch.sigmoid(self.pixel_neg_s(s) + self.pixel_neg_coarse(coarse))  # = 1 - w
+        return self.project(s + w * x + w_other * y)
+
+
+@torch.no_grad()
+def _negated(conv: nn.Conv2d) -> nn.Conv2d:
+    """A copy of ``conv`` computing ``-conv(x)``."""
+    negated = copy.deepcopy(conv)
+    negated.weight.neg_()
+    if negated.bias is not None:
+        negated.bias.neg_()
+    return negated
 
 
 _METHODS: dict[str, type[nn.Module]] = {"add": AddFusion, "concat": ConcatFusion, "aff": AFFusion,

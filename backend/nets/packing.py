@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from backend.nets.blocks import gate_channels
 from backend.nets.fusion import DeployedCGA
 
 
@@ -80,7 +81,7 @@ class _PackedSqueezeExcite(nn.Module):
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
         gate = torch.sigmoid(self.expand(F.relu(self.reduce(F.adaptive_avg_pool2d(p, 1)))))
-        return p * gate
+        return gate_channels(p, gate)
 
 
 class _PackedCGA(nn.Module):

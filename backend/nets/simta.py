@@ -30,6 +30,7 @@ from backend.nets.blocks import (
     UNetDecoder,
     conv_bn_relu,
     fold_time,
+    gate_channels,
     level_channels,
     run_stages,
     stage_chain,
@@ -110,7 +111,7 @@ class TSABlock(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         spatial = self.mix(self.dw_large(z) + self.dw_small(z))
         temporal = self.temporal.attention(z)
-        z = z + spatial * temporal * z
+        z = z + gate_channels(spatial, temporal) * z
         return self.refine(self.project(z))
 
 
