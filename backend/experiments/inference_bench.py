@@ -162,10 +162,10 @@ def cpu_session(path: Path, threads: int) -> Any:
     return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
 
 
-def shape_options(session: Any, threads: int, shape: tuple[int, ...], fix_batch: bool = True) -> Any:
+def shape_options(session: Any, threads: int, shape: tuple[int, ...]) -> Any:
     """Session options with the free dimensions of ``session``'s input fixed to ``shape``, as `map`'s engine
     opens sessions (:class:`backend.tiles.engines.ShapeSessions`)."""
-    return session_options(threads, shape_dims(session, shape, fix_batch))
+    return session_options(threads, shape_dims(session, shape))
 
 
 def cpu_engine(path: Path, threads: int) -> Engine:
@@ -174,8 +174,8 @@ def cpu_engine(path: Path, threads: int) -> Engine:
 
     free = cpu_session(path, threads)
 
-    def for_shape(shape: tuple[int, ...], fix_batch: bool) -> Any:
-        options = shape_options(free, threads, shape, fix_batch)
+    def for_shape(shape: tuple[int, ...]) -> Any:
+        options = shape_options(free, threads, shape)
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     return onnx_engine(free, threads, for_shape=for_shape)

@@ -196,8 +196,8 @@ def load_model(model: str | None, engine: str = "auto", device: str = "auto", th
     if heatmap and not has_heatmap_output(session) and WEIGHTS_FILE in card["files"] and torch_available():
         fallback = _torch_gradcam(folder, threads)  # a graph exported before the heat map was part of it
 
-    def for_shape(shape: tuple[int, ...], fix_batch: bool) -> Any:
-        dims = shape_dims(session, shape, fix_batch)
+    def for_shape(shape: tuple[int, ...]) -> Any:
+        dims = shape_dims(session, shape)
         cache = _optimized_cache(card, threads, dims)
         return modelstore.open_onnx(folder, threads=threads, optimized_cache=cache, fixed_dims=dims)[0]
 

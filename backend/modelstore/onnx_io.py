@@ -100,25 +100,23 @@ def session_options(threads: int | None = None, fixed_dims: dict[str, int] | Non
     return options
 
 
-def shape_dims(session: Any, shape: tuple[int, ...], fix_batch: bool) -> dict[str, int]:
+def shape_dims(session: Any, shape: tuple[int, ...]) -> dict[str, int]:
     """The symbolic dimensions of a session's input ``x`` with the values they take for ``shape``.
 
     A session whose graph knows every shape runs faster: ONNX Runtime then folds the time-folding reshapes
     into constants and fuses more additions into its blocked-layout convolutions (the default model: 7 %
-    less time per 272² tile on two threads, docs/mapping.md). ``fix_batch`` False leaves the batch
-    dimension free, so one session serves batches of every size.
+    less time per 272² tile on two threads, docs/mapping.md), and the squeeze-excitation gates' resize
+    scales (:func:`backend.nets.blocks.gate_channels`) become constants only when the batch is fixed too.
 
     Args:
         session: a session opened without fixed dimensions.
         shape: the input shape ``(B, T, C, H, W)`` to fix.
-        fix_batch: whether to fix the batch dimension too.
 
     Returns:
         Dimension name to value, for :func:`open_onnx`'s ``fixed_dims``.
     """
     declared = next(i for i in session.get_inputs() if i.name == INPUT_NAME).shape
-    return {dim: int(size) for axis, (dim, size) in enumerate(zip(declared, shape))
-            if isinstance(dim, str) and (axis > 0 or fix_batch)}
+    return {dim: int(size) for dim, size in zip(declared, shape) if isinstance(dim, str)}
 
 
 def check_embedded_card(session: Any, card: dict, path: Path) -> None:

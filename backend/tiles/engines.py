@@ -144,17 +144,19 @@ def has_heatmap_output(session: Any) -> bool:
     return HEATMAP_NAME in {o.name for o in session.get_outputs()}
 
 
-#: Opens a session of the model for one input shape ``(B, T, C, H, W)``; the flag says whether to fix ``B``.
-SessionForShape = Callable[[tuple[int, ...], bool], Any]
+#: Opens a session of the model for one input shape ``(1, T, C, H, W)``, every dimension fixed.
+SessionForShape = Callable[[tuple[int, ...]], Any]
 
 
 class ShapeSessions:
-    """ONNX Runtime sessions of one model, each optimized for one input shape (as OpenVINO compiles them).
+    """ONNX Runtime sessions of one model, each optimized for one tile shape (as OpenVINO compiles them).
 
-    A run's tiles all have one size, so a run needs one session: the batch is fixed only for batches of one
-    tile (the default), larger batches share a session with a free batch size, since their size varies
-    with the empty tiles left out. At most ``keep`` sessions stay open (a manifest's scenes may take
-    different tiles); the least recently used one is dropped.
+    A run's tiles all have one size, so a run needs one session. Every dimension is fixed, the batch to
+    one tile: :func:`onnx_engine` runs a batch of several tiles as single-tile calls, since with a free
+    batch the squeeze-excitation gates' resize scales are not constants and the graph leaves ONNX Runtime's
+    blocked layout at every gate (4 tiles of 272² in one call took 1.05 s against 0.19 s per single-tile
+    call, docs/mapping.md). At most ``keep`` sessions stay open (a manifest's scenes may take different
+    tiles); the least recently used one is dropped.
     """
 
     def __init__(self, generic: Any, for_shape: SessionForShape | None, keep: int = 2) -> None:
@@ -163,18 +165,28 @@ class ShapeSessions:
         self.lock = threading.Lock()  # a Dask worker may call one engine from several threads
 
     def session(self, shape: tuple[int, ...]) -> Any:
-        """The session for a batch of ``shape``: the generic one when no shapes are fixed."""
+        """The session for one tile of ``shape`` ``(1, T, C, H, W)``: the generic one when no shapes are fixed."""
         if self.for_shape is None:
             return self.generic
-        key = (shape[0] if shape[0] == 1 else None, *shape[1:])
+        if shape[0] != 1:
+            raise ValueError(f"shape-fixed sessions run one tile per call, got a batch of {shape[0]}")
+        key = tuple(shape)
         with self.lock:
             if key in self.sessions:
                 self.sessions[key] = self.sessions.pop(key)  # most recently used last
             else:
                 if len(self.sessions) >= self.keep:
                     self.sessions.pop(next(iter(self.sessions)))
-                self.sessions[key] = self.for_shape(tuple(shape), key[0] is not None)
+                self.sessions[key] = self.for_shape(key)
             return self.sessions[key]
+
+    def calls(self, batch: np.ndarray) -> list[np.ndarray]:
+        """``batch`` as the model calls it takes: whole on the generic session, else one tile per call."""
+        return [batch] if self.for_shape is None else [batch[i:i + 1] for i in range(len(batch))]
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = None,
@@ -186,8 +198,8 @@ def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = Non
         threads: intra-op threads the session was made with (recorded in run.json).
         heatmap: a fallback heat-map function for graphs without a ``heatmap`` output (older exports);
             None gives no heat map for such graphs.
-        for_shape: opens the same model optimized for one input shape (:class:`ShapeSessions`); None runs
-            every batch on ``session``.
+        for_shape: opens the same model optimized for one tile shape (:class:`ShapeSessions`); a batch of
+            several tiles then runs one tile per call. None runs every batch whole on ``session``.
 
     Returns:
         The engine; its heat map comes from the graph itself when the graph has that output.
@@ -196,13 +208,16 @@ def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = Non
 
     def predict(batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, np.float32)
-        return sessions.session(batch.shape).run([OUTPUT_NAME], {INPUT_NAME: batch})[0][:, 0]
+        parts = [sessions.session(part.shape).run([OUTPUT_NAME], {INPUT_NAME: part})[0]
+                 for part in sessions.calls(batch)]
+        return _joined(parts)[:, 0]
 
     def predict_with_heatmap(batch: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         batch = np.ascontiguousarray(batch, np.float32)
-        feeds = {INPUT_NAME: batch, THRESHOLD_NAME: np.array(logit(threshold), np.float32)}
-        prob, heat = sessions.session(batch.shape).run([OUTPUT_NAME, HEATMAP_NAME], feeds)
-        return prob[:, 0], heat[:, 0]
+        cutoff = np.array(logit(threshold), np.float32)
+        parts = [sessions.session(part.shape).run([OUTPUT_NAME, HEATMAP_NAME], {INPUT_NAME: part, THRESHOLD_NAME: cutoff})
+                 for part in sessions.calls(batch)]
+        return _joined([prob for prob, _ in parts])[:, 0], _joined([heat for _, heat in parts])[:, 0]
 
     if has_heatmap_output(session):
         return Engine("onnx", "cpu", threads, predict, predict_with_heatmap, {"heatmap": GRAPH_CAM})

@@ -1,9 +1,10 @@
-"""ONNX Runtime sessions fixed to one input shape: the same probabilities and heat maps as the session with
-free dimensions, one session per tile size, and batches of several tiles sharing one."""
+"""ONNX Runtime sessions fixed to one tile shape: the same probabilities and heat maps as the session with
+free dimensions, one session per tile size, and batches of several tiles run tile by tile."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from backend.inference.loader import load_model
 from backend.modelstore import open_onnx
@@ -19,8 +20,7 @@ def tiles(batch: int, side: int, seed: int = 0) -> np.ndarray:
 
 def test_shape_dims_names_the_free_dimensions_of_the_input():
     session, _ = open_onnx("simta-feature-cga", threads=1)
-    assert shape_dims(session, (1, 13, 2, 272, 264), True) == {"batch": 1, "height": 272, "width": 264}
-    assert shape_dims(session, (3, 13, 2, 64, 64), False) == {"height": 64, "width": 64}
+    assert shape_dims(session, (1, 13, 2, 272, 264)) == {"batch": 1, "height": 272, "width": 264}
 
 
 def test_fixed_shape_sessions_give_the_free_sessions_results():
@@ -36,20 +36,26 @@ def test_fixed_shape_sessions_give_the_free_sessions_results():
         assert np.abs(model.engine.predict(x) - prob).max() < 1e-6
 
 
-def test_one_session_per_tile_size_and_batches_share_one():
+def test_one_session_per_tile_size_and_batches_run_tile_by_tile():
     opened: list[tuple] = []
 
-    def for_shape(shape: tuple[int, ...], fix_batch: bool) -> str:
-        opened.append((shape, fix_batch))
+    def for_shape(shape: tuple[int, ...]) -> str:
+        opened.append(shape)
         return f"session {len(opened)}"
 
     sessions = ShapeSessions("free", for_shape, keep=2)
     first = sessions.session((1, 13, 2, 272, 272))
     assert sessions.session((1, 13, 2, 272, 272)) == first
-    several = sessions.session((4, 13, 2, 272, 272))
-    assert sessions.session((3, 13, 2, 272, 272)) == several  # a last, smaller batch: the same session
-    assert opened == [((1, 13, 2, 272, 272), True), ((4, 13, 2, 272, 272), False)]
-    sessions.session((1, 13, 2, 256, 256))  # a third shape drops the least recently used (the first)
-    assert sessions.session((4, 13, 2, 272, 272)) == several and len(opened) == 3
+    batch = np.zeros((3, 13, 2, 8, 8), np.float32)
+    batch[:, 0, 0, 0, 0] = [0, 1, 2]
+    calls = sessions.calls(batch)
+    assert [c.shape for c in calls] == [(1, 13, 2, 8, 8)] * 3 and [c[0, 0, 0, 0, 0] for c in calls] == [0, 1, 2]
+    with pytest.raises(ValueError, match="one tile per call"):
+        sessions.session((4, 13, 2, 272, 272))
+    second = sessions.session((1, 13, 2, 256, 256))
+    assert opened == [(1, 13, 2, 272, 272), (1, 13, 2, 256, 256)]
+    sessions.session((1, 13, 2, 128, 128))  # a third shape drops the least recently used (the first)
+    assert sessions.session((1, 13, 2, 256, 256)) == second and len(opened) == 3
     assert sessions.session((1, 13, 2, 272, 272)) != first and len(opened) == 4
-    assert ShapeSessions("free", None).session((1, 13, 2, 64, 64)) == "free"
+    generic = ShapeSessions("free", None)
+    assert generic.session((4, 13, 2, 64, 64)) == "free" and len(generic.calls(batch)) == 1
