@@ -151,8 +151,7 @@ def export_wrapper(net: Any, card: dict, path: Path, tile: int) -> None:
     example = torch.full((1, steps * pols, tile, tile), -15.0 / 255)
     with torch.no_grad():
         torch.onnx.export(DeepnessInput().eval(), (example,), str(path), dynamo=False, opset_version=OPSET,
-                          input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+                          input_names=["input"], output_names=["output"])
     model = onnx.load(str(path))
     bands = steps * pols
     meta = {"model_type": "Segmentor", "class_names": {"0": "rice"}, "resolution": 1000, "tile_size": tile,
