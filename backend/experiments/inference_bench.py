@@ -292,20 +292,22 @@ def graph_macs(path: Path, events: list[dict], calls: int) -> dict:
         ``{"graph": all of them, "distinct": the convolutions' useful part}``: per output pixel, the nonzero
         weights of each distinct output kernel. The inference forms do work for the layout's sake that the
         roofline should not credit: CGA's repeats its 2 -> 1 spatial kernel for every channel
-        (``backend.nets.fusion``), and the packed first level (``backend.nets.packing``) multiplies by the zero
+        (``backend.nets.fusion``), computes ``1 - w`` with negated copies of its pixel-attention convolutions
+        (counted as zero), and the packed first level (``backend.nets.packing``) multiplies by the zero
         blocks between the two branches and computes its attention maps twice.
     """
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(path))
-    inits = {init.name: init for init in model.graph.initializer}
+    inits = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     weights: dict[str, tuple[list[int], float]] = {}
+    negated = _negated_copies(model.graph.node, inits)
     for node in model.graph.node:
         if node.op_type in ("Conv", "ConvTranspose") and node.input[1] in inits:
-            w = numpy_helper.to_array(inits[node.input[1]])
+            w = inits[node.input[1]]
             useful = _useful_share(w) if node.op_type == "Conv" else 1.0
-            weights[node.name] = (list(w.shape), useful)
+            weights[node.name] = (list(w.shape), 0.0 if node.name in negated else useful)
     total = distinct = 0
     for event in events:
         op, args = event["args"].get("op_name"), event["args"]
@@ -318,6 +320,22 @@ def graph_macs(path: Path, events: list[dict], calls: int) -> dict:
         total += macs
         distinct += round(macs * found[1])
     return {"graph": total // calls, "distinct": distinct // calls}
+
+
+def _negated_copies(nodes: Any, inits: dict[str, np.ndarray]) -> set[str]:
+    """Names of the Conv nodes computing the negation of an earlier Conv of the same input (no new work)."""
+    seen: dict[tuple[str, bytes], str] = {}
+    copies = set()
+    for node in nodes:
+        if node.op_type != "Conv" or node.input[1] not in inits:
+            continue
+        params = [inits[name] for name in node.input[1:] if name in inits]
+        key = (node.input[0], b"".join((p + 0.0).tobytes() for p in params))  # + 0.0: no -0.0 weights
+        negation = (node.input[0], b"".join((0.0 - p).tobytes() for p in params))
+        if negation in seen:
+            copies.add(node.name)
+        seen.setdefault(key, node.name)
+    return copies
 
 
 def _useful_share(weight: np.ndarray) -> float:

@@ -34,3 +34,17 @@ def test_thread_scaling_and_tile_cost_measure_every_setting(model):
     assert set(scaling["wall_s"]) == {"1", "2"} and scaling["speedup_2_over_1"] > 0
     cost = bm.tile_cost(path, cube, (16, 32), rounds=1)
     assert [c["tile"] for c in cost] == [16, 32] and all(c["cpu_us_per_pixel"] > 0 for c in cost)
+
+
+def test_a_negated_copy_of_a_convolution_counts_as_no_new_work():
+    from onnx import helper
+
+    w = np.random.default_rng(1).normal(size=(4, 4, 3, 3)).astype(np.float32)
+    w[0] = 0.0  # its negation is -0.0, which must still match
+    bias = np.arange(4, dtype=np.float32)
+    inits = {"w": w, "b": bias, "w_neg": -w, "b_neg": -bias, "other": w + 1}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["a"], name="first"),
+             helper.make_node("Conv", ["x", "w_neg", "b_neg"], ["b_out"], name="negated"),
+             helper.make_node("Conv", ["x", "other"], ["c"], name="different"),
+             helper.make_node("Conv", ["y", "w_neg", "b_neg"], ["d"], name="other_input")]
+    assert bm._negated_copies(nodes, inits) == {"negated"}
