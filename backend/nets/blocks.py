@@ -145,7 +145,7 @@ class _ChannelGateForExport(torch.autograd.Function):
     def symbolic(g: Any, x: Any, gate: Any) -> Any:  # torch's TorchScript graph context, untyped in its stubs
         height_width = g.op("Slice", g.op("Shape", x), g.op("Constant", value_t=torch.tensor([2])),
                             g.op("Constant", value_t=torch.tensor([4])))
-        scales = g.op("Concat", g.op("Constant", value_t=torch.tensor([1.0, 1.0])),
+        scales = g.op("Concat", g.op("Constant", value_t=torch.tensor([1.0, 1.0], dtype=torch.float32)),
                       g.op("Cast", height_width, to_i=1), axis_i=0)  # 1 = FLOAT
         no_roi = g.op("Constant", value_t=torch.tensor([], dtype=torch.float32))
         full = g.op("Resize", gate, no_roi, scales, mode_s="nearest",
@@ -161,7 +161,8 @@ def gate_channels(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     layout and the next convolution's input into the blocked one again (a third of the default model's
     reorder time at 272² tiles, docs/mapping.md). In an ONNX export the gate is first resized (nearest, by
     the integer scales ``H`` and ``W``) to the map's size, which ONNX Runtime runs blocked once the session's
-    input shape is fixed and the scales fold into constants. Eager PyTorch multiplies directly.
+    input shape is fixed and the scales fold into constants. Eager PyTorch multiplies directly, and so does
+    the export of anything but a ``(N, C, 1, 1)`` gate of a 4-D map.
 
     Args:
         x: maps ``(N, C, H, W)``.
@@ -170,7 +171,7 @@ def gate_channels(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     Returns:
         ``x * gate``.
     """
-    if torch.onnx.is_in_onnx_export():
+    if torch.onnx.is_in_onnx_export() and x.dim() == 4 and tuple(gate.shape[-2:]) == (1, 1):
         return _ChannelGateForExport.apply(x, gate)
     return x * gate
 

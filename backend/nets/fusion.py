@@ -118,7 +118,12 @@ class CGAFusion(nn.Module):
 
 
 class DeployedCGA(nn.Module):
-    """:class:`CGAFusion` with the spatial attention computed once per channel (see its inference form)."""
+    """:class:`CGAFusion` with the spatial attention computed once per channel (see its inference form).
+
+    In an ONNX export the complementary weight ``1 - w`` also comes from negated copies of the
+    pixel-attention convolutions (``sigmoid(-a) = 1 - sigmoid(a)``), so ONNX Runtime keeps the fusion in its
+    blocked layout; eager PyTorch subtracts instead.
+    """
 
     def __init__(self, cga: CGAFusion) -> None:
         super().__init__()
@@ -138,7 +143,10 @@ class DeployedCGA(nn.Module):
         pooled = torch.cat([s.mean(dim=1, keepdim=True), s.amax(dim=1, keepdim=True)], dim=1)
         coarse = self.spatial_att(pooled) + self.channel_att(s)
         w = torch.sigmoid(self.pixel_att_s(s) + self.pixel_att_coarse(coarse))
-        w_other = torch.sigmoid(self.pixel_neg_s(s) + self.pixel_neg_coarse(coarse))  # = 1 - w
+        if torch.onnx.is_in_onnx_export():  # 1 - w without a Sub; eager PyTorch skips the two convolutions
+            w_other = torch.sigmoid(self.pixel_neg_s(s) + self.pixel_neg_coarse(coarse))
+        else:
+            w_other = 1 - w
         return self.project(s + w * x + w_other * y)
 
 

@@ -34,6 +34,39 @@ def test_an_exported_gate_is_resized_to_the_map_and_computes_the_same(tmp_path):
     assert torch.equal(gate_channels(x, torch.full((2, 16, 1, 1), 0.5)), x * 0.5)
 
 
+class _SpatialGate(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return gate_channels(x, torch.sigmoid(x.mean(dim=1, keepdim=True)))  # (N, 1, H, W): no channel gate
+
+
+def test_a_gate_that_is_not_per_channel_exports_as_a_plain_product(tmp_path):
+    x = torch.randn(1, 4, 6, 5)
+    path = tmp_path / "spatial.onnx"
+    torch.onnx.export(_SpatialGate(), (x,), str(path), dynamo=False, opset_version=17, input_names=["x"])
+    assert "Resize" not in {node.op_type for node in onnx.load(str(path)).graph.node}
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert np.abs(session.run(None, {"x": x.numpy()})[0] - _SpatialGate()(x).numpy()).max() < 1e-6
+
+
+def test_the_deployed_cga_runs_its_negated_convolutions_only_in_an_export(tmp_path):
+    from backend.nets.fusion import CGAFusion
+
+    deployed = CGAFusion(8).eval().inference_form()
+    calls: list[str] = []
+    deployed.pixel_neg_s.register_forward_hook(lambda *_: calls.append("negated"))
+    x, y = torch.randn(1, 8, 12, 12), torch.randn(1, 8, 12, 12)
+    with torch.no_grad():
+        eager = deployed(x, y)
+    assert calls == []  # eager PyTorch subtracts
+    path = tmp_path / "cga.onnx"
+    torch.onnx.export(deployed, (x, y), str(path), dynamo=False, opset_version=17, input_names=["x", "y"])
+    assert calls == ["negated"]
+    assert "Sub" not in {node.op_type for node in onnx.load(str(path)).graph.node}
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    exported = session.run(None, {"x": x.numpy(), "y": y.numpy()})[0]
+    assert np.abs(exported - eager.numpy()).max() < 1e-5
+
+
 def test_the_default_models_gates_run_in_the_blocked_layout(tmp_path):
     path = resolve("simta-feature-cga") / "model.onnx"
     options = shape_options(cpu_session(path, 1), 1, (1, 13, 2, 64, 64))
