@@ -127,7 +127,11 @@ def _qt_env(**extra: str) -> dict:
 
 
 def export_wrapper(net: Any, card: dict, path: Path, tile: int) -> None:
-    """The same network for Deepness: input ``[N, T*C, tile, tile]`` (bands ``t*C + c``), output ``[N, 1, H, W]``.
+    """The same network for Deepness: input ``[1, T*C, tile, tile]`` (bands ``t*C + c``), output ``[1, 1, H, W]``.
+
+    Every dimension is static, as our shape-fixed sessions are: Deepness reads its batch size (1) from the
+    model, and a free batch dimension would keep ONNX Runtime from folding the graph's reshapes and the
+    gates' resize scales (docs/mapping.md, "Issue 15, eleventh pass").
 
     Deepness divides its input by 255 and standardizes it with the metadata's mean 0 and std 1, so the
     wrapper multiplies by 255 first: the network sees the same dB values as in `map`.

@@ -324,14 +324,15 @@ def graph_macs(path: Path, events: list[dict], calls: int) -> dict:
 
 def _negated_copies(nodes: Any, inits: dict[str, np.ndarray]) -> set[str]:
     """Names of the Conv nodes computing the negation of an earlier Conv of the same input (no new work)."""
-    seen: dict[tuple[str, bytes], str] = {}
+    seen: dict[tuple[str, str, bytes], str] = {}
     copies = set()
     for node in nodes:
         if node.op_type != "Conv" or node.input[1] not in inits:
             continue
         params = [inits[name] for name in node.input[1:] if name in inits]
-        key = (node.input[0], b"".join((p + 0.0).tobytes() for p in params))  # + 0.0: no -0.0 weights
-        negation = (node.input[0], b"".join((0.0 - p).tobytes() for p in params))
+        attributes = str(sorted((a.name, str(a).replace("\n", " ")) for a in node.attribute))
+        key = (node.input[0], attributes, b"".join((p + 0.0).tobytes() for p in params))  # + 0.0: no -0.0
+        negation = (node.input[0], attributes, b"".join((0.0 - p).tobytes() for p in params))
         if negation in seen:
             copies.add(node.name)
         seen.setdefault(key, node.name)
@@ -391,21 +392,24 @@ def tile_cost(path: Path, cube: np.ndarray, sizes: tuple[int, ...], rounds: int 
     """One-thread CPU microseconds per model pixel at each tile size (best of ``rounds``, interleaved).
 
     CPU time rather than wall time: on a shared machine it is far less disturbed by other processes. This
-    is the per-pixel cost that :data:`backend.tiles.tiling.LARGER_TILE_COST` summarises.
+    is the per-pixel cost that :data:`backend.tiles.tiling.LARGER_TILE_COST` summarises. Each size runs on a
+    session fixed to its shape, as `map` runs it.
     """
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
     feeds = {n: {"x": np.ascontiguousarray(np.pad(cube, ((0, 0), (0, 0), (0, max(0, n - cube.shape[-2])),
                                                          (0, max(0, n - cube.shape[-1]))), mode="reflect")
                                            [None, ..., :n, :n], np.float32)} for n in sizes}
+    free = cpu_session(path, 1)
+    sessions = {n: ort.InferenceSession(str(path), shape_options(free, 1, feeds[n]["x"].shape),
+                                        providers=["CPUExecutionProvider"]) for n in sizes}
     best = dict.fromkeys(sizes, float("inf"))
     for n in sizes:
-        session.run(None, feeds[n])
+        sessions[n].run(None, feeds[n])
     for _ in range(rounds):
         for n in sizes:
             start = time.process_time()
-            session.run(None, feeds[n])
+            sessions[n].run(None, feeds[n])
             best[n] = min(best[n], time.process_time() - start)
     return [{"tile": n, "cpu_s": round(best[n], 4), "cpu_us_per_pixel": round(1e6 * best[n] / n / n, 3)}
             for n in sizes]

@@ -29,7 +29,7 @@ import rasterio
 from backend.contract.verbs.map import VERB as MAP_VERB
 from backend.inference.loader import load_model
 from backend.modelstore import physical_cores
-from backend.modelstore.onnx_io import ONNX_FILE, SPINNING_STOP, session_options
+from backend.modelstore.onnx_io import ONNX_FILE, SPINNING_STOP, session_options, shape_dims
 from backend.progress import Reporter
 from backend.raster import open_series
 from backend.synthetic import generate_scene
@@ -52,9 +52,22 @@ def engines(threads: int) -> dict:
     for stop in (False, True):
         options = session_options(threads)
         options.add_session_config_entry(SPINNING_STOP, "1" if stop else "0")
-        session = ort.InferenceSession(str(model.folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
-        made[stop] = onnx_engine(session, threads)
+        path = model.folder / ONNX_FILE
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        made[stop] = onnx_engine(session, threads, for_shape=_shape_fixed(path, session, threads, stop))
     return {"model": model, "engines": made}
+
+
+def _shape_fixed(path: Path, free, threads: int, stop: bool):
+    """Opens the model fixed to one tile's shape, with the same spinning setting, as `map`'s engine does."""
+    import onnxruntime as ort
+
+    def for_shape(shape: tuple[int, ...]):
+        options = session_options(threads, shape_dims(free, shape))
+        options.add_session_config_entry(SPINNING_STOP, "1" if stop else "0")
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    return for_shape
 
 
 def read_pass(scene: Path, model, parallel: bool, engine=None) -> dict:

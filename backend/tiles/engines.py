@@ -181,12 +181,17 @@ class ShapeSessions:
             return self.sessions[key]
 
     def calls(self, batch: np.ndarray) -> list[np.ndarray]:
-        """``batch`` as the model calls it takes: whole on the generic session, else one tile per call."""
+        """``batch`` split into model calls: whole on the generic session, else one tile per call."""
         return [batch] if self.for_shape is None else [batch[i:i + 1] for i in range(len(batch))]
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _no_tiles(batch: np.ndarray) -> np.ndarray:
+    """The engine's answer to a batch of no tiles: no maps of the tiles' size."""
+    return np.zeros((0, *batch.shape[-2:]), np.float32)
 
 
 def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = None,
@@ -207,16 +212,20 @@ def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = Non
     sessions = ShapeSessions(session, for_shape)
 
     def predict(batch: np.ndarray) -> np.ndarray:
+        if not len(batch):
+            return _no_tiles(batch)
         batch = np.ascontiguousarray(batch, np.float32)
         parts = [sessions.session(part.shape).run([OUTPUT_NAME], {INPUT_NAME: part})[0]
                  for part in sessions.calls(batch)]
         return _joined(parts)[:, 0]
 
     def predict_with_heatmap(batch: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        if not len(batch):
+            return _no_tiles(batch), _no_tiles(batch)
         batch = np.ascontiguousarray(batch, np.float32)
         cutoff = np.array(logit(threshold), np.float32)
-        parts = [sessions.session(part.shape).run([OUTPUT_NAME, HEATMAP_NAME], {INPUT_NAME: part, THRESHOLD_NAME: cutoff})
-                 for part in sessions.calls(batch)]
+        feeds = ({INPUT_NAME: part, THRESHOLD_NAME: cutoff} for part in sessions.calls(batch))
+        parts = [sessions.session(feed[INPUT_NAME].shape).run([OUTPUT_NAME, HEATMAP_NAME], feed) for feed in feeds]
         return _joined([prob for prob, _ in parts])[:, 0], _joined([heat for _, heat in parts])[:, 0]
 
     if has_heatmap_output(session):

@@ -40,11 +40,12 @@ def test_a_negated_copy_of_a_convolution_counts_as_no_new_work():
     from onnx import helper
 
     w = np.random.default_rng(1).normal(size=(4, 4, 3, 3)).astype(np.float32)
-    w[0] = 0.0  # its negation is -0.0, which must still match
+    w[0] = -0.0  # the original holds -0.0, its negation 0.0: they must still match
     bias = np.arange(4, dtype=np.float32)
     inits = {"w": w, "b": bias, "w_neg": -w, "b_neg": -bias, "other": w + 1}
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["a"], name="first"),
              helper.make_node("Conv", ["x", "w_neg", "b_neg"], ["b_out"], name="negated"),
              helper.make_node("Conv", ["x", "other"], ["c"], name="different"),
-             helper.make_node("Conv", ["y", "w_neg", "b_neg"], ["d"], name="other_input")]
+             helper.make_node("Conv", ["y", "w_neg", "b_neg"], ["d"], name="other_input"),
+             helper.make_node("Conv", ["x", "w_neg", "b_neg"], ["e"], name="other_padding", pads=[1, 1, 1, 1])]
     assert bm._negated_copies(nodes, inits) == {"negated"}

@@ -34,6 +34,9 @@ def test_fixed_shape_sessions_give_the_free_sessions_results():
         assert np.abs(prob - prob_free).max() < 1e-5 and np.abs(heat - heat_free).max() < 1e-5
         assert prob.std() > 0.01  # not a constant map
         assert np.abs(model.engine.predict(x) - prob).max() < 1e-6
+    no_tiles = tiles(1, 64)[:0]
+    prob, heat = model.engine.predict_with_heatmap(no_tiles, 0.5)
+    assert model.engine.predict(no_tiles).shape == prob.shape == heat.shape == (0, 64, 64)
 
 
 def test_one_session_per_tile_size_and_batches_run_tile_by_tile():

@@ -16,7 +16,8 @@ VERB = Verb(
         Option("out", "folder", "Output folder", "folder for bench.json", required=True, metavar="DIR"),
         model_option(help_text="model to benchmark (default: the bundled default)"),
         threads_option(),
-        Option("batch", "int", "Tiles per model call", "tiles per model call", default=1, minimum=1, maximum=64),
+        Option("batch", "int", "Tiles per batch", "tiles handed to each engine at once (ONNX Runtime runs them one "
+               "per call, as in map)", default=1, minimum=1, maximum=64),
         Option("quick", "bool", "Quick", "skip the 10k² scene and shorten the timings", default=False),
         Option("skip_memory", "bool", "Skip memory runs", "skip the whole-scene peak-memory runs", default=False),
         Option("memory_only", "bool", "Only memory runs", "only the whole-scene peak-memory runs (no throughput, "

@@ -57,7 +57,9 @@ VERB = Verb(
                "time than a larger tile costs per pixel, within a memory cap (run.json: tile, tile_requested)", default=DEFAULT_TILE, minimum=16, maximum=MAX_TILE, group="mapping", advanced=True),
         Option("overlap", "int", "Tile overlap (pixels)", "overlap between tiles in pixels; at most half the "
                "tile", default=DEFAULT_OVERLAP, minimum=0, maximum=MAX_TILE // 2, group="mapping", advanced=True),
-        Option("batch", "int", "Tiles per model call", "tiles per model call", default=1, minimum=1,
+        Option("batch", "int", "Tiles per batch", "tiles handed to the engine at once: PyTorch and OpenVINO "
+               "run them in one call, ONNX Runtime one tile per call of its shape-fixed session, which "
+               "is faster there (docs/mapping.md)", default=1, minimum=1,
                maximum=64, group="mapping", advanced=True),
         threads_option(group="mapping"),
         Option("heatmap", "bool", "Write the heat map", "write heatmap.tif (a forward-only Grad-CAM output of "
