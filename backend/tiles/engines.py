@@ -5,8 +5,8 @@ Every engine takes a batch ``(B, T, C, H, W)`` float32 dB (NaN allowed) and retu
 picks PyTorch when CUDA is available, else ONNX Runtime, which is the faster CPU path (fused,
 graph-optimized kernels). The ONNX path never imports PyTorch: the heat map is an output of the graph
 (:mod:`backend.nets.cam`), computed in the same call as the probabilities. ``openvino`` runs the same ONNX
-file through Intel's OpenVINO runtime in f32, or bf16 on request (an optional extra; 1.3 x ONNX Runtime's speed per call on an
-AVX-512/AMX Xeon, about equal on an AVX2 Zen 3: docs/mapping.md), never chosen by ``auto``.
+file through Intel's OpenVINO runtime in f32, or bf16 on request (an optional extra: faster than ONNX
+Runtime on some CPUs, slower in f32 on others, docs/mapping.md), never chosen by ``auto``.
 """
 
 from __future__ import annotations

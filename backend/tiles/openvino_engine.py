@@ -3,7 +3,10 @@
 OpenVINO reads the same verified ``model.onnx`` that ONNX Runtime runs and gives the same probabilities
 (within 1.1e-6 on the default model) and heat maps (within 3e-4). It pays where its CPU kernels beat ONNX
 Runtime's: 1.3 x per call on an Intel Xeon with AVX-512 and AMX, 1.0-1.1 x on an AVX2 AMD Zen 3
-(docs/mapping.md, "Issue 15, sixth pass"), so it is never chosen by ``auto``.
+(docs/mapping.md, "Issue 15, sixth pass"; graphs before session 12). Against ONNX Runtime's shape-fixed
+sessions and the blocked-layout gates of session 13 it was slower in f32 on an AVX-512 AMD Zen 4 (a whole
+`map` 0.91-0.95 x) and faster only in bf16 (1.07-1.30 x; "Issue 15, eleventh pass"), so it is never chosen
+by ``auto``.
 
 Three things make it match the ONNX Runtime engine, all measured in ``backend.experiments.openvino_check``:
 
