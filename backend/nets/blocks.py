@@ -162,7 +162,10 @@ def gate_channels(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     reorder time at 272² tiles, docs/mapping.md). In an ONNX export the gate is first resized (nearest, by
     the integer scales ``H`` and ``W``) to the map's size, which ONNX Runtime runs blocked once the session's
     input shape is fixed and the scales fold into constants. Eager PyTorch multiplies directly, and so does
-    the export of anything but a ``(N, C, 1, 1)`` gate of a 4-D map.
+    the export of anything but a ``(N, C, 1, 1)`` gate of a 4-D map whose channels fill whole blocks
+    (:data:`GATE_BLOCK_CHANNELS`): an 8-channel map is padded to 16 in the blocked layout, and there the
+    resized gate cost more than the reorders it saved (``simta-feature-add``: 0.265 against 0.239 s per
+    272² call on one thread, docs/models.md).
 
     Args:
         x: maps ``(N, C, H, W)``.
@@ -171,9 +174,19 @@ def gate_channels(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     Returns:
         ``x * gate``.
     """
-    if torch.onnx.is_in_onnx_export() and x.dim() == 4 and tuple(gate.shape[-2:]) == (1, 1):
+    if torch.onnx.is_in_onnx_export() and _fills_blocks(x, gate):
         return _ChannelGateForExport.apply(x, gate)
     return x * gate
+
+
+#: Channels of ONNX Runtime's widest blocked layout on CPUs (AVX-512: 16 floats; AVX2's 8 divides it).
+GATE_BLOCK_CHANNELS = 16
+
+
+def _fills_blocks(x: torch.Tensor, gate: torch.Tensor) -> bool:
+    """Whether ``gate`` is per-channel on a 4-D map whose channel count is a whole number of blocks."""
+    shape, gate_shape = [int(d) for d in x.shape], [int(d) for d in gate.shape]
+    return len(shape) == 4 and gate_shape[-2:] == [1, 1] and shape[1] % GATE_BLOCK_CHANNELS == 0
 
 
 class SqueezeExcite(nn.Module):

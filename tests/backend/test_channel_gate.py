@@ -48,6 +48,18 @@ def test_a_gate_that_is_not_per_channel_exports_as_a_plain_product(tmp_path):
     assert np.abs(session.run(None, {"x": x.numpy()})[0] - _SpatialGate()(x).numpy()).max() < 1e-6
 
 
+def test_a_gate_of_a_map_narrower_than_a_layout_block_exports_as_a_plain_product(tmp_path):
+    gate = SqueezeExcite(8).eval()  # padded to 16 channels in the blocked layout: resizing did not pay
+    x = torch.randn(1, 8, 10, 12)
+    path = tmp_path / "narrow.onnx"
+    torch.onnx.export(gate, (x,), str(path), dynamo=False, opset_version=17, input_names=["x"])
+    assert "Resize" not in {node.op_type for node in onnx.load(str(path)).graph.node}
+    with torch.no_grad():
+        expected = gate(x).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert np.abs(session.run(None, {"x": x.numpy()})[0] - expected).max() < 1e-6
+
+
 def test_the_deployed_cga_runs_its_negated_convolutions_only_in_an_export(tmp_path):
     from backend.nets.fusion import CGAFusion
 
