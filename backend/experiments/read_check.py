@@ -27,9 +27,10 @@ import numpy as np
 import rasterio
 
 from backend.contract.verbs.map import VERB as MAP_VERB
+from backend.experiments.inference_bench import shape_options
 from backend.inference.loader import load_model
 from backend.modelstore import physical_cores
-from backend.modelstore.onnx_io import ONNX_FILE, SPINNING_STOP, session_options, shape_dims
+from backend.modelstore.onnx_io import ONNX_FILE, SPINNING_STOP, session_options
 from backend.progress import Reporter
 from backend.raster import open_series
 from backend.synthetic import generate_scene
@@ -63,7 +64,7 @@ def _shape_fixed(path: Path, free, threads: int, stop: bool):
     import onnxruntime as ort
 
     def for_shape(shape: tuple[int, ...]):
-        options = session_options(threads, shape_dims(free, shape))
+        options = shape_options(free, threads, shape)
         options.add_session_config_entry(SPINNING_STOP, "1" if stop else "0")
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

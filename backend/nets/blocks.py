@@ -164,7 +164,7 @@ def gate_channels(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     input shape is fixed and the scales fold into constants. Eager PyTorch multiplies directly, and so does
     the export of anything but a ``(N, C, 1, 1)`` gate of a 4-D map whose channels fill whole blocks
     (:data:`GATE_BLOCK_CHANNELS`): an 8-channel map is padded to 16 in the blocked layout, and there the
-    resized gate cost more than the reorders it saved (``simta-feature-add``: 0.265 against 0.239 s per
+    resized gate cost more than the reorders it saved (``simta-feature-add``: 0.2455 against 0.2286 s per
     272² call on one thread, docs/models.md).
 
     Args:

@@ -184,14 +184,19 @@ class ShapeSessions:
         """``batch`` split into model calls: whole on the generic session, else one tile per call."""
         return [batch] if self.for_shape is None else [batch[i:i + 1] for i in range(len(batch))]
 
+    def run(self, batch: np.ndarray, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The graph's ``outputs`` for every tile of ``batch`` ``(B, T, C, H, W)``, each ``(B, H, W)``.
 
-def _joined(parts: list[np.ndarray]) -> np.ndarray:
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def _no_tiles(batch: np.ndarray) -> np.ndarray:
-    """The engine's answer to a batch of no tiles: no maps of the tiles' size."""
-    return np.zeros((0, *batch.shape[-2:]), np.float32)
+        ``feeds`` are the inputs besides the tiles (the heat map's threshold); a batch of no tiles gives
+        empty maps without a call.
+        """
+        if not len(batch):
+            return [np.zeros((0, *batch.shape[-2:]), np.float32) for _ in outputs]
+        batch = np.ascontiguousarray(batch, np.float32)
+        parts = [self.session(part.shape).run(outputs, {INPUT_NAME: part, **feeds}) for part in self.calls(batch)]
+        if len(parts) > 1:
+            parts = [[np.concatenate([part[i] for part in parts]) for i in range(len(outputs))]]
+        return [output[:, 0] for output in parts[0]]
 
 
 def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = None,
@@ -212,21 +217,12 @@ def onnx_engine(session: Any, threads: int, heatmap: HeatmapPredict | None = Non
     sessions = ShapeSessions(session, for_shape)
 
     def predict(batch: np.ndarray) -> np.ndarray:
-        if not len(batch):
-            return _no_tiles(batch)
-        batch = np.ascontiguousarray(batch, np.float32)
-        parts = [sessions.session(part.shape).run([OUTPUT_NAME], {INPUT_NAME: part})[0]
-                 for part in sessions.calls(batch)]
-        return _joined(parts)[:, 0]
+        return sessions.run(batch, [OUTPUT_NAME], {})[0]
 
     def predict_with_heatmap(batch: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        if not len(batch):
-            return _no_tiles(batch), _no_tiles(batch)
-        batch = np.ascontiguousarray(batch, np.float32)
         cutoff = np.array(logit(threshold), np.float32)
-        feeds = ({INPUT_NAME: part, THRESHOLD_NAME: cutoff} for part in sessions.calls(batch))
-        parts = [sessions.session(feed[INPUT_NAME].shape).run([OUTPUT_NAME, HEATMAP_NAME], feed) for feed in feeds]
-        return _joined([prob for prob, _ in parts])[:, 0], _joined([heat for _, heat in parts])[:, 0]
+        prob, heat = sessions.run(batch, [OUTPUT_NAME, HEATMAP_NAME], {THRESHOLD_NAME: cutoff})
+        return prob, heat
 
     if has_heatmap_output(session):
         return Engine("onnx", "cpu", threads, predict, predict_with_heatmap, {"heatmap": GRAPH_CAM})
