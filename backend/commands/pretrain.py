@@ -13,7 +13,7 @@ from backend.progress import Reporter
 def run(args: argparse.Namespace, reporter: Reporter) -> dict:
     import torch
 
-    from backend.training.pretrain import Pretrainer  # lazy: keeps --help free of torch
+    from backend.training.pretrain import Pretrainer, reexport  # lazy: keeps --help free of torch
     from backend.training.recipes import RECIPES  # lazy: keeps --help free of numpy, shapely
 
     known = [r.name for r in RECIPES]
@@ -25,27 +25,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict:
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else BUNDLED_DIR
     if args.reexport:
-        return {"out": str(out), "reexported": _reexport(out, args.only, reporter)}
+        if not out.is_dir():
+            raise UserError(f"{{param:out}} {out}: no such folder", param="out")
+        return {"out": str(out), "reexported": reexport(out, args.only, reporter)}
     out.mkdir(parents=True, exist_ok=True)
     summaries = Pretrainer(out, reporter, quick=args.quick, seed=args.seed).run(args.only)
     return {"out": str(out), "models": summaries}
-
-
-def _reexport(out: Path, only: list[str] | None, reporter: Reporter) -> list[str]:
-    """Re-save every PyTorch model folder in ``out`` (or those named in ``only``) from its own weights."""
-    from backend.modelstore import load_card, load_torch, save_model  # lazy: keeps --help free of torch
-    from backend.nets import ARCHITECTURES  # lazy: keeps --help free of torch
-
-    if not out.is_dir():
-        raise UserError(f"{{param:out}} {out}: no such folder", param="out")
-    folders = sorted(p.parent for p in out.glob("*/card.json"))
-    folders = [f for f in folders if load_card(f)["arch"] in ARCHITECTURES and (not only or f.name in only)]
-    reporter.stage("reexport", len(folders))
-    done = []
-    for folder in folders:
-        net, card = load_torch(folder)
-        kept = {k: v for k, v in card.items() if k not in ("files", "size_bytes")}
-        save_model(net, kept, folder, overwrite=True, replace_bundled=True)
-        done.append(card["name"])
-        reporter.advance(1, card["name"])
-    return done

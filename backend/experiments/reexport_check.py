@@ -38,13 +38,13 @@ OTHER_SIMTA = ("simta-data", "simta-decision", "simta-feature-add", "simta-featu
 
 def reexported_copies(names: list[str], folder: Path) -> dict[str, Path]:
     """Each bundled model of ``names`` copied into ``folder`` and re-exported there; name -> copy."""
-    from backend.commands.pretrain import _reexport  # lazy: torch
+    from backend.training.pretrain import reexport  # lazy: torch
 
     copies = {}
     for name in names:
         copies[name] = folder / name
         shutil.copytree(BUNDLED_DIR / name, copies[name])
-    _reexport(folder, names, Reporter("none"))
+    reexport(folder, names, Reporter("none"))
     return copies
 
 
@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="model threads (default: physical cores)")
     parser.add_argument("--out", required=True, help="result JSON to write")
     args = parser.parse_args(argv)
+    unknown = [name for name in args.only if not (BUNDLED_DIR / name / "card.json").is_file()]
+    if unknown:
+        parser.error(f"--only: no bundled model {', '.join(unknown)} in {BUNDLED_DIR}; "
+                     "name folders of models/ (python -m backend models lists them)")
     threads = args.threads or physical_cores()
     with tempfile.TemporaryDirectory() as tmp:
         copies = reexported_copies(args.only, Path(tmp))

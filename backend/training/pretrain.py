@@ -18,8 +18,8 @@ import torch
 from backend.baselines import predict_proba
 from backend.baselines.phenology import save_phenology_rules
 from backend.baselines.random_forest import save_random_forest, train_random_forest
-from backend.modelstore import load_torch, save_model, update_card
-from backend.nets import build_model
+from backend.modelstore import load_card, load_torch, save_model, update_card
+from backend.nets import ARCHITECTURES, build_model
 from backend.nets.recurrent_unet import expand_first_layer
 from backend.nets.registry import build_decision
 from backend.progress import Reporter
@@ -144,3 +144,25 @@ class Pretrainer:
         return {"name": r.name, "description": r.description, "training": training, "metrics": metrics,
                 "inputs": {"season_days": 150}, "base_model": list(r.bases) or None,
                 "default": r.name == DEFAULT_MODEL}
+
+
+def reexport(out: Path, only: list[str] | None, reporter: Reporter) -> list[str]:
+    """Re-save every PyTorch model folder in ``out`` (or those named in ``only``) from its own weights.
+
+    The ONNX graph is written again in the current export form (what ``pretrain --reexport`` does); the
+    weights and the card's other fields stay as they are.
+
+    Returns:
+        The names of the models re-saved.
+    """
+    folders = sorted(p.parent for p in out.glob("*/card.json"))
+    folders = [f for f in folders if load_card(f)["arch"] in ARCHITECTURES and (not only or f.name in only)]
+    reporter.stage("reexport", len(folders))
+    done = []
+    for folder in folders:
+        net, card = load_torch(folder)
+        kept = {k: v for k, v in card.items() if k not in ("files", "size_bytes")}
+        save_model(net, kept, folder, overwrite=True, replace_bundled=True)
+        done.append(card["name"])
+        reporter.advance(1, card["name"])
+    return done
