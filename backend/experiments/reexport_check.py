@@ -4,8 +4,8 @@ The export form changes from time to time (blocked-layout gates, negated attenti
 docs/models.md) while a bundled model keeps the graph it was last exported with. This check copies each
 named model folder into a temporary folder, re-exports the copy from its unchanged weights (what
 ``python -m backend pretrain --reexport --only NAME`` does to the bundled folder), and times one tile of
-both graphs on shape-fixed sessions as ``map`` opens them, alternating which graph runs first from round
-to round. It also reports the largest difference between the two graphs' outputs.
+both graphs through the ONNX engine ``map`` uses (shape-fixed sessions), alternating which graph runs
+first from round to round. It also reports the largest difference between the two graphs' outputs.
 
 Run: ``python -m backend.experiments.reexport_check --out result.json`` (about a minute on 2 cores for the
 SimTA variants besides the default).
@@ -22,13 +22,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Callable
 
 import numpy as np
 
-from backend.experiments.inference_bench import cpu_session, shape_options
-from backend.modelstore import BUNDLED_DIR, physical_cores
-from backend.modelstore.onnx_io import HEATMAP_NAME, INPUT_NAME, ONNX_FILE, OUTPUT_NAME, THRESHOLD_NAME
+from backend.experiments.inference_bench import cpu_engine
+from backend.modelstore import BUNDLED_DIR, load_card, physical_cores
+from backend.modelstore.onnx_io import ONNX_FILE
 from backend.progress import Reporter
 
 #: The SimTA variants whose bundled graphs were not re-exported with the blocked-layout gates.
@@ -48,35 +48,31 @@ def reexported_copies(names: list[str], folder: Path) -> dict[str, Path]:
     return copies
 
 
-def _shape_fixed(path: Path, threads: int, tile: int) -> tuple[Any, list[str], dict[str, np.ndarray]]:
-    """A session of ``path`` for one ``tile``² tile, the outputs ``map`` asks of it, and feeds of random dB."""
-    import onnxruntime as ort
+def _tile_call(folder: Path, threads: int, tile: int) -> Callable[[], list[np.ndarray]]:
+    """One ``tile``² call of ``folder``'s ONNX file through the engine ``map`` uses, on a tile of random dB.
 
-    free = cpu_session(path, threads)
-    shape = [d if isinstance(d, int) else 1 for d in free.get_inputs()[0].shape]
-    shape[-2:] = [tile, tile]
-    session = ort.InferenceSession(str(path), shape_options(free, threads, tuple(shape)),
-                                   providers=["CPUExecutionProvider"])
+    The call asks for the heat map too where the graph has that output, as the default ``map`` does.
+    """
+    inputs = load_card(folder)["inputs"]
+    shape = (1, int(inputs["steps"]), len(inputs["polarizations"]), tile, tile)
     x = np.random.default_rng(0).normal(-12.0, 4.0, size=shape).astype(np.float32)
-    feeds: dict[str, np.ndarray] = {INPUT_NAME: x}
-    outputs = [OUTPUT_NAME]
-    if HEATMAP_NAME in {o.name for o in free.get_outputs()}:
-        outputs.append(HEATMAP_NAME)
-        feeds[THRESHOLD_NAME] = np.array(0.0, np.float32)
-    return session, outputs, feeds
+    engine = cpu_engine(folder / ONNX_FILE, threads)
+    if engine.predict_with_heatmap is not None:
+        with_heatmap = engine.predict_with_heatmap
+        return lambda: list(with_heatmap(x, 0.5))
+    return lambda: [engine.predict(x)]
 
 
 def compare(old: Path, new: Path, threads: int, tile: int, rounds: int) -> dict:
-    """Per-call seconds (min, median) of the ``old`` and ``new`` ONNX files, alternating, and their difference."""
-    runs = {"old": _shape_fixed(old, threads, tile), "new": _shape_fixed(new, threads, tile)}
-    first = {tag: session.run(outputs, feeds) for tag, (session, outputs, feeds) in runs.items()}
+    """Per-call seconds (min, median) of the ``old`` and ``new`` model folders, alternating, and their difference."""
+    calls = {"old": _tile_call(old, threads, tile), "new": _tile_call(new, threads, tile)}
+    first = {tag: call() for tag, call in calls.items()}  # also opens each engine's shape-fixed session
     difference = max(float(np.abs(a - b).max()) for a, b in zip(first["old"], first["new"]))
     times: dict[str, list[float]] = {"old": [], "new": []}
     for number in range(rounds + 2):  # the first two rounds warm up and are not kept
         for tag in ("old", "new") if number % 2 == 0 else ("new", "old"):
-            session, outputs, feeds = runs[tag]
             start = time.perf_counter()
-            session.run(outputs, feeds)
+            calls[tag]()
             if number >= 2:
                 times[tag].append(time.perf_counter() - start)
     medians = {tag: statistics.median(values) for tag, values in times.items()}
@@ -100,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or physical_cores()
     with tempfile.TemporaryDirectory() as tmp:
         copies = reexported_copies(args.only, Path(tmp))
-        models = {name: compare(BUNDLED_DIR / name / ONNX_FILE, copy / ONNX_FILE, threads, args.tile, args.rounds)
+        models = {name: compare(BUNDLED_DIR / name, copy, threads, args.tile, args.rounds)
                   for name, copy in copies.items()}
     result = {"command": "python -m backend.experiments.reexport_check " + " ".join(argv or sys.argv[1:]),
               "tile": args.tile, "threads": threads, "rounds": args.rounds,

@@ -152,6 +152,11 @@ def reexport(out: Path, only: list[str] | None, reporter: Reporter) -> list[str]
     The ONNX graph is written again in the current export form (what ``pretrain --reexport`` does); the
     weights and the card's other fields stay as they are.
 
+    Args:
+        out: a folder of model folders (the bundled ``models/`` or a copy of some of them).
+        only: the folder names to re-save; None re-saves every PyTorch model in ``out``.
+        reporter: receives one progress step per model.
+
     Returns:
         The names of the models re-saved.
     """
